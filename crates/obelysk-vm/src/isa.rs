@@ -186,6 +186,8 @@ pub enum ProgramError {
     BadImmediate { pc: usize, op: &'static str, field: char, value: u32 },
     #[error("instruction {pc} ({op}): jump target {target} is outside the program (0..{len})")]
     BadJumpTarget { pc: usize, op: &'static str, target: u32, len: usize },
+    #[error("the last instruction is `{found}`: a program must end with `halt` or `jmp` so control cannot run off its end")]
+    FallsOffEnd { found: &'static str },
     #[error("instruction {pc} ({op}): unused field {field} must be 0, found {value}")]
     UnusedField { pc: usize, op: &'static str, field: char, value: u32 },
 }
@@ -257,6 +259,10 @@ fn validate(instructions: &[Instruction]) -> Result<(), ProgramError> {
         return Err(ProgramError::TooLong { len: instructions.len(), max: MAX_PROGRAM_LEN });
     }
     let len = instructions.len();
+    let last = instructions[len - 1].opcode;
+    if !matches!(last, OpCode::Halt | OpCode::Jmp) {
+        return Err(ProgramError::FallsOffEnd { found: last.mnemonic() });
+    }
     for (pc, ins) in instructions.iter().enumerate() {
         let op = ins.opcode;
         let name = op.mnemonic();
@@ -323,12 +329,15 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_fields() {
-        let bad_reg = vec![Instruction::new(OpCode::Add, 16, 0, 0)];
+        let halt = Instruction::new(OpCode::Halt, 0, 0, 0);
+        let bad_reg = vec![Instruction::new(OpCode::Add, 16, 0, 0), halt];
         assert!(matches!(Program::new(bad_reg), Err(ProgramError::BadRegister { field: 'a', .. })));
-        let bad_jump = vec![Instruction::new(OpCode::Jmp, 0, 0, 5)];
+        let bad_jump = vec![Instruction::new(OpCode::Jmp, 0, 0, 5), halt];
         assert!(matches!(Program::new(bad_jump), Err(ProgramError::BadJumpTarget { .. })));
-        let bad_imm = vec![Instruction::new(OpCode::LoadImm, 0, P, 0)];
+        let bad_imm = vec![Instruction::new(OpCode::LoadImm, 0, P, 0), halt];
         assert!(matches!(Program::new(bad_imm), Err(ProgramError::BadImmediate { .. })));
+        let open_end = vec![Instruction::new(OpCode::LoadImm, 1, 0, 0)];
+        assert!(matches!(Program::new(open_end), Err(ProgramError::FallsOffEnd { .. })));
         let unused = vec![Instruction::new(OpCode::Halt, 1, 0, 0)];
         assert!(matches!(Program::new(unused), Err(ProgramError::UnusedField { .. })));
         assert_eq!(Program::new(vec![]), Err(ProgramError::Empty));

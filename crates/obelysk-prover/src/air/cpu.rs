@@ -1,0 +1,248 @@
+//! The CPU component: one row per executed step.
+//!
+//! A row consumes its state `(pc, clk, in, out)` and yields the next one, looks its instruction up
+//! in the program table, and performs up to four memory accesses at timestamps `4·clk + slot`:
+//! slot 0 reads register `b`, slot 1 reads register `c`, slot 2 touches data memory, slot 3 writes
+//! register `a`. Each access consumes `(space, addr, old, t_old)` and yields
+//! `(space, addr, new, t)` with `t - t_old - 1` split into a 16-bit and an 8-bit limb, so accesses
+//! to one address are strictly ordered and every read returns the last value written.
+//! Cells a step does not use are constrained to zero, so every cell of every row is determined.
+
+use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
+
+use super::{add_lookups, konst, one_minus, sum, AirField, Lookup, Rel, Relations};
+use super::{DATA_SPACE, HALT_PC, REGISTER_SPACE};
+use obelysk_vm::OpCode;
+
+/// Column indices of the CPU trace.
+pub mod col {
+    pub const EN: usize = 0;
+    pub const PC: usize = 1;
+    pub const CLK: usize = 2;
+    pub const IN_IDX: usize = 3;
+    pub const OUT_IDX: usize = 4;
+    pub const PC_NEXT: usize = 5;
+    /// One boolean selector per opcode, `SEL + opcode`.
+    pub const SEL: usize = 6;
+    pub const A: usize = 22;
+    pub const B: usize = 23;
+    pub const C: usize = 24;
+    pub const VB: usize = 25;
+    pub const TB: usize = 26;
+    pub const TB_LO: usize = 27;
+    pub const TB_HI: usize = 28;
+    pub const VC: usize = 29;
+    pub const TC: usize = 30;
+    pub const TC_LO: usize = 31;
+    pub const TC_HI: usize = 32;
+    pub const RES: usize = 33;
+    pub const A_OLD: usize = 34;
+    pub const TA: usize = 35;
+    pub const TA_LO: usize = 36;
+    pub const TA_HI: usize = 37;
+    pub const M_ADDR: usize = 38;
+    pub const M_OLD: usize = 39;
+    pub const M_NEW: usize = 40;
+    pub const TM: usize = 41;
+    pub const TM_LO: usize = 42;
+    pub const TM_HI: usize = 43;
+    pub const ZINV: usize = 44;
+    pub const IZ: usize = 45;
+    pub const TAKEN: usize = 46;
+    pub const LT_LO: usize = 47;
+    pub const LT_HI: usize = 48;
+    pub const COUNT: usize = 49;
+}
+
+/// Slots of the four memory accesses within a step.
+pub const SLOT_B: u32 = 0;
+pub const SLOT_C: u32 = 1;
+pub const SLOT_MEM: u32 = 2;
+pub const SLOT_A: u32 = 3;
+
+pub type CpuComponent = FrameworkComponent<CpuEval>;
+
+#[derive(Clone, Debug)]
+pub struct CpuEval {
+    pub log_size: u32,
+    pub relations: Relations,
+}
+
+impl FrameworkEval for CpuEval {
+    fn log_size(&self) -> u32 {
+        self.log_size
+    }
+
+    fn max_constraint_log_degree_bound(&self) -> u32 {
+        self.log_size + 1
+    }
+
+    fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
+        let row: Vec<E::F> = (0..col::COUNT).map(|_| eval.next_trace_mask()).collect();
+        for constraint in constraints(&row) {
+            eval.add_constraint(constraint);
+        }
+        add_lookups(&mut eval, &self.relations, lookups(&row));
+        eval
+    }
+}
+
+fn sel<F: Clone>(row: &[F], op: OpCode) -> F {
+    row[col::SEL + op as usize].clone()
+}
+
+fn any_of<F: AirField>(row: &[F], pred: fn(OpCode) -> bool) -> F {
+    sum(OpCode::ALL.into_iter().filter(|op| pred(*op)).map(|op| sel(row, op)))
+}
+
+/// Flags for the four access slots: `(reads b, reads c, touches memory, writes a)`.
+fn access_flags<F: AirField>(row: &[F]) -> [F; 4] {
+    [
+        any_of(row, OpCode::reads_b),
+        any_of(row, OpCode::reads_c),
+        any_of(row, OpCode::accesses_memory),
+        any_of(row, OpCode::writes_a),
+    ]
+}
+
+/// Timestamp of a slot: `4·clk + slot`.
+fn timestamp<F: AirField>(row: &[F], slot: u32) -> F {
+    row[col::CLK].clone() * super::m31(4) + konst::<F>(slot)
+}
+
+/// Every polynomial constraint of a row (each must vanish). Degrees are at most three.
+pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
+    use col::*;
+    let c = |i: usize| row[i].clone();
+    let limbs = |lo: usize, hi: usize| c(lo) + c(hi) * super::m31(1 << 16);
+    let mut out = Vec::with_capacity(96);
+
+    // Enabler and one-hot opcode selectors; padding rows are all zero.
+    out.push(c(EN) * (c(EN) - konst(1)));
+    for op in OpCode::ALL {
+        let s = sel(row, op);
+        out.push(s.clone() * (s - konst(1)));
+    }
+    out.push(sum(OpCode::ALL.map(|op| sel(row, op))) - c(EN));
+    for i in [PC, CLK, IN_IDX, OUT_IDX, A, B, C] {
+        out.push(one_minus(c(EN)) * c(i));
+    }
+
+    // Memory accesses: unused slots are zero, used ones prove `t_old < t`.
+    let [ub, uc, um, ua] = access_flags(row);
+    let slots = [
+        (ub, SLOT_B, [VB, TB, TB_LO, TB_HI], TB),
+        (uc, SLOT_C, [VC, TC, TC_LO, TC_HI], TC),
+        (um, SLOT_MEM, [M_OLD, TM, TM_LO, TM_HI], TM),
+        (ua.clone(), SLOT_A, [A_OLD, TA, TA_LO, TA_HI], TA),
+    ];
+    for (used, slot, cells, t_old) in slots {
+        for cell in cells {
+            out.push(one_minus(used.clone()) * c(cell));
+        }
+        let (lo, hi) = (cells[2], cells[3]);
+        out.push(used * (timestamp(row, slot) - c(t_old) - konst(1) - limbs(lo, hi)));
+    }
+    out.push(one_minus(ua) * c(RES));
+
+    // Data memory address and the value left behind.
+    let (is_load, is_store) = (sel(row, OpCode::Load), sel(row, OpCode::Store));
+    out.push(
+        c(M_ADDR) - is_load.clone() * (c(VB) + c(C)) - is_store.clone() * (c(VB) + c(A)),
+    );
+    out.push(c(M_NEW) - is_load.clone() * c(M_OLD) - is_store * c(VC));
+
+    // What each opcode writes.
+    let s = |op| sel(row, op);
+    out.push(s(OpCode::LoadImm) * (c(RES) - c(B)));
+    out.push(s(OpCode::Add) * (c(RES) - c(VB) - c(VC)));
+    out.push(s(OpCode::Sub) * (c(RES) - c(VB) + c(VC)));
+    out.push(s(OpCode::Mul) * (c(RES) - c(VB) * c(VC)));
+    out.push(s(OpCode::AddImm) * (c(RES) - c(VB) - c(C)));
+    out.push(s(OpCode::MulImm) * (c(RES) - c(VB) * c(C)));
+    out.push(s(OpCode::Inv) * (c(RES) * c(VB) - konst(1)));
+    out.push(is_load * (c(RES) - c(M_OLD)));
+
+    // Lt: res is a bit and the signed gap it implies fits in 29 bits.
+    let is_lt = s(OpCode::Lt);
+    let gap = c(RES) * (c(VC) - c(VB) - konst(1)) + one_minus(c(RES)) * (c(VB) - c(VC));
+    out.push(is_lt.clone() * (c(RES) * c(RES) - c(RES)));
+    out.push(is_lt.clone() * (gap - limbs(LT_LO, LT_HI)));
+    out.push(one_minus(is_lt.clone()) * c(LT_LO));
+    out.push(one_minus(is_lt) * c(LT_HI));
+
+    // Conditional jumps: iz = [vb == 0] through its inverse witness.
+    let (jz, jnz) = (s(OpCode::Jz), s(OpCode::Jnz));
+    let jc = jz.clone() + jnz.clone();
+    out.push(jc.clone() * (c(IZ) - konst(1) + c(VB) * c(ZINV)));
+    out.push(c(VB) * c(IZ));
+    out.push(c(IZ) * c(ZINV));
+    out.push(one_minus(jc.clone()) * c(IZ));
+    out.push(one_minus(jc) * c(ZINV));
+    out.push(c(TAKEN) - s(OpCode::Jmp) - jz * c(IZ) - jnz * one_minus(c(IZ)));
+
+    // Next pc: fall through, jump to c, or the halt sentinel.
+    let pc_plus_one = c(PC) + konst(1);
+    out.push(
+        c(PC_NEXT)
+            - c(EN) * pc_plus_one.clone()
+            - c(TAKEN) * (c(C) - pc_plus_one.clone())
+            - s(OpCode::Halt) * (konst::<F>(HALT_PC) - pc_plus_one),
+    );
+    out
+}
+
+/// The row's LogUp terms, 23 of them.
+pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
+    use col::*;
+    let c = |i: usize| row[i].clone();
+    let en = c(EN);
+    let [ub, uc, um, ua] = access_flags(row);
+    let opcode = sum(OpCode::ALL.map(|op| sel(row, op) * super::m31(op as u32)));
+    let (is_in, is_out) = (sel(row, OpCode::In), sel(row, OpCode::Out));
+    let reg = konst::<F>(REGISTER_SPACE);
+    let data = konst::<F>(DATA_SPACE);
+
+    let mut out = vec![
+        Lookup::new(Rel::State, en.clone(), vec![c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)]),
+        Lookup::new(
+            Rel::State,
+            -en.clone(),
+            vec![
+                c(PC_NEXT),
+                c(CLK) + konst(1),
+                c(IN_IDX) + is_in.clone(),
+                c(OUT_IDX) + is_out.clone(),
+            ],
+        ),
+        Lookup::new(Rel::Program, en, vec![c(PC), opcode, c(A), c(B), c(C)]),
+    ];
+    let accesses = [
+        (ub, reg.clone(), c(B), c(VB), c(VB), TB, SLOT_B, TB_LO, TB_HI),
+        (uc, reg.clone(), c(C), c(VC), c(VC), TC, SLOT_C, TC_LO, TC_HI),
+        (um, data, c(M_ADDR), c(M_OLD), c(M_NEW), TM, SLOT_MEM, TM_LO, TM_HI),
+        (ua, reg, c(A), c(A_OLD), c(RES), TA, SLOT_A, TA_LO, TA_HI),
+    ];
+    let mut ranges = Vec::new();
+    for (used, space, addr, old, new, t_old, slot, lo, hi) in accesses {
+        out.push(Lookup::new(
+            Rel::Memory,
+            used.clone(),
+            vec![space.clone(), addr.clone(), old, c(t_old)],
+        ));
+        out.push(Lookup::new(
+            Rel::Memory,
+            -used.clone(),
+            vec![space, addr, new, timestamp(row, slot)],
+        ));
+        ranges.push(Lookup::new(Rel::Range, used.clone(), vec![konst(16), c(lo)]));
+        ranges.push(Lookup::new(Rel::Range, used, vec![konst(8), c(hi)]));
+    }
+    out.extend(ranges);
+    let is_lt = sel(row, OpCode::Lt);
+    out.push(Lookup::new(Rel::Range, is_lt.clone(), vec![konst(16), c(LT_LO)]));
+    out.push(Lookup::new(Rel::Range, is_lt, vec![konst(13), c(LT_HI)]));
+    out.push(Lookup::new(Rel::Input, is_in, vec![c(IN_IDX), c(RES)]));
+    out.push(Lookup::new(Rel::Output, -is_out, vec![c(OUT_IDX), c(VB)]));
+    out
+}

@@ -1,0 +1,192 @@
+//! The Obelysk AIR: seven stwo components tied together by LogUp relations.
+//!
+//! | component | rows | what it proves |
+//! | --- | --- | --- |
+//! | [`cpu`] | one per executed step | the step follows the ISA; it consumes its state and yields the next |
+//! | [`tables::ProgramTableEval`] | one per instruction | executed instructions are the committed program |
+//! | [`tables::RangeTableEval`] ×3 | 2^16, 2^13, 2^8 | limbs are in range |
+//! | [`memory::MemoryBoundaryEval`] ×2 | 16 registers, 2^k data words | memory starts at zero and every access chain ends |
+//!
+//! The verifier adds the public terms: the initial and final state, every input and every
+//! output (see [`public_logup_sum`]). The sum of every component's claimed sum and the public
+//! terms is zero exactly when all relations balance.
+
+pub mod cpu;
+pub mod memory;
+pub mod preprocessed;
+pub mod tables;
+pub mod witness;
+
+use std::ops::{Add, Mul, Neg, Sub};
+
+use num_traits::{One, Zero};
+use stwo::core::channel::Channel;
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::fields::FieldExpOps;
+use stwo_constraint_framework::{relation, EvalAtRow, RelationEFTraitBound};
+
+/// `pc` yielded by `halt`: no program row has it, so nothing can follow a halt.
+pub const HALT_PC: u32 = 1 << 30;
+/// Opcode value of unused program-table rows: no step can match it.
+pub const INVALID_OPCODE: u32 = (1 << 31) - 2;
+/// Memory address spaces (first element of a memory tuple).
+pub const REGISTER_SPACE: u32 = 0;
+pub const DATA_SPACE: u32 = 1;
+/// Range tables.
+pub const RANGE_BITS: [u32; 3] = [16, 13, 8];
+
+relation!(StateRelation, 4);
+relation!(MemoryRelation, 4);
+relation!(ProgramRelation, 5);
+relation!(RangeRelation, 2);
+relation!(InputRelation, 2);
+relation!(OutputRelation, 2);
+
+/// Which relation a lookup goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rel {
+    State,
+    Memory,
+    Program,
+    Range,
+    Input,
+    Output,
+}
+
+/// All lookup challenges, drawn together after the main trace is committed.
+#[derive(Clone, Debug)]
+pub struct Relations {
+    pub state: StateRelation,
+    pub memory: MemoryRelation,
+    pub program: ProgramRelation,
+    pub range: RangeRelation,
+    pub input: InputRelation,
+    pub output: OutputRelation,
+}
+
+impl Relations {
+    pub fn draw(channel: &mut impl Channel) -> Self {
+        Self {
+            state: StateRelation::draw(channel),
+            memory: MemoryRelation::draw(channel),
+            program: ProgramRelation::draw(channel),
+            range: RangeRelation::draw(channel),
+            input: InputRelation::draw(channel),
+            output: OutputRelation::draw(channel),
+        }
+    }
+
+    pub fn combine<F: Clone, EF: RelationEFTraitBound<F>>(&self, rel: Rel, values: &[F]) -> EF {
+        use stwo_constraint_framework::Relation;
+        match rel {
+            Rel::State => self.state.combine(values),
+            Rel::Memory => self.memory.combine(values),
+            Rel::Program => self.program.combine(values),
+            Rel::Range => self.range.combine(values),
+            Rel::Input => self.input.combine(values),
+            Rel::Output => self.output.combine(values),
+        }
+    }
+}
+
+/// One LogUp term of a row: `multiplicity / combine(values)`. Positive multiplicities consume,
+/// negative ones yield. Components describe their lookups once, generically over the field type,
+/// so that constraint evaluation and interaction-trace generation cannot drift apart.
+#[derive(Clone, Debug)]
+pub struct Lookup<F> {
+    pub rel: Rel,
+    pub multiplicity: F,
+    pub values: Vec<F>,
+}
+
+impl<F> Lookup<F> {
+    pub fn new(rel: Rel, multiplicity: F, values: Vec<F>) -> Self {
+        Self { rel, multiplicity, values }
+    }
+}
+
+/// The arithmetic that constraint code needs; implemented by every evaluator's base type and by
+/// stwo's packed M31.
+pub trait AirField:
+    Clone
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Mul<BaseField, Output = Self>
+    + Neg<Output = Self>
+    + From<BaseField>
+{
+}
+
+impl<T> AirField for T where
+    T: Clone
+        + Add<Output = T>
+        + Sub<Output = T>
+        + Mul<Output = T>
+        + Mul<BaseField, Output = T>
+        + Neg<Output = T>
+        + From<BaseField>
+{
+}
+
+pub fn m31(v: u32) -> BaseField {
+    BaseField::from_u32_unchecked(v)
+}
+
+pub fn konst<F: From<BaseField>>(v: u32) -> F {
+    F::from(m31(v))
+}
+
+/// Adds the lookups to the evaluator's LogUp, batched in pairs so that every constraint stays at
+/// degree three.
+pub fn add_lookups<E: EvalAtRow>(eval: &mut E, relations: &Relations, lookups: Vec<Lookup<E::F>>) {
+    use stwo::core::Fraction;
+    for lookup in lookups {
+        let denominator: E::EF = relations.combine(lookup.rel, &lookup.values);
+        eval.write_logup_frac(Fraction::new(E::EF::from(lookup.multiplicity), denominator));
+    }
+    eval.finalize_logup_in_pairs();
+}
+
+/// Public inputs and outputs of one proven execution, in field form.
+#[derive(Clone, Debug)]
+pub struct PublicIo<'a> {
+    pub inputs: &'a [BaseField],
+    pub outputs: &'a [BaseField],
+    pub steps: u32,
+}
+
+/// The verifier's own LogUp terms: it yields the initial state and every input, and consumes
+/// the final state and every output.
+pub fn public_logup_sum(relations: &Relations, io: &PublicIo<'_>) -> SecureField {
+    let initial = [m31(0), m31(1), m31(0), m31(0)];
+    let last = [
+        m31(HALT_PC),
+        m31(io.steps + 1),
+        m31(io.inputs.len() as u32),
+        m31(io.outputs.len() as u32),
+    ];
+    let frac = |rel: Rel, values: &[BaseField]| -> SecureField {
+        let d: SecureField = relations.combine(rel, values);
+        d.inverse()
+    };
+    let mut sum = frac(Rel::State, &last) - frac(Rel::State, &initial);
+    for (i, v) in io.outputs.iter().enumerate() {
+        sum += frac(Rel::Output, &[m31(i as u32), *v]);
+    }
+    for (i, v) in io.inputs.iter().enumerate() {
+        sum -= frac(Rel::Input, &[m31(i as u32), *v]);
+    }
+    sum
+}
+
+/// `1 - x` without needing `One` on every field type.
+pub fn one_minus<F: AirField>(x: F) -> F {
+    F::from(BaseField::one()) - x
+}
+
+/// Sum of a slice of field values.
+pub fn sum<F: AirField>(values: impl IntoIterator<Item = F>) -> F {
+    values.into_iter().fold(F::from(BaseField::zero()), |acc, v| acc + v)
+}

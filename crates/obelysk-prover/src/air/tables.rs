@@ -1,0 +1,71 @@
+//! Lookup tables: the program (preprocessed `(pc, opcode, a, b, c)` rows) and the range tables
+//! (preprocessed `0..2^bits`). Each table row yields its tuple with a multiplicity column that the
+//! prover fills with the number of uses.
+
+use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
+
+use super::preprocessed::{program_field_id, seq_id};
+use super::{add_lookups, konst, AirField, Lookup, Rel, Relations};
+
+pub type ProgramTableComponent = FrameworkComponent<ProgramTableEval>;
+pub type RangeTableComponent = FrameworkComponent<RangeTableEval>;
+
+#[derive(Clone, Debug)]
+pub struct ProgramTableEval {
+    pub log_size: u32,
+    pub relations: Relations,
+}
+
+impl FrameworkEval for ProgramTableEval {
+    fn log_size(&self) -> u32 {
+        self.log_size
+    }
+
+    fn max_constraint_log_degree_bound(&self) -> u32 {
+        self.log_size + 1
+    }
+
+    fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
+        let mut row = vec![eval.get_preprocessed_column(seq_id(self.log_size))];
+        row.extend((0..4).map(|k| eval.get_preprocessed_column(program_field_id(k))));
+        row.push(eval.next_trace_mask());
+        add_lookups(&mut eval, &self.relations, self.lookups(&row));
+        eval
+    }
+}
+
+impl ProgramTableEval {
+    /// `row` = `[pc, opcode, a, b, c]` (preprocessed) then the multiplicity.
+    pub fn lookups<F: AirField>(&self, row: &[F]) -> Vec<Lookup<F>> {
+        vec![Lookup::new(Rel::Program, -row[5].clone(), row[..5].to_vec())]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RangeTableEval {
+    pub bits: u32,
+    pub relations: Relations,
+}
+
+impl FrameworkEval for RangeTableEval {
+    fn log_size(&self) -> u32 {
+        self.bits
+    }
+
+    fn max_constraint_log_degree_bound(&self) -> u32 {
+        self.bits + 1
+    }
+
+    fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
+        let row = [eval.get_preprocessed_column(seq_id(self.bits)), eval.next_trace_mask()];
+        add_lookups(&mut eval, &self.relations, self.lookups(&row));
+        eval
+    }
+}
+
+impl RangeTableEval {
+    /// `row` = `[value]` (preprocessed) then the multiplicity.
+    pub fn lookups<F: AirField>(&self, row: &[F]) -> Vec<Lookup<F>> {
+        vec![Lookup::new(Rel::Range, -row[1].clone(), vec![konst(self.bits), row[0].clone()])]
+    }
+}

@@ -1,0 +1,244 @@
+//! Trace generation: replays an [`ExecutionTrace`] into the columns of every component, and
+//! builds LogUp interaction columns from the same lookup descriptions the constraints use.
+
+use rayon::prelude::*;
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::poly::circle::CanonicCoset;
+use stwo::prover::backend::simd::column::BaseColumn;
+use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES};
+use stwo::prover::backend::simd::qm31::PackedQM31;
+use stwo::prover::backend::Column;
+use stwo::prover::poly::circle::CircleEvaluation;
+use stwo_constraint_framework::LogupTraceGenerator;
+
+use super::cpu::{col, SLOT_A, SLOT_B, SLOT_C, SLOT_MEM};
+use super::memory::REGISTER_LOG;
+use super::preprocessed::Evaluation;
+use super::{m31, Lookup, Relations, HALT_PC, RANGE_BITS};
+use crate::claim::Shape;
+use obelysk_vm::{ExecutionTrace, OpCode, M31};
+
+/// `ceil(log2(n))`, at least the SIMD width.
+pub fn log_size_for(n: usize) -> u32 {
+    (n.max(1).next_power_of_two().trailing_zeros()).max(LOG_N_LANES)
+}
+
+/// Main-trace columns of every component, in component order.
+#[derive(Debug)]
+pub struct Witness {
+    pub shape: Shape,
+    pub cpu: Vec<BaseColumn>,
+    pub program_multiplicity: BaseColumn,
+    /// One multiplicity column per entry of [`RANGE_BITS`].
+    pub range_multiplicity: Vec<BaseColumn>,
+    pub registers: Vec<BaseColumn>,
+    pub data: Vec<BaseColumn>,
+}
+
+struct Counts(Vec<u32>);
+
+impl Counts {
+    fn new(log: u32) -> Self {
+        Self(vec![0; 1 << log])
+    }
+    fn add(&mut self, i: u32) {
+        self.0[i as usize] += 1;
+    }
+    fn column(&self) -> BaseColumn {
+        self.0.iter().map(|&n| m31(n)).collect()
+    }
+}
+
+fn split_limbs(diff: u32) -> (u32, u32) {
+    (diff & 0xffff, diff >> 16)
+}
+
+impl Witness {
+    pub fn generate(trace: &ExecutionTrace) -> Self {
+        let code = trace.program().instructions();
+        let steps = trace.steps();
+        let shape = Shape {
+            cpu_log: log_size_for(steps.len()),
+            program_log: log_size_for(code.len()),
+            data_log: log_size_for(trace.data_words() as usize),
+        };
+        let n_rows = 1usize << shape.cpu_log;
+        let mut cpu: Vec<Vec<BaseField>> = vec![vec![m31(0); n_rows]; col::COUNT];
+        let mut program_mult = Counts::new(shape.program_log);
+        let mut range: Vec<Counts> = RANGE_BITS.iter().map(|&b| Counts::new(b)).collect();
+        let (r16, r13, r8) = (0, 1, 2);
+        let mut reg_val = [M31::ZERO; 16];
+        let mut reg_ts = [0u32; 16];
+        let data_len = 1usize << shape.data_log;
+        let mut data_val = vec![M31::ZERO; data_len];
+        let mut data_ts = vec![0u32; data_len];
+        let (mut n_in, mut n_out) = (0u32, 0u32);
+
+        for (k, step) in steps.iter().enumerate() {
+            let clk = k as u32 + 1;
+            let ins = code[step.pc as usize];
+            let op = ins.opcode;
+            let mut set = |c: usize, v: u32| cpu[c][k] = m31(v);
+            set(col::EN, 1);
+            set(col::PC, step.pc);
+            set(col::CLK, clk);
+            set(col::IN_IDX, n_in);
+            set(col::OUT_IDX, n_out);
+            set(col::SEL + op as usize, 1);
+            set(col::A, ins.a);
+            set(col::B, ins.b);
+            set(col::C, ins.c);
+            program_mult.add(step.pc);
+
+            let mut access = |set: &mut dyn FnMut(usize, u32), cols: [usize; 3], t_old: u32, slot| {
+                let (lo, hi) = split_limbs(4 * clk + slot - t_old - 1);
+                set(cols[0], t_old);
+                set(cols[1], lo);
+                set(cols[2], hi);
+                range[r16].add(lo);
+                range[r8].add(hi);
+            };
+            if op.reads_b() {
+                set(col::VB, step.b_value.value());
+                access(&mut set, [col::TB, col::TB_LO, col::TB_HI], reg_ts[ins.b as usize], SLOT_B);
+                reg_ts[ins.b as usize] = 4 * clk + SLOT_B;
+            }
+            if op.reads_c() {
+                set(col::VC, step.c_value.value());
+                access(&mut set, [col::TC, col::TC_LO, col::TC_HI], reg_ts[ins.c as usize], SLOT_C);
+                reg_ts[ins.c as usize] = 4 * clk + SLOT_C;
+            }
+            if op.accesses_memory() {
+                let addr = step.mem_addr as usize;
+                let new = if op == OpCode::Store { step.c_value } else { step.mem_before };
+                set(col::M_ADDR, step.mem_addr);
+                set(col::M_OLD, step.mem_before.value());
+                set(col::M_NEW, new.value());
+                access(&mut set, [col::TM, col::TM_LO, col::TM_HI], data_ts[addr], SLOT_MEM);
+                data_ts[addr] = 4 * clk + SLOT_MEM;
+                data_val[addr] = new;
+            }
+            if op.writes_a() {
+                let a = ins.a as usize;
+                set(col::RES, step.result.value());
+                set(col::A_OLD, reg_val[a].value());
+                access(&mut set, [col::TA, col::TA_LO, col::TA_HI], reg_ts[a], SLOT_A);
+                reg_ts[a] = 4 * clk + SLOT_A;
+                reg_val[a] = step.result;
+            }
+            let vb = step.b_value;
+            let mut taken = op == OpCode::Jmp;
+            if matches!(op, OpCode::Jz | OpCode::Jnz) {
+                let is_zero = vb == M31::ZERO;
+                set(col::IZ, is_zero as u32);
+                set(col::ZINV, vb.inverse().unwrap_or(M31::ZERO).value());
+                taken = is_zero == (op == OpCode::Jz);
+            }
+            set(col::TAKEN, taken as u32);
+            let pc_next = match op {
+                OpCode::Halt => HALT_PC,
+                _ if taken => ins.c,
+                _ => step.pc + 1,
+            };
+            set(col::PC_NEXT, pc_next);
+            if op == OpCode::Lt {
+                let (vb, vc) = (step.b_value, step.c_value);
+                let gap = if step.result == M31::ONE { vc - vb - M31::ONE } else { vb - vc };
+                let (lo, hi) = split_limbs(gap.value());
+                set(col::LT_LO, lo);
+                set(col::LT_HI, hi);
+                range[r16].add(lo);
+                range[r13].add(hi);
+            }
+            n_in += (op == OpCode::In) as u32;
+            n_out += (op == OpCode::Out) as u32;
+        }
+
+        let to_columns = |cols: Vec<Vec<BaseField>>| -> Vec<BaseColumn> {
+            cols.into_par_iter().map(|c| BaseColumn::from_cpu(&c)).collect()
+        };
+        let registers = vec![
+            reg_val.iter().map(|v| m31(v.value())).collect(),
+            reg_ts.iter().map(|&t| m31(t)).collect(),
+        ];
+        let data = vec![
+            data_val.iter().map(|v| m31(v.value())).collect(),
+            data_ts.iter().map(|&t| m31(t)).collect(),
+        ];
+        debug_assert_eq!(REGISTER_LOG, 4);
+        Self {
+            shape,
+            cpu: to_columns(cpu),
+            program_multiplicity: program_mult.column(),
+            range_multiplicity: range.iter().map(Counts::column).collect(),
+            registers,
+            data,
+        }
+    }
+
+    /// Main-trace evaluations in component order: cpu, program, ranges, registers, data.
+    pub fn main_evaluations(&self) -> Vec<Evaluation> {
+        let mut out = Vec::new();
+        let eval = |log: u32, c: &BaseColumn| {
+            CircleEvaluation::new(CanonicCoset::new(log).circle_domain(), c.clone())
+        };
+        out.extend(self.cpu.iter().map(|c| eval(self.shape.cpu_log, c)));
+        out.push(eval(self.shape.program_log, &self.program_multiplicity));
+        for (bits, c) in RANGE_BITS.iter().zip(&self.range_multiplicity) {
+            out.push(eval(*bits, c));
+        }
+        out.extend(self.registers.iter().map(|c| eval(REGISTER_LOG, c)));
+        out.extend(self.data.iter().map(|c| eval(self.shape.data_log, c)));
+        out
+    }
+}
+
+/// Builds a component's interaction columns. `columns` are the row's cells in the order the
+/// component's `lookups` function reads them (preprocessed first, then main).
+pub fn interaction_trace(
+    log_size: u32,
+    columns: &[&BaseColumn],
+    relations: &Relations,
+    lookups: impl Fn(&[PackedM31]) -> Vec<Lookup<PackedM31>> + Sync,
+) -> (Vec<Evaluation>, SecureField) {
+    let n_vec_rows = 1usize << (log_size - LOG_N_LANES);
+    // Each row's fractions, paired the way `finalize_logup_in_pairs` pairs them.
+    let fractions: Vec<Vec<(PackedQM31, PackedQM31)>> = (0..n_vec_rows)
+        .into_par_iter()
+        .map(|vec_row| {
+            let row: Vec<PackedM31> = columns.iter().map(|c| c.data[vec_row]).collect();
+            let terms: Vec<(PackedQM31, PackedQM31)> = lookups(&row)
+                .into_iter()
+                .map(|l| {
+                    let d: PackedQM31 = relations.combine(l.rel, &l.values);
+                    (PackedQM31::from(l.multiplicity), d)
+                })
+                .collect();
+            terms
+                .chunks(2)
+                .map(|pair| match pair {
+                    [(n0, d0), (n1, d1)] => (*n0 * *d1 + *n1 * *d0, *d0 * *d1),
+                    [single] => *single,
+                    _ => unreachable!("chunks(2) yields one or two items"),
+                })
+                .collect()
+        })
+        .collect();
+    let n_batches = fractions.first().map_or(0, Vec::len);
+    let mut generator = LogupTraceGenerator::new(log_size);
+    for batch in 0..n_batches {
+        let mut column = generator.new_col();
+        column.par_iter_mut().enumerate().for_each(|(vec_row, writer)| {
+            let (n, d) = fractions[vec_row][batch];
+            writer.write_frac(n, d);
+        });
+        column.finalize_col();
+    }
+    generator.finalize_last()
+}
+
+/// The column length of a [`BaseColumn`], for sanity checks.
+pub fn rows(column: &BaseColumn) -> usize {
+    column.len()
+}

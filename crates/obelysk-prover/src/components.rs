@@ -1,0 +1,107 @@
+//! The seven components of one proof, built identically by prover and verifier.
+
+use stwo::core::air::Component;
+use stwo::core::fields::qm31::SecureField;
+use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::ComponentProver;
+use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
+use stwo_constraint_framework::TraceLocationAllocator;
+
+use crate::air::cpu::{CpuComponent, CpuEval};
+use crate::air::memory::{MemoryBoundaryComponent, MemoryBoundaryEval, REGISTER_LOG};
+use crate::air::tables::{ProgramTableComponent, ProgramTableEval, RangeTableComponent, RangeTableEval};
+use crate::air::{Relations, DATA_SPACE, RANGE_BITS, REGISTER_SPACE};
+use crate::claim::Shape;
+
+/// cpu, program, three range tables, registers, data.
+pub const N_COMPONENTS: usize = 7;
+
+pub struct Components {
+    pub cpu: CpuComponent,
+    pub program: ProgramTableComponent,
+    pub ranges: Vec<RangeTableComponent>,
+    pub registers: MemoryBoundaryComponent,
+    pub data: MemoryBoundaryComponent,
+}
+
+impl std::fmt::Debug for Components {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Components").finish_non_exhaustive()
+    }
+}
+
+/// The evaluators, before claimed sums are known (trace generation needs them).
+#[derive(Clone, Debug)]
+pub struct Evals {
+    pub cpu: CpuEval,
+    pub program: ProgramTableEval,
+    pub ranges: Vec<RangeTableEval>,
+    pub registers: MemoryBoundaryEval,
+    pub data: MemoryBoundaryEval,
+}
+
+impl Evals {
+    pub fn new(shape: &Shape, relations: &Relations) -> Self {
+        let relations = relations.clone();
+        Self {
+            cpu: CpuEval { log_size: shape.cpu_log, relations: relations.clone() },
+            program: ProgramTableEval { log_size: shape.program_log, relations: relations.clone() },
+            ranges: RANGE_BITS
+                .iter()
+                .map(|&bits| RangeTableEval { bits, relations: relations.clone() })
+                .collect(),
+            registers: MemoryBoundaryEval {
+                space: REGISTER_SPACE,
+                log_size: REGISTER_LOG,
+                relations: relations.clone(),
+            },
+            data: MemoryBoundaryEval { space: DATA_SPACE, log_size: shape.data_log, relations },
+        }
+    }
+
+    pub fn into_components(
+        self,
+        claimed_sums: &[SecureField; N_COMPONENTS],
+        preprocessed: &[PreProcessedColumnId],
+    ) -> Components {
+        let alloc = &mut TraceLocationAllocator::new_with_preprocessed_columns(preprocessed);
+        let [cpu_sum, program_sum, r16, r13, r8, reg_sum, data_sum] = *claimed_sums;
+        let cpu = CpuComponent::new(alloc, self.cpu, cpu_sum);
+        let program = ProgramTableComponent::new(alloc, self.program, program_sum);
+        let ranges = self
+            .ranges
+            .into_iter()
+            .zip([r16, r13, r8])
+            .map(|(eval, sum)| RangeTableComponent::new(alloc, eval, sum))
+            .collect();
+        let registers = MemoryBoundaryComponent::new(alloc, self.registers, reg_sum);
+        let data = MemoryBoundaryComponent::new(alloc, self.data, data_sum);
+        Components { cpu, program, ranges, registers, data }
+    }
+}
+
+impl Components {
+    pub fn provers(&self) -> Vec<&dyn ComponentProver<SimdBackend>> {
+        let mut out: Vec<&dyn ComponentProver<SimdBackend>> = vec![&self.cpu, &self.program];
+        out.extend(self.ranges.iter().map(|c| c as &dyn ComponentProver<SimdBackend>));
+        out.push(&self.registers);
+        out.push(&self.data);
+        out
+    }
+
+    pub fn verifiers(&self) -> Vec<&dyn Component> {
+        let mut out: Vec<&dyn Component> = vec![&self.cpu, &self.program];
+        out.extend(self.ranges.iter().map(|c| c as &dyn Component));
+        out.push(&self.registers);
+        out.push(&self.data);
+        out
+    }
+
+    /// Log sizes of the main (1) and interaction (2) trees' columns, in commitment order.
+    pub fn tree_log_sizes(&self, tree: usize) -> Vec<u32> {
+        self.verifiers()
+            .iter()
+            .flat_map(|c| c.trace_log_degree_bounds().get(tree).cloned().unwrap_or_default())
+            .collect()
+    }
+}

@@ -1,0 +1,142 @@
+//! The prover: execution trace in, [`StarkProof`] out.
+
+use std::time::Instant;
+
+use stwo::core::channel::{Blake2sChannel, Channel};
+use stwo::core::vcs::blake2_hash::Blake2sHash;
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
+use stwo::prover::backend::simd::column::BaseColumn;
+use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::poly::circle::PolyOps;
+use stwo::prover::{prove, CommitmentSchemeProver};
+use tracing::info;
+
+use crate::air::memory::REGISTER_LOG;
+use crate::air::witness::{interaction_trace, Witness};
+use crate::air::preprocessed::Evaluation;
+use crate::air::{cpu, preprocessed, Relations, RANGE_BITS};
+use crate::claim::{Claim, JobId, Shape};
+use crate::components::{Evals, N_COMPONENTS};
+use crate::config::ProofConfig;
+use crate::error::{Error, Result};
+use crate::proof::StarkProof;
+use obelysk_vm::ExecutionTrace;
+
+/// Largest component log size, which fixes the twiddle domain.
+pub(crate) fn max_log_size(shape: &Shape) -> u32 {
+    let fixed = RANGE_BITS.into_iter().max().unwrap_or(0).max(REGISTER_LOG);
+    fixed.max(shape.cpu_log).max(shape.program_log).max(shape.data_log)
+}
+
+/// Commits the preprocessed trace for `program` and `shape` on its own and returns its root;
+/// the verifier uses this to derive the commitment instead of trusting the proof's.
+pub(crate) fn preprocessed_root(
+    columns: Vec<Evaluation>,
+    shape: &Shape,
+    config: &ProofConfig,
+) -> Result<Blake2sHash> {
+    let pcs = config.pcs_config()?;
+    let twiddles = SimdBackend::precompute_twiddles(
+        CanonicCoset::new(max_log_size(shape) + 1 + config.log_blowup).circle_domain().half_coset,
+    );
+    let mut scheme = CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+    let mut builder = scheme.tree_builder();
+    builder.extend_evals(columns);
+    builder.commit(&mut Blake2sChannel::default());
+    Ok(scheme.roots()[0])
+}
+
+/// Proves one execution. Timing of each phase goes to `tracing` at info level.
+pub fn prove_trace(
+    trace: &ExecutionTrace,
+    config: &ProofConfig,
+    job_id: Option<JobId>,
+) -> Result<StarkProof> {
+    let start = Instant::now();
+    let claim = Claim::from_trace(trace, job_id);
+    let witness = Witness::generate(trace);
+    let shape = witness.shape;
+    info!(elapsed = ?start.elapsed(), ?shape, "trace generated");
+
+    let pcs = config.pcs_config()?;
+    let twiddles = SimdBackend::precompute_twiddles(
+        CanonicCoset::new(max_log_size(&shape) + 1 + config.log_blowup).circle_domain().half_coset,
+    );
+    let channel = &mut Blake2sChannel::default();
+    pcs.mix_into(channel);
+    claim.mix_into(channel);
+    shape.mix_into(channel);
+    let mut scheme = CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+
+    // Tree 0: preprocessed columns, derived from the program alone.
+    let pre = preprocessed::columns(trace.program(), &shape);
+    let pre_ids = preprocessed::ids(&pre);
+    let pre_columns: Vec<BaseColumn> = pre.iter().map(|(_, e)| e.values.clone()).collect();
+    let mut builder = scheme.tree_builder();
+    builder.extend_evals(pre.into_iter().map(|(_, e)| e).collect());
+    builder.commit(channel);
+
+    // Tree 1: main trace.
+    let mut builder = scheme.tree_builder();
+    builder.extend_evals(witness.main_evaluations());
+    builder.commit(channel);
+    info!(elapsed = ?start.elapsed(), "main trace committed");
+
+    // Tree 2: LogUp interaction trace.
+    let relations = Relations::draw(channel);
+    let evals = Evals::new(&shape, &relations);
+    let pre_col = |id: &str| -> &BaseColumn {
+        let index = pre_ids.iter().position(|p| p.id == id).expect("preprocessed column exists");
+        &pre_columns[index]
+    };
+    let seq = |log: u32| pre_col(&format!("seq_{log}"));
+    let mut interaction = Vec::new();
+    let mut sums = Vec::with_capacity(N_COMPONENTS);
+    let mut push = |(columns, sum): (Vec<_>, SecureField)| {
+        interaction.extend(columns);
+        sums.push(sum);
+    };
+    let cpu_cols: Vec<&BaseColumn> = witness.cpu.iter().collect();
+    push(interaction_trace(shape.cpu_log, &cpu_cols, &relations, |row| cpu::lookups(row)));
+    let program_cols = [
+        seq(shape.program_log),
+        pre_col("program_op"),
+        pre_col("program_a"),
+        pre_col("program_b"),
+        pre_col("program_c"),
+        &witness.program_multiplicity,
+    ];
+    push(interaction_trace(shape.program_log, &program_cols, &relations, |row| {
+        evals.program.lookups(row)
+    }));
+    for (eval, mult) in evals.ranges.iter().zip(&witness.range_multiplicity) {
+        let cols = [seq(eval.bits), mult];
+        push(interaction_trace(eval.bits, &cols, &relations, |row| eval.lookups(row)));
+    }
+    for (eval, main) in [(&evals.registers, &witness.registers), (&evals.data, &witness.data)] {
+        let cols = [seq(eval.log_size), &main[0], &main[1]];
+        push(interaction_trace(eval.log_size, &cols, &relations, |row| eval.lookups(row)));
+    }
+    let claimed_sums: [SecureField; N_COMPONENTS] =
+        sums.try_into().map_err(|_| Error::Proving("component count changed".into()))?;
+    channel.mix_felts(&claimed_sums);
+    let mut builder = scheme.tree_builder();
+    builder.extend_evals(interaction);
+    builder.commit(channel);
+    info!(elapsed = ?start.elapsed(), "interaction trace committed");
+
+    let components = evals.into_components(&claimed_sums, &pre_ids);
+    let stark = prove::<SimdBackend, Blake2sMerkleChannel>(&components.provers(), channel, scheme)
+        .map_err(|e| Error::Proving(e.to_string()))?;
+    info!(elapsed = ?start.elapsed(), "proof done");
+    Ok(StarkProof {
+        program: trace.program().clone(),
+        claim,
+        config: *config,
+        shape,
+        claimed_sums: claimed_sums.to_vec(),
+        stark,
+    })
+}

@@ -1,0 +1,115 @@
+//! The verifier. It trusts nothing in the proof that it can recompute: the program hash, the
+//! preprocessed commitment, the delivered security and the public LogUp terms.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use num_traits::Zero;
+use stwo::core::channel::{Blake2sChannel, Channel};
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::pcs::CommitmentSchemeVerifier;
+use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
+
+use crate::air::preprocessed;
+use crate::air::witness::log_size_for;
+use crate::air::{public_logup_sum, PublicIo, Relations};
+use crate::components::{Evals, N_COMPONENTS};
+use crate::error::VerifyError;
+use crate::proof::StarkProof;
+use crate::prove::preprocessed_root;
+use obelysk_vm::{MAX_DATA_WORDS, MAX_STEPS};
+
+/// Verifies `proof` on its own terms (its embedded program and claim). Callers that expect a
+/// particular program, inputs or job must also compare the claim: see
+/// [`crate::ObelyskProver::verify_claim`].
+pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), VerifyError> {
+    let delivered = proof.config.delivered_bits();
+    if proof.config.security_bits != delivered {
+        return Err(VerifyError::MisstatedSecurity { stated: proof.config.security_bits, delivered });
+    }
+    if delivered < min_security_bits {
+        return Err(VerifyError::InsufficientSecurity { required: min_security_bits, found: delivered });
+    }
+    let pcs = proof.config.pcs_config().map_err(|e| VerifyError::BadShape(e.to_string()))?;
+    if proof.stark.config != pcs {
+        return Err(VerifyError::BadShape("STARK parameters differ from the stated config".into()));
+    }
+    if !proof.claim.is_for_program(&proof.program) {
+        return Err(VerifyError::ProgramHashMismatch);
+    }
+    check_shape(proof)?;
+
+    let shape = proof.shape;
+    let claim = &proof.claim;
+    let channel = &mut Blake2sChannel::default();
+    pcs.mix_into(channel);
+    claim.mix_into(channel);
+    shape.mix_into(channel);
+    let scheme = &mut CommitmentSchemeVerifier::<Blake2sMerkleChannel>::new(pcs);
+
+    let pre = preprocessed::columns(&proof.program, &shape);
+    let pre_ids = preprocessed::ids(&pre);
+    let pre_sizes: Vec<u32> = pre.iter().map(|(_, e)| e.domain.log_size()).collect();
+    let pre_columns = pre.into_iter().map(|(_, e)| e).collect();
+    let root = preprocessed_root(pre_columns, &shape, &proof.config)
+        .map_err(|e| VerifyError::BadShape(e.to_string()))?;
+    if root != proof.stark.commitments[0] {
+        return Err(VerifyError::PreprocessedMismatch);
+    }
+    scheme.commit(root, &pre_sizes, channel);
+
+    // Sizes of trees 1 and 2 depend only on the shape; build throwaway components to read them.
+    let probe = Evals::new(&shape, &Relations::draw(&mut Blake2sChannel::default()))
+        .into_components(&[SecureField::zero(); N_COMPONENTS], &pre_ids);
+    scheme.commit(proof.stark.commitments[1], &probe.tree_log_sizes(1), channel);
+
+    let relations = Relations::draw(channel);
+    let sums: [SecureField; N_COMPONENTS] = proof.claimed_sums.clone().try_into().expect("checked");
+    let io = PublicIo {
+        inputs: &claim.inputs_field(),
+        outputs: &claim.outputs_field(),
+        steps: claim.steps as u32,
+    };
+    let total = sums.iter().copied().sum::<SecureField>() + public_logup_sum(&relations, &io);
+    if !total.is_zero() {
+        return Err(VerifyError::LogupSumNonZero);
+    }
+    channel.mix_felts(&sums);
+    scheme.commit(proof.stark.commitments[2], &probe.tree_log_sizes(2), channel);
+
+    let components = Evals::new(&shape, &relations).into_components(&sums, &pre_ids);
+    let stark = proof.stark.clone();
+    // A malformed proof can trip assertions inside stwo; that is a rejection, not a crash.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        stwo::core::verifier::verify(&components.verifiers(), channel, scheme, stark)
+    }));
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(VerifyError::Stark(e.to_string())),
+        Err(_) => Err(VerifyError::Stark("malformed proof".into())),
+    }
+}
+
+fn check_shape(proof: &StarkProof) -> Result<(), VerifyError> {
+    let bad = |what: String| Err(VerifyError::BadShape(what));
+    let shape = proof.shape;
+    let steps = proof.claim.steps;
+    if steps == 0 || steps > MAX_STEPS {
+        return bad(format!("step count {steps} outside 1..={MAX_STEPS}"));
+    }
+    if shape.cpu_log != log_size_for(steps as usize) {
+        return bad(format!("cpu log size {} does not fit {steps} steps", shape.cpu_log));
+    }
+    if shape.program_log != log_size_for(proof.program.len()) {
+        return bad(format!("program log size {} does not fit the program", shape.program_log));
+    }
+    if shape.data_log < log_size_for(0) || shape.data_log > log_size_for(MAX_DATA_WORDS as usize) {
+        return bad(format!("data log size {} out of range", shape.data_log));
+    }
+    if proof.claimed_sums.len() != N_COMPONENTS {
+        return bad(format!("{} claimed sums, expected {N_COMPONENTS}", proof.claimed_sums.len()));
+    }
+    if proof.stark.commitments.len() != 4 {
+        return bad(format!("{} commitments, expected 4", proof.stark.commitments.len()));
+    }
+    Ok(())
+}
