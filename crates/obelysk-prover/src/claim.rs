@@ -70,11 +70,17 @@ impl Claim {
     }
 
     pub fn inputs_field(&self) -> Vec<BaseField> {
-        self.inputs.iter().map(|v| BaseField::from_u32_unchecked(v.value())).collect()
+        self.inputs
+            .iter()
+            .map(|v| BaseField::from_u32_unchecked(v.value()))
+            .collect()
     }
 
     pub fn outputs_field(&self) -> Vec<BaseField> {
-        self.outputs.iter().map(|v| BaseField::from_u32_unchecked(v.value())).collect()
+        self.outputs
+            .iter()
+            .map(|v| BaseField::from_u32_unchecked(v.value()))
+            .collect()
     }
 
     /// Checks that this claim is about `program`.

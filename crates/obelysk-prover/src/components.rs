@@ -9,7 +9,9 @@ use stwo_constraint_framework::TraceLocationAllocator;
 
 use crate::air::cpu::{CpuComponent, CpuEval};
 use crate::air::memory::{MemoryBoundaryComponent, MemoryBoundaryEval, REGISTER_LOG};
-use crate::air::tables::{ProgramTableComponent, ProgramTableEval, RangeTableComponent, RangeTableEval};
+use crate::air::tables::{
+    ProgramTableComponent, ProgramTableEval, RangeTableComponent, RangeTableEval,
+};
 use crate::air::{Relations, DATA_SPACE, RANGE_BITS, REGISTER_SPACE};
 use crate::claim::Shape;
 
@@ -44,18 +46,31 @@ impl Evals {
     pub fn new(shape: &Shape, relations: &Relations) -> Self {
         let relations = relations.clone();
         Self {
-            cpu: CpuEval { log_size: shape.cpu_log, relations: relations.clone() },
-            program: ProgramTableEval { log_size: shape.program_log, relations: relations.clone() },
+            cpu: CpuEval {
+                log_size: shape.cpu_log,
+                relations: relations.clone(),
+            },
+            program: ProgramTableEval {
+                log_size: shape.program_log,
+                relations: relations.clone(),
+            },
             ranges: RANGE_BITS
                 .iter()
-                .map(|&bits| RangeTableEval { bits, relations: relations.clone() })
+                .map(|&bits| RangeTableEval {
+                    bits,
+                    relations: relations.clone(),
+                })
                 .collect(),
             registers: MemoryBoundaryEval {
                 space: REGISTER_SPACE,
                 log_size: REGISTER_LOG,
                 relations: relations.clone(),
             },
-            data: MemoryBoundaryEval { space: DATA_SPACE, log_size: shape.data_log, relations },
+            data: MemoryBoundaryEval {
+                space: DATA_SPACE,
+                log_size: shape.data_log,
+                relations,
+            },
         }
     }
 
@@ -76,14 +91,24 @@ impl Evals {
             .collect();
         let registers = MemoryBoundaryComponent::new(alloc, self.registers, reg_sum);
         let data = MemoryBoundaryComponent::new(alloc, self.data, data_sum);
-        Components { cpu, program, ranges, registers, data }
+        Components {
+            cpu,
+            program,
+            ranges,
+            registers,
+            data,
+        }
     }
 }
 
 impl Components {
     pub fn provers(&self) -> Vec<&dyn ComponentProver<SimdBackend>> {
         let mut out: Vec<&dyn ComponentProver<SimdBackend>> = vec![&self.cpu, &self.program];
-        out.extend(self.ranges.iter().map(|c| c as &dyn ComponentProver<SimdBackend>));
+        out.extend(
+            self.ranges
+                .iter()
+                .map(|c| c as &dyn ComponentProver<SimdBackend>),
+        );
         out.push(&self.registers);
         out.push(&self.data);
         out
@@ -101,7 +126,12 @@ impl Components {
     pub fn tree_log_sizes(&self, tree: usize) -> Vec<u32> {
         self.verifiers()
             .iter()
-            .flat_map(|c| c.trace_log_degree_bounds().get(tree).cloned().unwrap_or_default())
+            .flat_map(|c| {
+                c.trace_log_degree_bounds()
+                    .get(tree)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect()
     }
 }

@@ -26,14 +26,21 @@ pub struct ProverConfig {
 
 impl Default for ProverConfig {
     fn default() -> Self {
-        Self { security_bits: DEFAULT_MIN_SECURITY_BITS, log_blowup: 1, pow_bits: 16 }
+        Self {
+            security_bits: DEFAULT_MIN_SECURITY_BITS,
+            log_blowup: 1,
+            pow_bits: 16,
+        }
     }
 }
 
 impl ProverConfig {
     /// The default configuration at `security_bits` (e.g. 128).
     pub fn with_security_bits(security_bits: u32) -> Self {
-        Self { security_bits, ..Self::default() }
+        Self {
+            security_bits,
+            ..Self::default()
+        }
     }
 
     /// The concrete parameters that meet this configuration.
@@ -45,7 +52,10 @@ impl ProverConfig {
             )));
         }
         if self.pow_bits > 32 {
-            return Err(Error::Config(format!("pow_bits must be at most 32, found {}", self.pow_bits)));
+            return Err(Error::Config(format!(
+                "pow_bits must be at most 32, found {}",
+                self.pow_bits
+            )));
         }
         if !(1..=256).contains(&self.security_bits) {
             return Err(Error::Config(format!(
@@ -78,15 +88,21 @@ pub struct ProofConfig {
 impl ProofConfig {
     /// Bits actually delivered, recomputed from the parameters (never trusted from the file).
     pub fn delivered_bits(&self) -> u32 {
-        self.pow_bits.saturating_add(self.log_blowup.saturating_mul(self.n_queries))
+        self.pow_bits
+            .saturating_add(self.log_blowup.saturating_mul(self.n_queries))
     }
 
     pub fn pcs_config(&self) -> Result<PcsConfig> {
         if !(1..=16).contains(&self.log_blowup) || self.n_queries == 0 || self.n_queries > 1024 {
-            return Err(Error::Config(format!("unsupported proof parameters {self:?}")));
+            return Err(Error::Config(format!(
+                "unsupported proof parameters {self:?}"
+            )));
         }
         if self.pow_bits > 32 {
-            return Err(Error::Config(format!("pow_bits must be at most 32, found {}", self.pow_bits)));
+            return Err(Error::Config(format!(
+                "pow_bits must be at most 32, found {}",
+                self.pow_bits
+            )));
         }
         Ok(PcsConfig {
             pow_bits: self.pow_bits,
@@ -109,18 +125,40 @@ mod tests {
     fn security_mapping_meets_the_target() {
         for bits in [80, 96, 100, 128, 160] {
             for log_blowup in 1..=4 {
-                let config = ProverConfig { security_bits: bits, log_blowup, pow_bits: 16 };
+                let config = ProverConfig {
+                    security_bits: bits,
+                    log_blowup,
+                    pow_bits: 16,
+                };
                 let proof = config.proof_config().unwrap();
                 assert!(proof.delivered_bits() >= bits);
-                assert!(proof.delivered_bits() < bits + log_blowup, "no more queries than needed");
-                assert_eq!(proof.pcs_config().unwrap().security_bits(), proof.delivered_bits());
+                assert!(
+                    proof.delivered_bits() < bits + log_blowup,
+                    "no more queries than needed"
+                );
+                assert_eq!(
+                    proof.pcs_config().unwrap().security_bits(),
+                    proof.delivered_bits()
+                );
             }
         }
     }
 
     #[test]
     fn default_is_at_least_96_bits() {
-        assert!(ProverConfig::default().proof_config().unwrap().delivered_bits() >= 96);
-        assert!(ProverConfig::with_security_bits(128).proof_config().unwrap().delivered_bits() >= 128);
+        assert!(
+            ProverConfig::default()
+                .proof_config()
+                .unwrap()
+                .delivered_bits()
+                >= 96
+        );
+        assert!(
+            ProverConfig::with_security_bits(128)
+                .proof_config()
+                .unwrap()
+                .delivered_bits()
+                >= 128
+        );
     }
 }

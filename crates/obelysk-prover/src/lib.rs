@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod proof;
 pub mod prove;
+pub mod testing;
 pub mod verify;
 
 pub use claim::{Claim, JobId, Shape};
@@ -44,7 +45,10 @@ pub struct ObelyskProver {
 
 impl ObelyskProver {
     pub fn new(config: ProverConfig) -> Self {
-        Self { config, min_security_bits: DEFAULT_MIN_SECURITY_BITS }
+        Self {
+            config,
+            min_security_bits: DEFAULT_MIN_SECURITY_BITS,
+        }
     }
 
     /// Lowers or raises the security floor for verification (default 96 bits).
@@ -63,7 +67,11 @@ impl ObelyskProver {
     }
 
     /// Proves an execution bound to `job_id`.
-    pub fn prove_for_job(&self, trace: &ExecutionTrace, job_id: Option<JobId>) -> Result<StarkProof> {
+    pub fn prove_for_job(
+        &self,
+        trace: &ExecutionTrace,
+        job_id: Option<JobId>,
+    ) -> Result<StarkProof> {
         let config = self.config.proof_config()?;
         prove::prove_trace(trace, &config, job_id)
     }
@@ -80,7 +88,11 @@ impl ObelyskProver {
     }
 
     /// Verifies the proof and that its claim is the expected one.
-    pub fn verify_claim(&self, proof: &StarkProof, expected: &ExpectedClaim) -> Result<(), VerifyError> {
+    pub fn verify_claim(
+        &self,
+        proof: &StarkProof,
+        expected: &ExpectedClaim,
+    ) -> Result<(), VerifyError> {
         let claim = &proof.claim;
         if let Some(program) = &expected.program {
             if claim.program_hash != program.hash() || proof.program != *program {
@@ -93,18 +105,29 @@ impl ObelyskProver {
         if expected.inputs.as_ref().is_some_and(|i| *i != claim.inputs) {
             return Err(VerifyError::WrongInputs);
         }
-        if expected.outputs.as_ref().is_some_and(|o| *o != claim.outputs) {
+        if expected
+            .outputs
+            .as_ref()
+            .is_some_and(|o| *o != claim.outputs)
+        {
             return Err(VerifyError::WrongOutputs);
         }
         if let Some(steps) = expected.steps {
             if steps != claim.steps {
-                return Err(VerifyError::WrongSteps { expected: steps, found: claim.steps });
+                return Err(VerifyError::WrongSteps {
+                    expected: steps,
+                    found: claim.steps,
+                });
             }
         }
         if let Some(job) = &expected.job_id {
             if *job != claim.job_id {
-                let show = |id: &Option<JobId>| id.map_or("none".to_string(), |i| proof::to_hex(&i));
-                return Err(VerifyError::WrongJobId { expected: show(job), found: show(&claim.job_id) });
+                let show =
+                    |id: &Option<JobId>| id.map_or("none".to_string(), |i| proof::to_hex(&i));
+                return Err(VerifyError::WrongJobId {
+                    expected: show(job),
+                    found: show(&claim.job_id),
+                });
             }
         }
         self.check(proof)

@@ -62,7 +62,9 @@ pub fn to_hex(bytes: &[u8]) -> String {
 pub fn parse_hex32(text: &str) -> std::result::Result<[u8; 32], String> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     let bytes = hex::decode(digits).map_err(|e| format!("`{text}` is not hex: {e}"))?;
-    bytes.try_into().map_err(|b: Vec<u8>| format!("`{text}` has {} bytes, expected 32", b.len()))
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("`{text}` has {} bytes, expected 32", b.len()))
 }
 
 fn field_list(values: &[u32], what: &str) -> Result<Vec<M31>> {
@@ -91,7 +93,11 @@ impl StarkProof {
         for v in [c.security_bits, c.log_blowup, c.n_queries, c.pow_bits] {
             h.update(v.to_le_bytes());
         }
-        for v in [self.shape.cpu_log, self.shape.program_log, self.shape.data_log] {
+        for v in [
+            self.shape.cpu_log,
+            self.shape.program_log,
+            self.shape.data_log,
+        ] {
             h.update(v.to_le_bytes());
         }
         for root in self.stark.commitments.iter() {
@@ -116,10 +122,14 @@ impl StarkProof {
         let rest = bytes
             .strip_prefix(BINARY_MAGIC.as_slice())
             .ok_or_else(|| Error::Decode("not an Obelysk binary proof (bad magic)".into()))?;
-        let (version, body) = rest.split_at_checked(4).ok_or_else(|| Error::Decode("truncated".into()))?;
+        let (version, body) = rest
+            .split_at_checked(4)
+            .ok_or_else(|| Error::Decode("truncated".into()))?;
         let version = u32::from_le_bytes(version.try_into().expect("4 bytes"));
         if version != PROOF_VERSION {
-            return Err(Error::Decode(format!("version {version}, expected {PROOF_VERSION}")));
+            return Err(Error::Decode(format!(
+                "version {version}, expected {PROOF_VERSION}"
+            )));
         }
         let proof: Self = bincode::DefaultOptions::new()
             .with_fixint_encoding()
@@ -163,7 +173,10 @@ impl StarkProof {
         let file: ProofFile =
             serde_json::from_str(text).map_err(|e| Error::Decode(format!("JSON: {e}")))?;
         if file.version != PROOF_VERSION {
-            return Err(Error::Decode(format!("version {}, expected {PROOF_VERSION}", file.version)));
+            return Err(Error::Decode(format!(
+                "version {}, expected {PROOF_VERSION}",
+                file.version
+            )));
         }
         let program = file
             .program
@@ -173,7 +186,9 @@ impl StarkProof {
                 let opcode = u8::try_from(*op)
                     .ok()
                     .and_then(OpCode::from_u8)
-                    .ok_or_else(|| Error::Decode(format!("instruction {pc}: unknown opcode {op}")))?;
+                    .ok_or_else(|| {
+                        Error::Decode(format!("instruction {pc}: unknown opcode {op}"))
+                    })?;
                 Ok(Instruction::new(opcode, *a, *b, *c))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -183,7 +198,13 @@ impl StarkProof {
             inputs: field_list(&file.claim.inputs, "input")?,
             outputs: field_list(&file.claim.outputs, "output")?,
             steps: file.claim.steps,
-            job_id: file.claim.job_id.as_deref().map(parse_hex32).transpose().map_err(Error::Decode)?,
+            job_id: file
+                .claim
+                .job_id
+                .as_deref()
+                .map(parse_hex32)
+                .transpose()
+                .map_err(Error::Decode)?,
         };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(file.proof.trim())

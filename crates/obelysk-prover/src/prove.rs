@@ -3,9 +3,9 @@
 use std::time::Instant;
 
 use stwo::core::channel::{Blake2sChannel, Channel};
-use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
 use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::simd::SimdBackend;
@@ -14,8 +14,8 @@ use stwo::prover::{prove, CommitmentSchemeProver};
 use tracing::info;
 
 use crate::air::memory::REGISTER_LOG;
-use crate::air::witness::{interaction_trace, Witness};
 use crate::air::preprocessed::Evaluation;
+use crate::air::witness::{interaction_trace, Witness};
 use crate::air::{cpu, preprocessed, Relations, RANGE_BITS};
 use crate::claim::{Claim, JobId, Shape};
 use crate::components::{Evals, N_COMPONENTS};
@@ -27,7 +27,10 @@ use obelysk_vm::ExecutionTrace;
 /// Largest component log size, which fixes the twiddle domain.
 pub(crate) fn max_log_size(shape: &Shape) -> u32 {
     let fixed = RANGE_BITS.into_iter().max().unwrap_or(0).max(REGISTER_LOG);
-    fixed.max(shape.cpu_log).max(shape.program_log).max(shape.data_log)
+    fixed
+        .max(shape.cpu_log)
+        .max(shape.program_log)
+        .max(shape.data_log)
 }
 
 /// Commits the preprocessed trace for `program` and `shape` on its own and returns its root;
@@ -39,9 +42,12 @@ pub(crate) fn preprocessed_root(
 ) -> Result<Blake2sHash> {
     let pcs = config.pcs_config()?;
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(max_log_size(shape) + 1 + config.log_blowup).circle_domain().half_coset,
+        CanonicCoset::new(max_log_size(shape) + 1 + config.log_blowup)
+            .circle_domain()
+            .half_coset,
     );
-    let mut scheme = CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+    let mut scheme =
+        CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
     let mut builder = scheme.tree_builder();
     builder.extend_evals(columns);
     builder.commit(&mut Blake2sChannel::default());
@@ -62,13 +68,16 @@ pub fn prove_trace(
 
     let pcs = config.pcs_config()?;
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(max_log_size(&shape) + 1 + config.log_blowup).circle_domain().half_coset,
+        CanonicCoset::new(max_log_size(&shape) + 1 + config.log_blowup)
+            .circle_domain()
+            .half_coset,
     );
     let channel = &mut Blake2sChannel::default();
     pcs.mix_into(channel);
     claim.mix_into(channel);
     shape.mix_into(channel);
-    let mut scheme = CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+    let mut scheme =
+        CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
 
     // Tree 0: preprocessed columns, derived from the program alone.
     let pre = preprocessed::columns(trace.program(), &shape);
@@ -87,40 +96,13 @@ pub fn prove_trace(
     // Tree 2: LogUp interaction trace.
     let relations = Relations::draw(channel);
     let evals = Evals::new(&shape, &relations);
-    let pre_col = |id: &str| -> &BaseColumn {
-        let index = pre_ids.iter().position(|p| p.id == id).expect("preprocessed column exists");
-        &pre_columns[index]
-    };
-    let seq = |log: u32| pre_col(&format!("seq_{log}"));
-    let mut interaction = Vec::new();
-    let mut sums = Vec::with_capacity(N_COMPONENTS);
-    let mut push = |(columns, sum): (Vec<_>, SecureField)| {
-        interaction.extend(columns);
-        sums.push(sum);
-    };
-    let cpu_cols: Vec<&BaseColumn> = witness.cpu.iter().collect();
-    push(interaction_trace(shape.cpu_log, &cpu_cols, &relations, |row| cpu::lookups(row)));
-    let program_cols = [
-        seq(shape.program_log),
-        pre_col("program_op"),
-        pre_col("program_a"),
-        pre_col("program_b"),
-        pre_col("program_c"),
-        &witness.program_multiplicity,
-    ];
-    push(interaction_trace(shape.program_log, &program_cols, &relations, |row| {
-        evals.program.lookups(row)
-    }));
-    for (eval, mult) in evals.ranges.iter().zip(&witness.range_multiplicity) {
-        let cols = [seq(eval.bits), mult];
-        push(interaction_trace(eval.bits, &cols, &relations, |row| eval.lookups(row)));
-    }
-    for (eval, main) in [(&evals.registers, &witness.registers), (&evals.data, &witness.data)] {
-        let cols = [seq(eval.log_size), &main[0], &main[1]];
-        push(interaction_trace(eval.log_size, &cols, &relations, |row| eval.lookups(row)));
-    }
-    let claimed_sums: [SecureField; N_COMPONENTS] =
-        sums.try_into().map_err(|_| Error::Proving("component count changed".into()))?;
+    let pre_columns: Vec<(String, BaseColumn)> = pre_ids
+        .iter()
+        .map(|p| p.id.clone())
+        .zip(pre_columns)
+        .collect();
+    let (interaction, claimed_sums) = interaction_traces(&witness, &pre_columns, &evals);
+    let interaction: Vec<Evaluation> = interaction.into_iter().flatten().collect();
     channel.mix_felts(&claimed_sums);
     let mut builder = scheme.tree_builder();
     builder.extend_evals(interaction);
@@ -139,4 +121,58 @@ pub fn prove_trace(
         claimed_sums: claimed_sums.to_vec(),
         stark,
     })
+}
+
+/// Interaction columns and claimed sum of every component, in component order. `preprocessed`
+/// pairs each preprocessed column with its id.
+pub fn interaction_traces(
+    witness: &Witness,
+    preprocessed: &[(String, BaseColumn)],
+    evals: &Evals,
+) -> (Vec<Vec<Evaluation>>, [SecureField; N_COMPONENTS]) {
+    let shape = witness.shape;
+    let relations = &evals.cpu.relations;
+    let pre = |id: &str| -> &BaseColumn {
+        &preprocessed
+            .iter()
+            .find(|(p, _)| p == id)
+            .expect("preprocessed column exists")
+            .1
+    };
+    let seq = |log: u32| pre(&preprocessed::seq_id(log).id);
+    let mut out = Vec::with_capacity(N_COMPONENTS);
+    let cpu_cols: Vec<&BaseColumn> = witness.cpu.iter().collect();
+    out.push(interaction_trace(
+        shape.cpu_log,
+        &cpu_cols,
+        relations,
+        |row| cpu::lookups(row),
+    ));
+    let mut program_cols = vec![seq(shape.program_log)];
+    program_cols.extend((0..4).map(|k| pre(&preprocessed::program_field_id(k).id)));
+    program_cols.push(&witness.program_multiplicity);
+    out.push(interaction_trace(
+        shape.program_log,
+        &program_cols,
+        relations,
+        |row| evals.program.lookups(row),
+    ));
+    for (eval, mult) in evals.ranges.iter().zip(&witness.range_multiplicity) {
+        let cols = [seq(eval.bits), mult];
+        out.push(interaction_trace(eval.bits, &cols, relations, |row| {
+            eval.lookups(row)
+        }));
+    }
+    for (eval, main) in [
+        (&evals.registers, &witness.registers),
+        (&evals.data, &witness.data),
+    ] {
+        let cols = [seq(eval.log_size), &main[0], &main[1]];
+        out.push(interaction_trace(eval.log_size, &cols, relations, |row| {
+            eval.lookups(row)
+        }));
+    }
+    let sums: Vec<SecureField> = out.iter().map(|(_, s)| *s).collect();
+    let sums = sums.try_into().expect("one sum per component");
+    (out.into_iter().map(|(c, _)| c).collect(), sums)
 }

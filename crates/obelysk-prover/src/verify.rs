@@ -24,14 +24,25 @@ use obelysk_vm::{MAX_DATA_WORDS, MAX_STEPS};
 pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), VerifyError> {
     let delivered = proof.config.delivered_bits();
     if proof.config.security_bits != delivered {
-        return Err(VerifyError::MisstatedSecurity { stated: proof.config.security_bits, delivered });
+        return Err(VerifyError::MisstatedSecurity {
+            stated: proof.config.security_bits,
+            delivered,
+        });
     }
     if delivered < min_security_bits {
-        return Err(VerifyError::InsufficientSecurity { required: min_security_bits, found: delivered });
+        return Err(VerifyError::InsufficientSecurity {
+            required: min_security_bits,
+            found: delivered,
+        });
     }
-    let pcs = proof.config.pcs_config().map_err(|e| VerifyError::BadShape(e.to_string()))?;
+    let pcs = proof
+        .config
+        .pcs_config()
+        .map_err(|e| VerifyError::BadShape(e.to_string()))?;
     if proof.stark.config != pcs {
-        return Err(VerifyError::BadShape("STARK parameters differ from the stated config".into()));
+        return Err(VerifyError::BadShape(
+            "STARK parameters differ from the stated config".into(),
+        ));
     }
     if !proof.claim.is_for_program(&proof.program) {
         return Err(VerifyError::ProgramHashMismatch);
@@ -60,7 +71,11 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
     // Sizes of trees 1 and 2 depend only on the shape; build throwaway components to read them.
     let probe = Evals::new(&shape, &Relations::draw(&mut Blake2sChannel::default()))
         .into_components(&[SecureField::zero(); N_COMPONENTS], &pre_ids);
-    scheme.commit(proof.stark.commitments[1], &probe.tree_log_sizes(1), channel);
+    scheme.commit(
+        proof.stark.commitments[1],
+        &probe.tree_log_sizes(1),
+        channel,
+    );
 
     let relations = Relations::draw(channel);
     let sums: [SecureField; N_COMPONENTS] = proof.claimed_sums.clone().try_into().expect("checked");
@@ -74,7 +89,11 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
         return Err(VerifyError::LogupSumNonZero);
     }
     channel.mix_felts(&sums);
-    scheme.commit(proof.stark.commitments[2], &probe.tree_log_sizes(2), channel);
+    scheme.commit(
+        proof.stark.commitments[2],
+        &probe.tree_log_sizes(2),
+        channel,
+    );
 
     let components = Evals::new(&shape, &relations).into_components(&sums, &pre_ids);
     let stark = proof.stark.clone();
@@ -97,19 +116,41 @@ fn check_shape(proof: &StarkProof) -> Result<(), VerifyError> {
         return bad(format!("step count {steps} outside 1..={MAX_STEPS}"));
     }
     if shape.cpu_log != log_size_for(steps as usize) {
-        return bad(format!("cpu log size {} does not fit {steps} steps", shape.cpu_log));
+        return bad(format!(
+            "cpu log size {} does not fit {steps} steps",
+            shape.cpu_log
+        ));
     }
     if shape.program_log != log_size_for(proof.program.len()) {
-        return bad(format!("program log size {} does not fit the program", shape.program_log));
+        return bad(format!(
+            "program log size {} does not fit the program",
+            shape.program_log
+        ));
     }
     if shape.data_log < log_size_for(0) || shape.data_log > log_size_for(MAX_DATA_WORDS as usize) {
         return bad(format!("data log size {} out of range", shape.data_log));
     }
     if proof.claimed_sums.len() != N_COMPONENTS {
-        return bad(format!("{} claimed sums, expected {N_COMPONENTS}", proof.claimed_sums.len()));
+        return bad(format!(
+            "{} claimed sums, expected {N_COMPONENTS}",
+            proof.claimed_sums.len()
+        ));
     }
     if proof.stark.commitments.len() != 4 {
-        return bad(format!("{} commitments, expected 4", proof.stark.commitments.len()));
+        return bad(format!(
+            "{} commitments, expected 4",
+            proof.stark.commitments.len()
+        ));
+    }
+    // stwo stores the last FRI layer's size twice (coefficients and their log); it only reads
+    // one, so insist they agree to keep the encoding free of unchecked bytes.
+    let last_layer = &proof.stark.fri_proof.last_layer_poly;
+    let stated_log = serde_json::to_value(last_layer)
+        .ok()
+        .and_then(|v| v.get("log_size").and_then(|l| l.as_u64()));
+    let n_coeffs = last_layer.iter().count();
+    if !n_coeffs.is_power_of_two() || stated_log != Some(u64::from(n_coeffs.ilog2())) {
+        return bad("last FRI layer size is inconsistent".into());
     }
     Ok(())
 }

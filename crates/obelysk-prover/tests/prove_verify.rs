@@ -1,5 +1,20 @@
-use obelysk_prover::{ObelyskProver, ProverConfig};
+//! End to end: prove, verify, and reject every kind of mismatch or tampering.
+
+mod common;
+
+use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof, VerifyError};
+use obelysk_vm::asm::assemble;
 use obelysk_vm::{Instruction, ObelyskVM, OpCode, M31};
+
+fn prover() -> ObelyskProver {
+    ObelyskProver::new(ProverConfig::default())
+}
+
+fn all_opcodes_proof(job: Option<[u8; 32]>) -> (obelysk_vm::ExecutionTrace, StarkProof) {
+    let trace = common::all_opcodes_trace();
+    let proof = prover().prove_for_job(&trace, job).unwrap();
+    (trace, proof)
+}
 
 #[test]
 fn quickstart_proves_and_verifies() {
@@ -14,7 +29,243 @@ fn quickstart_proves_and_verifies() {
     ]);
     let trace = vm.execute().unwrap();
     assert_eq!(trace.outputs(), &[M31::new(11)]);
-    let prover = ObelyskProver::new(ProverConfig::default());
-    let proof = prover.prove_execution(&trace).unwrap();
-    prover.check(&proof).unwrap();
+    let proof = prover().prove_execution(&trace).unwrap();
+    assert!(prover().verify(&proof).unwrap());
+    assert_eq!(proof.claim.outputs, vec![M31::new(11)]);
+    assert_eq!(proof.claim.steps, 7);
+}
+
+#[test]
+fn every_opcode_proves_and_the_claim_matches_execution() {
+    let job = [0xab; 32];
+    let (trace, proof) = all_opcodes_proof(Some(job));
+    let expected = ExpectedClaim {
+        program: Some(trace.program().clone()),
+        inputs: Some(trace.inputs().to_vec()),
+        outputs: Some(trace.outputs().to_vec()),
+        steps: Some(trace.steps().len() as u64),
+        job_id: Some(Some(job)),
+    };
+    prover().verify_claim(&proof, &expected).unwrap();
+}
+
+#[test]
+fn expectations_that_differ_are_rejected() {
+    let job = [7; 32];
+    let (trace, proof) = all_opcodes_proof(Some(job));
+    let other_program = assemble("loadi r1, 1\nout r1\nhalt", "other.oasm").unwrap();
+    let cases = [
+        (
+            ExpectedClaim {
+                program: Some(other_program),
+                ..Default::default()
+            },
+            "program",
+        ),
+        (
+            ExpectedClaim {
+                inputs: Some(vec![M31::new(3)]),
+                ..Default::default()
+            },
+            "inputs",
+        ),
+        (
+            ExpectedClaim {
+                outputs: Some(vec![M31::ONE]),
+                ..Default::default()
+            },
+            "outputs",
+        ),
+        (
+            ExpectedClaim {
+                job_id: Some(Some([8; 32])),
+                ..Default::default()
+            },
+            "job",
+        ),
+        (
+            ExpectedClaim {
+                job_id: Some(None),
+                ..Default::default()
+            },
+            "no job",
+        ),
+        (
+            ExpectedClaim {
+                steps: Some(trace.steps().len() as u64 + 1),
+                ..Default::default()
+            },
+            "steps",
+        ),
+    ];
+    for (expected, what) in cases {
+        assert!(
+            prover().verify_claim(&proof, &expected).is_err(),
+            "{what} mismatch accepted"
+        );
+    }
+}
+
+/// Rewriting the claim inside a valid proof must break the proof itself, not just a comparison:
+/// the claim is in the transcript and in the LogUp boundary terms.
+#[test]
+fn a_proof_does_not_transfer_to_another_claim() {
+    let (_, proof) = all_opcodes_proof(None);
+    let other_program = assemble(
+        &common::ALL_OPCODES.replace("muli r8, r2, 3", "muli r8, r2, 4"),
+        "x",
+    )
+    .unwrap();
+    let mut edits: Vec<(&str, Box<dyn Fn(&mut StarkProof)>)> = vec![
+        ("input", Box::new(|p| p.claim.inputs[2] = M31::new(5))),
+        (
+            "output",
+            Box::new(|p| p.claim.outputs[0] = p.claim.outputs[0] + M31::ONE),
+        ),
+        ("job id", Box::new(|p| p.claim.job_id = Some([1; 32]))),
+        ("steps", Box::new(|p| p.claim.steps += 1)),
+        ("dropped output", Box::new(|p| p.claim.outputs.truncate(1))),
+    ];
+    edits.push((
+        "program",
+        Box::new(move |p| {
+            p.program = other_program.clone();
+            p.claim.program_hash = other_program.hash();
+        }),
+    ));
+    for (what, edit) in edits {
+        let mut forged = proof.clone();
+        edit(&mut forged);
+        assert!(
+            prover().check(&forged).is_err(),
+            "proof accepted for another {what}"
+        );
+    }
+}
+
+#[test]
+fn flipping_bytes_of_a_serialized_proof_is_rejected() {
+    let (_, proof) = all_opcodes_proof(Some([3; 32]));
+    let bytes = proof.to_bytes();
+    let roundtrip = StarkProof::from_bytes(&bytes).unwrap();
+    prover().check(&roundtrip).unwrap();
+    // A spread of positions across the whole encoding, including the header and the end.
+    let positions: Vec<usize> = (0..48)
+        .map(|i| i * (bytes.len() - 1) / 47)
+        .chain([0, 8, 12, 13, bytes.len() - 1])
+        .collect();
+    for pos in positions {
+        for flip in [0x01u8, 0x80] {
+            let mut forged = bytes.clone();
+            forged[pos] ^= flip;
+            if let Ok(p) = StarkProof::from_bytes(&forged) {
+                assert!(
+                    prover().check(&p).is_err(),
+                    "flip {flip:#x} at byte {pos} accepted"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn json_round_trips_and_detects_edits() {
+    let (_, proof) = all_opcodes_proof(Some([9; 32]));
+    let json = proof.to_json();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["version", "claim", "config", "commitment", "proof"] {
+        assert!(value.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(
+        value["claim"]["job_id"],
+        serde_json::json!(format!("0x{}", "09".repeat(32)))
+    );
+    let back = StarkProof::from_json(&json).unwrap();
+    assert_eq!(back.commitment(), proof.commitment());
+    prover().check(&back).unwrap();
+
+    let edited = json.replacen("\"steps\": ", "\"steps\": 1", 1);
+    assert!(
+        StarkProof::from_json(&edited).is_err(),
+        "edited claim kept its commitment"
+    );
+}
+
+#[test]
+fn security_floor_is_enforced() {
+    let trace = common::all_opcodes_trace();
+    let weak = ObelyskProver::new(ProverConfig {
+        security_bits: 60,
+        log_blowup: 1,
+        pow_bits: 10,
+    })
+    .with_min_security_bits(50);
+    let proof = weak.prove_execution(&trace).unwrap();
+    weak.check(&proof).unwrap();
+    assert!(matches!(
+        prover().check(&proof),
+        Err(VerifyError::InsufficientSecurity { required: 96, .. })
+    ));
+    let mut overstated = proof.clone();
+    overstated.config.security_bits = 128;
+    assert!(matches!(
+        prover().check(&overstated),
+        Err(VerifyError::MisstatedSecurity { .. })
+    ));
+
+    let strong =
+        ObelyskProver::new(ProverConfig::with_security_bits(128)).with_min_security_bits(128);
+    let proof = strong.prove_execution(&trace).unwrap();
+    assert!(proof.config.security_bits >= 128);
+    strong.check(&proof).unwrap();
+}
+
+#[test]
+fn random_programs_prove_what_the_vm_computes() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for case in 0..6 {
+        let n = rng.gen_range(1..12);
+        let mut source = String::from("loadi r15, 1\n");
+        for _ in 0..n {
+            let (a, b, c) = (
+                rng.gen_range(1..8),
+                rng.gen_range(1..8),
+                rng.gen_range(1..8),
+            );
+            let imm: i32 = rng.gen_range(-1000..1000);
+            source += &match rng.gen_range(0..7) {
+                0 => format!("add r{a}, r{b}, r{c}\n"),
+                1 => format!("sub r{a}, r{b}, r{c}\n"),
+                2 => format!("mul r{a}, r{b}, r{c}\n"),
+                3 => format!("addi r{a}, r{b}, {imm}\n"),
+                4 => format!("store r{b}, [r0 + {}]\nload r{a}, [r0 + {}]\n", case, case),
+                5 => format!("loadi r{a}, {}\n", imm.unsigned_abs()),
+                _ => format!("muli r{a}, r{b}, {imm}\n"),
+            };
+        }
+        source += "out r1\nout r2\nout r3\nhalt\n";
+        let trace = common::run(&source, &[]);
+        let proof = prover().prove_execution(&trace).unwrap();
+        prover().check(&proof).unwrap();
+        assert_eq!(proof.claim.outputs, trace.outputs());
+    }
+}
+
+#[test]
+#[ignore = "slow exhaustive sweep; run with --ignored when touching encodings"]
+fn flipping_every_byte_is_rejected() {
+    let (_, proof) = all_opcodes_proof(Some([3; 32]));
+    let bytes = proof.to_bytes();
+    let step = std::env::var("FLIP_STEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(97);
+    for pos in (0..bytes.len()).step_by(step) {
+        let mut forged = bytes.clone();
+        forged[pos] ^= 0x01;
+        if let Ok(p) = StarkProof::from_bytes(&forged) {
+            assert!(prover().check(&p).is_err(), "flip at byte {pos} accepted");
+        }
+    }
 }

@@ -181,15 +181,35 @@ pub enum ProgramError {
     #[error("program has {len} instructions, the limit is {max}")]
     TooLong { len: usize, max: usize },
     #[error("instruction {pc} ({op}): field {field} = {value} must be a register r0..r15")]
-    BadRegister { pc: usize, op: &'static str, field: char, value: u32 },
+    BadRegister {
+        pc: usize,
+        op: &'static str,
+        field: char,
+        value: u32,
+    },
     #[error("instruction {pc} ({op}): field {field} = {value} must be a field element below {P}")]
-    BadImmediate { pc: usize, op: &'static str, field: char, value: u32 },
+    BadImmediate {
+        pc: usize,
+        op: &'static str,
+        field: char,
+        value: u32,
+    },
     #[error("instruction {pc} ({op}): jump target {target} is outside the program (0..{len})")]
-    BadJumpTarget { pc: usize, op: &'static str, target: u32, len: usize },
+    BadJumpTarget {
+        pc: usize,
+        op: &'static str,
+        target: u32,
+        len: usize,
+    },
     #[error("the last instruction is `{found}`: a program must end with `halt` or `jmp` so control cannot run off its end")]
     FallsOffEnd { found: &'static str },
     #[error("instruction {pc} ({op}): unused field {field} must be 0, found {value}")]
-    UnusedField { pc: usize, op: &'static str, field: char, value: u32 },
+    UnusedField {
+        pc: usize,
+        op: &'static str,
+        field: char,
+        value: u32,
+    },
 }
 
 /// A validated program. Validation makes every field canonical, so the program hash and the
@@ -256,12 +276,17 @@ fn validate(instructions: &[Instruction]) -> Result<(), ProgramError> {
         return Err(ProgramError::Empty);
     }
     if instructions.len() > MAX_PROGRAM_LEN {
-        return Err(ProgramError::TooLong { len: instructions.len(), max: MAX_PROGRAM_LEN });
+        return Err(ProgramError::TooLong {
+            len: instructions.len(),
+            max: MAX_PROGRAM_LEN,
+        });
     }
     let len = instructions.len();
     let last = instructions[len - 1].opcode;
     if !matches!(last, OpCode::Halt | OpCode::Jmp) {
-        return Err(ProgramError::FallsOffEnd { found: last.mnemonic() });
+        return Err(ProgramError::FallsOffEnd {
+            found: last.mnemonic(),
+        });
     }
     for (pc, ins) in instructions.iter().enumerate() {
         let op = ins.opcode;
@@ -270,21 +295,36 @@ fn validate(instructions: &[Instruction]) -> Result<(), ProgramError> {
             if (value as usize) < NUM_REGISTERS {
                 Ok(())
             } else {
-                Err(ProgramError::BadRegister { pc, op: name, field, value })
+                Err(ProgramError::BadRegister {
+                    pc,
+                    op: name,
+                    field,
+                    value,
+                })
             }
         };
         let immediate = |field: char, value: u32| {
             if M31::from_canonical(value).is_some() {
                 Ok(())
             } else {
-                Err(ProgramError::BadImmediate { pc, op: name, field, value })
+                Err(ProgramError::BadImmediate {
+                    pc,
+                    op: name,
+                    field,
+                    value,
+                })
             }
         };
         let unused = |field: char, value: u32| {
             if value == 0 {
                 Ok(())
             } else {
-                Err(ProgramError::UnusedField { pc, op: name, field, value })
+                Err(ProgramError::UnusedField {
+                    pc,
+                    op: name,
+                    field,
+                    value,
+                })
             }
         };
         // Field a.
@@ -305,7 +345,12 @@ fn validate(instructions: &[Instruction]) -> Result<(), ProgramError> {
             OpCode::AddImm | OpCode::MulImm | OpCode::Load => immediate('c', ins.c)?,
             _ if op.is_jump() => {
                 if ins.c as usize >= len {
-                    return Err(ProgramError::BadJumpTarget { pc, op: name, target: ins.c, len });
+                    return Err(ProgramError::BadJumpTarget {
+                        pc,
+                        op: name,
+                        target: ins.c,
+                        len,
+                    });
                 }
             }
             _ => unused('c', ins.c)?,
@@ -331,15 +376,30 @@ mod tests {
     fn validation_rejects_bad_fields() {
         let halt = Instruction::new(OpCode::Halt, 0, 0, 0);
         let bad_reg = vec![Instruction::new(OpCode::Add, 16, 0, 0), halt];
-        assert!(matches!(Program::new(bad_reg), Err(ProgramError::BadRegister { field: 'a', .. })));
+        assert!(matches!(
+            Program::new(bad_reg),
+            Err(ProgramError::BadRegister { field: 'a', .. })
+        ));
         let bad_jump = vec![Instruction::new(OpCode::Jmp, 0, 0, 5), halt];
-        assert!(matches!(Program::new(bad_jump), Err(ProgramError::BadJumpTarget { .. })));
+        assert!(matches!(
+            Program::new(bad_jump),
+            Err(ProgramError::BadJumpTarget { .. })
+        ));
         let bad_imm = vec![Instruction::new(OpCode::LoadImm, 0, P, 0), halt];
-        assert!(matches!(Program::new(bad_imm), Err(ProgramError::BadImmediate { .. })));
+        assert!(matches!(
+            Program::new(bad_imm),
+            Err(ProgramError::BadImmediate { .. })
+        ));
         let open_end = vec![Instruction::new(OpCode::LoadImm, 1, 0, 0)];
-        assert!(matches!(Program::new(open_end), Err(ProgramError::FallsOffEnd { .. })));
+        assert!(matches!(
+            Program::new(open_end),
+            Err(ProgramError::FallsOffEnd { .. })
+        ));
         let unused = vec![Instruction::new(OpCode::Halt, 1, 0, 0)];
-        assert!(matches!(Program::new(unused), Err(ProgramError::UnusedField { .. })));
+        assert!(matches!(
+            Program::new(unused),
+            Err(ProgramError::UnusedField { .. })
+        ));
         assert_eq!(Program::new(vec![]), Err(ProgramError::Empty));
     }
 

@@ -26,7 +26,11 @@ pub enum VmError {
     #[error("pc {pc}: data address {address} is outside memory (0..{MAX_DATA_WORDS})")]
     AddressOutOfRange { pc: u32, address: u32 },
     #[error("pc {pc}: `in` needs input #{index} but only {available} inputs were given")]
-    InputExhausted { pc: u32, index: usize, available: usize },
+    InputExhausted {
+        pc: u32,
+        index: usize,
+        available: usize,
+    },
     #[error("program halted after reading {read} of {given} inputs: a proof binds every input, so each must be read")]
     UnreadInputs { read: usize, given: usize },
 }
@@ -106,7 +110,11 @@ impl Default for ObelyskVM {
 
 impl ObelyskVM {
     pub fn new() -> Self {
-        Self { program: Vec::new(), inputs: Vec::new(), step_limit: DEFAULT_STEP_LIMIT }
+        Self {
+            program: Vec::new(),
+            inputs: Vec::new(),
+            step_limit: DEFAULT_STEP_LIMIT,
+        }
     }
 
     /// Loads a program. A program that does not end in `halt` gets one appended, so that running
@@ -158,7 +166,10 @@ fn run(program: Program, inputs: Vec<M31>, step_limit: u64) -> Result<ExecutionT
         }
         // Validation guarantees every reachable pc is inside the program.
         let ins = code[pc as usize];
-        let mut step = Step { pc, ..Step::default() };
+        let mut step = Step {
+            pc,
+            ..Step::default()
+        };
         if ins.opcode.reads_b() {
             step.b_value = regs[ins.b as usize];
         }
@@ -177,12 +188,19 @@ fn run(program: Program, inputs: Vec<M31>, step_limit: u64) -> Result<ExecutionT
             OpCode::AddImm => write = Some(vb + M31::new(ins.c)),
             OpCode::MulImm => write = Some(vb * M31::new(ins.c)),
             OpCode::Inv => {
-                let inv = vb.inverse().ok_or(VmError::InverseOfZero { pc, register: ins.b })?;
+                let inv = vb.inverse().ok_or(VmError::InverseOfZero {
+                    pc,
+                    register: ins.b,
+                })?;
                 write = Some(inv);
             }
             OpCode::Lt => write = Some(compare(pc, vb, vc)?),
             OpCode::Load | OpCode::Store => {
-                let offset = if ins.opcode == OpCode::Load { ins.c } else { ins.a };
+                let offset = if ins.opcode == OpCode::Load {
+                    ins.c
+                } else {
+                    ins.a
+                };
                 let address = (vb + M31::new(offset)).value();
                 if address >= MAX_DATA_WORDS {
                     return Err(VmError::AddressOutOfRange { pc, address });
@@ -225,10 +243,24 @@ fn run(program: Program, inputs: Vec<M31>, step_limit: u64) -> Result<ExecutionT
         pc = next_pc;
     }
     if next_input != inputs.len() {
-        return Err(VmError::UnreadInputs { read: next_input, given: inputs.len() });
+        return Err(VmError::UnreadInputs {
+            read: next_input,
+            given: inputs.len(),
+        });
     }
-    let final_state = VmState { pc, registers: regs, steps: steps.len() as u64, outputs };
-    Ok(ExecutionTrace { program, inputs, steps, final_state, data_words })
+    let final_state = VmState {
+        pc,
+        registers: regs,
+        steps: steps.len() as u64,
+        outputs,
+    };
+    Ok(ExecutionTrace {
+        program,
+        inputs,
+        steps,
+        final_state,
+        data_words,
+    })
 }
 
 /// `signed(lhs) < signed(rhs)`, defined when `rhs - lhs` lies in `(-2^LT_BITS, 2^LT_BITS]`.
@@ -240,7 +272,11 @@ fn compare(pc: u32, lhs: M31, rhs: M31) -> Result<M31> {
     } else if (lhs - rhs).value() < bound {
         Ok(M31::ZERO)
     } else {
-        Err(VmError::CompareOutOfRange { pc, lhs: lhs.signed(), rhs: rhs.signed() })
+        Err(VmError::CompareOutOfRange {
+            pc,
+            lhs: lhs.signed(),
+            rhs: rhs.signed(),
+        })
     }
 }
 
@@ -264,7 +300,11 @@ mod tests {
         ]);
         let trace = vm.execute().unwrap();
         assert_eq!(trace.final_state().registers[4], M31::new(11));
-        assert_eq!(trace.steps().len(), 6, "five instructions and the appended halt");
+        assert_eq!(
+            trace.steps().len(),
+            6,
+            "five instructions and the appended halt"
+        );
     }
 
     #[test]
@@ -319,7 +359,13 @@ mod tests {
         assert!(matches!(vm.execute(), Err(VmError::UnreadInputs { .. })));
 
         vm.set_inputs(vec![]);
-        vm.load_program(vec![ins(OpCode::LoadImm, 0, MAX_DATA_WORDS, 0), ins(OpCode::Load, 1, 0, 0)]);
-        assert!(matches!(vm.execute(), Err(VmError::AddressOutOfRange { .. })));
+        vm.load_program(vec![
+            ins(OpCode::LoadImm, 0, MAX_DATA_WORDS, 0),
+            ins(OpCode::Load, 1, 0, 0),
+        ]);
+        assert!(matches!(
+            vm.execute(),
+            Err(VmError::AddressOutOfRange { .. })
+        ));
     }
 }

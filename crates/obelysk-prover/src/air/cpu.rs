@@ -92,7 +92,10 @@ fn sel<F: Clone>(row: &[F], op: OpCode) -> F {
 }
 
 fn any_of<F: AirField>(row: &[F], pred: fn(OpCode) -> bool) -> F {
-    sum(OpCode::ALL.into_iter().filter(|op| pred(*op)).map(|op| sel(row, op)))
+    sum(OpCode::ALL
+        .into_iter()
+        .filter(|op| pred(*op))
+        .map(|op| sel(row, op)))
 }
 
 /// Flags for the four access slots: `(reads b, reads c, touches memory, writes a)`.
@@ -147,9 +150,7 @@ pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
 
     // Data memory address and the value left behind.
     let (is_load, is_store) = (sel(row, OpCode::Load), sel(row, OpCode::Store));
-    out.push(
-        c(M_ADDR) - is_load.clone() * (c(VB) + c(C)) - is_store.clone() * (c(VB) + c(A)),
-    );
+    out.push(c(M_ADDR) - is_load.clone() * (c(VB) + c(C)) - is_store.clone() * (c(VB) + c(A)));
     out.push(c(M_NEW) - is_load.clone() * c(M_OLD) - is_store * c(VC));
 
     // What each opcode writes.
@@ -204,7 +205,11 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
     let data = konst::<F>(DATA_SPACE);
 
     let mut out = vec![
-        Lookup::new(Rel::State, en.clone(), vec![c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)]),
+        Lookup::new(
+            Rel::State,
+            en.clone(),
+            vec![c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)],
+        ),
         Lookup::new(
             Rel::State,
             -en.clone(),
@@ -218,9 +223,39 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
         Lookup::new(Rel::Program, en, vec![c(PC), opcode, c(A), c(B), c(C)]),
     ];
     let accesses = [
-        (ub, reg.clone(), c(B), c(VB), c(VB), TB, SLOT_B, TB_LO, TB_HI),
-        (uc, reg.clone(), c(C), c(VC), c(VC), TC, SLOT_C, TC_LO, TC_HI),
-        (um, data, c(M_ADDR), c(M_OLD), c(M_NEW), TM, SLOT_MEM, TM_LO, TM_HI),
+        (
+            ub,
+            reg.clone(),
+            c(B),
+            c(VB),
+            c(VB),
+            TB,
+            SLOT_B,
+            TB_LO,
+            TB_HI,
+        ),
+        (
+            uc,
+            reg.clone(),
+            c(C),
+            c(VC),
+            c(VC),
+            TC,
+            SLOT_C,
+            TC_LO,
+            TC_HI,
+        ),
+        (
+            um,
+            data,
+            c(M_ADDR),
+            c(M_OLD),
+            c(M_NEW),
+            TM,
+            SLOT_MEM,
+            TM_LO,
+            TM_HI,
+        ),
         (ua, reg, c(A), c(A_OLD), c(RES), TA, SLOT_A, TA_LO, TA_HI),
     ];
     let mut ranges = Vec::new();
@@ -235,12 +270,20 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
             -used.clone(),
             vec![space, addr, new, timestamp(row, slot)],
         ));
-        ranges.push(Lookup::new(Rel::Range, used.clone(), vec![konst(16), c(lo)]));
+        ranges.push(Lookup::new(
+            Rel::Range,
+            used.clone(),
+            vec![konst(16), c(lo)],
+        ));
         ranges.push(Lookup::new(Rel::Range, used, vec![konst(8), c(hi)]));
     }
     out.extend(ranges);
     let is_lt = sel(row, OpCode::Lt);
-    out.push(Lookup::new(Rel::Range, is_lt.clone(), vec![konst(16), c(LT_LO)]));
+    out.push(Lookup::new(
+        Rel::Range,
+        is_lt.clone(),
+        vec![konst(16), c(LT_LO)],
+    ));
     out.push(Lookup::new(Rel::Range, is_lt, vec![konst(13), c(LT_HI)]));
     out.push(Lookup::new(Rel::Input, is_in, vec![c(IN_IDX), c(RES)]));
     out.push(Lookup::new(Rel::Output, -is_out, vec![c(OUT_IDX), c(VB)]));

@@ -47,8 +47,16 @@ impl MemoryBoundaryEval {
         let space = konst::<F>(self.space);
         let zero = konst::<F>(0);
         vec![
-            Lookup::new(Rel::Memory, -konst::<F>(1), vec![space.clone(), addr.clone(), zero.clone(), zero]),
-            Lookup::new(Rel::Memory, konst(1), vec![space, addr, final_value, final_ts]),
+            Lookup::new(
+                Rel::Memory,
+                -konst::<F>(1),
+                vec![space.clone(), addr.clone(), zero.clone(), zero],
+            ),
+            Lookup::new(
+                Rel::Memory,
+                konst(1),
+                vec![space, addr, final_value, final_ts],
+            ),
         ]
     }
 }

@@ -102,7 +102,11 @@ pub struct Lookup<F> {
 
 impl<F> Lookup<F> {
     pub fn new(rel: Rel, multiplicity: F, values: Vec<F>) -> Self {
-        Self { rel, multiplicity, values }
+        Self {
+            rel,
+            multiplicity,
+            values,
+        }
     }
 }
 
@@ -188,5 +192,7 @@ pub fn one_minus<F: AirField>(x: F) -> F {
 
 /// Sum of a slice of field values.
 pub fn sum<F: AirField>(values: impl IntoIterator<Item = F>) -> F {
-    values.into_iter().fold(F::from(BaseField::zero()), |acc, v| acc + v)
+    values
+        .into_iter()
+        .fold(F::from(BaseField::zero()), |acc, v| acc + v)
 }

@@ -17,22 +17,32 @@ pub type Evaluation = CircleEvaluation<SimdBackend, BaseField, BitReversedOrder>
 
 /// `0, 1, …, 2^log_size - 1` (row `i` holds `i`).
 pub fn seq_id(log_size: u32) -> PreProcessedColumnId {
-    PreProcessedColumnId { id: format!("seq_{log_size}") }
+    PreProcessedColumnId {
+        id: format!("seq_{log_size}"),
+    }
 }
 
 /// Field `k` (0 = opcode, 1 = a, 2 = b, 3 = c) of the program table.
 pub fn program_field_id(k: usize) -> PreProcessedColumnId {
-    PreProcessedColumnId { id: format!("program_{}", ["op", "a", "b", "c"][k]) }
+    PreProcessedColumnId {
+        id: format!("program_{}", ["op", "a", "b", "c"][k]),
+    }
 }
 
 /// The preprocessed columns in commitment order, with their ids.
 pub fn columns(program: &Program, shape: &Shape) -> Vec<(PreProcessedColumnId, Evaluation)> {
-    let mut logs = vec![super::memory::REGISTER_LOG, shape.data_log, shape.program_log];
+    let mut logs = vec![
+        super::memory::REGISTER_LOG,
+        shape.data_log,
+        shape.program_log,
+    ];
     logs.extend(RANGE_BITS);
     logs.sort_unstable();
     logs.dedup();
-    let mut out: Vec<_> =
-        logs.into_iter().map(|log| (seq_id(log), evaluation(log, |i| m31(i as u32)))).collect();
+    let mut out: Vec<_> = logs
+        .into_iter()
+        .map(|log| (seq_id(log), evaluation(log, |i| m31(i as u32))))
+        .collect();
     let code = program.instructions();
     for k in 0..4 {
         let column = evaluation(shape.program_log, |i| match code.get(i) {

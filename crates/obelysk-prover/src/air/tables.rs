@@ -37,7 +37,11 @@ impl FrameworkEval for ProgramTableEval {
 impl ProgramTableEval {
     /// `row` = `[pc, opcode, a, b, c]` (preprocessed) then the multiplicity.
     pub fn lookups<F: AirField>(&self, row: &[F]) -> Vec<Lookup<F>> {
-        vec![Lookup::new(Rel::Program, -row[5].clone(), row[..5].to_vec())]
+        vec![Lookup::new(
+            Rel::Program,
+            -row[5].clone(),
+            row[..5].to_vec(),
+        )]
     }
 }
 
@@ -57,7 +61,10 @@ impl FrameworkEval for RangeTableEval {
     }
 
     fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
-        let row = [eval.get_preprocessed_column(seq_id(self.bits)), eval.next_trace_mask()];
+        let row = [
+            eval.get_preprocessed_column(seq_id(self.bits)),
+            eval.next_trace_mask(),
+        ];
         add_lookups(&mut eval, &self.relations, self.lookups(&row));
         eval
     }
@@ -66,6 +73,10 @@ impl FrameworkEval for RangeTableEval {
 impl RangeTableEval {
     /// `row` = `[value]` (preprocessed) then the multiplicity.
     pub fn lookups<F: AirField>(&self, row: &[F]) -> Vec<Lookup<F>> {
-        vec![Lookup::new(Rel::Range, -row[1].clone(), vec![konst(self.bits), row[0].clone()])]
+        vec![Lookup::new(
+            Rel::Range,
+            -row[1].clone(),
+            vec![konst(self.bits), row[0].clone()],
+        )]
     }
 }

@@ -91,31 +91,51 @@ impl Witness {
             set(col::C, ins.c);
             program_mult.add(step.pc);
 
-            let mut access = |set: &mut dyn FnMut(usize, u32), cols: [usize; 3], t_old: u32, slot| {
-                let (lo, hi) = split_limbs(4 * clk + slot - t_old - 1);
-                set(cols[0], t_old);
-                set(cols[1], lo);
-                set(cols[2], hi);
-                range[r16].add(lo);
-                range[r8].add(hi);
-            };
+            let mut access =
+                |set: &mut dyn FnMut(usize, u32), cols: [usize; 3], t_old: u32, slot| {
+                    let (lo, hi) = split_limbs(4 * clk + slot - t_old - 1);
+                    set(cols[0], t_old);
+                    set(cols[1], lo);
+                    set(cols[2], hi);
+                    range[r16].add(lo);
+                    range[r8].add(hi);
+                };
             if op.reads_b() {
                 set(col::VB, step.b_value.value());
-                access(&mut set, [col::TB, col::TB_LO, col::TB_HI], reg_ts[ins.b as usize], SLOT_B);
+                access(
+                    &mut set,
+                    [col::TB, col::TB_LO, col::TB_HI],
+                    reg_ts[ins.b as usize],
+                    SLOT_B,
+                );
                 reg_ts[ins.b as usize] = 4 * clk + SLOT_B;
             }
             if op.reads_c() {
                 set(col::VC, step.c_value.value());
-                access(&mut set, [col::TC, col::TC_LO, col::TC_HI], reg_ts[ins.c as usize], SLOT_C);
+                access(
+                    &mut set,
+                    [col::TC, col::TC_LO, col::TC_HI],
+                    reg_ts[ins.c as usize],
+                    SLOT_C,
+                );
                 reg_ts[ins.c as usize] = 4 * clk + SLOT_C;
             }
             if op.accesses_memory() {
                 let addr = step.mem_addr as usize;
-                let new = if op == OpCode::Store { step.c_value } else { step.mem_before };
+                let new = if op == OpCode::Store {
+                    step.c_value
+                } else {
+                    step.mem_before
+                };
                 set(col::M_ADDR, step.mem_addr);
                 set(col::M_OLD, step.mem_before.value());
                 set(col::M_NEW, new.value());
-                access(&mut set, [col::TM, col::TM_LO, col::TM_HI], data_ts[addr], SLOT_MEM);
+                access(
+                    &mut set,
+                    [col::TM, col::TM_LO, col::TM_HI],
+                    data_ts[addr],
+                    SLOT_MEM,
+                );
                 data_ts[addr] = 4 * clk + SLOT_MEM;
                 data_val[addr] = new;
             }
@@ -123,7 +143,12 @@ impl Witness {
                 let a = ins.a as usize;
                 set(col::RES, step.result.value());
                 set(col::A_OLD, reg_val[a].value());
-                access(&mut set, [col::TA, col::TA_LO, col::TA_HI], reg_ts[a], SLOT_A);
+                access(
+                    &mut set,
+                    [col::TA, col::TA_LO, col::TA_HI],
+                    reg_ts[a],
+                    SLOT_A,
+                );
                 reg_ts[a] = 4 * clk + SLOT_A;
                 reg_val[a] = step.result;
             }
@@ -144,7 +169,11 @@ impl Witness {
             set(col::PC_NEXT, pc_next);
             if op == OpCode::Lt {
                 let (vb, vc) = (step.b_value, step.c_value);
-                let gap = if step.result == M31::ONE { vc - vb - M31::ONE } else { vb - vc };
+                let gap = if step.result == M31::ONE {
+                    vc - vb - M31::ONE
+                } else {
+                    vb - vc
+                };
                 let (lo, hi) = split_limbs(gap.value());
                 set(col::LT_LO, lo);
                 set(col::LT_HI, hi);
@@ -156,7 +185,9 @@ impl Witness {
         }
 
         let to_columns = |cols: Vec<Vec<BaseField>>| -> Vec<BaseColumn> {
-            cols.into_par_iter().map(|c| BaseColumn::from_cpu(&c)).collect()
+            cols.into_par_iter()
+                .map(|c| BaseColumn::from_cpu(&c))
+                .collect()
         };
         let registers = vec![
             reg_val.iter().map(|v| m31(v.value())).collect(),
@@ -229,10 +260,13 @@ pub fn interaction_trace(
     let mut generator = LogupTraceGenerator::new(log_size);
     for batch in 0..n_batches {
         let mut column = generator.new_col();
-        column.par_iter_mut().enumerate().for_each(|(vec_row, writer)| {
-            let (n, d) = fractions[vec_row][batch];
-            writer.write_frac(n, d);
-        });
+        column
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(vec_row, writer)| {
+                let (n, d) = fractions[vec_row][batch];
+                writer.write_frac(n, d);
+            });
         column.finalize_col();
     }
     generator.finalize_last()
