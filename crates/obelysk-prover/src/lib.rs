@@ -9,6 +9,7 @@
 //! runs on stwo's SIMD CPU backend, multi-threaded through rayon.
 
 pub mod air;
+pub mod baseline;
 pub mod claim;
 pub mod components;
 pub mod config;

@@ -60,6 +60,11 @@ pub const SLOT_C: u32 = 1;
 pub const SLOT_MEM: u32 = 2;
 pub const SLOT_A: u32 = 3;
 
+/// LogUp terms per row, and the interaction columns they need (pairs of terms, four base
+/// columns per QM31 running sum).
+pub const N_LOOKUPS: usize = 23;
+pub const INTERACTION_COLUMNS: usize = 4 * N_LOOKUPS.div_ceil(2);
+
 pub type CpuComponent = FrameworkComponent<CpuEval>;
 
 #[derive(Clone, Debug)]
@@ -193,7 +198,7 @@ pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
     out
 }
 
-/// The row's LogUp terms, 23 of them.
+/// The row's LogUp terms, [`N_LOOKUPS`] of them.
 pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
     use col::*;
     let c = |i: usize| row[i].clone();
@@ -288,4 +293,17 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
     out.push(Lookup::new(Rel::Input, is_in, vec![c(IN_IDX), c(RES)]));
     out.push(Lookup::new(Rel::Output, -is_out, vec![c(OUT_IDX), c(VB)]));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use stwo::core::fields::m31::BaseField;
+
+    use super::*;
+
+    #[test]
+    fn lookup_count_matches_the_constant() {
+        let row = vec![BaseField::from_u32_unchecked(0); col::COUNT];
+        assert_eq!(lookups(&row).len(), N_LOOKUPS);
+    }
 }

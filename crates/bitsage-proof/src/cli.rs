@@ -1,0 +1,148 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "bitsage-proof", version, about = "Run, prove, verify and benchmark Obelysk VM programs")]
+#[command(
+    long_about = "Run, prove and verify Obelysk VM programs with Circle-STARK proofs (stwo).\n\n\
+    Exit codes: 0 success, 1 proof rejected or command failed, 2 unreadable input."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log proving phases to stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prove a batch of ML inferences (dot product + ReLU) and verify the proof.
+    Demo {
+        /// Number of inferences in the batch.
+        #[arg(long, default_value_t = 100)]
+        batch_size: u32,
+        #[command(flatten)]
+        security: SecurityArgs,
+    },
+    /// Execute a program without proving: print its outputs and step count.
+    Run {
+        /// Program in Obelysk assembly (.oasm).
+        program: PathBuf,
+        #[command(flatten)]
+        inputs: InputArgs,
+        /// Stop with an error after this many steps.
+        #[arg(long, default_value_t = obelysk_vm::DEFAULT_STEP_LIMIT)]
+        max_steps: u64,
+        /// Print a JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Execute and prove a program or workload; write the proof file.
+    Generate(GenerateArgs),
+    /// Verify a proof file. Exit 0 when valid, 1 when rejected, 2 when unreadable.
+    Verify {
+        /// Proof file (JSON, or binary written with --binary).
+        #[arg(long)]
+        proof: PathBuf,
+        /// Also require the proof to be about this program.
+        #[arg(long)]
+        program: Option<PathBuf>,
+        /// Also require this job id (64 hex digits).
+        #[arg(long)]
+        job_id: Option<String>,
+        /// Refuse proofs below this many bits of security.
+        #[arg(long, default_value_t = obelysk_prover::DEFAULT_MIN_SECURITY_BITS)]
+        min_security_bits: u32,
+        /// Print a JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure proving against a plain stwo AIR of the same size, at several trace heights.
+    Bench {
+        /// Log2 of the VM step counts to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,14,16,18,20")]
+        log_steps: Vec<u32>,
+        /// One JSON object per size on stdout, nothing else.
+        #[arg(long)]
+        json: bool,
+        /// Skip the baseline proof (ratio is then omitted).
+        #[arg(long)]
+        no_baseline: bool,
+        #[command(flatten)]
+        security: SecurityArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// A program given with --program.
+    Custom,
+    /// A batch of dot products with ReLU (--batch-size).
+    MlInference,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Which workload to prove.
+    #[arg(long, value_enum, default_value_t = Workload::Custom)]
+    pub workload: Workload,
+    /// Program in Obelysk assembly (.oasm); required for the custom workload.
+    #[arg(long, required_if_eq("workload", "custom"))]
+    pub program: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// Batch size of the ml-inference workload.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: u32,
+    /// Bind the proof to this job (64 hex digits).
+    #[arg(long)]
+    pub job_id: Option<String>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Maximum steps before execution is abandoned.
+    #[arg(long, default_value_t = obelysk_vm::DEFAULT_STEP_LIMIT)]
+    pub max_steps: u64,
+    /// Where to write the proof.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Write the compact binary encoding instead of JSON.
+    #[arg(long)]
+    pub binary: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Public inputs: comma or space separated integers (negative and 0x-hex allowed).
+    #[arg(long, allow_hyphen_values = true)]
+    pub input: Option<String>,
+    /// Read public inputs from a file in the same format.
+    #[arg(long, conflicts_with = "input")]
+    pub input_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SecurityArgs {
+    /// Target security in bits (pow_bits + log_blowup * n_queries).
+    #[arg(long, default_value_t = obelysk_prover::DEFAULT_MIN_SECURITY_BITS)]
+    pub security_bits: u32,
+    /// Log2 of the FRI blowup factor.
+    #[arg(long, default_value_t = 1)]
+    pub log_blowup: u32,
+    /// Proof-of-work bits.
+    #[arg(long, default_value_t = 16)]
+    pub pow_bits: u32,
+}
+
+impl SecurityArgs {
+    pub fn prover_config(&self) -> obelysk_prover::ProverConfig {
+        obelysk_prover::ProverConfig {
+            security_bits: self.security_bits,
+            log_blowup: self.log_blowup,
+            pow_bits: self.pow_bits,
+        }
+    }
+}
