@@ -30,17 +30,34 @@ struct Row {
     ratio: Option<f64>,
 }
 
-pub fn run(log_steps: &[u32], json: bool, baseline: bool, config: ProverConfig) -> Result<(), Failure> {
+pub fn run(
+    log_steps: &[u32],
+    json: bool,
+    baseline: bool,
+    config: ProverConfig,
+) -> Result<(), Failure> {
     if let Some(bad) = log_steps.iter().find(|&&l| !(4..=22).contains(&l)) {
-        return Err(Failure::BadInput(anyhow!("--log-steps {bad} is outside 4..=22")));
+        return Err(Failure::BadInput(anyhow!(
+            "--log-steps {bad} is outside 4..=22"
+        )));
     }
-    let proof_config = config.proof_config().map_err(|e| Failure::BadInput(anyhow!(e)))?;
+    let proof_config = config
+        .proof_config()
+        .map_err(|e| Failure::BadInput(anyhow!(e)))?;
     let trace_columns = cpu::col::COUNT + cpu::INTERACTION_COLUMNS;
     let prover = ObelyskProver::new(config);
     if !json {
         println!(
             "{:>9} {:>7} {:>10} {:>10} {:>11} {:>12} {:>10} {:>12} {:>7}",
-            "steps", "columns", "prove ms", "verify ms", "proof bytes", "steps/s", "peak MiB", "baseline ms", "ratio"
+            "steps",
+            "columns",
+            "prove ms",
+            "verify ms",
+            "proof bytes",
+            "steps/s",
+            "peak MiB",
+            "baseline ms",
+            "ratio"
         );
     }
     for &log in log_steps {
@@ -61,13 +78,18 @@ pub fn run(log_steps: &[u32], json: bool, baseline: bool, config: ProverConfig) 
         finish(bar);
         let proof = proof?;
         let start = Instant::now();
-        prover.check(&proof).map_err(|e| anyhow!("benchmark proof rejected: {e}"))?;
+        prover
+            .check(&proof)
+            .map_err(|e| anyhow!("benchmark proof rejected: {e}"))?;
         let verify_ms = ms(start);
         let peak_memory_mib = peak_memory_mib();
         drop(trace);
 
         let baseline_prove_ms = if baseline {
-            let bar = spinner(&format!("baseline 2^{log} rows × {trace_columns} columns"), json);
+            let bar = spinner(
+                &format!("baseline 2^{log} rows × {trace_columns} columns"),
+                json,
+            );
             let timing = run_baseline(log, trace_columns, &proof_config).map_err(|e| anyhow!(e));
             finish(bar);
             Some(timing?.prove.as_secs_f64() * 1e3)

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "bitsage-proof", version, about = "Run, prove, verify and benchmark Obelysk VM programs")]
+#[command(
+    name = "bitsage-proof",
+    version,
+    about = "Run, prove, verify and benchmark Obelysk VM programs"
+)]
 #[command(
     long_about = "Run, prove and verify Obelysk VM programs with Circle-STARK proofs (stwo).\n\n\
     Exit codes: 0 success, 1 proof rejected or command failed, 2 unreadable input."

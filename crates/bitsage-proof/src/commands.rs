@@ -16,17 +16,36 @@ use crate::Failure;
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Demo { batch_size, security } => demo(batch_size, security.prover_config()),
-        Command::Run { program, inputs, max_steps, json } => {
-            run_program(&program, &inputs, max_steps, json)
-        }
+        Command::Demo {
+            batch_size,
+            security,
+        } => demo(batch_size, security.prover_config()),
+        Command::Run {
+            program,
+            inputs,
+            max_steps,
+            json,
+        } => run_program(&program, &inputs, max_steps, json),
         Command::Generate(args) => generate(args),
-        Command::Verify { proof, program, job_id, min_security_bits, json } => {
-            verify(&proof, program.as_deref(), job_id.as_deref(), min_security_bits, json)
-        }
-        Command::Bench { log_steps, json, no_baseline, security } => {
-            crate::bench::run(&log_steps, json, !no_baseline, security.prover_config())
-        }
+        Command::Verify {
+            proof,
+            program,
+            job_id,
+            min_security_bits,
+            json,
+        } => verify(
+            &proof,
+            program.as_deref(),
+            job_id.as_deref(),
+            min_security_bits,
+            json,
+        ),
+        Command::Bench {
+            log_steps,
+            json,
+            no_baseline,
+            security,
+        } => crate::bench::run(&log_steps, json, !no_baseline, security.prover_config()),
     }
 }
 
@@ -76,7 +95,9 @@ fn demo(batch_size: u32, config: obelysk_prover::ProverConfig) -> Result<(), Fai
     finish(bar);
     let proof = proof?;
     let start = Instant::now();
-    prover.check(&proof).map_err(|e| anyhow!("the fresh proof did not verify: {e}"))?;
+    prover
+        .check(&proof)
+        .map_err(|e| anyhow!("the fresh proof did not verify: {e}"))?;
     let verify_time = start.elapsed();
     println!(
         "✓ Generated proof for {batch_size} ML inferences ({} VM steps, {} outputs)",
@@ -85,7 +106,11 @@ fn demo(batch_size: u32, config: obelysk_prover::ProverConfig) -> Result<(), Fai
     );
     println!("✓ Proof size: {:.1} KB", proof.size() as f64 / 1024.0);
     println!("✓ Proving time: {}ms (CPU)", prove_time.as_millis());
-    println!("✓ Verified in {}ms at {} bits of security", verify_time.as_millis(), proof.config.security_bits);
+    println!(
+        "✓ Verified in {}ms at {} bits of security",
+        verify_time.as_millis(),
+        proof.config.security_bits
+    );
     println!("✓ Proof hash: {}", to_hex(&proof.commitment()));
     Ok(())
 }
@@ -137,7 +162,11 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
     finish(bar);
     let proof = proof?;
     let elapsed = start.elapsed();
-    let written = if args.binary { proof.to_bytes() } else { proof.to_json().into_bytes() };
+    let written = if args.binary {
+        proof.to_bytes()
+    } else {
+        proof.to_json().into_bytes()
+    };
     std::fs::write(&args.output, &written)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(
@@ -160,8 +189,12 @@ pub fn read_proof(path: &Path) -> Result<StarkProof, Failure> {
     let parsed = if bytes.starts_with(b"OBLPROOF") {
         StarkProof::from_bytes(&bytes)
     } else {
-        let text = String::from_utf8(bytes)
-            .map_err(|_| bad_input(anyhow!("{} is neither JSON nor a binary proof", path.display())))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            bad_input(anyhow!(
+                "{} is neither JSON nor a binary proof",
+                path.display()
+            ))
+        })?;
         StarkProof::from_json(&text)
     };
     parsed.map_err(|e| bad_input(anyhow!("{}: {e}", path.display())))

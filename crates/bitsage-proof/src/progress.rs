@@ -21,7 +21,9 @@ pub fn spinner(message: &str, quiet: bool) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
     bar.set_message(message.to_string());
     bar.enable_steady_tick(Duration::from_millis(100));
     Some(bar)

@@ -19,7 +19,9 @@ use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES};
 use stwo::prover::backend::simd::SimdBackend;
 use stwo::prover::poly::circle::{CircleEvaluation, PolyOps};
 use stwo::prover::{prove, CommitmentSchemeProver};
-use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval, TraceLocationAllocator};
+use stwo_constraint_framework::{
+    EvalAtRow, FrameworkComponent, FrameworkEval, TraceLocationAllocator,
+};
 
 use crate::config::ProofConfig;
 use crate::error::{Error, Result};
@@ -59,22 +61,30 @@ pub struct BaselineTiming {
 
 /// Generates, proves and verifies the baseline AIR. Trace generation is inside the prove time,
 /// as it is for Obelysk proofs.
-pub fn run_baseline(log_rows: u32, n_columns: usize, config: &ProofConfig) -> Result<BaselineTiming> {
+pub fn run_baseline(
+    log_rows: u32,
+    n_columns: usize,
+    config: &ProofConfig,
+) -> Result<BaselineTiming> {
     let log_rows = log_rows.max(LOG_N_LANES);
     let n_columns = n_columns.max(2);
     let pcs = config.pcs_config()?;
     let start = Instant::now();
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(log_rows + 1 + config.log_blowup).circle_domain().half_coset,
+        CanonicCoset::new(log_rows + 1 + config.log_blowup)
+            .circle_domain()
+            .half_coset,
     );
     let channel = &mut Blake2sChannel::default();
     pcs.mix_into(channel);
-    let mut scheme = CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+    let mut scheme =
+        CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
     scheme.tree_builder().commit(channel);
 
     let n_vec = 1usize << (log_rows - LOG_N_LANES);
-    let mut columns: Vec<BaseColumn> =
-        (0..n_columns).map(|_| BaseColumn::from_cpu(&vec![BaseField::zero(); 1 << log_rows])).collect();
+    let mut columns: Vec<BaseColumn> = (0..n_columns)
+        .map(|_| BaseColumn::from_cpu(&vec![BaseField::zero(); 1 << log_rows]))
+        .collect();
     for vec_row in 0..n_vec {
         let mut a = PackedM31::broadcast(BaseField::from_u32_unchecked(1));
         let mut b = PackedM31::from_array(std::array::from_fn(|j| {
@@ -89,11 +99,19 @@ pub fn run_baseline(log_rows: u32, n_columns: usize, config: &ProofConfig) -> Re
     }
     let domain = CanonicCoset::new(log_rows).circle_domain();
     let mut builder = scheme.tree_builder();
-    builder.extend_evals(columns.into_iter().map(|c| CircleEvaluation::new(domain, c)).collect());
+    builder.extend_evals(
+        columns
+            .into_iter()
+            .map(|c| CircleEvaluation::new(domain, c))
+            .collect(),
+    );
     builder.commit(channel);
     let component = FrameworkComponent::new(
         &mut TraceLocationAllocator::default(),
-        WideEval { log_rows, n_columns },
+        WideEval {
+            log_rows,
+            n_columns,
+        },
         SecureField::zero(),
     );
     let proof = prove::<SimdBackend, Blake2sMerkleChannel>(&[&component], channel, scheme)
@@ -109,5 +127,8 @@ pub fn run_baseline(log_rows: u32, n_columns: usize, config: &ProofConfig) -> Re
     verifier.commit(proof.commitments[1], &sizes[1], channel);
     stwo::core::verifier::verify(&[&component], channel, verifier, proof)
         .map_err(|e| Error::Proving(format!("baseline proof failed to verify: {e}")))?;
-    Ok(BaselineTiming { prove: prove_time, verify: start.elapsed() })
+    Ok(BaselineTiming {
+        prove: prove_time,
+        verify: start.elapsed(),
+    })
 }

@@ -69,7 +69,11 @@ pub fn ml_inference(batch_size: u32, seed: u64) -> Workload {
     let inputs = (0..count)
         .map(|_| M31::from_i64(rng.gen_range(-ML_VALUE_BOUND..=ML_VALUE_BOUND)))
         .collect();
-    Workload { name: "ml-inference", program, inputs }
+    Workload {
+        name: "ml-inference",
+        program,
+        inputs,
+    }
 }
 
 /// Steps of the fixed part of [`bench_loop`]: setup, `out`, `halt`.
@@ -101,7 +105,11 @@ pub fn bench_loop(steps: u64) -> Workload {
             halt
         ";
     let program = assemble(&source, "bench-loop.oasm").expect("generated program is valid");
-    Workload { name: "bench-loop", program, inputs: Vec::new() }
+    Workload {
+        name: "bench-loop",
+        program,
+        inputs: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -127,10 +135,21 @@ mod tests {
         let (weights, samples) = signed.split_at(n);
         let expected: Vec<M31> = samples
             .chunks(n)
-            .map(|x| M31::from_i64(x.iter().zip(weights).map(|(a, b)| a * b).sum::<i64>().max(0)))
+            .map(|x| {
+                M31::from_i64(
+                    x.iter()
+                        .zip(weights)
+                        .map(|(a, b)| a * b)
+                        .sum::<i64>()
+                        .max(0),
+                )
+            })
             .collect();
         assert_eq!(trace.outputs(), expected);
-        assert!(expected.iter().any(|v| *v == M31::ZERO), "seed should exercise relu");
+        assert!(
+            expected.iter().any(|v| *v == M31::ZERO),
+            "seed should exercise relu"
+        );
     }
 
     #[test]

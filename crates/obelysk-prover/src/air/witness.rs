@@ -234,29 +234,30 @@ pub fn interaction_trace(
     lookups: impl Fn(&[PackedM31]) -> Vec<Lookup<PackedM31>> + Sync,
 ) -> (Vec<Evaluation>, SecureField) {
     let n_vec_rows = 1usize << (log_size - LOG_N_LANES);
-    // Each row's fractions, paired the way `finalize_logup_in_pairs` pairs them.
-    let fractions: Vec<Vec<(PackedQM31, PackedQM31)>> = (0..n_vec_rows)
-        .into_par_iter()
-        .map(|vec_row| {
+    let n_batches = {
+        let zero = vec![PackedM31::broadcast(m31(0)); columns.len()];
+        lookups(&zero).len().div_ceil(2)
+    };
+    // Each row's fractions, paired the way `finalize_logup_in_pairs` pairs them, in one buffer.
+    let zero = PackedQM31::from(PackedM31::broadcast(m31(0)));
+    let mut fractions = vec![(zero, zero); n_vec_rows * n_batches];
+    fractions
+        .par_chunks_mut(n_batches)
+        .enumerate()
+        .for_each(|(vec_row, out)| {
             let row: Vec<PackedM31> = columns.iter().map(|c| c.data[vec_row]).collect();
-            let terms: Vec<(PackedQM31, PackedQM31)> = lookups(&row)
-                .into_iter()
-                .map(|l| {
-                    let d: PackedQM31 = relations.combine(l.rel, &l.values);
-                    (PackedQM31::from(l.multiplicity), d)
-                })
-                .collect();
-            terms
-                .chunks(2)
-                .map(|pair| match pair {
-                    [(n0, d0), (n1, d1)] => (*n0 * *d1 + *n1 * *d0, *d0 * *d1),
-                    [single] => *single,
-                    _ => unreachable!("chunks(2) yields one or two items"),
-                })
-                .collect()
-        })
-        .collect();
-    let n_batches = fractions.first().map_or(0, Vec::len);
+            let mut terms = lookups(&row).into_iter().map(|l| {
+                let d: PackedQM31 = relations.combine(l.rel, &l.values);
+                (PackedQM31::from(l.multiplicity), d)
+            });
+            for slot in out.iter_mut() {
+                let (n0, d0) = terms.next().expect("one term per slot");
+                *slot = match terms.next() {
+                    Some((n1, d1)) => (n0 * d1 + n1 * d0, d0 * d1),
+                    None => (n0, d0),
+                };
+            }
+        });
     let mut generator = LogupTraceGenerator::new(log_size);
     for batch in 0..n_batches {
         let mut column = generator.new_col();
@@ -264,7 +265,7 @@ pub fn interaction_trace(
             .par_iter_mut()
             .enumerate()
             .for_each(|(vec_row, writer)| {
-                let (n, d) = fractions[vec_row][batch];
+                let (n, d) = fractions[vec_row * n_batches + batch];
                 writer.write_frac(n, d);
             });
         column.finalize_col();
