@@ -146,7 +146,7 @@ pub fn interaction_traces(
         shape.cpu_log,
         &cpu_cols,
         relations,
-        |row| cpu::lookups(row),
+        cpu::lookups,
     ));
     let mut program_cols = vec![seq(shape.program_log)];
     program_cols.extend((0..4).map(|k| pre(&preprocessed::program_field_id(k).id)));

@@ -20,6 +20,9 @@ use crate::components::Evals;
 use crate::prove::interaction_traces;
 use obelysk_vm::Program;
 
+/// One component's constraint check, run under `catch_unwind`.
+type Check<'a> = Box<dyn Fn() + 'a>;
+
 /// `Ok` when the witness satisfies every constraint and all lookups balance against `claim`.
 pub fn check_witness(program: &Program, claim: &Claim, witness: &Witness) -> Result<(), String> {
     let channel = &mut Blake2sChannel::default();
@@ -56,7 +59,7 @@ pub fn check_witness(program: &Program, claim: &Claim, witness: &Witness) -> Res
         v.extend((0..4).map(|k| pre_col(preprocessed::program_field_id(k).id)));
         v
     };
-    let mut checks: Vec<(&str, Box<dyn Fn() + '_>)> = Vec::new();
+    let mut checks: Vec<(&str, Check<'_>)> = Vec::new();
     let [cpu_i, prog_i, r16, r13, r8, reg_i, data_i] = &interaction[..] else {
         unreachable!("one interaction trace per component")
     };

@@ -106,6 +106,8 @@ fn expectations_that_differ_are_rejected() {
     }
 }
 
+type Edit = Box<dyn Fn(&mut StarkProof)>;
+
 /// Rewriting the claim inside a valid proof must break the proof itself, not just a comparison:
 /// the claim is in the transcript and in the LogUp boundary terms.
 #[test]
@@ -116,7 +118,7 @@ fn a_proof_does_not_transfer_to_another_claim() {
         "x",
     )
     .unwrap();
-    let mut edits: Vec<(&str, Box<dyn Fn(&mut StarkProof)>)> = vec![
+    let mut edits: Vec<(&str, Edit)> = vec![
         ("input", Box::new(|p| p.claim.inputs[2] = M31::new(5))),
         (
             "output",

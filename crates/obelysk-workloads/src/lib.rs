@@ -147,7 +147,7 @@ mod tests {
             .collect();
         assert_eq!(trace.outputs(), expected);
         assert!(
-            expected.iter().any(|v| *v == M31::ZERO),
+            expected.contains(&M31::ZERO),
             "seed should exercise relu"
         );
     }

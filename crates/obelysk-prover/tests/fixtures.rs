@@ -1,0 +1,72 @@
+//! Committed golden proofs, re-verified on every run. A change to the AIR, the transcript or the
+//! encodings that breaks them is a breaking change of the proof format: regenerate them with the
+//! commands in `tests/fixtures/README.md` and bump `PROOF_VERSION`.
+
+use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
+use obelysk_vm::asm::assemble;
+use obelysk_vm::M31;
+
+const QUICKSTART: &str = include_str!("fixtures/quickstart.proof.json");
+const DOT_RELU: &str = include_str!("fixtures/dot_relu_job.proof.json");
+const ML_128: &[u8] = include_bytes!("fixtures/ml_inference_128.proof.bin");
+
+fn verifier() -> ObelyskProver {
+    ObelyskProver::new(ProverConfig::default())
+}
+
+fn program(source: &str) -> obelysk_vm::Program {
+    assemble(source, "fixture.oasm").unwrap()
+}
+
+#[test]
+fn quickstart_fixture_verifies() {
+    let proof = StarkProof::from_json(QUICKSTART).unwrap();
+    let expected = ExpectedClaim {
+        program: Some(program(include_str!("../../../examples/quickstart.oasm"))),
+        inputs: Some(vec![]),
+        outputs: Some(vec![M31::new(11)]),
+        job_id: Some(None),
+        ..Default::default()
+    };
+    verifier().verify_claim(&proof, &expected).unwrap();
+}
+
+#[test]
+fn job_bound_fixture_verifies_only_for_its_job() {
+    let proof = StarkProof::from_json(DOT_RELU).unwrap();
+    let job = [0xab; 32];
+    let expected = ExpectedClaim {
+        program: Some(program(include_str!("../../../examples/dot_relu.oasm"))),
+        outputs: Some(vec![M31::new(5)]),
+        job_id: Some(Some(job)),
+        ..Default::default()
+    };
+    verifier().verify_claim(&proof, &expected).unwrap();
+    let other_job = ExpectedClaim { job_id: Some(Some([0xac; 32])), ..Default::default() };
+    assert!(verifier().verify_claim(&proof, &other_job).is_err());
+}
+
+#[test]
+fn binary_128_bit_fixture_verifies_at_128() {
+    let proof = StarkProof::from_bytes(ML_128).unwrap();
+    assert!(proof.config.security_bits >= 128);
+    verifier().with_min_security_bits(128).check(&proof).unwrap();
+    let workload = obelysk_workloads::ml_inference(8, 42);
+    assert_eq!(proof.program, workload.program);
+    assert_eq!(proof.claim.inputs, workload.inputs);
+}
+
+#[test]
+fn proving_is_deterministic() {
+    let trace = {
+        let mut vm = obelysk_vm::ObelyskVM::new();
+        vm.load(&program(include_str!("../../../examples/quickstart.oasm")));
+        vm.execute().unwrap()
+    };
+    let proof = verifier().prove_execution(&trace).unwrap();
+    assert_eq!(
+        proof.to_json(),
+        QUICKSTART.trim_end(),
+        "prover output changed: the proof format moved, regenerate the fixtures"
+    );
+}
