@@ -50,16 +50,34 @@ fn generate_then_verify_round_trip_with_job_id() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let p = proof.to_str().unwrap();
-    let ok = bin(&["verify", "--proof", p, "--program", "examples/loop_sum.oasm", "--job-id", &job]);
+    let ok = bin(&[
+        "verify",
+        "--proof",
+        p,
+        "--program",
+        "examples/loop_sum.oasm",
+        "--job-id",
+        &job,
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(stdout(&ok).starts_with("valid:"), "{}", stdout(&ok));
 
     let wrong_job = format!("0x{}", "13".repeat(32));
     let rejected = bin(&["verify", "--proof", p, "--job-id", &wrong_job]);
     assert_eq!(rejected.status.code(), Some(1));
-    assert!(stderr(&rejected).contains("job id"), "{}", stderr(&rejected));
+    assert!(
+        stderr(&rejected).contains("job id"),
+        "{}",
+        stderr(&rejected)
+    );
 
-    let wrong_program = bin(&["verify", "--proof", p, "--program", "examples/quickstart.oasm"]);
+    let wrong_program = bin(&[
+        "verify",
+        "--proof",
+        p,
+        "--program",
+        "examples/quickstart.oasm",
+    ]);
     assert_eq!(wrong_program.status.code(), Some(1));
 
     let json = bin(&["verify", "--proof", p, "--json"]);
@@ -84,13 +102,26 @@ fn tampered_and_unreadable_proofs_get_distinct_exit_codes() {
 
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "not a proof").unwrap();
-    assert_eq!(bin(&["verify", "--proof", garbage.to_str().unwrap()]).status.code(), Some(2));
-    assert_eq!(bin(&["verify", "--proof", "/nonexistent/proof.json"]).status.code(), Some(2));
+    assert_eq!(
+        bin(&["verify", "--proof", garbage.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        bin(&["verify", "--proof", "/nonexistent/proof.json"])
+            .status
+            .code(),
+        Some(2)
+    );
 
     let weak = bin(&[
         "verify",
         "--proof",
-        repo_root().join("crates/obelysk-prover/tests/fixtures/quickstart.proof.json").to_str().unwrap(),
+        repo_root()
+            .join("crates/obelysk-prover/tests/fixtures/quickstart.proof.json")
+            .to_str()
+            .unwrap(),
         "--min-security-bits",
         "128",
     ]);
@@ -118,8 +149,17 @@ fn bench_json_is_one_clean_object_per_size() {
     for (line, steps) in lines.iter().zip([256, 512]) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["steps"], serde_json::json!(steps));
-        for key in ["prove_ms", "verify_ms", "proof_bytes", "baseline_prove_ms", "ratio"] {
-            assert!(v.get(key).is_some_and(|x| !x.is_null()), "missing {key} in {line}");
+        for key in [
+            "prove_ms",
+            "verify_ms",
+            "proof_bytes",
+            "baseline_prove_ms",
+            "ratio",
+        ] {
+            assert!(
+                v.get(key).is_some_and(|x| !x.is_null()),
+                "missing {key} in {line}"
+            );
         }
     }
 }
@@ -129,7 +169,12 @@ fn demo_reports_what_it_proved() {
     let o = bin(&["demo", "--batch-size", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for needle in ["Generated proof for 3 ML inferences", "Proof size:", "Proving time:", "Proof hash: 0x"] {
+    for needle in [
+        "Generated proof for 3 ML inferences",
+        "Proof size:",
+        "Proving time:",
+        "Proof hash: 0x",
+    ] {
         assert!(out.contains(needle), "{needle} missing from {out}");
     }
 }

@@ -42,7 +42,10 @@ fn job_bound_fixture_verifies_only_for_its_job() {
         ..Default::default()
     };
     verifier().verify_claim(&proof, &expected).unwrap();
-    let other_job = ExpectedClaim { job_id: Some(Some([0xac; 32])), ..Default::default() };
+    let other_job = ExpectedClaim {
+        job_id: Some(Some([0xac; 32])),
+        ..Default::default()
+    };
     assert!(verifier().verify_claim(&proof, &other_job).is_err());
 }
 
@@ -50,7 +53,10 @@ fn job_bound_fixture_verifies_only_for_its_job() {
 fn binary_128_bit_fixture_verifies_at_128() {
     let proof = StarkProof::from_bytes(ML_128).unwrap();
     assert!(proof.config.security_bits >= 128);
-    verifier().with_min_security_bits(128).check(&proof).unwrap();
+    verifier()
+        .with_min_security_bits(128)
+        .check(&proof)
+        .unwrap();
     let workload = obelysk_workloads::ml_inference(8, 42);
     assert_eq!(proof.program, workload.program);
     assert_eq!(proof.claim.inputs, workload.inputs);

@@ -146,10 +146,7 @@ mod tests {
             })
             .collect();
         assert_eq!(trace.outputs(), expected);
-        assert!(
-            expected.contains(&M31::ZERO),
-            "seed should exercise relu"
-        );
+        assert!(expected.contains(&M31::ZERO), "seed should exercise relu");
     }
 
     #[test]
