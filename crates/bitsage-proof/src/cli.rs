@@ -76,6 +76,10 @@ pub enum Command {
         /// Skip the baseline proof (ratio is then omitted).
         #[arg(long)]
         no_baseline: bool,
+        /// Prove each size this many times (alternating with the baseline) and report the
+        /// fastest run of each, which filters out noise from other processes.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
         #[command(flatten)]
         security: SecurityArgs,
     },

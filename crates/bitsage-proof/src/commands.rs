@@ -44,8 +44,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             log_steps,
             json,
             no_baseline,
+            repeat,
             security,
-        } => crate::bench::run(&log_steps, json, !no_baseline, security.prover_config()),
+        } => crate::bench::run(
+            &log_steps,
+            json,
+            !no_baseline,
+            repeat.max(1),
+            security.prover_config(),
+        ),
     }
 }
 

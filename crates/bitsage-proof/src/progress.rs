@@ -10,6 +10,7 @@ pub fn init_tracing(verbose: bool) {
     if verbose {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
             .with_writer(std::io::stderr)
             .init();
     }

@@ -142,7 +142,7 @@ fn assembler_errors_name_file_line_and_column() {
 
 #[test]
 fn bench_json_is_one_clean_object_per_size() {
-    let o = bin(&["bench", "--log-steps", "8,9", "--json"]);
+    let o = bin(&["bench", "--log-steps", "8,9", "--json", "--repeat", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");

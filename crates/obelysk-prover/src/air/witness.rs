@@ -233,6 +233,7 @@ pub fn interaction_trace(
     relations: &Relations,
     lookups: impl Fn(&[PackedM31]) -> Vec<Lookup<PackedM31>> + Sync,
 ) -> (Vec<Evaluation>, SecureField) {
+    let t0 = std::time::Instant::now();
     let n_vec_rows = 1usize << (log_size - LOG_N_LANES);
     let n_batches = {
         let zero = vec![PackedM31::broadcast(m31(0)); columns.len()];
@@ -258,6 +259,7 @@ pub fn interaction_trace(
                 };
             }
         });
+    tracing::info!(log_size, n_batches, elapsed = ?t0.elapsed(), "logup fractions");
     let mut generator = LogupTraceGenerator::new(log_size);
     for batch in 0..n_batches {
         let mut column = generator.new_col();
@@ -270,7 +272,9 @@ pub fn interaction_trace(
             });
         column.finalize_col();
     }
-    generator.finalize_last()
+    let out = generator.finalize_last();
+    tracing::info!(log_size, elapsed = ?t0.elapsed(), "logup columns");
+    out
 }
 
 /// The column length of a [`BaseColumn`], for sanity checks.
