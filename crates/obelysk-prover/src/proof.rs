@@ -9,7 +9,7 @@ use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleHasher;
 use crate::claim::{Claim, Shape};
 use crate::config::ProofConfig;
 use crate::error::{Error, Result};
-use obelysk_vm::{Instruction, OpCode, Program, M31};
+use obelysk_vm::{Program, M31};
 
 /// Version of both encodings.
 pub const PROOF_VERSION: u32 = 1;
@@ -24,14 +24,6 @@ pub struct StarkProof {
     pub shape: Shape,
     pub claimed_sums: Vec<SecureField>,
     pub stark: stwo::core::proof::StarkProof<Blake2sMerkleHasher>,
-}
-
-/// The parts of a proof that only the verifier reads, packed as the JSON file's `proof` field.
-#[derive(Serialize, Deserialize)]
-struct Body {
-    shape: Shape,
-    claimed_sums: Vec<SecureField>,
-    stark: stwo::core::proof::StarkProof<Blake2sMerkleHasher>,
 }
 
 /// The JSON proof file.
@@ -140,13 +132,9 @@ impl StarkProof {
         Ok(proof)
     }
 
+    /// The JSON file: a readable view of the claim, configuration and program, and the complete
+    /// binary proof in `proof`. Reading checks that the view and the binary agree.
     pub fn to_json(&self) -> String {
-        let body = Body {
-            shape: self.shape,
-            claimed_sums: self.claimed_sums.clone(),
-            stark: self.stark.clone(),
-        };
-        let body = bincode::serialize(&body).expect("serializing to memory cannot fail");
         let file = ProofFile {
             version: PROOF_VERSION,
             claim: ClaimJson {
@@ -164,7 +152,7 @@ impl StarkProof {
                 .iter()
                 .map(|i| [i.opcode as u32, i.a, i.b, i.c])
                 .collect(),
-            proof: base64::engine::general_purpose::STANDARD.encode(body),
+            proof: base64::engine::general_purpose::STANDARD.encode(self.to_bytes()),
         };
         serde_json::to_string_pretty(&file).expect("proof JSON is always serializable")
     }
@@ -178,51 +166,35 @@ impl StarkProof {
                 file.version
             )));
         }
-        let program = file
-            .program
-            .iter()
-            .enumerate()
-            .map(|(pc, [op, a, b, c])| {
-                let opcode = u8::try_from(*op)
-                    .ok()
-                    .and_then(OpCode::from_u8)
-                    .ok_or_else(|| {
-                        Error::Decode(format!("instruction {pc}: unknown opcode {op}"))
-                    })?;
-                Ok(Instruction::new(opcode, *a, *b, *c))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let program = Program::new(program).map_err(|e| Error::Decode(e.to_string()))?;
-        let claim = Claim {
-            program_hash: parse_hex32(&file.claim.program_hash).map_err(Error::Decode)?,
-            inputs: field_list(&file.claim.inputs, "input")?,
-            outputs: field_list(&file.claim.outputs, "output")?,
-            steps: file.claim.steps,
-            job_id: file
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(file.proof.trim())
+            .map_err(|e| Error::Decode(format!("proof field is not base64: {e}")))?;
+        let proof = Self::from_bytes(&bytes)?;
+        let view_matches = file.config == proof.config
+            && file.program
+                == proof
+                    .program
+                    .instructions()
+                    .iter()
+                    .map(|i| [i.opcode as u32, i.a, i.b, i.c])
+                    .collect::<Vec<_>>()
+            && parse_hex32(&file.claim.program_hash).ok() == Some(proof.claim.program_hash)
+            && field_list(&file.claim.inputs, "input")? == proof.claim.inputs
+            && field_list(&file.claim.outputs, "output")? == proof.claim.outputs
+            && file.claim.steps == proof.claim.steps
+            && file
                 .claim
                 .job_id
                 .as_deref()
                 .map(parse_hex32)
                 .transpose()
-                .map_err(Error::Decode)?,
-        };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(file.proof.trim())
-            .map_err(|e| Error::Decode(format!("proof field is not base64: {e}")))?;
-        let body: Body = bincode::DefaultOptions::new()
-            .with_fixint_encoding()
-            .allow_trailing_bytes()
-            .with_limit(1 << 30)
-            .deserialize(&bytes)
-            .map_err(|e| Error::Decode(format!("proof field: {e}")))?;
-        let proof = Self {
-            program,
-            claim,
-            config: file.config,
-            shape: body.shape,
-            claimed_sums: body.claimed_sums,
-            stark: body.stark,
-        };
+                .map_err(Error::Decode)?
+                == proof.claim.job_id;
+        if !view_matches {
+            return Err(Error::Decode(
+                "the JSON claim, config or program differ from the binary proof".into(),
+            ));
+        }
         if to_hex(&proof.commitment()) != file.commitment.to_lowercase() {
             return Err(Error::Decode(
                 "commitment field does not match the proof's contents".into(),
