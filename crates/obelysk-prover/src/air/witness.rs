@@ -17,7 +17,7 @@ use super::memory::REGISTER_LOG;
 use super::preprocessed::Evaluation;
 use super::{m31, Lookup, Relations, HALT_PC, RANGE_BITS};
 use crate::claim::Shape;
-use obelysk_vm::{ExecutionTrace, OpCode, M31};
+use obelysk_vm::{ExecutionTrace, Instruction, OpCode, Step, M31};
 
 /// `ceil(log2(n))`, at least the SIMD width.
 pub fn log_size_for(n: usize) -> u32 {
@@ -54,6 +54,19 @@ fn split_limbs(diff: u32) -> (u32, u32) {
     (diff & 0xffff, diff >> 16)
 }
 
+/// What the sequential replay learns about one step: the previous timestamp of each access slot,
+/// the overwritten register value and the I/O indices before the step.
+#[derive(Clone, Copy, Default)]
+struct StepAux {
+    t_old: [u32; 4],
+    a_old: M31,
+    in_idx: u32,
+    out_idx: u32,
+}
+
+/// Rows filled per parallel task.
+const ROW_CHUNK: usize = 1 << 12;
+
 impl Witness {
     pub fn generate(trace: &ExecutionTrace) -> Self {
         let code = trace.program().instructions();
@@ -63,8 +76,9 @@ impl Witness {
             program_log: log_size_for(code.len()),
             data_log: log_size_for(trace.data_words() as usize),
         };
-        let n_rows = 1usize << shape.cpu_log;
-        let mut cpu: Vec<Vec<BaseField>> = vec![vec![m31(0); n_rows]; col::COUNT];
+
+        // Pass 1, sequential: replay memory to find every access's previous timestamp, and count
+        // table uses.
         let mut program_mult = Counts::new(shape.program_log);
         let mut range: Vec<Counts> = RANGE_BITS.iter().map(|&b| Counts::new(b)).collect();
         let (r16, r13, r8) = (0, 1, 2);
@@ -74,109 +88,41 @@ impl Witness {
         let mut data_val = vec![M31::ZERO; data_len];
         let mut data_ts = vec![0u32; data_len];
         let (mut n_in, mut n_out) = (0u32, 0u32);
-
-        for (k, step) in steps.iter().enumerate() {
+        let mut aux = vec![StepAux::default(); steps.len()];
+        for (k, (step, aux)) in steps.iter().zip(aux.iter_mut()).enumerate() {
             let clk = k as u32 + 1;
             let ins = code[step.pc as usize];
             let op = ins.opcode;
-            let mut set = |c: usize, v: u32| cpu[c][k] = m31(v);
-            set(col::EN, 1);
-            set(col::PC, step.pc);
-            set(col::CLK, clk);
-            set(col::IN_IDX, n_in);
-            set(col::OUT_IDX, n_out);
-            set(col::SEL + op as usize, 1);
-            set(col::A, ins.a);
-            set(col::B, ins.b);
-            set(col::C, ins.c);
             program_mult.add(step.pc);
-
-            let mut access =
-                |set: &mut dyn FnMut(usize, u32), cols: [usize; 3], t_old: u32, slot| {
-                    let (lo, hi) = split_limbs(4 * clk + slot - t_old - 1);
-                    set(cols[0], t_old);
-                    set(cols[1], lo);
-                    set(cols[2], hi);
-                    range[r16].add(lo);
-                    range[r8].add(hi);
-                };
+            aux.in_idx = n_in;
+            aux.out_idx = n_out;
+            let mut touch = |ts: &mut u32, slot: u32| {
+                let old = *ts;
+                *ts = 4 * clk + slot;
+                let (lo, hi) = split_limbs(*ts - old - 1);
+                range[r16].add(lo);
+                range[r8].add(hi);
+                old
+            };
             if op.reads_b() {
-                set(col::VB, step.b_value.value());
-                access(
-                    &mut set,
-                    [col::TB, col::TB_LO, col::TB_HI],
-                    reg_ts[ins.b as usize],
-                    SLOT_B,
-                );
-                reg_ts[ins.b as usize] = 4 * clk + SLOT_B;
+                aux.t_old[SLOT_B as usize] = touch(&mut reg_ts[ins.b as usize], SLOT_B);
             }
             if op.reads_c() {
-                set(col::VC, step.c_value.value());
-                access(
-                    &mut set,
-                    [col::TC, col::TC_LO, col::TC_HI],
-                    reg_ts[ins.c as usize],
-                    SLOT_C,
-                );
-                reg_ts[ins.c as usize] = 4 * clk + SLOT_C;
+                aux.t_old[SLOT_C as usize] = touch(&mut reg_ts[ins.c as usize], SLOT_C);
             }
             if op.accesses_memory() {
                 let addr = step.mem_addr as usize;
-                let new = if op == OpCode::Store {
-                    step.c_value
-                } else {
-                    step.mem_before
-                };
-                set(col::M_ADDR, step.mem_addr);
-                set(col::M_OLD, step.mem_before.value());
-                set(col::M_NEW, new.value());
-                access(
-                    &mut set,
-                    [col::TM, col::TM_LO, col::TM_HI],
-                    data_ts[addr],
-                    SLOT_MEM,
-                );
-                data_ts[addr] = 4 * clk + SLOT_MEM;
-                data_val[addr] = new;
+                aux.t_old[SLOT_MEM as usize] = touch(&mut data_ts[addr], SLOT_MEM);
+                data_val[addr] = if op == OpCode::Store { step.c_value } else { step.mem_before };
             }
             if op.writes_a() {
                 let a = ins.a as usize;
-                set(col::RES, step.result.value());
-                set(col::A_OLD, reg_val[a].value());
-                access(
-                    &mut set,
-                    [col::TA, col::TA_LO, col::TA_HI],
-                    reg_ts[a],
-                    SLOT_A,
-                );
-                reg_ts[a] = 4 * clk + SLOT_A;
+                aux.t_old[SLOT_A as usize] = touch(&mut reg_ts[a], SLOT_A);
+                aux.a_old = reg_val[a];
                 reg_val[a] = step.result;
             }
-            let vb = step.b_value;
-            let mut taken = op == OpCode::Jmp;
-            if matches!(op, OpCode::Jz | OpCode::Jnz) {
-                let is_zero = vb == M31::ZERO;
-                set(col::IZ, is_zero as u32);
-                set(col::ZINV, vb.inverse().unwrap_or(M31::ZERO).value());
-                taken = is_zero == (op == OpCode::Jz);
-            }
-            set(col::TAKEN, taken as u32);
-            let pc_next = match op {
-                OpCode::Halt => HALT_PC,
-                _ if taken => ins.c,
-                _ => step.pc + 1,
-            };
-            set(col::PC_NEXT, pc_next);
             if op == OpCode::Lt {
-                let (vb, vc) = (step.b_value, step.c_value);
-                let gap = if step.result == M31::ONE {
-                    vc - vb - M31::ONE
-                } else {
-                    vb - vc
-                };
-                let (lo, hi) = split_limbs(gap.value());
-                set(col::LT_LO, lo);
-                set(col::LT_HI, hi);
+                let (lo, hi) = split_limbs(lt_gap(step).value());
                 range[r16].add(lo);
                 range[r13].add(hi);
             }
@@ -184,11 +130,26 @@ impl Witness {
             n_out += (op == OpCode::Out) as u32;
         }
 
-        let to_columns = |cols: Vec<Vec<BaseField>>| -> Vec<BaseColumn> {
-            cols.into_par_iter()
-                .map(|c| BaseColumn::from_cpu(&c))
-                .collect()
-        };
+        // Pass 2, parallel: fill the CPU columns in row chunks, straight into SIMD columns.
+        let n_rows = 1usize << shape.cpu_log;
+        let mut cpu: Vec<BaseColumn> =
+            (0..col::COUNT).map(|_| BaseColumn::zeros(n_rows)).collect();
+        let mut chunks: Vec<Vec<&mut [BaseField]>> =
+            (0..n_rows.div_ceil(ROW_CHUNK)).map(|_| Vec::with_capacity(col::COUNT)).collect();
+        for column in cpu.iter_mut() {
+            for (chunk, cells) in column.as_mut_slice().chunks_mut(ROW_CHUNK).enumerate() {
+                chunks[chunk].push(cells);
+            }
+        }
+        chunks.into_par_iter().enumerate().for_each(|(chunk, mut cells)| {
+            let first = chunk * ROW_CHUNK;
+            let last = (first + ROW_CHUNK).min(steps.len());
+            for k in first..last.max(first) {
+                let mut set = |c: usize, v: u32| cells[c][k - first] = m31(v);
+                fill_row(&mut set, k as u32 + 1, code[steps[k].pc as usize], &steps[k], &aux[k]);
+            }
+        });
+
         let registers = vec![
             reg_val.iter().map(|v| m31(v.value())).collect(),
             reg_ts.iter().map(|&t| m31(t)).collect(),
@@ -200,7 +161,7 @@ impl Witness {
         debug_assert_eq!(REGISTER_LOG, 4);
         Self {
             shape,
-            cpu: to_columns(cpu),
+            cpu,
             program_multiplicity: program_mult.column(),
             range_multiplicity: range.iter().map(Counts::column).collect(),
             registers,
@@ -280,4 +241,83 @@ pub fn interaction_trace(
 /// The column length of a [`BaseColumn`], for sanity checks.
 pub fn rows(column: &BaseColumn) -> usize {
     column.len()
+}
+
+/// The gap `lt` range-checks: `vc - vb - 1` when the result is 1, `vb - vc` when it is 0.
+fn lt_gap(step: &Step) -> M31 {
+    let (vb, vc) = (step.b_value, step.c_value);
+    if step.result == M31::ONE {
+        vc - vb - M31::ONE
+    } else {
+        vb - vc
+    }
+}
+
+/// Writes one executed step's cells. Cells the step does not use stay zero.
+fn fill_row(set: &mut impl FnMut(usize, u32), clk: u32, ins: Instruction, step: &Step, aux: &StepAux) {
+    let op = ins.opcode;
+    set(col::EN, 1);
+    set(col::PC, step.pc);
+    set(col::CLK, clk);
+    set(col::IN_IDX, aux.in_idx);
+    set(col::OUT_IDX, aux.out_idx);
+    set(col::SEL + op as usize, 1);
+    set(col::A, ins.a);
+    set(col::B, ins.b);
+    set(col::C, ins.c);
+    let mut access = |slot: u32, [t_old, lo_col, hi_col]: [usize; 3]| {
+        let old = aux.t_old[slot as usize];
+        let (lo, hi) = split_limbs(4 * clk + slot - old - 1);
+        set(t_old, old);
+        set(lo_col, lo);
+        set(hi_col, hi);
+    };
+    if op.reads_b() {
+        access(SLOT_B, [col::TB, col::TB_LO, col::TB_HI]);
+    }
+    if op.reads_c() {
+        access(SLOT_C, [col::TC, col::TC_LO, col::TC_HI]);
+    }
+    if op.accesses_memory() {
+        access(SLOT_MEM, [col::TM, col::TM_LO, col::TM_HI]);
+    }
+    if op.writes_a() {
+        access(SLOT_A, [col::TA, col::TA_LO, col::TA_HI]);
+    }
+    if op.reads_b() {
+        set(col::VB, step.b_value.value());
+    }
+    if op.reads_c() {
+        set(col::VC, step.c_value.value());
+    }
+    if op.accesses_memory() {
+        let new = if op == OpCode::Store { step.c_value } else { step.mem_before };
+        set(col::M_ADDR, step.mem_addr);
+        set(col::M_OLD, step.mem_before.value());
+        set(col::M_NEW, new.value());
+    }
+    if op.writes_a() {
+        set(col::RES, step.result.value());
+        set(col::A_OLD, aux.a_old.value());
+    }
+    let vb = step.b_value;
+    let mut taken = op == OpCode::Jmp;
+    if matches!(op, OpCode::Jz | OpCode::Jnz) {
+        let is_zero = vb == M31::ZERO;
+        set(col::IZ, is_zero as u32);
+        set(col::ZINV, vb.inverse().unwrap_or(M31::ZERO).value());
+        taken = is_zero == (op == OpCode::Jz);
+    }
+    set(col::TAKEN, taken as u32);
+    let pc_next = match op {
+        OpCode::Halt => HALT_PC,
+        _ if taken => ins.c,
+        _ => step.pc + 1,
+    };
+    set(col::PC_NEXT, pc_next);
+    if op == OpCode::Lt {
+        let (lo, hi) = split_limbs(lt_gap(step).value());
+        set(col::LT_LO, lo);
+        set(col::LT_HI, hi);
+    }
 }
