@@ -213,19 +213,19 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
         Lookup::new(
             Rel::State,
             en.clone(),
-            vec![c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)],
+            [c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)],
         ),
         Lookup::new(
             Rel::State,
             -en.clone(),
-            vec![
+            [
                 c(PC_NEXT),
                 c(CLK) + konst(1),
                 c(IN_IDX) + is_in.clone(),
                 c(OUT_IDX) + is_out.clone(),
             ],
         ),
-        Lookup::new(Rel::Program, en, vec![c(PC), opcode, c(A), c(B), c(C)]),
+        Lookup::new(Rel::Program, en, [c(PC), opcode, c(A), c(B), c(C)]),
     ];
     let accesses = [
         (
@@ -268,30 +268,26 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
         out.push(Lookup::new(
             Rel::Memory,
             used.clone(),
-            vec![space.clone(), addr.clone(), old, c(t_old)],
+            [space.clone(), addr.clone(), old, c(t_old)],
         ));
         out.push(Lookup::new(
             Rel::Memory,
             -used.clone(),
-            vec![space, addr, new, timestamp(row, slot)],
+            [space, addr, new, timestamp(row, slot)],
         ));
-        ranges.push(Lookup::new(
-            Rel::Range,
-            used.clone(),
-            vec![konst(16), c(lo)],
-        ));
-        ranges.push(Lookup::new(Rel::Range, used, vec![konst(8), c(hi)]));
+        ranges.push(Lookup::new(Rel::Range, used.clone(), [konst(16), c(lo)]));
+        ranges.push(Lookup::new(Rel::Range, used, [konst(8), c(hi)]));
     }
     out.extend(ranges);
     let is_lt = sel(row, OpCode::Lt);
     out.push(Lookup::new(
         Rel::Range,
         is_lt.clone(),
-        vec![konst(16), c(LT_LO)],
+        [konst(16), c(LT_LO)],
     ));
-    out.push(Lookup::new(Rel::Range, is_lt, vec![konst(13), c(LT_HI)]));
-    out.push(Lookup::new(Rel::Input, is_in, vec![c(IN_IDX), c(RES)]));
-    out.push(Lookup::new(Rel::Output, -is_out, vec![c(OUT_IDX), c(VB)]));
+    out.push(Lookup::new(Rel::Range, is_lt, [konst(13), c(LT_HI)]));
+    out.push(Lookup::new(Rel::Input, is_in, [c(IN_IDX), c(RES)]));
+    out.push(Lookup::new(Rel::Output, -is_out, [c(OUT_IDX), c(VB)]));
     out
 }
 

@@ -50,13 +50,9 @@ impl MemoryBoundaryEval {
             Lookup::new(
                 Rel::Memory,
                 -konst::<F>(1),
-                vec![space.clone(), addr.clone(), zero.clone(), zero],
+                [space.clone(), addr.clone(), zero.clone(), zero],
             ),
-            Lookup::new(
-                Rel::Memory,
-                konst(1),
-                vec![space, addr, final_value, final_ts],
-            ),
+            Lookup::new(Rel::Memory, konst(1), [space, addr, final_value, final_ts]),
         ]
     }
 }

@@ -97,16 +97,29 @@ impl Relations {
 pub struct Lookup<F> {
     pub rel: Rel,
     pub multiplicity: F,
-    pub values: Vec<F>,
+    /// Inline storage: constraint evaluation builds these for every row, so no heap allocation.
+    values: [F; MAX_TUPLE],
+    len: usize,
 }
 
-impl<F> Lookup<F> {
-    pub fn new(rel: Rel, multiplicity: F, values: Vec<F>) -> Self {
+/// Longest relation tuple (the program's `(pc, opcode, a, b, c)`).
+pub const MAX_TUPLE: usize = 5;
+
+impl<F: AirField> Lookup<F> {
+    pub fn new<const N: usize>(rel: Rel, multiplicity: F, values: [F; N]) -> Self {
+        const { assert!(N <= MAX_TUPLE) };
+        let mut items = values.into_iter();
+        let values = std::array::from_fn(|_| items.next().unwrap_or_else(|| konst(0)));
         Self {
             rel,
             multiplicity,
             values,
+            len: N,
         }
+    }
+
+    pub fn values(&self) -> &[F] {
+        &self.values[..self.len]
     }
 }
 
@@ -147,7 +160,7 @@ pub fn konst<F: From<BaseField>>(v: u32) -> F {
 pub fn add_lookups<E: EvalAtRow>(eval: &mut E, relations: &Relations, lookups: Vec<Lookup<E::F>>) {
     use stwo::core::Fraction;
     for lookup in lookups {
-        let denominator: E::EF = relations.combine(lookup.rel, &lookup.values);
+        let denominator: E::EF = relations.combine(lookup.rel, lookup.values());
         eval.write_logup_frac(Fraction::new(E::EF::from(lookup.multiplicity), denominator));
     }
     eval.finalize_logup_in_pairs();

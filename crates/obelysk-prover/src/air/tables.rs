@@ -40,7 +40,7 @@ impl ProgramTableEval {
         vec![Lookup::new(
             Rel::Program,
             -row[5].clone(),
-            row[..5].to_vec(),
+            std::array::from_fn::<_, 5, _>(|i| row[i].clone()),
         )]
     }
 }
@@ -76,7 +76,7 @@ impl RangeTableEval {
         vec![Lookup::new(
             Rel::Range,
             -row[1].clone(),
-            vec![konst(self.bits), row[0].clone()],
+            [konst(self.bits), row[0].clone()],
         )]
     }
 }

@@ -113,7 +113,11 @@ impl Witness {
             if op.accesses_memory() {
                 let addr = step.mem_addr as usize;
                 aux.t_old[SLOT_MEM as usize] = touch(&mut data_ts[addr], SLOT_MEM);
-                data_val[addr] = if op == OpCode::Store { step.c_value } else { step.mem_before };
+                data_val[addr] = if op == OpCode::Store {
+                    step.c_value
+                } else {
+                    step.mem_before
+                };
             }
             if op.writes_a() {
                 let a = ins.a as usize;
@@ -132,23 +136,32 @@ impl Witness {
 
         // Pass 2, parallel: fill the CPU columns in row chunks, straight into SIMD columns.
         let n_rows = 1usize << shape.cpu_log;
-        let mut cpu: Vec<BaseColumn> =
-            (0..col::COUNT).map(|_| BaseColumn::zeros(n_rows)).collect();
-        let mut chunks: Vec<Vec<&mut [BaseField]>> =
-            (0..n_rows.div_ceil(ROW_CHUNK)).map(|_| Vec::with_capacity(col::COUNT)).collect();
+        let mut cpu: Vec<BaseColumn> = (0..col::COUNT).map(|_| BaseColumn::zeros(n_rows)).collect();
+        let mut chunks: Vec<Vec<&mut [BaseField]>> = (0..n_rows.div_ceil(ROW_CHUNK))
+            .map(|_| Vec::with_capacity(col::COUNT))
+            .collect();
         for column in cpu.iter_mut() {
             for (chunk, cells) in column.as_mut_slice().chunks_mut(ROW_CHUNK).enumerate() {
                 chunks[chunk].push(cells);
             }
         }
-        chunks.into_par_iter().enumerate().for_each(|(chunk, mut cells)| {
-            let first = chunk * ROW_CHUNK;
-            let last = (first + ROW_CHUNK).min(steps.len());
-            for k in first..last.max(first) {
-                let mut set = |c: usize, v: u32| cells[c][k - first] = m31(v);
-                fill_row(&mut set, k as u32 + 1, code[steps[k].pc as usize], &steps[k], &aux[k]);
-            }
-        });
+        chunks
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(chunk, mut cells)| {
+                let first = chunk * ROW_CHUNK;
+                let last = (first + ROW_CHUNK).min(steps.len());
+                for k in first..last.max(first) {
+                    let mut set = |c: usize, v: u32| cells[c][k - first] = m31(v);
+                    fill_row(
+                        &mut set,
+                        k as u32 + 1,
+                        code[steps[k].pc as usize],
+                        &steps[k],
+                        &aux[k],
+                    );
+                }
+            });
 
         let registers = vec![
             reg_val.iter().map(|v| m31(v.value())).collect(),
@@ -209,7 +222,7 @@ pub fn interaction_trace(
         .for_each(|(vec_row, out)| {
             let row: Vec<PackedM31> = columns.iter().map(|c| c.data[vec_row]).collect();
             let mut terms = lookups(&row).into_iter().map(|l| {
-                let d: PackedQM31 = relations.combine(l.rel, &l.values);
+                let d: PackedQM31 = relations.combine(l.rel, l.values());
                 (PackedQM31::from(l.multiplicity), d)
             });
             for slot in out.iter_mut() {
@@ -254,7 +267,13 @@ fn lt_gap(step: &Step) -> M31 {
 }
 
 /// Writes one executed step's cells. Cells the step does not use stay zero.
-fn fill_row(set: &mut impl FnMut(usize, u32), clk: u32, ins: Instruction, step: &Step, aux: &StepAux) {
+fn fill_row(
+    set: &mut impl FnMut(usize, u32),
+    clk: u32,
+    ins: Instruction,
+    step: &Step,
+    aux: &StepAux,
+) {
     let op = ins.opcode;
     set(col::EN, 1);
     set(col::PC, step.pc);
@@ -291,7 +310,11 @@ fn fill_row(set: &mut impl FnMut(usize, u32), clk: u32, ins: Instruction, step: 
         set(col::VC, step.c_value.value());
     }
     if op.accesses_memory() {
-        let new = if op == OpCode::Store { step.c_value } else { step.mem_before };
+        let new = if op == OpCode::Store {
+            step.c_value
+        } else {
+            step.mem_before
+        };
         set(col::M_ADDR, step.mem_addr);
         set(col::M_OLD, step.mem_before.value());
         set(col::M_NEW, new.value());
