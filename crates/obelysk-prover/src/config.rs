@@ -12,6 +12,9 @@ pub const DEFAULT_MIN_SECURITY_BITS: u32 = 96;
 pub const LOG_LAST_LAYER_DEGREE_BOUND: u32 = 0;
 /// FRI folds one circle step at a time (stwo's only supported value).
 pub const FOLD_STEP: u32 = 1;
+/// Largest accepted FRI blowup (log2). Bigger blowups buy little and let a hostile proof make the
+/// verifier build huge evaluation domains.
+pub const MAX_LOG_BLOWUP: u32 = 4;
 
 /// What the caller asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,9 +48,9 @@ impl ProverConfig {
 
     /// The concrete parameters that meet this configuration.
     pub fn proof_config(&self) -> Result<ProofConfig> {
-        if !(1..=16).contains(&self.log_blowup) {
+        if !(1..=MAX_LOG_BLOWUP).contains(&self.log_blowup) {
             return Err(Error::Config(format!(
-                "log_blowup must be in 1..=16, found {}",
+                "log_blowup must be in 1..={MAX_LOG_BLOWUP}, found {}",
                 self.log_blowup
             )));
         }
@@ -93,7 +96,10 @@ impl ProofConfig {
     }
 
     pub fn pcs_config(&self) -> Result<PcsConfig> {
-        if !(1..=16).contains(&self.log_blowup) || self.n_queries == 0 || self.n_queries > 1024 {
+        if !(1..=MAX_LOG_BLOWUP).contains(&self.log_blowup)
+            || self.n_queries == 0
+            || self.n_queries > 1024
+        {
             return Err(Error::Config(format!(
                 "unsupported proof parameters {self:?}"
             )));
@@ -124,7 +130,7 @@ mod tests {
     #[test]
     fn security_mapping_meets_the_target() {
         for bits in [80, 96, 100, 128, 160] {
-            for log_blowup in 1..=4 {
+            for log_blowup in 1..=MAX_LOG_BLOWUP {
                 let config = ProverConfig {
                     security_bits: bits,
                     log_blowup,

@@ -125,7 +125,7 @@ impl StarkProof {
         }
         let proof: Self = bincode::DefaultOptions::new()
             .with_fixint_encoding()
-            .allow_trailing_bytes()
+            .reject_trailing_bytes()
             .with_limit(1 << 30)
             .deserialize(body)
             .map_err(|e| Error::Decode(e.to_string()))?;

@@ -37,12 +37,16 @@ pub(crate) fn max_log_size(shape: &Shape) -> u32 {
 /// the verifier uses this to derive the commitment instead of trusting the proof's.
 pub(crate) fn preprocessed_root(
     columns: Vec<Evaluation>,
-    shape: &Shape,
     config: &ProofConfig,
 ) -> Result<Blake2sHash> {
     let pcs = config.pcs_config()?;
+    let max_log = columns
+        .iter()
+        .map(|c| c.domain.log_size())
+        .max()
+        .unwrap_or(0);
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(max_log_size(shape) + 1 + config.log_blowup)
+        CanonicCoset::new(max_log + 1 + config.log_blowup)
             .circle_domain()
             .half_coset,
     );

@@ -61,7 +61,7 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
     let pre_ids = preprocessed::ids(&pre);
     let pre_sizes: Vec<u32> = pre.iter().map(|(_, e)| e.domain.log_size()).collect();
     let pre_columns = pre.into_iter().map(|(_, e)| e).collect();
-    let root = preprocessed_root(pre_columns, &shape, &proof.config)
+    let root = preprocessed_root(pre_columns, &proof.config)
         .map_err(|e| VerifyError::BadShape(e.to_string()))?;
     if root != proof.stark.commitments[0] {
         return Err(VerifyError::PreprocessedMismatch);
@@ -134,6 +134,22 @@ fn check_shape(proof: &StarkProof) -> Result<(), VerifyError> {
         return bad(format!(
             "{} claimed sums, expected {N_COMPONENTS}",
             proof.claimed_sums.len()
+        ));
+    }
+    // Field elements arrive as raw u32s; only canonical ones have one meaning.
+    let canonical = |v: stwo::core::fields::m31::M31| v.0 < obelysk_vm::P;
+    if !proof
+        .claimed_sums
+        .iter()
+        .all(|s| s.to_m31_array().into_iter().all(canonical))
+    {
+        return bad("a claimed sum is not a canonical field element".into());
+    }
+    // Every input is read and every output written by a step of its own.
+    let io = proof.claim.inputs.len() as u64 + proof.claim.outputs.len() as u64;
+    if io > steps {
+        return bad(format!(
+            "{io} inputs and outputs cannot fit in {steps} steps"
         ));
     }
     if proof.stark.commitments.len() != 4 {

@@ -271,3 +271,51 @@ fn flipping_every_byte_is_rejected() {
         }
     }
 }
+
+/// Hostile proofs found in review: each must be a clean rejection, never a panic or a wrong
+/// claim.
+#[test]
+fn hostile_encodings_are_rejected_cleanly() {
+    let (_, proof) = all_opcodes_proof(None);
+
+    // An output of p + 5 would alias 5 in the field: it must not even decode.
+    let mut value = serde_json::to_value(&proof).unwrap();
+    value["claim"]["outputs"][0] = serde_json::json!(obelysk_vm::P as u64 + 5);
+    assert!(serde_json::from_value::<StarkProof>(value).is_err());
+
+    // A huge blowup would make the verifier build enormous domains.
+    let mut forged = proof.clone();
+    forged.config = obelysk_prover::ProofConfig {
+        security_bits: 96,
+        log_blowup: 8,
+        n_queries: 12,
+        pow_bits: 0,
+    };
+    assert!(matches!(
+        prover().check(&forged),
+        Err(VerifyError::BadShape(_))
+    ));
+
+    // Claimed sums must be canonical field elements.
+    let mut forged = proof.clone();
+    let raw = stwo::core::fields::m31::M31(u32::MAX);
+    forged.claimed_sums[0] = stwo::core::fields::qm31::QM31::from_m31_array([raw; 4]);
+    let verdict = prover().check(&forged);
+    assert!(
+        matches!(verdict, Err(VerifyError::BadShape(_))),
+        "{verdict:?}"
+    );
+
+    // More inputs and outputs than steps cannot be honest.
+    let mut forged = proof.clone();
+    forged.claim.outputs = vec![M31::ONE; 10_000];
+    assert!(matches!(
+        prover().check(&forged),
+        Err(VerifyError::BadShape(_))
+    ));
+
+    // Bytes after the proof are not ignored.
+    let mut bytes = proof.to_bytes();
+    bytes.push(0);
+    assert!(StarkProof::from_bytes(&bytes).is_err());
+}

@@ -11,10 +11,20 @@ use serde::{Deserialize, Serialize};
 /// The field modulus, 2^31 - 1.
 pub const P: u32 = (1 << 31) - 1;
 
-/// An element of the Mersenne-31 field, always kept in canonical form (`0..P`).
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// An element of the Mersenne-31 field, always kept in canonical form (`0..P`): deserializing a
+/// value `>= P` is an error, so no two encodings name one element.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct M31(u32);
+
+impl<'de> Deserialize<'de> for M31 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(d)?;
+        Self::from_canonical(value).ok_or_else(|| {
+            serde::de::Error::custom(format!("{value} is not below the field modulus {P}"))
+        })
+    }
+}
 
 impl M31 {
     pub const ZERO: Self = Self(0);
@@ -161,6 +171,14 @@ mod tests {
         fn signed_round_trip(v in -(P as i64 / 2)..=(P as i64 / 2)) {
             prop_assert_eq!(M31::from_i64(v).signed(), v);
         }
+    }
+
+    #[test]
+    fn deserializing_rejects_non_canonical_values() {
+        let ok: M31 = serde_json::from_str("5").unwrap();
+        assert_eq!(ok, M31::new(5));
+        assert!(serde_json::from_str::<M31>(&P.to_string()).is_err());
+        assert!(serde_json::from_str::<M31>(&(P + 5).to_string()).is_err());
     }
 
     #[test]
