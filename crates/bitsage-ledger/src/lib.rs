@@ -23,7 +23,7 @@ pub use address::Address;
 pub use amount::{Amount, ONE_SAGE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use rules::FeeSplit;
-pub use store::{JournalEntry, SqlLedger};
+pub use store::{JournalEntry, Replayed, SqlLedger};
 pub use tier::StakeTier;
 
 /// Which network the ledger serves: it decides whether the faucet exists and default cooldowns.
