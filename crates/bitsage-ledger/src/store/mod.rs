@@ -1,4 +1,4 @@
-//! [`SqlLedger`]: the [`Settlement`] rules on SQLite or PostgreSQL through sqlx's `Any` driver.
+//! [`SqlLedger`]: the [`crate::Settlement`] rules on SQLite or PostgreSQL through sqlx's `Any` driver.
 //!
 //! Every mutating operation runs in one transaction that first locks the single globals row
 //! (`FOR UPDATE` on PostgreSQL; on SQLite the pool has one connection), so operations are
