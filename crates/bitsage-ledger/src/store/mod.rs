@@ -175,6 +175,17 @@ impl SqlLedger {
         &self.config
     }
 
+    /// The connection pool, for a service that keeps its own tables in the same database. On
+    /// SQLite it has one connection, so sharing it keeps every writer serialised (two pools on
+    /// one file would fail each other's lock upgrades with `SQLITE_BUSY`).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
     async fn migrate(&self) -> Result<()> {
         let journal = match self.dialect {
             Dialect::Sqlite => format!(

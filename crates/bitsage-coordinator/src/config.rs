@@ -1,0 +1,101 @@
+//! The coordinator's settings. Flags and `BITSAGE_*` variables (in `main.rs`) and a TOML file
+//! all fill this struct; `serde(default)` lets a file name only what it changes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use bitsage_ledger::Network;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    pub network: Network,
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:` or `postgres://…`.
+    pub database: String,
+    pub listen: SocketAddr,
+    /// How long a lease lasts without a heartbeat.
+    pub lease_ttl_secs: u64,
+    /// Attempts (expired leases, failures, invalid proofs) before a job fails and is refunded.
+    pub max_attempts: u32,
+    /// Longest long-poll a worker may ask for.
+    pub max_wait_secs: u32,
+    /// The security floor of the verification gate.
+    pub min_security_bits: u32,
+    /// Step limit of a job that names none, and the most a job may ask for.
+    pub default_max_steps: u64,
+    pub max_steps_cap: u64,
+    /// How far a signed request's timestamp may be from the coordinator's clock.
+    pub skew_window_secs: i64,
+    /// Deadline of a job that names none.
+    pub default_deadline_secs: u64,
+    /// How often expired leases are reclaimed and unsettled fees retried.
+    pub maintenance_interval_ms: u64,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            network: Network::Local,
+            database: "sqlite://bitsage-coordinator.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            lease_ttl_secs: 120,
+            max_attempts: 3,
+            max_wait_secs: 30,
+            min_security_bits: obelysk_prover::DEFAULT_MIN_SECURITY_BITS,
+            default_max_steps: obelysk_vm::DEFAULT_STEP_LIMIT,
+            max_steps_cap: obelysk_vm::MAX_STEPS,
+            skew_window_secs: 120,
+            default_deadline_secs: 3600,
+            maintenance_interval_ms: 1000,
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The database URL sqlx needs: a bare `sqlite://PATH` gets `mode=rwc` so the file is
+    /// created on first start.
+    pub fn database_url(&self) -> String {
+        let url = &self.database;
+        if url.starts_with("sqlite://") && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_only_what_it_names_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lease_ttl_secs = 5\nnetwork = \"sepolia\"\n").unwrap();
+        let config = CoordinatorConfig::from_file(&path).unwrap();
+        assert_eq!(config.lease_ttl_secs, 5);
+        assert_eq!(config.network, Network::Sepolia);
+        assert_eq!(config.max_attempts, 3);
+        std::fs::write(&path, "lease_tll_secs = 5\n").unwrap();
+        let err = CoordinatorConfig::from_file(&path).unwrap_err();
+        assert!(err.contains("lease_tll_secs"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_files_are_created() {
+        let mut config = CoordinatorConfig::default();
+        config.database = "sqlite:///tmp/x.db".into();
+        assert_eq!(config.database_url(), "sqlite:///tmp/x.db?mode=rwc");
+        config.database = "postgres://u@h/db".into();
+        assert_eq!(config.database_url(), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,263 @@
+//! The axum router: thin handlers over [`Coordinator`], the signed-body extractor, request
+//! latency metrics.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bitsage_ledger::Address;
+use bitsage_protocol::*;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult};
+use crate::service::Coordinator;
+
+/// Largest request body: a proof at 128 bits is under 1 MiB, base64 adds a third.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// A JSON body whose request was signed; `signer` is the verified key's address.
+#[derive(Debug)]
+pub struct Signed<T> {
+    pub signer: Address,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let headers = SignedHeaders::from_lookup(|name| {
+            parts.headers.get(name).and_then(|v| v.to_str().ok())
+        });
+        let headers = match headers {
+            Ok(h) => h,
+            Err(e) => {
+                state.metrics().auth_rejected(e.code());
+                return Err(e.into());
+            }
+        };
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+                )
+            })?;
+        let signer = state
+            .authenticate(&headers, parts.method.as_str(), parts.uri.path(), &bytes)
+            .await?;
+        let body = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("malformed_body", format!("request body is not valid: {e}"))
+        })?;
+        Ok(Signed { signer, body })
+    }
+}
+
+/// The whole API.
+pub fn router(coordinator: Coordinator) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/jobs", post(submit_job))
+        .route("/jobs/{id}", get(job))
+        .route("/jobs/{id}/proof", get(job_proof))
+        .route("/jobs/{id}/result", post(job_result))
+        .route("/jobs/{id}/fail", post(job_fail))
+        .route("/workers", get(workers))
+        .route("/workers/register", post(register))
+        .route("/workers/{id}/lease", post(lease))
+        .route("/workers/{id}/heartbeat", post(heartbeat))
+        .route("/accounts/{address}", get(account))
+        .route("/accounts/faucet", post(faucet))
+        .route("/accounts/stake", post(stake))
+        .route("/accounts/unstake", post(unstake))
+        .route("/accounts/withdraw", post(withdraw))
+        .route("/accounts/claim", post(claim))
+        .route_layer(middleware::from_fn_with_state(coordinator.clone(), observe))
+        .fallback(|| async {
+            ApiError::not_found("no_route", "no such endpoint; see /openapi.json")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(coordinator)
+}
+
+async fn observe(State(c): State<Coordinator>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    c.metrics()
+        .observe_request(&method, &route, started.elapsed().as_secs_f64());
+    response
+}
+
+fn same_worker(path_id: &str, signer: Address) -> ApiResult<()> {
+    let id: Address = path_id
+        .parse()
+        .map_err(|e| ApiError::bad_request("malformed_worker_id", format!("{e}")))?;
+    if id != signer {
+        return Err(ApiError::forbidden(
+            "not_your_worker",
+            format!("the request is signed by {signer}, not by worker {id}"),
+        ));
+    }
+    Ok(())
+}
+
+async fn health(State(c): State<Coordinator>) -> Json<Health> {
+    Json(c.health())
+}
+
+async fn metrics(State(c): State<Coordinator>) -> ApiResult<Response> {
+    let text = c.metrics_text().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(crate::openapi::document().to_string()),
+    )
+        .into_response()
+}
+
+async fn submit_job(
+    State(c): State<Coordinator>,
+    req: Signed<SubmitJobRequest>,
+) -> ApiResult<(StatusCode, Json<JobView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(c.submit(req.signer, req.body).await?),
+    ))
+}
+
+async fn job(State(c): State<Coordinator>, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+    Ok(Json(c.job(&id).await?))
+}
+
+async fn job_proof(
+    State(c): State<Coordinator>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProofView>> {
+    Ok(Json(c.proof(&id).await?))
+}
+
+async fn job_result(
+    State(c): State<Coordinator>,
+    Path(id): Path<String>,
+    req: Signed<ResultRequest>,
+) -> ApiResult<Json<ResultResponse>> {
+    Ok(Json(c.submit_result(req.signer, &id, req.body).await?))
+}
+
+async fn job_fail(
+    State(c): State<Coordinator>,
+    Path(id): Path<String>,
+    req: Signed<FailRequest>,
+) -> ApiResult<Json<JobView>> {
+    Ok(Json(c.fail(req.signer, &id, req.body).await?))
+}
+
+async fn workers(State(c): State<Coordinator>) -> ApiResult<Json<Vec<WorkerView>>> {
+    Ok(Json(c.workers().await?))
+}
+
+async fn register(
+    State(c): State<Coordinator>,
+    req: Signed<RegisterWorkerRequest>,
+) -> ApiResult<Json<WorkerView>> {
+    Ok(Json(c.register(req.signer, req.body).await?))
+}
+
+async fn lease(
+    State(c): State<Coordinator>,
+    Path(id): Path<String>,
+    req: Signed<LeaseRequest>,
+) -> ApiResult<Json<LeaseResponse>> {
+    same_worker(&id, req.signer)?;
+    let lease = c.lease(req.signer, req.body.wait_secs).await?;
+    Ok(Json(LeaseResponse { lease }))
+}
+
+async fn heartbeat(
+    State(c): State<Coordinator>,
+    Path(id): Path<String>,
+    req: Signed<HeartbeatRequest>,
+) -> ApiResult<Json<HeartbeatResponse>> {
+    same_worker(&id, req.signer)?;
+    Ok(Json(c.heartbeat(req.signer, req.body).await?))
+}
+
+async fn account(
+    State(c): State<Coordinator>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<bitsage_ledger::AccountInfo>> {
+    let address: Address = address
+        .parse()
+        .map_err(|e| ApiError::bad_request("malformed_address", format!("{e}")))?;
+    Ok(Json(c.account(address).await?))
+}
+
+async fn faucet(
+    State(c): State<Coordinator>,
+    req: Signed<KeyedRequest>,
+) -> ApiResult<Json<MovedResponse>> {
+    Ok(Json(
+        c.faucet(req.signer, req.body.idempotency_key.as_deref())
+            .await?,
+    ))
+}
+
+async fn stake(
+    State(c): State<Coordinator>,
+    req: Signed<AmountRequest>,
+) -> ApiResult<Json<MovedResponse>> {
+    Ok(Json(c.stake(req.signer, req.body).await?))
+}
+
+async fn unstake(
+    State(c): State<Coordinator>,
+    req: Signed<AmountRequest>,
+) -> ApiResult<Json<MovedResponse>> {
+    Ok(Json(c.unstake(req.signer, req.body).await?))
+}
+
+async fn withdraw(
+    State(c): State<Coordinator>,
+    req: Signed<KeyedRequest>,
+) -> ApiResult<Json<MovedResponse>> {
+    Ok(Json(
+        c.withdraw(req.signer, req.body.idempotency_key.as_deref())
+            .await?,
+    ))
+}
+
+async fn claim(
+    State(c): State<Coordinator>,
+    req: Signed<KeyedRequest>,
+) -> ApiResult<Json<MovedResponse>> {
+    Ok(Json(
+        c.claim(req.signer, req.body.idempotency_key.as_deref())
+            .await?,
+    ))
+}

@@ -1,0 +1,162 @@
+//! `bitsage-coordinator`: serves the BitSage job protocol.
+//!
+//! Settings come from defaults, then `--config FILE` (TOML), then `BITSAGE_*` variables, then
+//! flags. Exit codes: 0 after a clean shutdown (SIGINT or SIGTERM), 1 on an error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bitsage_coordinator::{Coordinator, CoordinatorConfig};
+use bitsage_ledger::Network;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bitsage-coordinator",
+    version,
+    about = "The BitSage coordinator: takes jobs, leases them to staked workers, verifies every proof before paying"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the HTTP API until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NetworkArg {
+    Local,
+    Sepolia,
+    Mainnet,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// TOML file with any of the settings below (file keys are the flag names with `_`).
+    #[arg(long, env = "BITSAGE_COORDINATOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "BITSAGE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// `sqlite://PATH` (the default, created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "BITSAGE_DATABASE")]
+    database: Option<String>,
+    /// Which network's ledger rules apply (the faucet exists on local and sepolia only).
+    #[arg(long, env = "BITSAGE_NETWORK", value_enum)]
+    network: Option<NetworkArg>,
+    /// Seconds a lease lasts without a heartbeat.
+    #[arg(long, env = "BITSAGE_LEASE_TTL_SECS")]
+    lease_ttl_secs: Option<u64>,
+    /// Attempts before a job fails and its fee is refunded.
+    #[arg(long, env = "BITSAGE_MAX_ATTEMPTS")]
+    max_attempts: Option<u32>,
+    /// Security floor (bits) of the verification gate.
+    #[arg(long, env = "BITSAGE_MIN_SECURITY_BITS")]
+    min_security_bits: Option<u32>,
+    /// Milliseconds between maintenance rounds (expired leases, unsettled fees).
+    #[arg(long, env = "BITSAGE_MAINTENANCE_INTERVAL_MS")]
+    maintenance_interval_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<CoordinatorConfig> {
+        let mut config = match &self.config {
+            Some(path) => CoordinatorConfig::from_file(path).map_err(anyhow::Error::msg)?,
+            None => CoordinatorConfig::default(),
+        };
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = &self.database {
+            config.database = v.clone();
+        }
+        if let Some(v) = self.network {
+            config.network = match v {
+                NetworkArg::Local => Network::Local,
+                NetworkArg::Sepolia => Network::Sepolia,
+                NetworkArg::Mainnet => Network::Mainnet,
+            };
+        }
+        if let Some(v) = self.lease_ttl_secs {
+            config.lease_ttl_secs = v;
+        }
+        if let Some(v) = self.max_attempts {
+            config.max_attempts = v.max(1);
+        }
+        if let Some(v) = self.min_security_bits {
+            config.min_security_bits = v;
+        }
+        if let Some(v) = self.maintenance_interval_ms {
+            config.maintenance_interval_ms = v;
+        }
+        Ok(config)
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args.config()?)),
+    }
+}
+
+async fn serve(config: CoordinatorConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (is another coordinator running?)",
+                config.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let coordinator = Coordinator::open(config.clone())
+        .await
+        .with_context(|| format!("opening the database {}", config.database))?;
+    tracing::info!(%addr, network = %config.network, database = %config.database, "coordinator listening");
+    // Printed on stdout so scripts and tests that pass port 0 learn the address.
+    println!("listening on http://{addr}");
+    bitsage_coordinator::serve(coordinator, listener, shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("coordinator stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

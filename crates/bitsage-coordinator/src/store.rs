@@ -1,0 +1,669 @@
+//! [`JobStore`]: jobs, workers and seen nonces in the coordinator's SQL database.
+//!
+//! It shares the ledger's pool (see `SqlLedger::pool`): one connection on SQLite, so every
+//! transaction is serialised; on PostgreSQL several coordinator replicas share the queue, and
+//! `FOR UPDATE SKIP LOCKED` keeps two of them from leasing one job, while locking the worker's
+//! row keeps one worker under its lease limit across replicas. Every state change is one
+//! transaction, so a crash at any moment leaves either the old state or the new one.
+
+use bitsage_ledger::{Address, Amount};
+use bitsage_protocol::{JobState, WorkloadKind};
+use obelysk_vm::Program;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+/// Whether a job's fee still has to move (paid on proof, refunded on failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Unsettled,
+    Settled,
+}
+
+/// One job as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    pub job_id: String,
+    pub client: Address,
+    pub workload: WorkloadKind,
+    pub program: Program,
+    pub program_hash: String,
+    pub inputs: Vec<u32>,
+    pub fee: Amount,
+    pub security_bits: u32,
+    pub max_steps: u64,
+    pub deadline: i64,
+    pub state: JobState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub worker: Option<Address>,
+    pub lease_id: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub leased_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub outputs: Option<Vec<u32>>,
+    pub steps: Option<u64>,
+    pub commitment: Option<String>,
+    pub last_error: Option<String>,
+    pub settlement: Settlement,
+}
+
+/// A verified result, ready to be recorded.
+#[derive(Clone, Debug)]
+pub struct ProvedResult {
+    pub outputs: Vec<u32>,
+    pub steps: u64,
+    pub commitment: String,
+    /// The proof file (JSON), served by `GET /jobs/:id/proof`.
+    pub proof_file: String,
+}
+
+/// What became of a job that a worker gave back or whose lease ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Released {
+    Requeued,
+    /// Out of attempts: the fee is to be refunded.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Leased(Box<JobRow>),
+    /// The worker holds as many leases as it may.
+    AtCapacity {
+        held: u32,
+    },
+    Empty,
+}
+
+/// A registered worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerRow {
+    pub worker_id: Address,
+    pub gpus: String,
+    pub capacity: String,
+    pub registered_at: i64,
+    pub last_seen: i64,
+    pub proofs_done: u64,
+    pub invalid_proofs: u64,
+}
+
+const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inputs, fee,
+    security_bits, max_steps, deadline, state, attempts, max_attempts, worker, lease_id,
+    lease_expires_at, created_at, leased_at, finished_at, outputs, steps, commitment, last_error,
+    settlement";
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS coord_jobs (
+        job_id TEXT PRIMARY KEY, client TEXT NOT NULL, workload TEXT NOT NULL,
+        program TEXT NOT NULL, program_hash TEXT NOT NULL, inputs TEXT NOT NULL,
+        fee TEXT NOT NULL, security_bits BIGINT NOT NULL, max_steps BIGINT NOT NULL,
+        deadline BIGINT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL,
+        max_attempts BIGINT NOT NULL, worker TEXT, lease_id TEXT, lease_expires_at BIGINT,
+        created_at BIGINT NOT NULL, leased_at BIGINT, finished_at BIGINT, outputs TEXT,
+        steps BIGINT, commitment TEXT, last_error TEXT, settlement TEXT NOT NULL,
+        proof_file TEXT)",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_queue ON coord_jobs (state, deadline, created_at)",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_worker ON coord_jobs (worker, state)",
+    "CREATE TABLE IF NOT EXISTS coord_workers (
+        worker_id TEXT PRIMARY KEY, gpus TEXT NOT NULL, capacity TEXT NOT NULL,
+        registered_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+        proofs_done BIGINT NOT NULL, invalid_proofs BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS coord_nonces (
+        signer TEXT NOT NULL, nonce TEXT NOT NULL, seen_at BIGINT NOT NULL,
+        PRIMARY KEY (signer, nonce))",
+    "CREATE INDEX IF NOT EXISTS coord_nonces_age ON coord_nonces (seen_at)",
+];
+
+/// Jobs, workers and nonces on the shared pool.
+#[derive(Clone, Debug)]
+pub struct JobStore {
+    pool: AnyPool,
+    postgres: bool,
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
+}
+
+fn address(text: &str) -> Result<Address> {
+    text.parse()
+        .map_err(|_| corrupt(format!("address `{text}`")))
+}
+
+fn job_from_row(row: &AnyRow) -> Result<JobRow> {
+    let get_str = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+    let opt_str = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
+    let get_i64 = |c: &str| -> Result<i64> { Ok(row.try_get::<i64, _>(c)?) };
+    let opt_i64 = |c: &str| -> Result<Option<i64>> { Ok(row.try_get::<Option<i64>, _>(c)?) };
+    let workload: WorkloadKind = json(&format!("\"{}\"", get_str("workload")?), "workload")?;
+    let state_text = get_str("state")?;
+    Ok(JobRow {
+        job_id: get_str("job_id")?,
+        client: address(&get_str("client")?)?,
+        workload,
+        program: json(&get_str("program")?, "program")?,
+        program_hash: get_str("program_hash")?,
+        inputs: json(&get_str("inputs")?, "inputs")?,
+        fee: get_str("fee")?
+            .parse::<u128>()
+            .map(Amount)
+            .map_err(|_| corrupt("fee"))?,
+        security_bits: get_i64("security_bits")? as u32,
+        max_steps: get_i64("max_steps")? as u64,
+        deadline: get_i64("deadline")?,
+        state: JobState::parse(&state_text)
+            .ok_or_else(|| corrupt(format!("state {state_text}")))?,
+        attempts: get_i64("attempts")? as u32,
+        max_attempts: get_i64("max_attempts")? as u32,
+        worker: opt_str("worker")?.map(|w| address(&w)).transpose()?,
+        lease_id: opt_str("lease_id")?,
+        lease_expires_at: opt_i64("lease_expires_at")?,
+        created_at: get_i64("created_at")?,
+        leased_at: opt_i64("leased_at")?,
+        finished_at: opt_i64("finished_at")?,
+        outputs: opt_str("outputs")?
+            .map(|o| json(&o, "outputs"))
+            .transpose()?,
+        steps: opt_i64("steps")?.map(|s| s as u64),
+        commitment: opt_str("commitment")?,
+        last_error: opt_str("last_error")?,
+        settlement: match get_str("settlement")?.as_str() {
+            "settled" => Settlement::Settled,
+            "unsettled" => Settlement::Unsettled,
+            other => return Err(corrupt(format!("settlement {other}"))),
+        },
+    })
+}
+
+fn worker_from_row(row: &AnyRow) -> Result<WorkerRow> {
+    Ok(WorkerRow {
+        worker_id: address(&row.try_get::<String, _>("worker_id")?)?,
+        gpus: row.try_get("gpus")?,
+        capacity: row.try_get("capacity")?,
+        registered_at: row.try_get("registered_at")?,
+        last_seen: row.try_get("last_seen")?,
+        proofs_done: row.try_get::<i64, _>("proofs_done")? as u64,
+        invalid_proofs: row.try_get::<i64, _>("invalid_proofs")? as u64,
+    })
+}
+
+impl JobStore {
+    /// Wraps `pool` and creates the tables.
+    pub async fn open(pool: AnyPool, postgres: bool) -> Result<Self> {
+        let store = Self { pool, postgres };
+        let mut tx = store.pool.begin().await?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(store)
+    }
+
+    fn for_update(&self, skip_locked: bool) -> &'static str {
+        match (self.postgres, skip_locked) {
+            (false, _) => "",
+            (true, false) => " FOR UPDATE",
+            (true, true) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// Inserts a new job in state `pending`. Returns the stored job: the new one, or the one
+    /// already stored under this id (an idempotent retry).
+    pub async fn insert_job(&self, job: &JobRow) -> Result<(JobRow, bool)> {
+        let result = sqlx::query(&format!(
+            "INSERT INTO coord_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+             $10, $11, $12, $13, NULL, NULL, NULL, $14, NULL, NULL, NULL, NULL, NULL, NULL, $15)
+             ON CONFLICT (job_id) DO NOTHING"
+        ))
+        .bind(&job.job_id)
+        .bind(job.client.to_string())
+        .bind(job.workload.as_str())
+        .bind(serde_json::to_string(&job.program).expect("programs serialize"))
+        .bind(&job.program_hash)
+        .bind(serde_json::to_string(&job.inputs).expect("inputs serialize"))
+        .bind(job.fee.0.to_string())
+        .bind(i64::from(job.security_bits))
+        .bind(job.max_steps as i64)
+        .bind(job.deadline)
+        .bind(job.state.as_str())
+        .bind(i64::from(job.attempts))
+        .bind(i64::from(job.max_attempts))
+        .bind(job.created_at)
+        .bind("unsettled")
+        .execute(&self.pool)
+        .await?;
+        let stored = self
+            .job(&job.job_id)
+            .await?
+            .ok_or_else(|| corrupt("inserted job vanished"))?;
+        Ok((stored, result.rows_affected() == 1))
+    }
+
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
+        ))
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The stored proof file of a proved job.
+    pub async fn proof_file(&self, job_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT proof_file FROM coord_jobs WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<String>, _>("proof_file")?,
+            None => None,
+        })
+    }
+
+    /// `pending` → `queued` once the fee is escrowed.
+    pub async fn mark_queued(&self, job_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE coord_jobs SET state = 'queued' WHERE job_id = $1 AND state = 'pending'",
+        )
+        .bind(job_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// `pending` → `failed` when the fee could not be escrowed (nothing to refund).
+    pub async fn reject_pending(&self, job_id: &str, reason: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE coord_jobs SET state = 'failed', last_error = $2, finished_at = $3,
+             settlement = 'settled' WHERE job_id = $1 AND state = 'pending'",
+        )
+        .bind(job_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn pending_jobs(&self) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE state = 'pending'"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Leases the most urgent queued job to `worker` unless it already holds `limit` leases.
+    pub async fn claim(
+        &self,
+        worker: Address,
+        limit: Option<u32>,
+        lease_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<ClaimOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // Locking the worker's row serialises its claims across replicas.
+        sqlx::query(&format!(
+            "SELECT worker_id FROM coord_workers WHERE worker_id = $1{}",
+            self.for_update(false)
+        ))
+        .bind(worker.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let held = self.leases_held_in(&mut tx, worker).await?;
+        if limit.is_some_and(|limit| held >= limit) {
+            tx.commit().await?;
+            return Ok(ClaimOutcome::AtCapacity { held });
+        }
+        let next = sqlx::query(&format!(
+            "SELECT job_id FROM coord_jobs WHERE state = 'queued'
+             ORDER BY deadline, created_at, job_id LIMIT 1{}",
+            self.for_update(true)
+        ))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(next) = next else {
+            tx.commit().await?;
+            return Ok(ClaimOutcome::Empty);
+        };
+        let job_id: String = next.try_get("job_id")?;
+        sqlx::query(
+            "UPDATE coord_jobs SET state = 'leased', worker = $2, lease_id = $3,
+             lease_expires_at = $4, leased_at = $5 WHERE job_id = $1",
+        )
+        .bind(&job_id)
+        .bind(worker.to_string())
+        .bind(lease_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
+        ))
+        .bind(&job_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ClaimOutcome::Leased(Box::new(job_from_row(&row)?)))
+    }
+
+    async fn leases_held_in(&self, tx: &mut Tx<'_>, worker: Address) -> Result<u32> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'leased' AND worker = $1",
+        )
+        .bind(worker.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? as u32)
+    }
+
+    pub async fn leases_held(&self, worker: Address) -> Result<u32> {
+        let mut tx = self.pool.begin().await?;
+        let held = self.leases_held_in(&mut tx, worker).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Extends the leases in `lease_ids` that `worker` still holds; returns those renewed.
+    pub async fn renew(
+        &self,
+        worker: Address,
+        lease_ids: &[String],
+        expires_at: i64,
+    ) -> Result<Vec<String>> {
+        let mut renewed = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for lease_id in lease_ids {
+            let done = sqlx::query(
+                "UPDATE coord_jobs SET lease_expires_at = $3
+                 WHERE lease_id = $1 AND worker = $2 AND state = 'leased'",
+            )
+            .bind(lease_id)
+            .bind(worker.to_string())
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                renewed.push(lease_id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(renewed)
+    }
+
+    /// Records a verified result if `worker` still holds `lease_id`. `false` when it does not.
+    pub async fn complete(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        worker: Address,
+        result: &ProvedResult,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
+             proof_file = $7, finished_at = $8, lease_expires_at = NULL, last_error = NULL
+             WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
+        )
+        .bind(job_id)
+        .bind(lease_id)
+        .bind(worker.to_string())
+        .bind(serde_json::to_string(&result.outputs).expect("outputs serialize"))
+        .bind(result.steps as i64)
+        .bind(&result.commitment)
+        .bind(&result.proof_file)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE coord_workers SET proofs_done = proofs_done + 1 WHERE worker_id = $1",
+            )
+            .bind(worker.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes a job back from `worker` (a failure or an invalid proof) and counts the attempt.
+    /// `None` when the worker does not hold `lease_id`.
+    pub async fn release(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        worker: Address,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<Released>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT attempts, max_attempts FROM coord_jobs
+             WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'{}",
+            self.for_update(false)
+        ))
+        .bind(job_id)
+        .bind(lease_id)
+        .bind(worker.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let released = self.release_in(&mut tx, job_id, &row, reason, now).await?;
+        tx.commit().await?;
+        Ok(Some(released))
+    }
+
+    async fn release_in(
+        &self,
+        tx: &mut Tx<'_>,
+        job_id: &str,
+        row: &AnyRow,
+        reason: &str,
+        now: i64,
+    ) -> Result<Released> {
+        let attempts = row.try_get::<i64, _>("attempts")? + 1;
+        let max_attempts: i64 = row.try_get("max_attempts")?;
+        let (state, released) = if attempts >= max_attempts {
+            ("failed", Released::Failed)
+        } else {
+            ("queued", Released::Requeued)
+        };
+        let finished = (released == Released::Failed).then_some(now);
+        let last_error = match released {
+            Released::Failed => format!("failed after {attempts} attempts; last: {reason}"),
+            Released::Requeued => reason.to_string(),
+        };
+        sqlx::query(
+            "UPDATE coord_jobs SET state = $2, attempts = $3, lease_id = NULL,
+             lease_expires_at = NULL, last_error = $4, finished_at = $5,
+             worker = CASE WHEN $2 = 'failed' THEN worker ELSE NULL END
+             WHERE job_id = $1",
+        )
+        .bind(job_id)
+        .bind(state)
+        .bind(attempts)
+        .bind(last_error)
+        .bind(finished)
+        .execute(&mut **tx)
+        .await?;
+        Ok(released)
+    }
+
+    /// Returns every job whose lease ran out before `now` to the queue (or fails it).
+    pub async fn expire_leases(&self, now: i64) -> Result<Vec<(String, Released)>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT job_id, attempts, max_attempts FROM coord_jobs
+             WHERE state = 'leased' AND lease_expires_at < $1{}",
+            self.for_update(true)
+        ))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job_id: String = row.try_get("job_id")?;
+            let released = self
+                .release_in(&mut tx, &job_id, row, "lease expired", now)
+                .await?;
+            out.push((job_id, released));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Proved or failed jobs whose fee has not moved yet.
+    pub async fn unsettled(&self) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM coord_jobs
+             WHERE settlement = 'unsettled' AND state IN ('proved', 'failed')"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    pub async fn mark_settled(&self, job_id: &str) -> Result<()> {
+        sqlx::query("UPDATE coord_jobs SET settlement = 'settled' WHERE job_id = $1")
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn jobs_by_state(&self) -> Result<Vec<(JobState, u64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM coord_jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                let n: i64 = row.try_get("n")?;
+                let state = JobState::parse(&state).ok_or_else(|| corrupt("state"))?;
+                Ok((state, n as u64))
+            })
+            .collect()
+    }
+
+    /// Registers `worker` or updates what it declares.
+    pub async fn upsert_worker(
+        &self,
+        worker: Address,
+        gpus: &str,
+        capacity: &str,
+        now: i64,
+    ) -> Result<WorkerRow> {
+        sqlx::query(
+            "INSERT INTO coord_workers (worker_id, gpus, capacity, registered_at, last_seen,
+             proofs_done, invalid_proofs) VALUES ($1, $2, $3, $4, $4, 0, 0)
+             ON CONFLICT (worker_id) DO UPDATE SET gpus = $2, capacity = $3, last_seen = $4",
+        )
+        .bind(worker.to_string())
+        .bind(gpus)
+        .bind(capacity)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.worker(worker)
+            .await?
+            .ok_or_else(|| corrupt("upserted worker vanished"))
+    }
+
+    pub async fn worker(&self, worker: Address) -> Result<Option<WorkerRow>> {
+        let row = sqlx::query("SELECT * FROM coord_workers WHERE worker_id = $1")
+            .bind(worker.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(worker_from_row).transpose()
+    }
+
+    pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
+        let rows = sqlx::query("SELECT * FROM coord_workers ORDER BY registered_at, worker_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(worker_from_row).collect()
+    }
+
+    /// Marks the worker as seen; with `gpus`, also records what it reports.
+    pub async fn touch_worker(&self, worker: Address, gpus: Option<&str>, now: i64) -> Result<()> {
+        match gpus {
+            Some(gpus) => {
+                sqlx::query(
+                    "UPDATE coord_workers SET last_seen = $2, gpus = $3 WHERE worker_id = $1",
+                )
+                .bind(worker.to_string())
+                .bind(now)
+                .bind(gpus)
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
+                    .bind(worker.to_string())
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    pub async fn count_invalid_proof(&self, worker: Address) -> Result<()> {
+        sqlx::query(
+            "UPDATE coord_workers SET invalid_proofs = invalid_proofs + 1 WHERE worker_id = $1",
+        )
+        .bind(worker.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records `nonce` for `signer`; `false` if it was already there (a replay).
+    pub async fn remember_nonce(&self, signer: &str, nonce: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO coord_nonces (signer, nonce, seen_at) VALUES ($1, $2, $3)
+             ON CONFLICT (signer, nonce) DO NOTHING",
+        )
+        .bind(signer)
+        .bind(nonce)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets nonces seen before `before`: their timestamps are outside the window anyway.
+    pub async fn prune_nonces(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM coord_nonces WHERE seen_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
