@@ -92,8 +92,10 @@ mod tests {
 
     #[test]
     fn sqlite_files_are_created() {
-        let mut config = CoordinatorConfig::default();
-        config.database = "sqlite:///tmp/x.db".into();
+        let mut config = CoordinatorConfig {
+            database: "sqlite:///tmp/x.db".into(),
+            ..CoordinatorConfig::default()
+        };
         assert_eq!(config.database_url(), "sqlite:///tmp/x.db?mode=rwc");
         config.database = "postgres://u@h/db".into();
         assert_eq!(config.database_url(), "postgres://u@h/db");

@@ -17,4 +17,5 @@ pub async fn sqlite_ledger(network: Network) -> (SqlLedger, ManualClock) {
     (ledger, clock)
 }
 
+#[allow(unused_imports)]
 pub use bitsage_testkit::Postgres;
