@@ -178,3 +178,46 @@ pub async fn wait_for(mut check: impl AsyncFnMut() -> bool, what: &str) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A coordinator process (the real binary), killed on drop.
+pub struct Process {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Process {
+    /// Starts `bitsage-coordinator serve` on `database` and a free port; waits until it listens.
+    pub fn spawn(database: &str, extra: &[&str]) -> Process {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bitsage-coordinator"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .args(["--maintenance-interval-ms", "100"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the coordinator binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Process { child, url }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
