@@ -276,19 +276,8 @@ impl Coordinator {
             .deadline_secs
             .unwrap_or(config.default_deadline_secs);
         let job_id = match &request.idempotency_key {
-            Some(key) => {
-                let mut h = Blake2s256::new();
-                h.update(b"BITSAGE-JOB-ID-v1");
-                h.update(client.bytes());
-                h.update(key.as_bytes());
-                format!("0x{}", hex::encode(h.finalize()))
-            }
-            None => {
-                use rand::RngCore;
-                let mut bytes = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                format!("0x{}", hex::encode(bytes))
-            }
+            Some(key) => job_id_for(client, key),
+            None => format!("0x{}", random_hex(32)),
         };
         let job = JobRow {
             job_id,
@@ -356,16 +345,16 @@ impl Coordinator {
 
     pub async fn proof(&self, job_id: &str) -> ApiResult<ProofView> {
         let job = self.job_row(job_id).await?;
-        let file = match (job.state, job.commitment) {
+        let stored = match (job.state, job.commitment) {
             (JobState::Proved, Some(commitment)) => self
                 .inner
                 .store
-                .proof_file(job_id)
+                .proof(job_id)
                 .await?
-                .map(|f| (commitment, f)),
+                .map(|bytes| (commitment, bytes)),
             _ => None,
         };
-        let (commitment, file) = file.ok_or_else(|| {
+        let (commitment, bytes) = stored.ok_or_else(|| {
             ApiError::not_found(
                 "not_proved",
                 format!(
@@ -374,10 +363,11 @@ impl Coordinator {
                 ),
             )
         })?;
+        let proof = StarkProof::from_bytes(&bytes).map_err(internal)?;
         Ok(ProofView {
             job_id: job_id.to_string(),
             commitment,
-            proof_file: serde_json::from_str(&file).map_err(internal)?,
+            proof_file: serde_json::from_str(&proof.to_json()).map_err(internal)?,
         })
     }
 
@@ -486,7 +476,7 @@ impl Coordinator {
                             ),
                         ));
                     }
-                    ClaimOutcome::Empty => {}
+                    ClaimOutcome::Empty => parked.found_empty(),
                 }
             }
             let left = until.saturating_duration_since(Instant::now());
@@ -494,7 +484,14 @@ impl Coordinator {
                 store.touch_worker(worker, None, now_ms()).await?;
                 return Ok(None);
             }
-            parked.wait(left.min(crate::dispatch::RECHECK)).await;
+            // One SQLite file has one coordinator, so every new job wakes a waiter here; with
+            // PostgreSQL another replica may queue it, so look at the store now and then too.
+            let nap = if store.is_postgres() {
+                left.min(crate::dispatch::RECHECK)
+            } else {
+                left
+            };
+            parked.wait(nap).await;
         }
     }
 
@@ -775,11 +772,25 @@ impl Coordinator {
     }
 }
 
-fn random_id() -> String {
+fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn random_id() -> String {
+    random_hex(16)
+}
+
+/// The id of the job `client` submits with `idempotency_key`: known before submission, so a
+/// retry finds the same job.
+pub fn job_id_for(client: Address, idempotency_key: &str) -> String {
+    let mut h = Blake2s256::new();
+    h.update(b"BITSAGE-JOB-ID-v1");
+    h.update(client.bytes());
+    h.update(idempotency_key.as_bytes());
+    format!("0x{}", hex::encode(h.finalize()))
 }
 
 fn lease_not_held(job: &JobRow, worker: Address) -> ApiError {
@@ -867,7 +878,7 @@ fn gate(job: &JobRow, bytes: &[u8]) -> Result<ProvedResult, String> {
         outputs: proof.claim.outputs.iter().map(|v| v.value()).collect(),
         steps: proof.claim.steps,
         commitment: format!("0x{}", hex::encode(proof.commitment())),
-        proof_file: proof.to_json(),
+        proof: bytes.to_vec(),
     })
 }
 

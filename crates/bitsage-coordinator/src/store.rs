@@ -70,8 +70,8 @@ pub struct ProvedResult {
     pub outputs: Vec<u32>,
     pub steps: u64,
     pub commitment: String,
-    /// The proof file (JSON), served by `GET /jobs/:id/proof`.
-    pub proof_file: String,
+    /// The proof's binary encoding; `GET /jobs/:id/proof` renders it as the JSON file.
+    pub proof: Vec<u8>,
 }
 
 /// What became of a job that a worker gave back or whose lease ran out.
@@ -118,7 +118,7 @@ const SCHEMA: &[&str] = &[
         max_attempts BIGINT NOT NULL, worker TEXT, lease_id TEXT, lease_expires_at BIGINT,
         created_at BIGINT NOT NULL, leased_at BIGINT, finished_at BIGINT, outputs TEXT,
         steps BIGINT, commitment TEXT, last_error TEXT, settlement TEXT NOT NULL,
-        proof_file TEXT)",
+        proof BLOB)",
     "CREATE INDEX IF NOT EXISTS coord_jobs_queue ON coord_jobs (state, deadline, created_at)",
     "CREATE INDEX IF NOT EXISTS coord_jobs_worker ON coord_jobs (worker, state)",
     "CREATE TABLE IF NOT EXISTS coord_workers (
@@ -210,10 +210,19 @@ impl JobStore {
         let store = Self { pool, postgres };
         let mut tx = store.pool.begin().await?;
         for statement in SCHEMA {
-            sqlx::query(statement).execute(&mut *tx).await?;
+            let statement = match postgres {
+                true => statement.replace(" BLOB", " BYTEA"),
+                false => statement.to_string(),
+            };
+            sqlx::query(&statement).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(store)
+    }
+
+    /// Whether several coordinator replicas may share this store.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     fn for_update(&self, skip_locked: bool) -> &'static str {
@@ -266,14 +275,14 @@ impl JobStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// The stored proof file of a proved job.
-    pub async fn proof_file(&self, job_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT proof_file FROM coord_jobs WHERE job_id = $1")
+    /// The stored proof of a proved job (binary encoding).
+    pub async fn proof(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT proof FROM coord_jobs WHERE job_id = $1")
             .bind(job_id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(row) => row.try_get::<Option<String>, _>("proof_file")?,
+            Some(row) => row.try_get::<Option<Vec<u8>>, _>("proof")?,
             None => None,
         })
     }
@@ -424,7 +433,7 @@ impl JobStore {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
-             proof_file = $7, finished_at = $8, lease_expires_at = NULL, last_error = NULL
+             proof = $7, finished_at = $8, lease_expires_at = NULL, last_error = NULL
              WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
         )
         .bind(job_id)
@@ -433,7 +442,7 @@ impl JobStore {
         .bind(serde_json::to_string(&result.outputs).expect("outputs serialize"))
         .bind(result.steps as i64)
         .bind(&result.commitment)
-        .bind(&result.proof_file)
+        .bind(result.proof.as_slice())
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -80,7 +80,7 @@ impl ProverConfig {
 }
 
 /// The parameters a proof was made with, as stored in proof files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProofConfig {
     pub security_bits: u32,
     pub log_blowup: u32,

@@ -1,12 +1,15 @@
 //! The verifier. It trusts nothing in the proof that it can recompute: the program hash, the
 //! preprocessed commitment, the delivered security and the public LogUp terms.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use num_traits::Zero;
 use stwo::core::channel::{Blake2sChannel, Channel};
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::pcs::CommitmentSchemeVerifier;
+use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
 
 use crate::air::preprocessed;
@@ -17,6 +20,7 @@ use crate::error::VerifyError;
 use crate::proof::StarkProof;
 use crate::prove::preprocessed_root;
 use obelysk_vm::{MAX_DATA_WORDS, MAX_STEPS};
+use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 
 /// Verifies `proof` on its own terms (its embedded program and claim). Callers that expect a
 /// particular program, inputs or job must also compare the claim: see
@@ -57,20 +61,16 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
     shape.mix_into(channel);
     let scheme = &mut CommitmentSchemeVerifier::<Blake2sMerkleChannel>::new(pcs);
 
-    let pre = preprocessed::columns(&proof.program, &shape);
-    let pre_ids = preprocessed::ids(&pre);
-    let pre_sizes: Vec<u32> = pre.iter().map(|(_, e)| e.domain.log_size()).collect();
-    let pre_columns = pre.into_iter().map(|(_, e)| e).collect();
-    let root = preprocessed_root(pre_columns, &proof.config)
-        .map_err(|e| VerifyError::BadShape(e.to_string()))?;
-    if root != proof.stark.commitments[0] {
+    let pre = preprocessed_commitment(proof)?;
+    if pre.root != proof.stark.commitments[0] {
         return Err(VerifyError::PreprocessedMismatch);
     }
-    scheme.commit(root, &pre_sizes, channel);
+    let (root, pre_ids, pre_sizes) = (pre.root, &pre.ids, &pre.sizes);
+    scheme.commit(root, pre_sizes, channel);
 
     // Sizes of trees 1 and 2 depend only on the shape; build throwaway components to read them.
     let probe = Evals::new(&shape, &Relations::draw(&mut Blake2sChannel::default()))
-        .into_components(&[SecureField::zero(); N_COMPONENTS], &pre_ids);
+        .into_components(&[SecureField::zero(); N_COMPONENTS], pre_ids);
     scheme.commit(
         proof.stark.commitments[1],
         &probe.tree_log_sizes(1),
@@ -95,7 +95,7 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
         channel,
     );
 
-    let components = Evals::new(&shape, &relations).into_components(&sums, &pre_ids);
+    let components = Evals::new(&shape, &relations).into_components(&sums, pre_ids);
     let stark = proof.stark.clone();
     // A malformed proof can trip assertions inside stwo; that is a rejection, not a crash.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -106,6 +106,51 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
         Ok(Err(e)) => Err(VerifyError::Stark(e.to_string())),
         Err(_) => Err(VerifyError::Stark("malformed proof".into())),
     }
+}
+
+/// The preprocessed tree's root, column ids and sizes: a function of public data only.
+#[derive(Debug)]
+struct Preprocessed {
+    root: Blake2sHash,
+    ids: Vec<PreProcessedColumnId>,
+    sizes: Vec<u32>,
+}
+
+/// Everything the preprocessed commitment depends on: the program (by hash, which the caller
+/// has checked against the embedded program), the data and program table sizes (the CPU
+/// table's size does not enter it) and the PCS parameters.
+type PreprocessedKey = ([u8; 32], u32, u32, crate::ProofConfig);
+
+/// How many preprocessed commitments a process keeps. A coordinator verifies many proofs of the
+/// same few programs; recomputing the commitment (range tables of 2^16 rows included) would
+/// otherwise be most of each verification.
+const PREPROCESSED_CACHE: usize = 64;
+
+fn preprocessed_commitment(proof: &StarkProof) -> Result<Arc<Preprocessed>, VerifyError> {
+    static CACHE: OnceLock<Mutex<HashMap<PreprocessedKey, Arc<Preprocessed>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (
+        proof.claim.program_hash,
+        proof.shape.data_log,
+        proof.shape.program_log,
+        proof.config,
+    );
+    if let Some(hit) = cache.lock().expect("cache lock").get(&key) {
+        return Ok(hit.clone());
+    }
+    let pre = preprocessed::columns(&proof.program, &proof.shape);
+    let ids = preprocessed::ids(&pre);
+    let sizes = pre.iter().map(|(_, e)| e.domain.log_size()).collect();
+    let columns = pre.into_iter().map(|(_, e)| e).collect();
+    let root = preprocessed_root(columns, &proof.config)
+        .map_err(|e| VerifyError::BadShape(e.to_string()))?;
+    let computed = Arc::new(Preprocessed { root, ids, sizes });
+    let mut cache = cache.lock().expect("cache lock");
+    if cache.len() >= PREPROCESSED_CACHE {
+        cache.clear();
+    }
+    cache.insert(key, computed.clone());
+    Ok(computed)
 }
 
 fn check_shape(proof: &StarkProof) -> Result<(), VerifyError> {
