@@ -5,8 +5,12 @@
 //! nothing here implements curve code. Nonces are deterministic (RFC 6979), so signing needs no
 //! randomness and a weak RNG cannot leak the key.
 //!
-//! Not here: what is signed (the request digest lives in `bitsage-protocol`). The encrypted
-//! keystore arrives with `sage-worker setup`.
+//! Keys at rest are [`keystore::Keystore`] files (Web3 Secret Storage v3, scrypt), the format
+//! starkli uses. [`ElGamalKey`] is the key pair for workloads encrypted to a worker.
+//!
+//! Not here: what is signed (the request digest lives in `bitsage-protocol`).
+
+pub mod keystore;
 
 use std::fmt;
 use std::str::FromStr;
@@ -220,6 +224,39 @@ impl SigningKey {
             }
             seed += Felt::ONE;
         }
+    }
+}
+
+/// An ElGamal key pair on the Stark curve, for workloads whose inputs are encrypted to a worker:
+/// the secret is a scalar `x`, the public key the point `x·G` (stored by its x-coordinate, as
+/// Stark public keys are). It is a separate key from the signing key, so that decrypting never
+/// needs the key that moves money.
+#[derive(Clone)]
+pub struct ElGamalKey(SigningKey);
+
+impl fmt::Debug for ElGamalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ElGamalKey")
+            .field("public", &self.0.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ElGamalKey {
+    pub fn generate() -> Self {
+        Self(SigningKey::generate())
+    }
+
+    pub fn from_secret(secret: Felt) -> Result<Self> {
+        SigningKey::from_secret(secret).map(Self)
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.0.public_key()
+    }
+
+    pub fn secret(&self) -> Felt {
+        self.0.secret()
     }
 }
 
