@@ -74,6 +74,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/jobs/{id}/fail", post(job_fail))
         .route("/workers", get(workers))
         .route("/workers/register", post(register))
+        .route("/workers/{id}", get(worker))
         .route("/workers/{id}/lease", post(lease))
         .route("/workers/{id}/heartbeat", post(heartbeat))
         .route("/accounts/{address}", get(account))
@@ -180,6 +181,16 @@ async fn job_fail(
 
 async fn workers(State(c): State<Coordinator>) -> ApiResult<Json<Vec<WorkerView>>> {
     Ok(Json(c.workers().await?))
+}
+
+async fn worker(
+    State(c): State<Coordinator>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkerDetail>> {
+    let id: Address = id
+        .parse()
+        .map_err(|e| ApiError::bad_request("malformed_worker_id", format!("{e}")))?;
+    Ok(Json(c.worker(id).await?))
 }
 
 async fn register(

@@ -43,6 +43,7 @@ pub const ROUTES: &[Route] = &[
     route("post", "/jobs/{id}/result", "Submit a proof for a held lease; it is verified before it is accepted and paid.", true, Some("ResultRequest"), "ResultResponse"),
     route("post", "/jobs/{id}/fail", "Give a leased job back with a reason.", true, Some("FailRequest"), "JobView"),
     route("get", "/workers", "Registered workers with GPUs, tier, online state and proofs done.", false, None, "WorkerViewList"),
+    route("get", "/workers/{id}", "One worker with its latest jobs.", false, None, "WorkerDetail"),
     route("post", "/workers/register", "Register the signing key as a worker, with its GPUs and capacity.", true, Some("RegisterWorkerRequest"), "WorkerView"),
     route("post", "/workers/{id}/lease", "Long-poll for a job; answers a lease with an expiry or none.", true, Some("LeaseRequest"), "LeaseResponse"),
     route("post", "/workers/{id}/heartbeat", "Renew held leases and report GPUs and load.", true, Some("HeartbeatRequest"), "HeartbeatResponse"),

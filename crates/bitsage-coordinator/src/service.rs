@@ -412,6 +412,23 @@ impl Coordinator {
         Ok(out)
     }
 
+    /// `GET /workers/:id`: the worker and its latest jobs.
+    pub async fn worker(&self, worker: Address) -> ApiResult<WorkerDetail> {
+        let row = self.registered(worker).await?;
+        let recent_jobs = self
+            .inner
+            .store
+            .recent_jobs(worker, 10)
+            .await?
+            .iter()
+            .map(view)
+            .collect();
+        Ok(WorkerDetail {
+            worker: self.worker_view(row).await?,
+            recent_jobs,
+        })
+    }
+
     async fn registered(&self, worker: Address) -> ApiResult<WorkerRow> {
         self.inner.store.worker(worker).await?.ok_or_else(|| {
             ApiError::not_found(

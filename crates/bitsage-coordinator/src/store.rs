@@ -566,6 +566,19 @@ impl JobStore {
         Ok(())
     }
 
+    /// The worker's latest jobs, newest first.
+    pub async fn recent_jobs(&self, worker: Address, limit: u32) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE worker = $1
+             ORDER BY COALESCE(finished_at, leased_at, created_at) DESC LIMIT $2"
+        ))
+        .bind(worker.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     pub async fn jobs_by_state(&self) -> Result<Vec<(JobState, u64)>> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM coord_jobs GROUP BY state")
             .fetch_all(&self.pool)

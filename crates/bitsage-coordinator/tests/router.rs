@@ -227,18 +227,7 @@ async fn bad_input_gets_a_4xx_that_says_what_was_wrong() {
         (StatusCode::BAD_REQUEST, "malformed_address")
     );
 
-    // Metrics parse as exposition text: every sample line is `name{labels} value`.
+    // Metrics parse as exposition text.
     let (_, metrics) = send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
-    for line in String::from_utf8(metrics).unwrap().lines() {
-        if line.starts_with('#') {
-            assert!(
-                line.starts_with("# HELP ") || line.starts_with("# TYPE "),
-                "{line}"
-            );
-            continue;
-        }
-        let (name, value) = line.rsplit_once(' ').unwrap();
-        assert!(value.parse::<f64>().is_ok(), "{line}");
-        assert!(name.starts_with("bitsage_"), "{line}");
-    }
+    bitsage_metrics::check_exposition(&String::from_utf8(metrics).unwrap()).unwrap();
 }

@@ -204,6 +204,14 @@ pub struct WorkerView {
     pub last_seen: i64,
 }
 
+/// `GET /workers/:id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerDetail {
+    pub worker: WorkerView,
+    /// Newest first, at most ten.
+    pub recent_jobs: Vec<JobView>,
+}
+
 /// `POST /workers/:id/lease`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRequest {

@@ -198,6 +198,10 @@ impl CoordinatorClient {
         self.get("/workers").await
     }
 
+    pub async fn worker(&self, worker: Address) -> Result<WorkerDetail> {
+        self.get(&format!("/workers/{worker}")).await
+    }
+
     /// Long-polls for a job for up to `wait_secs`.
     pub async fn lease(&self, wait_secs: u32) -> Result<Option<Lease>> {
         let path = format!("/workers/{}/lease", self.address()?);

@@ -128,7 +128,9 @@ impl Keystore {
         Self {
             crypto: Crypto {
                 cipher: "aes-128-ctr".into(),
-                cipherparams: CipherParams { iv: hex::encode(iv) },
+                cipherparams: CipherParams {
+                    iv: hex::encode(iv),
+                },
                 mac: hex::encode(mac(&derived, &ciphertext)),
                 ciphertext: hex::encode(ciphertext),
                 kdf: "scrypt".into(),
@@ -205,14 +207,23 @@ mod tests {
         let secret = [7u8; 32];
         let keystore = Keystore::encrypt_with_cost(&secret, "hunter2", Some("0x1".into()), 4);
         let text = keystore.to_json();
-        assert!(!text.contains(&hex::encode(secret)), "the secret is not in the file");
+        assert!(
+            !text.contains(&hex::encode(secret)),
+            "the secret is not in the file"
+        );
         let back = Keystore::from_json(&text).unwrap();
         assert_eq!(back.decrypt("hunter2").unwrap(), secret);
-        assert!(matches!(back.decrypt("hunter3"), Err(KeystoreError::WrongPassword)));
+        assert!(matches!(
+            back.decrypt("hunter3"),
+            Err(KeystoreError::WrongPassword)
+        ));
         let mut damaged = back.clone();
         damaged.crypto.ciphertext.replace_range(0..2, "00");
         if damaged.crypto.ciphertext != back.crypto.ciphertext {
-            assert!(matches!(damaged.decrypt("hunter2"), Err(KeystoreError::WrongPassword)));
+            assert!(matches!(
+                damaged.decrypt("hunter2"),
+                Err(KeystoreError::WrongPassword)
+            ));
         }
         assert!(Keystore::from_json("{}").is_err());
     }

@@ -1,0 +1,324 @@
+//! The worker daemon: lease, prove, self-verify, submit; heartbeats; the outbox; a clean drain.
+//!
+//! Each of `slots` tasks long-polls for one job at a time, so the number of jobs in flight never
+//! exceeds the slots (the tier's limit and `max_concurrent_jobs`, whichever is lower). A finished
+//! proof goes to the outbox before it is sent and leaves it only when the coordinator answers,
+//! so neither a crash nor an absent coordinator loses it. On SIGINT or SIGTERM the slots stop
+//! leasing, finish what they hold, and the daemon exits 0.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use bitsage_protocol::*;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::config::WorkerConfig;
+use crate::home::{write_atomic, Home};
+use crate::node::NodeMetrics;
+use crate::outbox::{Outbox, Pending};
+
+/// What `sage-worker status` reads while the daemon runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DaemonState {
+    pub pid: u32,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub coordinator_url: String,
+    pub backend: String,
+    pub slots: u32,
+    pub leases_in_flight: Vec<String>,
+    pub proofs_done: u64,
+    /// SAGE earned since start, as a decimal string.
+    pub earned: String,
+    pub last_error: Option<String>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Clone)]
+pub struct Daemon {
+    pub client: CoordinatorClient,
+    pub config: WorkerConfig,
+    pub home: Home,
+    pub metrics: Arc<NodeMetrics>,
+    pub backend: String,
+    in_flight: Arc<Mutex<HashMap<String, String>>>,
+    state: Arc<Mutex<DaemonState>>,
+}
+
+/// Backoff for an absent coordinator: 1 s doubling to 30 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
+}
+
+impl Daemon {
+    pub fn new(
+        client: CoordinatorClient,
+        config: WorkerConfig,
+        home: Home,
+        metrics: Arc<NodeMetrics>,
+        backend: String,
+    ) -> Self {
+        let state = DaemonState {
+            pid: std::process::id(),
+            started_at: now_ms(),
+            coordinator_url: config.coordinator_url.clone(),
+            backend: backend.clone(),
+            earned: "0".into(),
+            ..Default::default()
+        };
+        Self {
+            client,
+            config,
+            home,
+            metrics,
+            backend,
+            in_flight: Default::default(),
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn save_state(&self, last_error: Option<String>) {
+        let mut state = self.state.lock().expect("state lock");
+        state.updated_at = now_ms();
+        state.leases_in_flight = self
+            .in_flight
+            .lock()
+            .expect("lock")
+            .keys()
+            .cloned()
+            .collect();
+        state.proofs_done = NodeMetrics::get(&self.metrics.proofs_generated);
+        state.earned = self.metrics.earnings().to_string();
+        if last_error.is_some() {
+            state.last_error = last_error;
+        }
+        let bytes = serde_json::to_vec_pretty(&*state).expect("state serializes");
+        drop(state);
+        if let Err(e) = write_atomic(&self.home.state(), &bytes) {
+            tracing::warn!(error = %e, "cannot write state file");
+        }
+    }
+
+    /// How many jobs to hold at once: the tier's limit and the configured maximum.
+    pub async fn slots(&self) -> anyhow::Result<u32> {
+        let account = self.client.account(self.client.address()?).await?;
+        let tier = account.tier.ok_or_else(|| {
+            anyhow::anyhow!(
+                "this worker stakes {} SAGE; at least 1000 is needed for jobs: run `sage-worker stake --amount 1000`",
+                account.stake
+            )
+        })?;
+        let by_tier = tier.max_concurrent_jobs().unwrap_or(u32::MAX);
+        Ok(by_tier.min(self.config.settings.max_concurrent_jobs).max(1))
+    }
+
+    /// Runs until `shutdown` flips to true, then drains.
+    pub async fn run(self, slots: u32, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        self.state.lock().expect("state lock").slots = slots;
+        self.save_state(None);
+        tracing::info!(slots, backend = %self.backend, coordinator = %self.config.coordinator_url, "worker started");
+        self.flush_outbox().await;
+        let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        let mut tasks = Vec::new();
+        for slot in 0..slots {
+            tasks.push(tokio::spawn(self.clone().slot_loop(slot, shutdown.clone())));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        heartbeat.abort();
+        self.save_state(None);
+        tracing::info!(
+            proofs = NodeMetrics::get(&self.metrics.proofs_generated),
+            "worker drained and stopped"
+        );
+        Ok(())
+    }
+
+    async fn slot_loop(self, slot: u32, mut shutdown: watch::Receiver<bool>) {
+        let mut failures = 0;
+        let wait = self.config.settings.poll_interval_secs.clamp(1, 30) as u32 * 4;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let lease = tokio::select! {
+                lease = self.client.lease(wait) => lease,
+                _ = shutdown.changed() => return,
+            };
+            match lease {
+                Ok(Some(lease)) => {
+                    failures = 0;
+                    NodeMetrics::inc(&self.metrics.leases);
+                    self.work(lease).await;
+                }
+                Ok(None) => failures = 0,
+                Err(e) => {
+                    NodeMetrics::inc(&self.metrics.lease_errors);
+                    let pause = if e.is_transient() {
+                        failures += 1;
+                        backoff(failures)
+                    } else {
+                        Duration::from_secs(self.config.settings.poll_interval_secs.max(1))
+                    };
+                    if slot == 0 || failures <= 1 {
+                        tracing::warn!(error = %e, retry_in = ?pause, "cannot lease");
+                    }
+                    self.save_state(Some(e.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {},
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn work(&self, lease: Lease) {
+        let job_id = lease.job.job_id.clone();
+        self.in_flight
+            .lock()
+            .expect("lock")
+            .insert(lease.lease_id.clone(), job_id.clone());
+        NodeMetrics::inc(&self.metrics.in_flight);
+        self.save_state(None);
+        tracing::info!(job_id, workload = lease.job.workload.as_str(), "job leased");
+        let spec = lease.job.clone();
+        let proved = tokio::task::spawn_blocking(move || crate::prove::prove_job(&spec)).await;
+        match proved {
+            Ok(Ok(proved)) => {
+                self.metrics.observe_proof(proved.elapsed.as_secs_f64());
+                tracing::info!(
+                    job_id,
+                    steps = proved.steps,
+                    ms = proved.elapsed.as_millis() as u64,
+                    "proved and self-verified"
+                );
+                let pending = Pending {
+                    job_id: job_id.clone(),
+                    lease_id: lease.lease_id.clone(),
+                    proof: base64::engine::general_purpose::STANDARD
+                        .encode(proved.proof.to_bytes()),
+                };
+                if let Err(e) = Outbox::new(&self.home).save(&pending) {
+                    tracing::error!(error = %e, "cannot keep the proof on disk; submitting anyway");
+                }
+                self.submit(&pending).await;
+            }
+            Ok(Err(e)) => {
+                NodeMetrics::inc(&self.metrics.job_failures);
+                let reason = format!("{e:#}");
+                tracing::warn!(job_id, %reason, "job failed; giving it back");
+                let fail = FailRequest {
+                    lease_id: lease.lease_id.clone(),
+                    reason,
+                };
+                if let Err(e) = self.client.fail(&job_id, &fail).await {
+                    tracing::warn!(job_id, error = %e, "could not report the failure; the lease will expire");
+                }
+            }
+            Err(e) => tracing::error!(job_id, error = %e, "prover task panicked"),
+        }
+        self.in_flight.lock().expect("lock").remove(&lease.lease_id);
+        self.metrics
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.save_state(None);
+    }
+
+    /// Sends a kept proof until the coordinator answers; removes it from the outbox then.
+    async fn submit(&self, pending: &Pending) {
+        let request = ResultRequest {
+            lease_id: pending.lease_id.clone(),
+            proof: pending.proof.clone(),
+        };
+        let mut attempt = 0;
+        loop {
+            match self.client.submit_result(&pending.job_id, &request).await {
+                Ok(answer) => {
+                    NodeMetrics::inc(&self.metrics.proofs_generated);
+                    if let Some(payout) = answer.payout {
+                        self.metrics.earned(payout.worker);
+                    }
+                    tracing::info!(job_id = pending.job_id, earned = %answer.payout.map(|p| p.worker.to_string()).unwrap_or_default(), "proof accepted and paid");
+                    break;
+                }
+                Err(e) if e.is_transient() => {
+                    attempt += 1;
+                    NodeMetrics::inc(&self.metrics.submit_retries);
+                    let pause = backoff(attempt);
+                    tracing::warn!(job_id = pending.job_id, error = %e, retry_in = ?pause, "coordinator away; the proof is kept on disk");
+                    self.save_state(Some(e.to_string()));
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => {
+                    if e.code() == Some("lease_not_held") {
+                        NodeMetrics::inc(&self.metrics.leases_lost);
+                    }
+                    tracing::warn!(job_id = pending.job_id, error = %e, "result refused; dropping it");
+                    break;
+                }
+            }
+        }
+        Outbox::new(&self.home).remove(&pending.job_id);
+    }
+
+    /// Proofs kept from an earlier run (a crash, or a coordinator that was away).
+    async fn flush_outbox(&self) {
+        match Outbox::new(&self.home).pending() {
+            Ok(pending) => {
+                for p in pending {
+                    tracing::info!(job_id = p.job_id, "submitting a proof kept from before");
+                    self.submit(&p).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
+        }
+    }
+
+    async fn heartbeat_loop(self, mut shutdown: watch::Receiver<bool>) {
+        let period = Duration::from_secs(self.config.settings.heartbeat_interval_secs.max(1));
+        loop {
+            // While draining, leases still need renewing; `changed` would return at once.
+            if *shutdown.borrow() {
+                tokio::time::sleep(period).await;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {},
+                    _ = shutdown.changed() => {},
+                }
+            }
+            let gpus = crate::gpu::detect().gpus;
+            self.metrics.set_gpus(gpus.clone());
+            let lease_ids: Vec<String> = self
+                .in_flight
+                .lock()
+                .expect("lock")
+                .keys()
+                .cloned()
+                .collect();
+            let request = HeartbeatRequest {
+                jobs_in_flight: lease_ids.len() as u32,
+                lease_ids,
+                gpus,
+            };
+            match self.client.heartbeat(&request).await {
+                Ok(answer) if !answer.lost.is_empty() => {
+                    tracing::warn!(lost = ?answer.lost, "the coordinator took leases back");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+            self.save_state(None);
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! `sage-worker` end to end: the real binary, real HTTP, real proofs, temporary BITSAGE_HOMEs.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bitsage_coordinator::{Coordinator, CoordinatorConfig};
+use bitsage_ledger::Amount;
+use bitsage_protocol::*;
+use bitsage_testkit::free_port;
+use bitsage_wallet::SigningKey;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sage-worker");
+
+fn worker(home: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("BITSAGE_HOME", home)
+        .env_remove("BITSAGE_NETWORK")
+        .env_remove("BITSAGE_COORDINATOR_URL")
+        .env_remove("STARKNET_PRIVATE_KEY")
+        .env_remove("BITSAGE_KEYSTORE_PASSWORD")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("sage-worker runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    fn sigterm_and_wait(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the worker did not drain"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+async fn metric(addr: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn wait_until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_network_in_one_command_proves_pays_reports_and_drains() {
+    let home = tempfile::tempdir().unwrap();
+    let coordinator = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let metrics = format!("127.0.0.1:{}", free_port().unwrap());
+    let mut daemon = Daemon(
+        worker(home.path())
+            .args([
+                "start",
+                "--network",
+                "local",
+                "--demo",
+                "--demo-interval",
+                "1",
+            ])
+            .args([
+                "--coordinator-url",
+                &coordinator,
+                "--metrics-addr",
+                &metrics,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("two proofs accepted and paid", 180, async || {
+        metric(&metrics, "sage_proofs_generated_total")
+            .await
+            .unwrap_or(0.0)
+            >= 2.0
+    })
+    .await;
+    assert!(
+        metric(&metrics, "sage_earnings_sage").await.unwrap() >= 16.0,
+        "80% of two 10 SAGE fees"
+    );
+
+    let text_metrics = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    bitsage_metrics::check_exposition(&text_metrics).unwrap();
+    for name in [
+        "sage_proof_seconds_count",
+        "sage_jobs_in_flight",
+        "sage_leases_total",
+    ] {
+        assert!(text_metrics.contains(name), "{name} missing");
+    }
+    let health: serde_json::Value = reqwest::get(format!("http://{metrics}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let gpu: serde_json::Value = reqwest::get(format!("http://{metrics}/gpu/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(gpu["backend"].as_str().unwrap().contains("CPU"), "{gpu}");
+
+    let status = text(&run(worker(home.path()).arg("status")));
+    assert!(status.contains("worker: running"), "{status}");
+    assert!(status.contains("tier: Consumer"), "{status}");
+    assert!(status.contains("coordinator: reachable"), "{status}");
+    let info = text(&run(worker(home.path()).args(["info", "--verbose"])));
+    assert!(info.contains("stake:     1000 SAGE (Consumer)"), "{info}");
+    assert!(info.contains(" proved "), "{info}");
+
+    // Keys are encrypted at rest: the keystore decrypts with the generated password only.
+    let keystore = std::fs::read_to_string(home.path().join("keys/starknet.json")).unwrap();
+    assert!(keystore.contains("\"kdf\": \"scrypt\""));
+    let wrong = run(worker(home.path())
+        .arg("doctor")
+        .env("BITSAGE_KEYSTORE_PASSWORD", "not-it"));
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    assert!(text(&wrong).contains("FAIL keystore"), "{}", text(&wrong));
+    let backup = run(worker(home.path()).arg("export"));
+    let backup: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    assert_eq!(backup["starknet_keystore"]["crypto"]["kdf"], "scrypt");
+
+    let exit = daemon.sigterm_and_wait();
+    assert!(exit.success(), "SIGTERM drains and exits 0, got {exit}");
+    assert!(!home.path().join("worker.pid").exists(), "pid file removed");
+    let outbox = std::fs::read_dir(home.path().join("outbox"))
+        .unwrap()
+        .count();
+    assert_eq!(outbox, 0, "every proof was acknowledged");
+    let logs = text(&run(worker(home.path()).args(["logs", "-n", "1000"])));
+    assert!(logs.contains("proof accepted and paid"), "{logs}");
+}
+
+async fn serve(config: CoordinatorConfig) -> tokio::sync::oneshot::Sender<()> {
+    let coordinator = Coordinator::open(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(bitsage_coordinator::serve(
+        coordinator,
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later() {
+    let home = tempfile::tempdir().unwrap();
+    let db = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let config = CoordinatorConfig {
+        database: format!("sqlite://{}", db.path().join("c.db").display()),
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        maintenance_interval_ms: 100,
+        ..CoordinatorConfig::default()
+    };
+    let stop = serve(config.clone()).await;
+    let setup = run(worker(home.path())
+        .args([
+            "setup",
+            "--network",
+            "local",
+            "--coordinator-url",
+            &url,
+            "--yes",
+        ])
+        .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse"));
+    assert!(setup.status.success(), "{}", text(&setup));
+
+    let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
+    client.faucet().await.unwrap();
+    let job = client
+        .submit_job(&SubmitJobRequest {
+            workload: WorkloadKind::MlInference,
+            program: None,
+            params: WorkloadParams {
+                batch_size: Some(400),
+                seed: Some(1),
+            },
+            inputs: vec![],
+            fee: Amount::sage(10),
+            deadline_secs: None,
+            security_bits: None,
+            max_steps: None,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+
+    let metrics = format!("127.0.0.1:{}", free_port().unwrap());
+    let mut daemon = Daemon(
+        worker(home.path())
+            .args(["start", "--metrics-addr", &metrics])
+            .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the job to be leased", 60, async || {
+        client
+            .job(&job.job_id)
+            .await
+            .map(|j| j.state == JobState::Leased)
+            .unwrap_or(false)
+    })
+    .await;
+    // The coordinator goes away while the worker proves.
+    stop.send(()).unwrap();
+    let outbox = home.path().join("outbox");
+    wait_until(
+        "the finished proof to wait in the outbox",
+        120,
+        async || {
+            std::fs::read_dir(&outbox)
+                .map(|d| d.count() > 0)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _stop = serve(config).await;
+    wait_until("the kept proof to be accepted", 120, async || {
+        client
+            .job(&job.job_id)
+            .await
+            .map(|j| j.state == JobState::Proved)
+            .unwrap_or(false)
+    })
+    .await;
+    wait_until("the outbox to empty", 30, async || {
+        std::fs::read_dir(&outbox)
+            .map(|d| d.count() == 0)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(metric(&metrics, "sage_submit_retries_total").await.unwrap() >= 1.0);
+    assert!(daemon.sigterm_and_wait().success());
+}
+
+#[test]
+fn doctor_fails_usefully_when_the_coordinator_is_down() {
+    let home = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let setup = run(worker(home.path())
+        .args([
+            "setup",
+            "--network",
+            "local",
+            "--coordinator-url",
+            &dead,
+            "--yes",
+        ])
+        .env("BITSAGE_KEYSTORE_PASSWORD", "pw"));
+    assert!(setup.status.success(), "{}", text(&setup));
+    assert!(
+        text(&setup).contains("Not registered yet"),
+        "{}",
+        text(&setup)
+    );
+    let doctor = run(worker(home.path())
+        .arg("doctor")
+        .env("BITSAGE_KEYSTORE_PASSWORD", "pw"));
+    let out = text(&doctor);
+    assert_eq!(doctor.status.code(), Some(2), "{out}");
+    assert!(out.contains("PASS config"), "{out}");
+    assert!(out.contains("PASS keystore"), "{out}");
+    assert!(out.contains("FAIL coordinator"), "{out}");
+    assert!(out.contains("fix coordinator_url"), "{out}");
+    assert!(out.contains("PASS prove+verify"), "{out}");
+
+    // Setup again does not replace the key.
+    let before = std::fs::read_to_string(home.path().join("keys/starknet.json")).unwrap();
+    let again = run(worker(home.path())
+        .args([
+            "setup",
+            "--network",
+            "local",
+            "--coordinator-url",
+            &dead,
+            "--yes",
+        ])
+        .env("BITSAGE_KEYSTORE_PASSWORD", "pw"));
+    assert!(
+        text(&again).contains("Keeping the existing Starknet key"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        before,
+        std::fs::read_to_string(home.path().join("keys/starknet.json")).unwrap()
+    );
+}
