@@ -65,6 +65,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Submit jobs to a coordinator (a local one by default), optionally wait and verify.
+    Submit(crate::network::SubmitArgs),
+    /// Show a job's state on the coordinator.
+    Status {
+        /// The job id (0x + 64 hex digits).
+        job_id: String,
+        #[arg(
+            long,
+            env = "BITSAGE_COORDINATOR_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        coordinator_url: String,
+        /// Print the JSON the coordinator returned.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure proving against a plain stwo AIR of the same size, at several trace heights.
     Bench {
         /// Log2 of the VM step counts to measure, comma separated.

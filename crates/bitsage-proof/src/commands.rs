@@ -40,6 +40,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             min_security_bits,
             json,
         ),
+        Command::Submit(args) => crate::network::submit(args),
+        Command::Status {
+            job_id,
+            coordinator_url,
+            json,
+        } => crate::network::status(&job_id, &coordinator_url, json),
         Command::Bench {
             log_steps,
             json,
@@ -67,7 +73,7 @@ pub fn load_program(path: &Path) -> Result<Program, Failure> {
     assemble(&source, &path.display().to_string()).map_err(|e| bad_input(anyhow!(e)))
 }
 
-fn load_inputs(args: &InputArgs) -> Result<Vec<M31>, Failure> {
+pub fn load_inputs(args: &InputArgs) -> Result<Vec<M31>, Failure> {
     let text = match (&args.input, &args.input_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)

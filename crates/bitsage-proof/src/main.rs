@@ -6,6 +6,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod network;
 mod progress;
 
 use std::process::ExitCode;

@@ -1,0 +1,216 @@
+//! `submit` and `status`: the developer's side of the network.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bitsage_ledger::Amount;
+use bitsage_protocol::*;
+use bitsage_wallet::SigningKey;
+use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
+
+use crate::cli::{InputArgs, Workload};
+use crate::commands::{load_inputs, load_program};
+use crate::Failure;
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    #[arg(
+        long,
+        env = "BITSAGE_COORDINATOR_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub coordinator_url: String,
+    #[arg(long, value_enum, default_value_t = Workload::MlInference)]
+    pub workload: Workload,
+    /// Program in Obelysk assembly (.oasm) for the custom workload.
+    #[arg(long, required_if_eq("workload", "custom"))]
+    pub program: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// Inferences per ml-inference job.
+    #[arg(long, default_value_t = 20)]
+    pub batch_size: u32,
+    /// Fee per job in SAGE (escrowed from the client's balance).
+    #[arg(long, default_value = "10")]
+    pub fee: Amount,
+    #[arg(long)]
+    pub security_bits: Option<u32>,
+    /// How many jobs to submit.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Wait for each proof, fetch it and verify it here.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait and one job: write the fetched proof file here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The client's key: `STARKNET_PRIVATE_KEY`, else a fresh one funded by the faucet (test
+/// networks only).
+fn client_key() -> anyhow::Result<(SigningKey, bool)> {
+    match std::env::var("STARKNET_PRIVATE_KEY") {
+        Ok(hex) => Ok((
+            SigningKey::from_hex(&hex).context("STARKNET_PRIVATE_KEY")?,
+            false,
+        )),
+        Err(_) => Ok((SigningKey::generate(), true)),
+    }
+}
+
+pub fn submit(args: SubmitArgs) -> Result<(), Failure> {
+    let (program, inputs) = match args.workload {
+        Workload::Custom => {
+            let path = args.program.as_deref().expect("clap requires --program");
+            let inputs = load_inputs(&args.inputs)?;
+            (
+                Some(load_program(path)?),
+                inputs.iter().map(|v| v.value()).collect(),
+            )
+        }
+        Workload::MlInference => (None, Vec::new()),
+    };
+    runtime()?.block_on(async move {
+        let (key, fresh) = client_key()?;
+        let client = CoordinatorClient::new(&args.coordinator_url, Some(key));
+        if fresh {
+            client.faucet().await.with_context(|| {
+                format!("funding a new client key from the faucet at {} (set STARKNET_PRIVATE_KEY to use your own)", args.coordinator_url)
+            })?;
+        }
+        let mut jobs = Vec::new();
+        for i in 0..args.count {
+            let request = SubmitJobRequest {
+                workload: match args.workload {
+                    Workload::Custom => WorkloadKind::Custom,
+                    Workload::MlInference => WorkloadKind::MlInference,
+                },
+                program: program.clone(),
+                params: WorkloadParams {
+                    batch_size: (args.workload == Workload::MlInference).then_some(args.batch_size),
+                    seed: (args.workload == Workload::MlInference).then_some(u64::from(i)),
+                },
+                inputs: inputs.clone(),
+                fee: args.fee,
+                deadline_secs: None,
+                security_bits: args.security_bits,
+                max_steps: None,
+                idempotency_key: None,
+            };
+            let job = client.submit_job(&request).await.context("submitting")?;
+            println!("submitted {} ({}, fee {} SAGE)", job.job_id, job.workload.as_str(), job.fee);
+            jobs.push(job);
+        }
+        if args.wait {
+            for job in &jobs {
+                wait_and_verify(&client, job, args.output.as_deref().filter(|_| jobs.len() == 1)).await?;
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+async fn wait_and_verify(
+    client: &CoordinatorClient,
+    job: &JobView,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let done = loop {
+        let view = client.job(&job.job_id).await?;
+        match view.state {
+            JobState::Proved => break view,
+            JobState::Failed => bail!(
+                "job {} failed: {}",
+                job.job_id,
+                view.last_error.unwrap_or_default()
+            ),
+            _ if started.elapsed() > Duration::from_secs(600) => {
+                bail!(
+                    "job {} is still {} after 10 minutes: is a worker running?",
+                    job.job_id,
+                    view.state.as_str()
+                )
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    let fetched = client.job_proof(&job.job_id).await?;
+    let text = fetched.proof_file.to_string();
+    let proof = StarkProof::from_json(&text)?;
+    let id = obelysk_prover::proof::parse_hex32(&job.job_id).map_err(anyhow::Error::msg)?;
+    ObelyskProver::new(ProverConfig::default())
+        .with_min_security_bits(job.security_bits)
+        .verify_claim(
+            &proof,
+            &ExpectedClaim {
+                job_id: Some(Some(id)),
+                ..Default::default()
+            },
+        )
+        .context("the coordinator's proof does not verify here")?;
+    if proof.claim.program_hash.as_slice()
+        != hex::decode(job.program_hash.trim_start_matches("0x"))?.as_slice()
+    {
+        bail!("the proof is about another program than the job");
+    }
+    println!(
+        "✓ {} proved in {:.1}s: {} steps, outputs {:?}, verified locally (commitment {})",
+        job.job_id,
+        started.elapsed().as_secs_f64(),
+        done.steps.unwrap_or(0),
+        done.outputs.unwrap_or_default(),
+        fetched.commitment
+    );
+    if let Some(path) = output {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("  proof written to {}", path.display());
+    }
+    Ok(())
+}
+
+pub fn status(job_id: &str, url: &str, json: bool) -> Result<(), Failure> {
+    runtime()?.block_on(async {
+        let view = CoordinatorClient::new(url, None).job(job_id).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&view)?);
+        } else {
+            println!(
+                "job {}: {} (attempts {}/{})",
+                view.job_id,
+                view.state.as_str(),
+                view.attempts,
+                view.max_attempts
+            );
+            println!(
+                "  workload {}, fee {} SAGE, {} bits",
+                view.workload.as_str(),
+                view.fee,
+                view.security_bits
+            );
+            if let Some(w) = view.worker {
+                println!("  worker {w}");
+            }
+            if let Some(o) = &view.outputs {
+                println!("  outputs {o:?} after {} steps", view.steps.unwrap_or(0));
+            }
+            if let Some(c) = &view.commitment {
+                println!("  proof commitment {c}");
+            }
+            if let Some(e) = &view.last_error {
+                println!("  last error: {e}");
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
