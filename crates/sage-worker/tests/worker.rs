@@ -348,3 +348,51 @@ fn doctor_fails_usefully_when_the_coordinator_is_down() {
         std::fs::read_to_string(home.path().join("keys/starknet.json")).unwrap()
     );
 }
+
+#[test]
+fn detach_runs_in_the_background_and_stop_drains_it() {
+    let home = tempfile::tempdir().unwrap();
+    let coordinator = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let metrics = format!("127.0.0.1:{}", free_port().unwrap());
+    let started = run(worker(home.path())
+        .args(["start", "--detach", "--network", "local"])
+        .args([
+            "--coordinator-url",
+            &coordinator,
+            "--metrics-addr",
+            &metrics,
+        ]));
+    assert!(started.status.success(), "{}", text(&started));
+    assert!(
+        text(&started).contains("in the background"),
+        "{}",
+        text(&started)
+    );
+    let pid: u32 = std::fs::read_to_string(home.path().join("worker.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // If an assertion below fails, do not leave the daemon behind.
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+    let _reap = Reap(pid);
+    let status = text(&run(worker(home.path()).arg("status")));
+    assert!(status.contains(&format!("running (pid {pid})")), "{status}");
+    let stopped = run(worker(home.path()).arg("stop"));
+    assert!(stopped.status.success(), "{}", text(&stopped));
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the daemon exited"
+    );
+    let status = text(&run(worker(home.path()).arg("status")));
+    assert!(status.contains("worker: not running"), "{status}");
+    let logs = text(&run(worker(home.path()).arg("logs")));
+    assert!(logs.contains("worker drained and stopped"), "{logs}");
+}
