@@ -3,9 +3,10 @@
 //! A worker that finds the queue empty parks here until a job arrives or its wait ends. When a
 //! job is queued, the waiter with the highest tier (then the one that has waited longest) is
 //! woken first, and a worker may not take a job while a higher-tier worker is parked: that is
-//! how "higher tier first" holds when several workers poll at once. On PostgreSQL, waiters also
-//! re-check the store every [`RECHECK`], which picks up jobs queued by another replica; on
-//! SQLite every job is queued by this process, so an idle long-poll costs nothing.
+//! how "higher tier first" holds when several workers poll at once. A waiter that leaves after
+//! taking a job, or with a wake-up it did not answer, wakes the next one. Waiters kept back by a
+//! higher tier, and all waiters on PostgreSQL (where another replica may queue the job), also
+//! look at the store every [`RECHECK`]; on SQLite an idle long-poll otherwise costs nothing.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +24,10 @@ type WaiterKey = (std::cmp::Reverse<u8>, u64);
 #[derive(Debug, Default)]
 struct Waiter {
     notify: Notify,
-    /// Set when a wake-up was aimed at this waiter. A waiter that leaves after one passes it
-    /// on, so a wake-up is never lost on a waiter that took another job, hit its lease limit or
-    /// timed out.
+    /// Set when a wake-up was aimed at this waiter and it has not looked at the queue since.
     woken: AtomicBool,
+    /// Set when this waiter leased a job: there may be more.
+    took: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -56,9 +57,15 @@ impl Parked<'_> {
 }
 
 impl Parked<'_> {
-    /// The waiter looked at the queue and found it empty: wake-ups so far are spent.
-    pub fn found_empty(&self) {
+    /// Call right before looking at the queue: wake-ups so far are answered by that look. A
+    /// wake-up that arrives during the look stays set (and its permit ends the next wait).
+    pub fn looking(&self) {
         self.waiter.woken.store(false, Ordering::SeqCst);
+    }
+
+    /// The waiter leased a job.
+    pub fn took_job(&self) {
+        self.waiter.took.store(true, Ordering::SeqCst);
     }
 }
 
@@ -67,7 +74,10 @@ impl Drop for Parked<'_> {
         let mut waiters = self.dispatcher.waiters.lock().expect("waiters lock");
         waiters.parked.remove(&self.key);
         drop(waiters);
-        if self.waiter.woken.load(Ordering::SeqCst) {
+        // Pass the turn on when this waiter leaves with a wake-up it did not answer (a lease
+        // limit, a timeout) or after taking a job (the queue may hold more): otherwise a queued
+        // job could wait for a waiter that nobody wakes.
+        if self.waiter.woken.load(Ordering::SeqCst) || self.waiter.took.load(Ordering::SeqCst) {
             self.dispatcher.wake(1);
         }
     }
@@ -138,13 +148,28 @@ mod tests {
                 .await
                 .is_err()
         );
-        // The high-tier worker leaves (it took the job): the wake-up passes to the next one.
+        // The high-tier worker takes the job and leaves: the turn passes to the next one.
+        high.looking();
+        high.took_job();
         drop(high);
         assert!(d.may_take(1));
         tokio::time::timeout(Duration::from_millis(100), low.waiter.notify.notified())
             .await
             .expect("the wake-up was passed on");
+        // A waiter that looked and found nothing leaves quietly.
+        low.looking();
         drop(low);
         assert_eq!(d.parked(), 0);
+        let alone = d.park(1);
+        d.wake(1);
+        alone.looking();
+        drop(alone);
+        let next = d.park(1);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), next.waiter.notify.notified())
+                .await
+                .is_err(),
+            "no stray wake-up"
+        );
     }
 }

@@ -28,6 +28,10 @@ use crate::store::{
 
 /// Seconds since a worker's last request after which it counts as offline.
 pub const ONLINE_WINDOW_MS: i64 = 30_000;
+/// Age after which a `pending` job is taken to be an interrupted submission.
+const PENDING_GRACE_MS: i64 = 5_000;
+/// Seconds a nonce is kept beyond the skew window.
+const NONCE_MARGIN_SECS: i64 = 60;
 /// Largest `ml-inference` batch a client may ask for.
 pub const MAX_ML_BATCH: u32 = 10_000;
 
@@ -102,12 +106,34 @@ impl Coordinator {
         self.inner.ledger.as_ref()
     }
 
-    /// Escrows `pending` jobs and settles unsettled fees left by a crash.
+    /// Finishes what a crash interrupted: escrows `pending` jobs, settles unsettled fees, and
+    /// gives every lease one more lease time, so workers whose coordinator was away longer
+    /// than that can still deliver what they proved meanwhile.
     pub async fn recover(&self) -> ApiResult<()> {
-        for job in self.inner.store.pending_jobs().await? {
-            self.escrow_and_queue(&job).await?;
+        let extended = self
+            .inner
+            .store
+            .extend_leases(now_ms() + self.lease_ttl_ms())
+            .await?;
+        if extended > 0 {
+            tracing::info!(leases = extended, "leases extended after a restart");
         }
+        self.escrow_pending(i64::MAX).await?;
         self.settle_all().await
+    }
+
+    /// Escrows and queues `pending` jobs created before `before`. A job whose client can no
+    /// longer pay fails; one job's trouble does not stop the others.
+    async fn escrow_pending(&self, before: i64) -> ApiResult<()> {
+        for job in self.inner.store.pending_jobs().await? {
+            if job.created_at >= before {
+                continue;
+            }
+            if let Err(e) = self.escrow_and_queue(&job).await {
+                tracing::warn!(job_id = job.job_id, error = %e, "pending job not queued");
+            }
+        }
+        Ok(())
     }
 
     /// One round of upkeep: expired leases back to the queue, fees settled, old nonces dropped.
@@ -126,9 +152,13 @@ impl Coordinator {
         if requeued > 0 {
             self.inner.dispatcher.wake(requeued);
         }
+        // A submission still escrowing is a few milliseconds old; older ones were interrupted.
+        self.escrow_pending(now - PENDING_GRACE_MS).await?;
         self.settle_all().await?;
-        let window_ms = self.inner.config.skew_window_secs * 2000;
-        self.inner.store.prune_nonces(now - window_ms).await?;
+        // A nonce signed at T is refused as stale once now > T + window; keep a margin for
+        // clock differences between replicas.
+        let horizon = now / 1000 - self.inner.config.skew_window_secs - NONCE_MARGIN_SECS;
+        self.inner.store.prune_nonces(horizon).await?;
         Ok(())
     }
 
@@ -146,7 +176,9 @@ impl Coordinator {
 
     async fn settle_all(&self) -> ApiResult<()> {
         for job in self.inner.store.unsettled().await? {
-            self.settle(&job).await?;
+            if let Err(e) = self.settle(&job).await {
+                tracing::warn!(job_id = job.job_id, error = %e, "settlement deferred");
+            }
         }
         Ok(())
     }
@@ -226,10 +258,12 @@ impl Coordinator {
             return Err(e.into());
         }
         let signer = address_of(&headers.public_key);
+        // Kept under the signed time: the nonce must outlive every moment at which that
+        // timestamp is still inside the window.
         if !self
             .inner
             .store
-            .remember_nonce(&signer.to_string(), &headers.nonce, now)
+            .remember_nonce(&signer.to_string(), &headers.nonce, headers.timestamp)
             .await?
         {
             let e = AuthError::ReplayedNonce {
@@ -466,15 +500,18 @@ impl Coordinator {
         let priority = tier.priority();
         let parked = self.inner.dispatcher.park(priority);
         loop {
-            if self.inner.dispatcher.may_take(priority) {
+            let allowed = self.inner.dispatcher.may_take(priority);
+            if allowed {
                 let now = now_ms();
                 let lease_id = random_id();
                 let expires_at = now + self.lease_ttl_ms();
+                parked.looking();
                 match store
                     .claim(worker, limit, &lease_id, expires_at, now)
                     .await?
                 {
                     ClaimOutcome::Leased(job) => {
+                        parked.took_job();
                         Metrics::inc(&self.inner.metrics.leases_granted);
                         tracing::info!(job_id = job.job_id, %worker, "job leased");
                         return Ok(Some(Lease {
@@ -493,7 +530,7 @@ impl Coordinator {
                             ),
                         ));
                     }
-                    ClaimOutcome::Empty => parked.found_empty(),
+                    ClaimOutcome::Empty => {}
                 }
             }
             let left = until.saturating_duration_since(Instant::now());
@@ -501,9 +538,10 @@ impl Coordinator {
                 store.touch_worker(worker, None, now_ms()).await?;
                 return Ok(None);
             }
-            // One SQLite file has one coordinator, so every new job wakes a waiter here; with
-            // PostgreSQL another replica may queue it, so look at the store now and then too.
-            let nap = if store.is_postgres() {
+            // One SQLite file has one coordinator, so every new job wakes a waiter here. A
+            // waiter held back by a higher tier, or on PostgreSQL (another replica may queue
+            // the job), also looks again now and then.
+            let nap = if !allowed || store.is_postgres() {
                 left.min(crate::dispatch::RECHECK)
             } else {
                 left

@@ -126,9 +126,9 @@ const SCHEMA: &[&str] = &[
         registered_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,
         proofs_done BIGINT NOT NULL, invalid_proofs BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS coord_nonces (
-        signer TEXT NOT NULL, nonce TEXT NOT NULL, seen_at BIGINT NOT NULL,
+        signer TEXT NOT NULL, nonce TEXT NOT NULL, signed_at BIGINT NOT NULL,
         PRIMARY KEY (signer, nonce))",
-    "CREATE INDEX IF NOT EXISTS coord_nonces_age ON coord_nonces (seen_at)",
+    "CREATE INDEX IF NOT EXISTS coord_nonces_age ON coord_nonces (signed_at)",
 ];
 
 /// Jobs, workers and nonces on the shared pool.
@@ -524,6 +524,18 @@ impl JobStore {
         Ok(released)
     }
 
+    /// Moves every lease's expiry to at least `until`; returns how many leases there are.
+    pub async fn extend_leases(&self, until: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE coord_jobs SET lease_expires_at = CASE WHEN lease_expires_at < $1 THEN $1
+             ELSE lease_expires_at END WHERE state = 'leased'",
+        )
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Returns every job whose lease ran out before `now` to the queue (or fails it).
     pub async fn expire_leases(&self, now: i64) -> Result<Vec<(String, Released)>> {
         let mut tx = self.pool.begin().await?;
@@ -666,23 +678,25 @@ impl JobStore {
         Ok(())
     }
 
-    /// Records `nonce` for `signer`; `false` if it was already there (a replay).
-    pub async fn remember_nonce(&self, signer: &str, nonce: &str, now: i64) -> Result<bool> {
+    /// Records `nonce` for `signer`, signed at `signed_at` (unix seconds); `false` if it was
+    /// already there (a replay).
+    pub async fn remember_nonce(&self, signer: &str, nonce: &str, signed_at: i64) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO coord_nonces (signer, nonce, seen_at) VALUES ($1, $2, $3)
+            "INSERT INTO coord_nonces (signer, nonce, signed_at) VALUES ($1, $2, $3)
              ON CONFLICT (signer, nonce) DO NOTHING",
         )
         .bind(signer)
         .bind(nonce)
-        .bind(now)
+        .bind(signed_at)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Forgets nonces seen before `before`: their timestamps are outside the window anyway.
+    /// Forgets nonces signed before `before` (unix seconds): their timestamps are outside the
+    /// window, so a replay is refused as stale anyway.
     pub async fn prune_nonces(&self, before: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM coord_nonces WHERE seen_at < $1")
+        let done = sqlx::query("DELETE FROM coord_nonces WHERE signed_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await?;

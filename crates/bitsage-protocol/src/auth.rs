@@ -157,12 +157,13 @@ impl SignedHeaders {
         now: i64,
         window_secs: i64,
     ) -> Result<(), AuthError> {
-        let skew = (self.timestamp - now).abs();
-        if skew > window_secs {
+        // abs_diff: the timestamp comes from the peer, and `i64::MIN - now` would overflow.
+        let skew = self.timestamp.abs_diff(now);
+        if skew > window_secs.unsigned_abs() {
             return Err(AuthError::StaleTimestamp {
                 timestamp: self.timestamp,
                 now,
-                skew,
+                skew: i64::try_from(skew).unwrap_or(i64::MAX),
                 window: window_secs,
             });
         }
@@ -211,6 +212,12 @@ mod tests {
         ));
         assert!(matches!(
             h.verify("POST", "/jobs", b"{}", 969, 30),
+            Err(AuthError::StaleTimestamp { .. })
+        ));
+        let mut extreme = h.clone();
+        extreme.timestamp = i64::MIN;
+        assert!(matches!(
+            extreme.verify("POST", "/jobs", b"{}", 1_000, 30),
             Err(AuthError::StaleTimestamp { .. })
         ));
     }

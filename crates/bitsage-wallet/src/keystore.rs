@@ -188,6 +188,21 @@ impl Keystore {
 mod tests {
     use super::*;
 
+    /// Written by an independent implementation (Python `eth-keyfile` 0.10,
+    /// `create_keyfile_json(bytes([1] * 32), b"pw", kdf="scrypt")`); our own files were checked
+    /// the other way with the same library.
+    const FOREIGN: &str = r#"{"address": "1a642f0E3c3aF545E7AcBD38b07251B3990914F1", "crypto": {"cipher": "aes-128-ctr", "cipherparams": {"iv": "48070ee107ae1ad63beb2c515703a218"}, "ciphertext": "99c3e6cd0397d25b8132453647b8afee57afb90e6098b1a4e853cfe909d92749", "kdf": "scrypt", "kdfparams": {"dklen": 32, "n": 262144, "r": 8, "p": 1, "salt": "b15adfba02d227c1c190a2ab747440ef"}, "mac": "c4cfc41c3cdb9d742ac20f867726606e59613932a6787d7b6a87fa29a452c698"}, "id": "93859468-53dd-483a-b809-fc6423391a03", "version": 3}"#;
+
+    #[test]
+    fn decrypts_a_keystore_written_by_another_implementation() {
+        let keystore = Keystore::from_json(FOREIGN).unwrap();
+        assert_eq!(keystore.decrypt("pw").unwrap(), [1u8; 32]);
+        assert!(matches!(
+            keystore.decrypt("pW"),
+            Err(KeystoreError::WrongPassword)
+        ));
+    }
+
     #[test]
     fn new_files_use_the_parameters_starknet_tools_write() {
         let keystore = Keystore::encrypt(&[1u8; 32], "pw", None);

@@ -54,6 +54,10 @@ pub struct Daemon {
     state: Arc<Mutex<DaemonState>>,
 }
 
+/// Submissions tried once stopping has begun, one second apart, before a proof is left in the
+/// outbox.
+const STOPPING_TRIES: u32 = 5;
+
 /// Backoff for an absent coordinator: 1 s doubling to 30 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
@@ -126,7 +130,10 @@ impl Daemon {
         self.state.lock().expect("state lock").slots = slots;
         self.save_state(None);
         tracing::info!(slots, backend = %self.backend, coordinator = %self.config.coordinator_url, "worker started");
-        self.flush_outbox().await;
+        let outbox = {
+            let (daemon, shutdown) = (self.clone(), shutdown.clone());
+            tokio::spawn(async move { daemon.flush_outbox(&shutdown).await })
+        };
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
         let mut tasks = Vec::new();
         for slot in 0..slots {
@@ -135,6 +142,7 @@ impl Daemon {
         for task in tasks {
             let _ = task.await;
         }
+        let _ = outbox.await;
         heartbeat.abort();
         self.save_state(None);
         tracing::info!(
@@ -159,7 +167,7 @@ impl Daemon {
                 Ok(Some(lease)) => {
                     failures = 0;
                     NodeMetrics::inc(&self.metrics.leases);
-                    self.work(lease).await;
+                    self.work(lease, &shutdown).await;
                 }
                 Ok(None) => failures = 0,
                 Err(e) => {
@@ -183,7 +191,7 @@ impl Daemon {
         }
     }
 
-    async fn work(&self, lease: Lease) {
+    async fn work(&self, lease: Lease, shutdown: &watch::Receiver<bool>) {
         let job_id = lease.job.job_id.clone();
         self.in_flight
             .lock()
@@ -212,7 +220,7 @@ impl Daemon {
                 if let Err(e) = Outbox::new(&self.home).save(&pending) {
                     tracing::error!(error = %e, "cannot keep the proof on disk; submitting anyway");
                 }
-                self.submit(&pending).await;
+                self.submit(&pending, shutdown).await;
             }
             Ok(Err(e)) => {
                 NodeMetrics::inc(&self.metrics.job_failures);
@@ -235,14 +243,27 @@ impl Daemon {
         self.save_state(None);
     }
 
-    /// Sends a kept proof until the coordinator answers; removes it from the outbox then.
-    async fn submit(&self, pending: &Pending) {
+    /// Sends a kept proof until the coordinator answers, then removes it from the outbox. While
+    /// stopping, a coordinator that is away gets a few more tries; after that the proof stays in
+    /// the outbox for the next start.
+    async fn submit(&self, pending: &Pending, shutdown: &watch::Receiver<bool>) {
         let request = ResultRequest {
             lease_id: pending.lease_id.clone(),
             proof: pending.proof.clone(),
         };
         let mut attempt = 0;
+        let mut tries_while_stopping = 0;
         loop {
+            if *shutdown.borrow() {
+                tries_while_stopping += 1;
+                if tries_while_stopping > STOPPING_TRIES {
+                    tracing::warn!(
+                        job_id = pending.job_id,
+                        "coordinator away while stopping; the proof stays in the outbox for the next start"
+                    );
+                    return;
+                }
+            }
             match self.client.submit_result(&pending.job_id, &request).await {
                 Ok(answer) => {
                     NodeMetrics::inc(&self.metrics.proofs_generated);
@@ -258,6 +279,11 @@ impl Daemon {
                     let pause = backoff(attempt);
                     tracing::warn!(job_id = pending.job_id, error = %e, retry_in = ?pause, "coordinator away; the proof is kept on disk");
                     self.save_state(Some(e.to_string()));
+                    let pause = if *shutdown.borrow() {
+                        Duration::from_secs(1)
+                    } else {
+                        pause
+                    };
                     tokio::time::sleep(pause).await;
                 }
                 Err(e) => {
@@ -273,12 +299,12 @@ impl Daemon {
     }
 
     /// Proofs kept from an earlier run (a crash, or a coordinator that was away).
-    async fn flush_outbox(&self) {
+    async fn flush_outbox(&self, shutdown: &watch::Receiver<bool>) {
         match Outbox::new(&self.home).pending() {
             Ok(pending) => {
                 for p in pending {
                     tracing::info!(job_id = p.job_id, "submitting a proof kept from before");
-                    self.submit(&p).await;
+                    self.submit(&p, shutdown).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),

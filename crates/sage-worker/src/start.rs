@@ -26,14 +26,14 @@ pub struct StartOptions {
 }
 
 /// Starts the embedded coordinator on the local network when the URL is this machine's and
-/// nothing answers there yet. Returns whether it did.
+/// nothing answers there yet. It serves until `shutdown` flips; the returned task ends then.
 async fn embedded_coordinator(
     config: &WorkerConfig,
     home: &Home,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if config.network != Network::Local {
-        return Ok(false);
+        return Ok(None);
     }
     if CoordinatorClient::new(&config.coordinator_url, None)
         .health()
@@ -41,7 +41,7 @@ async fn embedded_coordinator(
         .is_ok()
     {
         tracing::info!(url = %config.coordinator_url, "using the coordinator already running");
-        return Ok(false);
+        return Ok(None);
     }
     let addr = config
         .coordinator_url
@@ -68,18 +68,16 @@ async fn embedded_coordinator(
         .await
         .with_context(|| format!("binding the embedded coordinator to {addr}"))?;
     let mut stop = shutdown;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let signal = async move {
             let _ = stop.wait_for(|s| *s).await;
-            // Let the worker's last results in before the coordinator goes.
-            tokio::time::sleep(Duration::from_millis(300)).await;
         };
         if let Err(e) = bitsage_coordinator::serve(coordinator, listener, signal).await {
             tracing::error!(error = %e, "embedded coordinator stopped");
         }
     });
     tracing::info!(%addr, database = %home.local_database().display(), "embedded coordinator started");
-    Ok(true)
+    Ok(Some(task))
 }
 
 /// Faucet and stake until the worker reaches the first tier (local network only).
@@ -181,10 +179,19 @@ pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("stopping: no new leases; finishing the jobs in flight");
+        tracing::info!(
+            "stopping: no new leases; finishing the jobs in flight (interrupt again to quit now)"
+        );
         let _ = stop_tx.send(true);
+        wait_for_signal().await;
+        eprintln!(
+            "second interrupt: quitting now; finished proofs stay in the outbox for the next start"
+        );
+        std::process::exit(130);
     });
-    embedded_coordinator(&config, &home, stop_rx.clone()).await?;
+    // The embedded coordinator outlives the daemon's drain: its last results need it.
+    let (coordinator_stop, coordinator_rx) = watch::channel(false);
+    let embedded = embedded_coordinator(&config, &home, coordinator_rx).await?;
 
     let client = CoordinatorClient::new(&config.coordinator_url, Some(key));
     crate::setup::register(&client, &config, &home)
@@ -221,6 +228,10 @@ pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
     let daemon = Daemon::new(client, config, home.clone(), metrics, backend);
     let slots = daemon.slots().await?;
     daemon.run(slots, stop_rx).await?;
+    let _ = coordinator_stop.send(true);
+    if let Some(task) = embedded {
+        let _ = task.await;
+    }
     let _ = node.await;
     Ok(())
 }
