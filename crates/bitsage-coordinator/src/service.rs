@@ -433,6 +433,7 @@ impl Coordinator {
             leases: self.inner.store.leases_held(row.worker_id).await?,
             proofs_done: row.proofs_done,
             invalid_proofs: row.invalid_proofs,
+            earned: row.earned,
             registered_at: row.registered_at,
             last_seen: row.last_seen,
         })
@@ -494,7 +495,7 @@ impl Coordinator {
             (None, d) => Some(d),
         };
         let store = &self.inner.store;
-        store.touch_worker(worker, None, now_ms()).await?;
+        store.touch_worker(worker, now_ms()).await?;
         let wait = Duration::from_secs(u64::from(wait_secs.min(self.inner.config.max_wait_secs)));
         let until = Instant::now() + wait;
         let priority = tier.priority();
@@ -535,7 +536,7 @@ impl Coordinator {
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                store.touch_worker(worker, None, now_ms()).await?;
+                store.touch_worker(worker, now_ms()).await?;
                 return Ok(None);
             }
             // One SQLite file has one coordinator, so every new job wakes a waiter here. A
@@ -563,8 +564,16 @@ impl Coordinator {
         let now = now_ms();
         let expires_at = now + self.lease_ttl_ms();
         let gpus = serde_json::to_string(&request.gpus).map_err(internal)?;
+        let capacity = request
+            .capacity
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(internal)?;
         let store = &self.inner.store;
-        store.touch_worker(worker, Some(&gpus), now).await?;
+        store
+            .report_worker(worker, &gpus, capacity.as_deref(), now)
+            .await?;
         let renewed = store.renew(worker, &request.lease_ids, expires_at).await?;
         let lost = request
             .lease_ids
@@ -617,7 +626,14 @@ impl Coordinator {
         };
         let store = &self.inner.store;
         if !store
-            .complete(job_id, &request.lease_id, worker, &result, now_ms())
+            .complete(
+                job_id,
+                &request.lease_id,
+                worker,
+                &result,
+                bitsage_ledger::FeeSplit::of(job.fee).worker,
+                now_ms(),
+            )
             .await?
         {
             // Someone else changed the job meanwhile: the same result twice, or an expiry.

@@ -102,6 +102,8 @@ pub struct WorkerRow {
     pub last_seen: i64,
     pub proofs_done: u64,
     pub invalid_proofs: u64,
+    /// The worker's share of every fee it was paid, all time.
+    pub earned: Amount,
 }
 
 const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inputs, fee,
@@ -124,7 +126,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS coord_workers (
         worker_id TEXT PRIMARY KEY, gpus TEXT NOT NULL, capacity TEXT NOT NULL,
         registered_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,
-        proofs_done BIGINT NOT NULL, invalid_proofs BIGINT NOT NULL)",
+        proofs_done BIGINT NOT NULL, invalid_proofs BIGINT NOT NULL, earned TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS coord_nonces (
         signer TEXT NOT NULL, nonce TEXT NOT NULL, signed_at BIGINT NOT NULL,
         PRIMARY KEY (signer, nonce))",
@@ -201,6 +203,11 @@ fn worker_from_row(row: &AnyRow) -> Result<WorkerRow> {
         last_seen: row.try_get("last_seen")?,
         proofs_done: row.try_get::<i64, _>("proofs_done")? as u64,
         invalid_proofs: row.try_get::<i64, _>("invalid_proofs")? as u64,
+        earned: row
+            .try_get::<String, _>("earned")?
+            .parse::<u128>()
+            .map(Amount)
+            .map_err(|_| corrupt("earned"))?,
     })
 }
 
@@ -421,13 +428,15 @@ impl JobStore {
         Ok(renewed)
     }
 
-    /// Records a verified result if `worker` still holds `lease_id`. `false` when it does not.
+    /// Records a verified result if `worker` still holds `lease_id`, crediting `earned` to the
+    /// worker's statistics. `false` when it does not hold the lease.
     pub async fn complete(
         &self,
         job_id: &str,
         lease_id: &str,
         worker: Address,
         result: &ProvedResult,
+        earned: Amount,
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
@@ -447,10 +456,26 @@ impl JobStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            let row = sqlx::query(&format!(
+                "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
+                self.for_update(false)
+            ))
+            .bind(worker.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let before = match row {
+                Some(row) => row
+                    .try_get::<String, _>("earned")?
+                    .parse::<u128>()
+                    .map_err(|_| corrupt("earned"))?,
+                None => 0,
+            };
             sqlx::query(
-                "UPDATE coord_workers SET proofs_done = proofs_done + 1 WHERE worker_id = $1",
+                "UPDATE coord_workers SET proofs_done = proofs_done + 1, earned = $2
+                 WHERE worker_id = $1",
             )
             .bind(worker.to_string())
+            .bind(before.saturating_add(earned.0).to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -615,7 +640,7 @@ impl JobStore {
     ) -> Result<WorkerRow> {
         sqlx::query(
             "INSERT INTO coord_workers (worker_id, gpus, capacity, registered_at, last_seen,
-             proofs_done, invalid_proofs) VALUES ($1, $2, $3, $4, $4, 0, 0)
+             proofs_done, invalid_proofs, earned) VALUES ($1, $2, $3, $4, $4, 0, 0, '0')
              ON CONFLICT (worker_id) DO UPDATE SET gpus = $2, capacity = $3, last_seen = $4",
         )
         .bind(worker.to_string())
@@ -644,27 +669,35 @@ impl JobStore {
         rows.iter().map(worker_from_row).collect()
     }
 
-    /// Marks the worker as seen; with `gpus`, also records what it reports.
-    pub async fn touch_worker(&self, worker: Address, gpus: Option<&str>, now: i64) -> Result<()> {
-        match gpus {
-            Some(gpus) => {
-                sqlx::query(
-                    "UPDATE coord_workers SET last_seen = $2, gpus = $3 WHERE worker_id = $1",
-                )
-                .bind(worker.to_string())
-                .bind(now)
-                .bind(gpus)
-                .execute(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
-                    .bind(worker.to_string())
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-            }
-        };
+    /// Marks the worker as seen.
+    pub async fn touch_worker(&self, worker: Address, now: i64) -> Result<()> {
+        sqlx::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
+            .bind(worker.to_string())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the worker as seen and records the GPUs (JSON) and, when given, the capacity (JSON)
+    /// it reports.
+    pub async fn report_worker(
+        &self,
+        worker: Address,
+        gpus: &str,
+        capacity: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE coord_workers SET last_seen = $2, gpus = $3,
+             capacity = COALESCE($4, capacity) WHERE worker_id = $1",
+        )
+        .bind(worker.to_string())
+        .bind(now)
+        .bind(gpus)
+        .bind(capacity)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -95,6 +95,12 @@ async fn two_workers_prove_jobs_that_the_client_verifies_and_the_ledger_pays() {
         workers.iter().map(|w| w.proofs_done).sum::<u64>(),
         total as u64
     );
+    let credited: u128 = workers.iter().map(|w| w.earned.0).sum();
+    assert_eq!(
+        credited,
+        earned(total).0,
+        "worker statistics match the payouts"
+    );
     let metrics = reqwest::get(format!("{}/metrics", net.url))
         .await
         .unwrap()
@@ -197,6 +203,25 @@ async fn heartbeats_keep_a_lease_alive() {
         client.job(&job.job_id).await.unwrap().state,
         JobState::Leased
     );
+    // A heartbeat may carry measured capacity; it replaces what registration declared.
+    worker
+        .heartbeat(&HeartbeatRequest {
+            lease_ids: vec![lease.lease_id.clone()],
+            capacity: Some(Capacity {
+                max_concurrent_jobs: 2,
+                steps_per_sec: Some(123_456.0),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let view = client
+        .worker(worker.address().unwrap())
+        .await
+        .unwrap()
+        .worker;
+    assert_eq!(view.capacity.steps_per_sec, Some(123_456.0));
+    assert_eq!(view.capacity.max_concurrent_jobs, 2);
     let result = prove_lease(&lease).await;
     worker.submit_result(&job.job_id, &result).await.unwrap();
     net.stop().await;

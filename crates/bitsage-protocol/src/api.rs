@@ -200,6 +200,8 @@ pub struct WorkerView {
     pub leases: u32,
     pub proofs_done: u64,
     pub invalid_proofs: u64,
+    /// The worker's 80% of every fee it was paid, all time.
+    pub earned: Amount,
     pub registered_at: i64,
     pub last_seen: i64,
 }
@@ -241,6 +243,9 @@ pub struct HeartbeatRequest {
     pub gpus: Vec<GpuInfo>,
     #[serde(default)]
     pub jobs_in_flight: u32,
+    /// Capacity as measured now (`sage-worker bench`); replaces what registration declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,7 +99,10 @@ pub async fn status(home: &Home) -> anyhow::Result<()> {
         println!("tier: {tier} ({} SAGE staked)", account.stake);
     }
     if let Ok(worker) = client.worker(address).await {
-        println!("proofs done (all time): {}", worker.worker.proofs_done);
+        println!(
+            "proofs done (all time): {}, earned {} SAGE",
+            worker.worker.proofs_done, worker.worker.earned
+        );
     }
     if let Ok(text) = std::fs::read_to_string(home.state()) {
         if let Ok(state) = serde_json::from_str::<DaemonState>(&text) {
@@ -197,22 +200,13 @@ pub async fn info(home: &Home, verbose: bool) -> anyhow::Result<()> {
     println!("rewards:   {} SAGE claimable", account.rewards);
     match client.worker(address).await {
         Ok(detail) => {
-            let paid: Vec<_> = detail
-                .recent_jobs
-                .iter()
-                .filter(|j| j.state == bitsage_protocol::JobState::Proved)
-                .collect();
-            let earned = paid.iter().fold(Amount::ZERO, |a, j| {
-                a.checked_add(bitsage_ledger::FeeSplit::of(j.fee).worker)
-                    .unwrap_or(a)
-            });
             println!(
                 "proofs:    {} accepted, {} refused",
                 detail.worker.proofs_done, detail.worker.invalid_proofs
             );
             println!(
-                "earnings:  {earned} SAGE from the last {} proved jobs",
-                paid.len()
+                "earnings:  {} SAGE (80% of every fee paid to this worker)",
+                detail.worker.earned
             );
             if verbose {
                 println!("recent jobs:");

@@ -336,6 +336,7 @@ impl Daemon {
                 jobs_in_flight: lease_ids.len() as u32,
                 lease_ids,
                 gpus,
+                capacity: Some(crate::setup::capacity(&self.config, &self.home)),
             };
             match self.client.heartbeat(&request).await {
                 Ok(answer) if !answer.lost.is_empty() => {

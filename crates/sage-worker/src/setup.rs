@@ -148,22 +148,28 @@ pub async fn setup(home: &Home, options: &SetupOptions) -> anyhow::Result<Worker
     Ok(config)
 }
 
+/// What this worker can do: its configured concurrency and, once `sage-worker bench` has run,
+/// its measured proving throughput.
+pub fn capacity(config: &WorkerConfig, home: &Home) -> Capacity {
+    let measured = std::fs::read_to_string(home.bench())
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["steps_per_sec"].as_f64());
+    Capacity {
+        max_concurrent_jobs: config.settings.max_concurrent_jobs,
+        steps_per_sec: measured,
+    }
+}
+
 /// Registers (or refreshes) this worker, reporting measured capacity when `bench` has run.
 pub async fn register(
     client: &CoordinatorClient,
     config: &WorkerConfig,
     home: &Home,
 ) -> anyhow::Result<()> {
-    let measured = std::fs::read_to_string(home.bench())
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["steps_per_sec"].as_f64());
     let request = RegisterWorkerRequest {
         gpus: crate::gpu::detect().gpus,
-        capacity: Capacity {
-            max_concurrent_jobs: config.settings.max_concurrent_jobs,
-            steps_per_sec: measured,
-        },
+        capacity: capacity(config, home),
     };
     client.register(&request).await?;
     Ok(())
