@@ -35,12 +35,7 @@ const NONCE_MARGIN_SECS: i64 = 60;
 /// Largest `ml-inference` batch a client may ask for.
 pub const MAX_ML_BATCH: u32 = 10_000;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use bitsage_protocol::unix_millis as now_ms;
 
 /// The coordinator: store, ledger, dispatcher and metrics.
 #[derive(Clone)]
@@ -765,10 +760,11 @@ impl Coordinator {
         address: Address,
         request: AmountRequest,
     ) -> ApiResult<MovedResponse> {
+        let key = request.idempotency_key.as_deref();
         let account = self
             .inner
             .ledger
-            .stake(address, request.amount, request.idempotency_key.as_deref())
+            .stake(address, request.amount, key)
             .await?;
         Ok(MovedResponse {
             amount: request.amount,
@@ -781,10 +777,11 @@ impl Coordinator {
         address: Address,
         request: AmountRequest,
     ) -> ApiResult<MovedResponse> {
+        let key = request.idempotency_key.as_deref();
         let account = self
             .inner
             .ledger
-            .unstake(address, request.amount, request.idempotency_key.as_deref())
+            .unstake(address, request.amount, key)
             .await?;
         Ok(MovedResponse {
             amount: request.amount,

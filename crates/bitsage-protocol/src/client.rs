@@ -73,13 +73,6 @@ pub struct CoordinatorClient {
     key: Option<SigningKey>,
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl CoordinatorClient {
     /// A client for `base_url` (`http://127.0.0.1:8080`); `key` signs mutating calls.
     pub fn new(base_url: &str, key: Option<SigningKey>) -> Self {
@@ -124,7 +117,7 @@ impl CoordinatorClient {
     ) -> Result<T> {
         let key = self.key.as_ref().ok_or(ClientError::NoKey)?;
         let bytes = serde_json::to_vec(body).expect("API bodies serialize");
-        let signed = SignedHeaders::sign(key, "POST", path, &bytes, now_secs());
+        let signed = SignedHeaders::sign(key, "POST", path, &bytes, crate::unix_millis() / 1000);
         let mut request = self
             .http
             .post(format!("{}{path}", self.base))

@@ -13,6 +13,14 @@ pub use api::*;
 pub use auth::{AuthError, SignedHeaders};
 pub use client::{ClientError, CoordinatorClient};
 
+/// Milliseconds since the Unix epoch: the protocol's times (0 if the clock is before 1970).
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// The account address of a key on the embedded ledger: its public key.
 pub fn address_of(key: &bitsage_wallet::PublicKey) -> bitsage_ledger::Address {
     bitsage_ledger::Address::from_bytes(key.to_bytes())

@@ -36,12 +36,7 @@ pub struct DaemonState {
     pub last_error: Option<String>,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use bitsage_protocol::unix_millis as now_ms;
 
 #[derive(Clone)]
 pub struct Daemon {
