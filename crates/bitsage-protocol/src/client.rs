@@ -11,12 +11,8 @@ use crate::auth::SignedHeaders;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the coordinator at {url}: {source}")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot reach the coordinator at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
     #[error("coordinator refused {method} {path} ({status}, {code}): {message}")]
     Api {
         method: &'static str,
@@ -64,6 +60,20 @@ impl ClientError {
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// The innermost cause ("Connection refused (os error 111)", "operation timed out"): reqwest's
+/// outer layers repeat the URL, which the message already names.
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if e.is_timeout() {
+        format!("timed out ({cause})")
+    } else {
+        cause.to_string()
+    }
+}
 
 /// The coordinator's API over HTTP.
 #[derive(Clone, Debug)]
@@ -136,9 +146,9 @@ impl CoordinatorClient {
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<T> {
-        let unreachable = |source| ClientError::Unreachable {
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
             url: self.base.clone(),
-            source,
+            reason: root_cause(&e),
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();

@@ -161,6 +161,15 @@ pub fn logs(home: &Home, follow: bool, lines: usize) -> anyhow::Result<()> {
     }
 }
 
+/// A hint for an unreachable coordinator on the local network, where it runs inside `start`.
+fn local_hint(config: &WorkerConfig) -> &'static str {
+    if config.network == bitsage_ledger::Network::Local {
+        " (on the local network the coordinator runs inside `sage-worker start`: is it running?)"
+    } else {
+        ""
+    }
+}
+
 async fn signed_client(home: &Home) -> anyhow::Result<(WorkerConfig, CoordinatorClient)> {
     let config = WorkerConfig::load(home)?;
     let key = crate::keys::signing_key(home, config.network)?;
@@ -175,7 +184,7 @@ pub async fn info(home: &Home, verbose: bool) -> anyhow::Result<()> {
     let account = client
         .account(address)
         .await
-        .with_context(|| format!("asking {}", config.coordinator_url))?;
+        .map_err(|e| anyhow::anyhow!("{e}{}", local_hint(&config)))?;
     println!(
         "worker:    {} ({} network)",
         config.worker_id, config.network
@@ -285,13 +294,23 @@ pub enum Move {
 }
 
 pub async fn move_funds(home: &Home, action: Move) -> anyhow::Result<()> {
-    let (_, client) = signed_client(home).await?;
+    let (config, client) = signed_client(home).await?;
     let moved = match action {
-        Move::Stake(a) => client.stake(a).await?,
-        Move::Unstake(a) => client.unstake(a).await?,
-        Move::Claim => client.claim().await?,
-        Move::Withdraw => client.withdraw().await?,
-    };
+        Move::Stake(a) => client.stake(a).await,
+        Move::Unstake(a) => client.unstake(a).await,
+        Move::Claim => client.claim().await,
+        Move::Withdraw => client.withdraw().await,
+    }
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}{}",
+            if e.is_transient() {
+                local_hint(&config)
+            } else {
+                ""
+            }
+        )
+    })?;
     let a = &moved.account;
     println!(
         "moved {} SAGE: balance {} SAGE, stake {} SAGE ({}), unstaking {} SAGE, rewards {} SAGE",
