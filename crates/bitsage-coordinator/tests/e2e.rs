@@ -513,3 +513,33 @@ async fn submissions_are_checked_and_escrowed() {
     assert_eq!(client.submit_job(&weak).await.unwrap().security_bits, 96);
     net.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_queued_at_once_reach_every_waiting_tier_without_delay() {
+    let net = start(|_| {}).await;
+    let client = funded_client(&net.url).await;
+    let low = staked_worker(&net.url, 1_000).await;
+    let high = staked_worker(&net.url, 10_000).await;
+    let low_task = tokio::spawn(async move { low.lease(20).await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let high_task = tokio::spawn(async move { high.lease(20).await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Both wake-ups go to the Enterprise worker first; the Consumer must still get the second
+    // job now, not when its 20-second wait ends.
+    let started = std::time::Instant::now();
+    let first = client.submit_job(&custom_job(vec![1, 1], 1)).await.unwrap();
+    let second = client.submit_job(&custom_job(vec![2, 2], 1)).await.unwrap();
+    let high_lease = high_task.await.unwrap().expect("the higher tier is served");
+    let low_lease = low_task
+        .await
+        .unwrap()
+        .expect("the lower tier is served too");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(high_lease.job.job_id, first.job_id);
+    assert_eq!(low_lease.job.job_id, second.job_id);
+    net.stop().await;
+}

@@ -279,7 +279,12 @@ impl Daemon {
                     } else {
                         pause
                     };
-                    tokio::time::sleep(pause).await;
+                    // A stop request cuts a long backoff short.
+                    let mut stopping = shutdown.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {},
+                        _ = stopping.wait_for(|s| *s) => {},
+                    }
                 }
                 Err(e) => {
                     if e.code() == Some("lease_not_held") {

@@ -185,7 +185,34 @@ async fn a_local_network_in_one_command_proves_pays_reports_and_drains() {
     assert!(logs.contains("proof accepted and paid"), "{logs}");
 }
 
-async fn serve(config: CoordinatorConfig) -> tokio::sync::oneshot::Sender<()> {
+fn ml_job(seed: u64) -> SubmitJobRequest {
+    SubmitJobRequest {
+        workload: WorkloadKind::MlInference,
+        program: None,
+        params: WorkloadParams {
+            batch_size: Some(400),
+            seed: Some(seed),
+        },
+        inputs: vec![],
+        fee: Amount::sage(10),
+        deadline_secs: None,
+        security_bits: None,
+        max_steps: None,
+        idempotency_key: None,
+    }
+}
+
+type Stopper = std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>;
+
+/// Stops a coordinator started by [`serve`] and gives its listener time to close.
+async fn stop_again(coordinator: &Stopper) {
+    if let Some(tx) = coordinator.lock().unwrap().take() {
+        let _ = tx.send(());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+async fn serve(config: CoordinatorConfig) -> Stopper {
     let coordinator = Coordinator::open(config.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -196,7 +223,7 @@ async fn serve(config: CoordinatorConfig) -> tokio::sync::oneshot::Sender<()> {
             let _ = rx.await;
         },
     ));
-    tx
+    std::sync::Mutex::new(Some(tx))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,23 +253,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
 
     let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
     client.faucet().await.unwrap();
-    let job = client
-        .submit_job(&SubmitJobRequest {
-            workload: WorkloadKind::MlInference,
-            program: None,
-            params: WorkloadParams {
-                batch_size: Some(400),
-                seed: Some(1),
-            },
-            inputs: vec![],
-            fee: Amount::sage(10),
-            deadline_secs: None,
-            security_bits: None,
-            max_steps: None,
-            idempotency_key: None,
-        })
-        .await
-        .unwrap();
+    let job = client.submit_job(&ml_job(1)).await.unwrap();
 
     let metrics = format!("127.0.0.1:{}", free_port().unwrap());
     let mut daemon = Daemon(
@@ -263,7 +274,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
     })
     .await;
     // The coordinator goes away while the worker proves.
-    stop.send(()).unwrap();
+    stop_again(&stop).await;
     let outbox = home.path().join("outbox");
     wait_until(
         "the finished proof to wait in the outbox",
@@ -276,7 +287,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _stop = serve(config).await;
+    let coordinator = serve(config.clone()).await;
     wait_until("the kept proof to be accepted", 120, async || {
         client
             .job(&job.job_id)
@@ -292,6 +303,55 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
     })
     .await;
     assert!(metric(&metrics, "sage_submit_retries_total").await.unwrap() >= 1.0);
+
+    // Stopped while the coordinator is away: the worker still exits promptly and cleanly, the
+    // proof stays on disk, and the next start delivers it.
+    let second = client.submit_job(&ml_job(2)).await.unwrap();
+    wait_until("the second job to be leased", 60, async || {
+        client
+            .job(&second.job_id)
+            .await
+            .map(|j| j.state == JobState::Leased)
+            .unwrap_or(false)
+    })
+    .await;
+    stop_again(&coordinator).await;
+    wait_until("the second proof to wait in the outbox", 120, async || {
+        std::fs::read_dir(&outbox)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+    })
+    .await;
+    let stopping = Instant::now();
+    assert!(daemon.sigterm_and_wait().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(30),
+        "drained in {:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(
+        std::fs::read_dir(&outbox).unwrap().count(),
+        1,
+        "the proof was kept"
+    );
+    let _coordinator = serve(config).await;
+    let mut daemon = Daemon(
+        worker(home.path())
+            .args(["start", "--metrics-addr", &metrics])
+            .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the kept proof to be delivered at start", 120, async || {
+        client
+            .job(&second.job_id)
+            .await
+            .map(|j| j.state == JobState::Proved)
+            .unwrap_or(false)
+    })
+    .await;
     assert!(daemon.sigterm_and_wait().success());
 }
 
