@@ -90,7 +90,7 @@ pub async fn status(home: &Home) -> anyhow::Result<()> {
         ),
         Err(e) => println!("coordinator: unreachable ({e})"),
     }
-    let address: bitsage_ledger::Address = config.wallet.address.parse()?;
+    let address = crate::keys::address(&config)?;
     if let Ok(account) = client.account(address).await {
         let tier = account
             .tier
@@ -180,7 +180,7 @@ async fn signed_client(home: &Home) -> anyhow::Result<(WorkerConfig, Coordinator
 pub async fn info(home: &Home, verbose: bool) -> anyhow::Result<()> {
     let config = WorkerConfig::load(home)?;
     let client = CoordinatorClient::new(&config.coordinator_url, None);
-    let address: bitsage_ledger::Address = config.wallet.address.parse()?;
+    let address = crate::keys::address(&config)?;
     let account = client
         .account(address)
         .await

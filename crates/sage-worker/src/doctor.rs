@@ -44,6 +44,14 @@ pub async fn doctor(home: &Home) -> anyhow::Result<bool> {
     };
     if let Some(config) = &config {
         match crate::keys::signing_key(home, config.network) {
+            Ok(key) if std::env::var("STARKNET_PRIVATE_KEY").is_ok() => r.line(
+                true,
+                "keystore",
+                format!(
+                    "STARKNET_PRIVATE_KEY overrides the keystore: acting as {}",
+                    key.public_key()
+                ),
+            ),
             Ok(key) if key.public_key().to_string() == config.wallet.address => r.line(
                 true,
                 "keystore",

@@ -28,13 +28,12 @@ pub fn password(home: &Home, network: Network, purpose: &str) -> anyhow::Result<
     bail!("no keystore password: set BITSAGE_KEYSTORE_PASSWORD or run on a terminal")
 }
 
-/// A new password for new keystores: as [`password`], but on the local network without one a
-/// random password is generated and kept beside the keys (local keys hold only faucet money).
-pub fn new_password(home: &Home, network: Network) -> anyhow::Result<String> {
-    if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err()
-        && network == Network::Local
-        && !std::io::stdin().is_terminal()
-    {
+/// A new password for new keystores: `BITSAGE_KEYSTORE_PASSWORD`, else a prompt when
+/// `interactive` and on a terminal. On the local network without either, a random password is
+/// generated and kept beside the keys (local keys hold only faucet money).
+pub fn new_password(home: &Home, network: Network, interactive: bool) -> anyhow::Result<String> {
+    let prompt = interactive && std::io::stdin().is_terminal();
+    if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() && network == Network::Local && !prompt {
         if let Ok(p) = std::fs::read_to_string(home.local_password()) {
             return Ok(p.trim().to_string());
         }
@@ -46,7 +45,10 @@ pub fn new_password(home: &Home, network: Network) -> anyhow::Result<String> {
         restrict(&home.local_password())?;
         return Ok(generated);
     }
-    if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() && std::io::stdin().is_terminal() {
+    if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() && !prompt {
+        bail!("no keystore password: set BITSAGE_KEYSTORE_PASSWORD (or run setup on a terminal without --yes)");
+    }
+    if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() {
         let first = rpassword::prompt_password("New keystore password: ")?;
         let second = rpassword::prompt_password("Repeat the password: ")?;
         if first != second {
@@ -79,6 +81,27 @@ fn read_secret(path: &Path, password: &str) -> anyhow::Result<Felt> {
         .try_into()
         .map_err(|_| anyhow::anyhow!("{} does not hold a 32-byte key", path.display()))?;
     Ok(Felt::from_bytes_be(&bytes))
+}
+
+/// Whether some password source works without a prompt.
+pub fn password_available(home: &Home, network: Network) -> bool {
+    std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_ok()
+        || std::env::var("STARKNET_PRIVATE_KEY").is_ok()
+        || (network == Network::Local && home.local_password().exists())
+}
+
+/// The account this worker acts as: `STARKNET_PRIVATE_KEY`'s public key when set (it
+/// overrides the keystore), else the address in `worker.toml`.
+pub fn address(config: &crate::config::WorkerConfig) -> anyhow::Result<bitsage_ledger::Address> {
+    let text = match std::env::var("STARKNET_PRIVATE_KEY") {
+        Ok(hex) => SigningKey::from_hex(&hex)
+            .context("STARKNET_PRIVATE_KEY")?
+            .public_key()
+            .to_string(),
+        Err(_) => config.wallet.address.clone(),
+    };
+    text.parse()
+        .with_context(|| format!("worker address `{text}`"))
 }
 
 /// The signing key: `STARKNET_PRIVATE_KEY` when set, else the keystore.

@@ -276,7 +276,21 @@ fn detach(home: &Home) -> anyhow::Result<i32> {
         .skip(1)
         .filter(|a| a != "--detach")
         .collect();
-    let child = std::process::Command::new(std::env::current_exe()?)
+    // The background process has no terminal to ask for the keystore password on.
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    if let Ok(config) = config::WorkerConfig::load(home) {
+        if !keys::password_available(home, config.network) {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "--detach needs the keystore password without a prompt: set BITSAGE_KEYSTORE_PASSWORD"
+                );
+            }
+            let password = rpassword::prompt_password("Keystore password: ")?;
+            command.env("BITSAGE_KEYSTORE_PASSWORD", password);
+        }
+    }
+    let child = command
         .args(&args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -56,7 +56,7 @@ pub async fn setup(home: &Home, options: &SetupOptions) -> anyhow::Result<Worker
     }
     eprintln!("• Prover backend: {}", detection.backend());
 
-    let password = keys::new_password(home, network)?;
+    let password = keys::new_password(home, network, !options.yes)?;
     let starknet_path = home.starknet_keystore();
     let signing = if starknet_path.exists()
         && !options.force

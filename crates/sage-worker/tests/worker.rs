@@ -174,6 +174,23 @@ async fn a_local_network_in_one_command_proves_pays_reports_and_drains() {
     let backup: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
     assert_eq!(backup["starknet_keystore"]["crypto"]["kdf"], "scrypt");
 
+    // The operator's money commands, signed with the worker's key, against the live network.
+    let staked = text(&run(worker(home.path()).args(["stake", "--amount", "1500"])));
+    assert!(staked.contains("stake 2500 SAGE (Workstation)"), "{staked}");
+    let unstaked = text(&run(
+        worker(home.path()).args(["unstake", "--amount", "100"])
+    ));
+    assert!(unstaked.contains("unstaking 100 SAGE"), "{unstaked}");
+    let claimed = run(worker(home.path()).arg("claim"));
+    assert!(claimed.status.success(), "{}", text(&claimed));
+    let early = run(worker(home.path()).arg("withdraw"));
+    assert!(
+        !early.status.success(),
+        "the cooldown has not passed: {}",
+        text(&early)
+    );
+    assert!(text(&early).contains("unstaking"), "{}", text(&early));
+
     let exit = daemon.sigterm_and_wait();
     assert!(exit.success(), "SIGTERM drains and exits 0, got {exit}");
     assert!(!home.path().join("worker.pid").exists(), "pid file removed");
@@ -439,6 +456,7 @@ fn detach_runs_in_the_background_and_stop_drains_it() {
         fn drop(&mut self) {
             let _ = Command::new("kill")
                 .args(["-KILL", &self.0.to_string()])
+                .stderr(Stdio::null())
                 .status();
         }
     }
