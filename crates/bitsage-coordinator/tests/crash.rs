@@ -16,6 +16,18 @@ async fn a_killed_coordinator_restarts_with_every_acknowledged_job_lease_and_pay
     let client = funded_client(&first.url).await;
     let worker = staked_worker(&first.url, 1_000).await;
 
+    // A result accepted and paid before the crash.
+    let paid_job = client
+        .submit_job(&custom_job(vec![2, 5], 10))
+        .await
+        .unwrap();
+    let paid_lease = worker.lease(0).await.unwrap().unwrap();
+    let paid = worker
+        .submit_result(&paid_job.job_id, &prove_lease(&paid_lease).await)
+        .await
+        .unwrap();
+    let paid_worker_share = paid.payout.unwrap().worker;
+
     // A job leased and proved before the crash, submitted after it.
     let leased_job = client
         .submit_job(&custom_job(vec![3, 3], 10))
@@ -57,6 +69,17 @@ async fn a_killed_coordinator_restarts_with_every_acknowledged_job_lease_and_pay
             .expect("an acknowledged job survives the crash");
         assert_eq!(job.state, JobState::Queued, "{job:?}");
     }
+    // The accepted result survived: its outputs, its proof and the worker's pay.
+    let before = client.job(&paid_job.job_id).await.unwrap();
+    assert_eq!(before.state, JobState::Proved);
+    assert_eq!(before.outputs, Some(vec![2 * 5 + 5]));
+    assert_eq!(
+        client.job_proof(&paid_job.job_id).await.unwrap().commitment,
+        paid.job.commitment.unwrap()
+    );
+    let me = worker.account(worker.address().unwrap()).await.unwrap();
+    assert_eq!(me.balance.0, Amount::sage(9_000).0 + paid_worker_share.0);
+
     // The lease survived too, and its result is accepted and paid after the restart.
     assert_eq!(
         client.job(&leased_job.job_id).await.unwrap().state,
@@ -69,11 +92,11 @@ async fn a_killed_coordinator_restarts_with_every_acknowledged_job_lease_and_pay
     assert_eq!(accepted.job.state, JobState::Proved);
     assert!(accepted.payout.is_some());
 
-    // Money: every acknowledged job's fee is in escrow (plus any job accepted in the instant
-    // of the kill), the client paid exactly those, nothing was created or lost.
+    // Money: the client paid the two fees above and every acknowledged job's fee (plus any job
+    // accepted in the instant of the kill), and nothing was created or lost.
     let me = client.account(client.address().unwrap()).await.unwrap();
     let spent = Amount::sage(10_000).0 - me.balance.0;
-    let acked_fees = Amount::sage(10).0 + Amount::sage(1).0 * acked.len() as u128;
+    let acked_fees = Amount::sage(20).0 + Amount::sage(1).0 * acked.len() as u128;
     assert!(
         spent == acked_fees || spent == acked_fees + Amount::sage(1).0,
         "client spent {spent}, acknowledged fees {acked_fees}"

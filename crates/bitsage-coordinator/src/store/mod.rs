@@ -12,6 +12,8 @@ use obelysk_vm::Program;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+mod migrations;
+
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 #[derive(Debug, thiserror::Error)]
@@ -111,28 +113,6 @@ const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inpu
     lease_expires_at, created_at, leased_at, finished_at, outputs, steps, commitment, last_error,
     settlement";
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS coord_jobs (
-        job_id TEXT PRIMARY KEY, client TEXT NOT NULL, workload TEXT NOT NULL,
-        program TEXT NOT NULL, program_hash TEXT NOT NULL, inputs TEXT NOT NULL,
-        fee TEXT NOT NULL, security_bits BIGINT NOT NULL, max_steps BIGINT NOT NULL,
-        deadline BIGINT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL,
-        max_attempts BIGINT NOT NULL, worker TEXT, lease_id TEXT, lease_expires_at BIGINT,
-        created_at BIGINT NOT NULL, leased_at BIGINT, finished_at BIGINT, outputs TEXT,
-        steps BIGINT, commitment TEXT, last_error TEXT, settlement TEXT NOT NULL,
-        proof BLOB)",
-    "CREATE INDEX IF NOT EXISTS coord_jobs_queue ON coord_jobs (state, deadline, created_at)",
-    "CREATE INDEX IF NOT EXISTS coord_jobs_worker ON coord_jobs (worker, state)",
-    "CREATE TABLE IF NOT EXISTS coord_workers (
-        worker_id TEXT PRIMARY KEY, gpus TEXT NOT NULL, capacity TEXT NOT NULL,
-        registered_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,
-        proofs_done BIGINT NOT NULL, invalid_proofs BIGINT NOT NULL, earned TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS coord_nonces (
-        signer TEXT NOT NULL, nonce TEXT NOT NULL, signed_at BIGINT NOT NULL,
-        PRIMARY KEY (signer, nonce))",
-    "CREATE INDEX IF NOT EXISTS coord_nonces_age ON coord_nonces (signed_at)",
-];
-
 /// Jobs, workers and nonces on the shared pool.
 #[derive(Clone, Debug)]
 pub struct JobStore {
@@ -212,18 +192,10 @@ fn worker_from_row(row: &AnyRow) -> Result<WorkerRow> {
 }
 
 impl JobStore {
-    /// Wraps `pool` and creates the tables.
+    /// Wraps `pool` and brings its tables to the current schema.
     pub async fn open(pool: AnyPool, postgres: bool) -> Result<Self> {
         let store = Self { pool, postgres };
-        let mut tx = store.pool.begin().await?;
-        for statement in SCHEMA {
-            let statement = match postgres {
-                true => statement.replace(" BLOB", " BYTEA"),
-                false => statement.to_string(),
-            };
-            sqlx::query(&statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        migrations::apply(&store.pool, postgres).await?;
         Ok(store)
     }
 

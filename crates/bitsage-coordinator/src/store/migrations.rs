@@ -1,0 +1,99 @@
+//! Versioned schema migrations. `coord_migrations` records what has been applied; each
+//! migration runs once, in its own transaction, in order. Several replicas starting at once on
+//! PostgreSQL may race to apply one: its statements are idempotent and the version row is
+//! inserted with `ON CONFLICT DO NOTHING`, so the race is harmless. New schema changes go at the
+//! end of [`MIGRATIONS`]; applied ones are never edited.
+
+use sqlx::{AnyPool, Row};
+
+use super::Result;
+
+const V1: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS coord_jobs (
+        job_id TEXT PRIMARY KEY, client TEXT NOT NULL, workload TEXT NOT NULL,
+        program TEXT NOT NULL, program_hash TEXT NOT NULL, inputs TEXT NOT NULL,
+        fee TEXT NOT NULL, security_bits BIGINT NOT NULL, max_steps BIGINT NOT NULL,
+        deadline BIGINT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL,
+        max_attempts BIGINT NOT NULL, worker TEXT, lease_id TEXT, lease_expires_at BIGINT,
+        created_at BIGINT NOT NULL, leased_at BIGINT, finished_at BIGINT, outputs TEXT,
+        steps BIGINT, commitment TEXT, last_error TEXT, settlement TEXT NOT NULL,
+        proof BLOB)",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_queue ON coord_jobs (state, deadline, created_at)",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_worker ON coord_jobs (worker, state)",
+    "CREATE TABLE IF NOT EXISTS coord_workers (
+        worker_id TEXT PRIMARY KEY, gpus TEXT NOT NULL, capacity TEXT NOT NULL,
+        registered_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+        proofs_done BIGINT NOT NULL, invalid_proofs BIGINT NOT NULL, earned TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS coord_nonces (
+        signer TEXT NOT NULL, nonce TEXT NOT NULL, signed_at BIGINT NOT NULL,
+        PRIMARY KEY (signer, nonce))",
+    "CREATE INDEX IF NOT EXISTS coord_nonces_age ON coord_nonces (signed_at)",
+];
+
+/// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL.
+const MIGRATIONS: &[(i64, &str, &[&str])] = &[(1, "jobs, workers and nonces", V1)];
+
+pub(super) async fn apply(pool: &AnyPool, postgres: bool) -> Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS coord_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM coord_migrations")
+        .fetch_one(pool)
+        .await?;
+    let current: i64 = row.try_get("v")?;
+    for (version, name, statements) in MIGRATIONS.iter().filter(|(v, ..)| *v > current) {
+        let mut tx = pool.begin().await?;
+        for statement in *statements {
+            let statement = match postgres {
+                true => statement.replace(" BLOB", " BYTEA"),
+                false => statement.to_string(),
+            };
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO coord_migrations (version, name, applied_at) VALUES ($1, $2, $3)
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(*version)
+        .bind(*name)
+        .bind(bitsage_protocol::unix_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "schema migration applied");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_are_recorded() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        apply(&pool, false).await.unwrap();
+        apply(&pool, false).await.unwrap();
+        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(version) AS v FROM coord_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<i64, _>("n").unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(
+            row.try_get::<i64, _>("v").unwrap(),
+            MIGRATIONS.last().unwrap().0
+        );
+        sqlx::query("SELECT job_id, earned FROM coord_jobs, coord_workers LIMIT 1")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    }
+}
