@@ -105,10 +105,14 @@ async fn observe(State(c): State<Coordinator>, request: Request, next: Next) -> 
     response
 }
 
+/// An address from the path; `code` names which kind the route expects.
+fn path_address(text: &str, code: &'static str) -> ApiResult<Address> {
+    text.parse()
+        .map_err(|e| ApiError::bad_request(code, format!("{e}")))
+}
+
 fn same_worker(path_id: &str, signer: Address) -> ApiResult<()> {
-    let id: Address = path_id
-        .parse()
-        .map_err(|e| ApiError::bad_request("malformed_worker_id", format!("{e}")))?;
+    let id = path_address(path_id, "malformed_worker_id")?;
     if id != signer {
         return Err(ApiError::forbidden(
             "not_your_worker",
@@ -187,9 +191,7 @@ async fn worker(
     State(c): State<Coordinator>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WorkerDetail>> {
-    let id: Address = id
-        .parse()
-        .map_err(|e| ApiError::bad_request("malformed_worker_id", format!("{e}")))?;
+    let id = path_address(&id, "malformed_worker_id")?;
     Ok(Json(c.worker(id).await?))
 }
 
@@ -223,9 +225,7 @@ async fn account(
     State(c): State<Coordinator>,
     Path(address): Path<String>,
 ) -> ApiResult<Json<bitsage_ledger::AccountInfo>> {
-    let address: Address = address
-        .parse()
-        .map_err(|e| ApiError::bad_request("malformed_address", format!("{e}")))?;
+    let address = path_address(&address, "malformed_address")?;
     Ok(Json(c.account(address).await?))
 }
 

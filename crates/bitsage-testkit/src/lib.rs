@@ -34,29 +34,6 @@ impl Postgres {
             .prefix("bitsage-pg")
             .tempdir()
             .map_err(|e| e.to_string())?;
-        let run = |args: &[&str]| -> Result<(), String> {
-            let as_root = running_as_root();
-            let output = if as_root {
-                Command::new("runuser")
-                    .arg("-u")
-                    .arg("postgres")
-                    .arg("--")
-                    .args(args)
-                    .output()
-            } else {
-                Command::new(args[0]).args(&args[1..]).output()
-            }
-            .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} failed: {}",
-                    args[0],
-                    String::from_utf8_lossy(&output.stderr)
-                ))
-            }
-        };
         if running_as_root() {
             Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -112,16 +89,30 @@ impl Drop for Postgres {
             "immediate",
             "stop",
         ];
-        let _ = if running_as_root() {
-            Command::new("runuser")
-                .arg("-u")
-                .arg("postgres")
-                .arg("--")
-                .args(args)
-                .output()
-        } else {
-            Command::new(args[0]).args(&args[1..]).output()
-        };
+        let _ = run(&args);
+    }
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when this process is root (the server
+/// refuses to run as root).
+fn run(args: &[&str]) -> Result<(), String> {
+    let output = if running_as_root() {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args(args)
+            .output()
+    } else {
+        Command::new(args[0]).args(&args[1..]).output()
+    }
+    .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed: {}",
+            args[0],
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
 }
 

@@ -1,0 +1,404 @@
+//! The worker's side: registration, leases, heartbeats, results and the verification gate.
+
+use super::*;
+
+impl Coordinator {
+    pub async fn register(
+        &self,
+        worker: Address,
+        request: RegisterWorkerRequest,
+    ) -> ApiResult<WorkerView> {
+        let gpus = serde_json::to_string(&request.gpus).map_err(internal)?;
+        let capacity = serde_json::to_string(&request.capacity).map_err(internal)?;
+        let row = self
+            .inner
+            .store
+            .upsert_worker(worker, &gpus, &capacity, now_ms())
+            .await?;
+        tracing::info!(%worker, gpus = request.gpus.len(), "worker registered");
+        self.worker_view(row).await
+    }
+
+    async fn worker_view(&self, row: WorkerRow) -> ApiResult<WorkerView> {
+        let account = self.inner.ledger.account(row.worker_id).await?;
+        Ok(WorkerView {
+            worker_id: row.worker_id,
+            gpus: serde_json::from_str(&row.gpus).map_err(internal)?,
+            capacity: serde_json::from_str(&row.capacity).map_err(internal)?,
+            stake: account.stake,
+            tier: account.tier,
+            online: now_ms() - row.last_seen <= ONLINE_WINDOW_MS,
+            leases: self.inner.store.leases_held(row.worker_id).await?,
+            proofs_done: row.proofs_done,
+            invalid_proofs: row.invalid_proofs,
+            earned: row.earned,
+            registered_at: row.registered_at,
+            last_seen: row.last_seen,
+        })
+    }
+
+    pub async fn workers(&self) -> ApiResult<Vec<WorkerView>> {
+        let mut out = Vec::new();
+        for row in self.inner.store.workers().await? {
+            out.push(self.worker_view(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// `GET /workers/:id`: the worker and its latest jobs.
+    pub async fn worker(&self, worker: Address) -> ApiResult<WorkerDetail> {
+        let row = self.registered(worker).await?;
+        let recent_jobs = self
+            .inner
+            .store
+            .recent_jobs(worker, 10)
+            .await?
+            .iter()
+            .map(view)
+            .collect();
+        Ok(WorkerDetail {
+            worker: self.worker_view(row).await?,
+            recent_jobs,
+        })
+    }
+
+    async fn registered(&self, worker: Address) -> ApiResult<WorkerRow> {
+        self.inner.store.worker(worker).await?.ok_or_else(|| {
+            ApiError::not_found(
+                "worker_not_registered",
+                format!("worker {worker} is not registered: POST /workers/register first"),
+            )
+        })
+    }
+
+    /// `POST /workers/:id/lease`: a job for `worker`, waiting up to `wait_secs` for one.
+    pub async fn lease(&self, worker: Address, wait_secs: u32) -> ApiResult<Option<Lease>> {
+        let row = self.registered(worker).await?;
+        let account = self.inner.ledger.account(worker).await?;
+        let Some(tier) = account.tier else {
+            return Err(ApiError::forbidden(
+                "insufficient_stake",
+                format!(
+                    "worker {worker} stakes {} SAGE; at least {} SAGE is needed for any job",
+                    account.stake,
+                    bitsage_ledger::StakeTier::Consumer.min_stake()
+                ),
+            ));
+        };
+        let declared: Capacity = serde_json::from_str(&row.capacity).map_err(internal)?;
+        let limit = match (tier.max_concurrent_jobs(), declared.max_concurrent_jobs) {
+            (Some(t), 0) => Some(t),
+            (Some(t), d) => Some(t.min(d)),
+            (None, 0) => None,
+            (None, d) => Some(d),
+        };
+        let store = &self.inner.store;
+        store.touch_worker(worker, now_ms()).await?;
+        let wait = Duration::from_secs(u64::from(wait_secs.min(self.inner.config.max_wait_secs)));
+        let until = Instant::now() + wait;
+        let priority = tier.priority();
+        let parked = self.inner.dispatcher.park(priority);
+        loop {
+            let allowed = self.inner.dispatcher.may_take(priority);
+            if allowed {
+                let now = now_ms();
+                let lease_id = random_id();
+                let expires_at = now + self.lease_ttl_ms();
+                parked.looking();
+                match store
+                    .claim(worker, limit, &lease_id, expires_at, now)
+                    .await?
+                {
+                    ClaimOutcome::Leased(job) => {
+                        parked.took_job();
+                        Metrics::inc(&self.inner.metrics.leases_granted);
+                        tracing::info!(job_id = job.job_id, %worker, "job leased");
+                        return Ok(Some(Lease {
+                            lease_id,
+                            expires_at,
+                            job: spec(&job),
+                        }));
+                    }
+                    ClaimOutcome::AtCapacity { held } => {
+                        return Err(ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "lease_limit",
+                            format!(
+                                "worker {worker} holds {held} leases, its limit ({tier:?} tier, declared capacity) is {}",
+                                limit.unwrap_or(held)
+                            ),
+                        ));
+                    }
+                    ClaimOutcome::Empty => {}
+                }
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                store.touch_worker(worker, now_ms()).await?;
+                return Ok(None);
+            }
+            // One SQLite file has one coordinator, so every new job wakes a waiter here. A
+            // waiter held back by a higher tier, or on PostgreSQL (another replica may queue
+            // the job), also looks again now and then.
+            let nap = if !allowed || store.is_postgres() {
+                left.min(crate::dispatch::RECHECK)
+            } else {
+                left
+            };
+            parked.wait(nap).await;
+        }
+    }
+
+    pub(super) fn lease_ttl_ms(&self) -> i64 {
+        (self.inner.config.lease_ttl_secs * 1000) as i64
+    }
+
+    pub async fn heartbeat(
+        &self,
+        worker: Address,
+        request: HeartbeatRequest,
+    ) -> ApiResult<HeartbeatResponse> {
+        self.registered(worker).await?;
+        let now = now_ms();
+        let expires_at = now + self.lease_ttl_ms();
+        let gpus = serde_json::to_string(&request.gpus).map_err(internal)?;
+        let capacity = request
+            .capacity
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(internal)?;
+        let store = &self.inner.store;
+        store
+            .report_worker(worker, &gpus, capacity.as_deref(), now)
+            .await?;
+        let renewed = store.renew(worker, &request.lease_ids, expires_at).await?;
+        let lost = request
+            .lease_ids
+            .into_iter()
+            .filter(|l| !renewed.contains(l))
+            .collect();
+        Ok(HeartbeatResponse {
+            renewed,
+            lost,
+            expires_at,
+        })
+    }
+
+    /// `POST /jobs/:id/result`: the verification gate.
+    pub async fn submit_result(
+        &self,
+        worker: Address,
+        job_id: &str,
+        request: ResultRequest,
+    ) -> ApiResult<ResultResponse> {
+        let job = self.job_row(job_id).await?;
+        if let Some(answer) = self
+            .repeated_result(&job, worker, &request.lease_id)
+            .await?
+        {
+            return Ok(answer);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(request.proof.as_bytes())
+            .map_err(|e| {
+                ApiError::bad_request("malformed_proof", format!("proof is not base64: {e}"))
+            })?;
+        let started = Instant::now();
+        let checked = tokio::task::spawn_blocking({
+            let job = job.clone();
+            move || gate(&job, &bytes)
+        })
+        .await
+        .map_err(internal)?;
+        self.inner
+            .metrics
+            .observe_verification(started.elapsed().as_secs_f64());
+        let result = match checked {
+            Ok(result) => result,
+            Err(reason) => {
+                return Err(self
+                    .refuse_proof(&job, worker, &request.lease_id, reason)
+                    .await)
+            }
+        };
+        let store = &self.inner.store;
+        if !store
+            .complete(
+                job_id,
+                &request.lease_id,
+                worker,
+                &result,
+                bitsage_ledger::FeeSplit::of(job.fee).worker,
+                now_ms(),
+            )
+            .await?
+        {
+            // Someone else changed the job meanwhile: the same result twice, or an expiry.
+            let job = self.job_row(job_id).await?;
+            return match self
+                .repeated_result(&job, worker, &request.lease_id)
+                .await?
+            {
+                Some(answer) => Ok(answer),
+                None => Err(lease_not_held(&job, worker)),
+            };
+        }
+        Metrics::inc(&self.inner.metrics.proofs_accepted);
+        tracing::info!(job_id, %worker, steps = result.steps, "proof verified and accepted");
+        let job = self.job_row(job_id).await?;
+        // If paying fails here the maintenance loop pays later; the result is already safe.
+        let payout = match self.settle(&job).await {
+            Ok(payout) => payout,
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "payout deferred");
+                None
+            }
+        };
+        Ok(ResultResponse {
+            job: view(&self.job_row(job_id).await?),
+            payout,
+        })
+    }
+
+    /// The answer to a result that was already accepted for this lease; `Err` if the worker
+    /// does not hold the lease at all; `None` if the result is new.
+    async fn repeated_result(
+        &self,
+        job: &JobRow,
+        worker: Address,
+        lease_id: &str,
+    ) -> ApiResult<Option<ResultResponse>> {
+        let holds = job.worker == Some(worker) && job.lease_id.as_deref() == Some(lease_id);
+        match job.state {
+            JobState::Proved if holds => {
+                let payout = self.settle(job).await?;
+                Ok(Some(ResultResponse {
+                    job: view(job),
+                    payout,
+                }))
+            }
+            JobState::Leased if holds => Ok(None),
+            _ => Err(lease_not_held(job, worker)),
+        }
+    }
+
+    async fn refuse_proof(
+        &self,
+        job: &JobRow,
+        worker: Address,
+        lease_id: &str,
+        reason: String,
+    ) -> ApiError {
+        Metrics::inc(&self.inner.metrics.verification_failures);
+        tracing::warn!(job_id = job.job_id, %worker, %reason, "proof refused");
+        let outcome = async {
+            self.inner.store.count_invalid_proof(worker).await?;
+            let message = format!("invalid proof from {worker}: {reason}");
+            self.released(job, worker, lease_id, &message).await
+        }
+        .await;
+        match outcome {
+            Ok(_) => ApiError::unprocessable("invalid_proof", format!("proof refused: {reason}")),
+            Err(e) => e,
+        }
+    }
+
+    async fn released(
+        &self,
+        job: &JobRow,
+        worker: Address,
+        lease_id: &str,
+        reason: &str,
+    ) -> ApiResult<Released> {
+        let released = self
+            .inner
+            .store
+            .release(&job.job_id, lease_id, worker, reason, now_ms())
+            .await?
+            .ok_or_else(|| lease_not_held(job, worker))?;
+        match released {
+            Released::Requeued => self.inner.dispatcher.wake(1),
+            Released::Failed => {
+                Metrics::inc(&self.inner.metrics.jobs_failed);
+                let job = self.job_row(&job.job_id).await?;
+                if let Err(e) = self.settle(&job).await {
+                    tracing::warn!(job_id = job.job_id, error = %e, "refund deferred");
+                }
+            }
+        }
+        Ok(released)
+    }
+
+    /// `POST /jobs/:id/fail`: the worker gives the job back.
+    pub async fn fail(
+        &self,
+        worker: Address,
+        job_id: &str,
+        request: FailRequest,
+    ) -> ApiResult<JobView> {
+        let job = self.job_row(job_id).await?;
+        let reason: String = request.reason.chars().take(500).collect();
+        self.released(
+            &job,
+            worker,
+            &request.lease_id,
+            &format!("worker {worker} failed: {reason}"),
+        )
+        .await?;
+        self.job(job_id).await
+    }
+}
+
+fn lease_not_held(job: &JobRow, worker: Address) -> ApiError {
+    ApiError::conflict(
+        "lease_not_held",
+        format!(
+            "worker {worker} does not hold this lease on job {} (the job is {})",
+            job.job_id,
+            job.state.as_str()
+        ),
+    )
+}
+
+/// Verifies a submitted proof against the job's own claim: program, inputs, job id, security
+/// floor and step limit. Outputs come from the verified claim.
+fn gate(job: &JobRow, bytes: &[u8]) -> Result<ProvedResult, String> {
+    let proof = StarkProof::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let job_id = obelysk_prover::proof::parse_hex32(&job.job_id).map_err(|e| e.to_string())?;
+    let expected = ExpectedClaim {
+        program: Some(job.program.clone()),
+        inputs: Some(job.inputs.iter().map(|v| M31::new(*v)).collect()),
+        outputs: None,
+        steps: None,
+        job_id: Some(Some(job_id)),
+    };
+    if proof.claim.steps > job.max_steps {
+        return Err(format!(
+            "proof claims {} steps, the job allows {}",
+            proof.claim.steps, job.max_steps
+        ));
+    }
+    ObelyskProver::new(ProverConfig::default())
+        .with_min_security_bits(job.security_bits)
+        .verify_claim(&proof, &expected)
+        .map_err(|e| e.to_string())?;
+    Ok(ProvedResult {
+        outputs: proof.claim.outputs.iter().map(|v| v.value()).collect(),
+        steps: proof.claim.steps,
+        commitment: format!("0x{}", hex::encode(proof.commitment())),
+        proof: bytes.to_vec(),
+    })
+}
+
+fn spec(job: &JobRow) -> JobSpec {
+    JobSpec {
+        job_id: job.job_id.clone(),
+        workload: job.workload,
+        program: job.program.clone(),
+        inputs: job.inputs.clone(),
+        security_bits: job.security_bits,
+        max_steps: job.max_steps,
+        deadline: job.deadline,
+    }
+}

@@ -1,0 +1,326 @@
+//! [`Coordinator`]: the job protocol's rules, independent of HTTP.
+//!
+//! Order of writes is what makes a crash harmless: a job is stored (`pending`) before its fee is
+//! escrowed and queued after; a result is stored (`proved`) before the fee is paid; every
+//! `pending` job and every unsettled fee is finished by [`Coordinator::recover`] at start and by
+//! the maintenance loop, and each ledger call is idempotent on the job id.
+//!
+//! This file holds the coordinator itself, recovery, upkeep and authentication; [`jobs`] the
+//! client's side (submission, views, proofs), [`leases`] the worker's side (registration,
+//! leases, heartbeats and the verification gate), [`accounts`] the ledger operations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use base64::Engine;
+use bitsage_ledger::{
+    AccountInfo, Address, Amount, LedgerConfig, LedgerError, Settlement, SqlLedger, SystemClock,
+};
+use bitsage_protocol::*;
+use blake2::{Blake2s256, Digest};
+use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
+use obelysk_vm::{Program, M31};
+
+use crate::config::CoordinatorConfig;
+use crate::dispatch::Dispatcher;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::{Metrics, Snapshot};
+use crate::store::{
+    ClaimOutcome, JobRow, JobStore, ProvedResult, Released, Settlement as Settled, WorkerRow,
+};
+
+mod accounts;
+mod jobs;
+mod leases;
+
+pub use jobs::{job_id_for, view};
+
+/// Seconds since a worker's last request after which it counts as offline.
+pub const ONLINE_WINDOW_MS: i64 = 30_000;
+/// Age after which a `pending` job is taken to be an interrupted submission.
+const PENDING_GRACE_MS: i64 = 5_000;
+/// Seconds a nonce is kept beyond the skew window.
+const NONCE_MARGIN_SECS: i64 = 60;
+/// Largest `ml-inference` batch a client may ask for.
+pub const MAX_ML_BATCH: u32 = 10_000;
+
+pub use bitsage_protocol::unix_millis as now_ms;
+
+/// The coordinator: store, ledger, dispatcher and metrics.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: CoordinatorConfig,
+    store: JobStore,
+    ledger: Arc<dyn Settlement>,
+    dispatcher: Dispatcher,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+impl Coordinator {
+    /// Opens the database (creating tables), then finishes whatever a crash interrupted.
+    pub async fn open(config: CoordinatorConfig) -> anyhow::Result<Self> {
+        let ledger = SqlLedger::connect(
+            &config.database_url(),
+            LedgerConfig::for_network(config.network),
+            Arc::new(SystemClock),
+        )
+        .await?;
+        let store = JobStore::open(ledger.pool().clone(), ledger.is_postgres()).await?;
+        let coordinator = Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                ledger: Arc::new(ledger),
+                dispatcher: Dispatcher::new(),
+                metrics: Metrics::default(),
+            }),
+        };
+        coordinator
+            .recover()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(coordinator)
+    }
+
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn ledger(&self) -> &dyn Settlement {
+        self.inner.ledger.as_ref()
+    }
+
+    /// Finishes what a crash interrupted: escrows `pending` jobs, settles unsettled fees, and
+    /// gives every lease one more lease time, so workers whose coordinator was away longer
+    /// than that can still deliver what they proved meanwhile.
+    pub async fn recover(&self) -> ApiResult<()> {
+        let extended = self
+            .inner
+            .store
+            .extend_leases(now_ms() + self.lease_ttl_ms())
+            .await?;
+        if extended > 0 {
+            tracing::info!(leases = extended, "leases extended after a restart");
+        }
+        self.escrow_pending(i64::MAX).await?;
+        self.settle_all().await
+    }
+
+    /// Escrows and queues `pending` jobs created before `before`. A job whose client can no
+    /// longer pay fails; one job's trouble does not stop the others.
+    async fn escrow_pending(&self, before: i64) -> ApiResult<()> {
+        for job in self.inner.store.pending_jobs().await? {
+            if job.created_at >= before {
+                continue;
+            }
+            if let Err(e) = self.escrow_and_queue(&job).await {
+                tracing::warn!(job_id = job.job_id, error = %e, "pending job not queued");
+            }
+        }
+        Ok(())
+    }
+
+    /// One round of upkeep: expired leases back to the queue, fees settled, old nonces dropped.
+    pub async fn maintain(&self) -> ApiResult<()> {
+        let now = now_ms();
+        let expired = self.inner.store.expire_leases(now).await?;
+        let mut requeued = 0;
+        for (job_id, released) in &expired {
+            Metrics::inc(&self.inner.metrics.lease_expiries);
+            tracing::info!(job_id, ?released, "lease expired");
+            match released {
+                Released::Requeued => requeued += 1,
+                Released::Failed => Metrics::inc(&self.inner.metrics.jobs_failed),
+            }
+        }
+        if requeued > 0 {
+            self.inner.dispatcher.wake(requeued);
+        }
+        // A submission still escrowing is a few milliseconds old; older ones were interrupted.
+        self.escrow_pending(now - PENDING_GRACE_MS).await?;
+        self.settle_all().await?;
+        // A nonce signed at T is refused as stale once now > T + window; keep a margin for
+        // clock differences between replicas.
+        let horizon = now / 1000 - self.inner.config.skew_window_secs - NONCE_MARGIN_SECS;
+        self.inner.store.prune_nonces(horizon).await?;
+        Ok(())
+    }
+
+    /// Runs [`Coordinator::maintain`] forever at the configured interval.
+    pub async fn maintenance_loop(self) {
+        let period = Duration::from_millis(self.inner.config.maintenance_interval_ms.max(10));
+        let mut ticker = tokio::time::interval(period);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = self.maintain().await {
+                tracing::warn!(error = %e, "maintenance round failed; retrying next round");
+            }
+        }
+    }
+
+    async fn settle_all(&self) -> ApiResult<()> {
+        for job in self.inner.store.unsettled().await? {
+            if let Err(e) = self.settle(&job).await {
+                tracing::warn!(job_id = job.job_id, error = %e, "settlement deferred");
+            }
+        }
+        Ok(())
+    }
+
+    /// Pays a proved job's fee or refunds a failed one, then marks it settled.
+    async fn settle(&self, job: &JobRow) -> ApiResult<Option<Payout>> {
+        let ledger = &self.inner.ledger;
+        let payout = match job.state {
+            JobState::Proved => {
+                let worker = job
+                    .worker
+                    .ok_or_else(|| internal("proved job without worker"))?;
+                let split = ledger.pay(&job.job_id, worker).await?;
+                Some(Payout {
+                    worker: split.worker,
+                    treasury: split.treasury,
+                    stakers: split.stakers,
+                })
+            }
+            JobState::Failed => {
+                match ledger.refund(&job.job_id).await {
+                    Ok(_) | Err(LedgerError::UnknownJob { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                None
+            }
+            _ => return Ok(None),
+        };
+        self.inner.store.mark_settled(&job.job_id).await?;
+        Ok(payout)
+    }
+
+    async fn escrow_and_queue(&self, job: &JobRow) -> ApiResult<()> {
+        match self
+            .inner
+            .ledger
+            .escrow(&job.job_id, job.client, job.fee)
+            .await
+        {
+            Ok(()) => {
+                self.inner.store.mark_queued(&job.job_id).await?;
+                self.inner.dispatcher.wake(1);
+                Ok(())
+            }
+            Err(e @ (LedgerError::Database(_) | LedgerError::Corrupt(_))) => Err(e.into()),
+            Err(e) => {
+                let reason = format!("fee could not be escrowed: {e}");
+                self.inner
+                    .store
+                    .reject_pending(&job.job_id, &reason, now_ms())
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Checks a signed request and records its nonce. Returns the signer.
+    pub async fn authenticate(
+        &self,
+        headers: &SignedHeaders,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> ApiResult<Address> {
+        let now = now_ms();
+        let checked = headers
+            .verify(
+                method,
+                path,
+                body,
+                now / 1000,
+                self.inner.config.skew_window_secs,
+            )
+            .and(Ok(()));
+        if let Err(e) = checked {
+            self.inner.metrics.auth_rejected(e.code());
+            return Err(e.into());
+        }
+        let signer = address_of(&headers.public_key);
+        // Kept under the signed time: the nonce must outlive every moment at which that
+        // timestamp is still inside the window.
+        if !self
+            .inner
+            .store
+            .remember_nonce(&signer.to_string(), &headers.nonce, headers.timestamp)
+            .await?
+        {
+            let e = AuthError::ReplayedNonce {
+                nonce: headers.nonce.clone(),
+            };
+            self.inner.metrics.auth_rejected(e.code());
+            return Err(e.into());
+        }
+        Ok(signer)
+    }
+
+    pub fn health(&self) -> Health {
+        Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            network: self.inner.config.network.to_string(),
+            now: now_ms(),
+            min_security_bits: self.inner.config.min_security_bits,
+        }
+    }
+
+    pub async fn metrics_text(&self) -> ApiResult<String> {
+        let store = &self.inner.store;
+        let counts = store.jobs_by_state().await?;
+        let workers = store.workers().await?;
+        let now = now_ms();
+        let snapshot = Snapshot {
+            jobs_by_state: JobState::ALL
+                .iter()
+                .map(|s| {
+                    let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
+                    (s.as_str(), n)
+                })
+                .collect(),
+            workers_online: workers
+                .iter()
+                .filter(|w| now - w.last_seen <= ONLINE_WINDOW_MS)
+                .count() as u64,
+            workers_registered: workers.len() as u64,
+            long_polls_parked: self.inner.dispatcher.parked() as u64,
+        };
+        Ok(self.inner.metrics.render(&snapshot))
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn random_id() -> String {
+    random_hex(16)
+}
