@@ -28,7 +28,12 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+// Proving frees and reallocates hundreds of MiB per phase; see `bitsage_alloc`.
+#[global_allocator]
+static GLOBAL: bitsage_alloc::Allocator = bitsage_alloc::Allocator;
+
 fn main() -> ExitCode {
+    bitsage_alloc::keep_freed_memory();
     let cli = cli::Cli::parse();
     progress::init_tracing(cli.verbose);
     match commands::run(cli) {

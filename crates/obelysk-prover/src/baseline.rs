@@ -79,6 +79,7 @@ pub fn run_baseline(
     pcs.mix_into(channel);
     let mut scheme =
         CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+    scheme.set_store_polynomials_coefficients();
     scheme.tree_builder().commit(channel);
 
     let n_vec = 1usize << (log_rows - LOG_N_LANES);

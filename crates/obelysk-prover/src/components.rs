@@ -1,5 +1,6 @@
 //! The seven components of one proof, built identically by prover and verifier.
 
+use num_traits::Zero;
 use stwo::core::air::Component;
 use stwo::core::fields::qm31::SecureField;
 use stwo::prover::backend::simd::SimdBackend;
@@ -49,29 +50,48 @@ impl Evals {
             cpu: CpuEval {
                 log_size: shape.cpu_log,
                 relations: relations.clone(),
+                claimed_sum: SecureField::zero(),
             },
             program: ProgramTableEval {
                 log_size: shape.program_log,
                 relations: relations.clone(),
+                claimed_sum: SecureField::zero(),
             },
             ranges: RANGE_BITS
                 .iter()
                 .map(|&bits| RangeTableEval {
                     bits,
                     relations: relations.clone(),
+                    claimed_sum: SecureField::zero(),
                 })
                 .collect(),
             registers: MemoryBoundaryEval {
                 space: REGISTER_SPACE,
                 log_size: REGISTER_LOG,
                 relations: relations.clone(),
+                claimed_sum: SecureField::zero(),
             },
             data: MemoryBoundaryEval {
                 space: DATA_SPACE,
                 log_size: shape.data_log,
                 relations,
+                claimed_sum: SecureField::zero(),
             },
         }
+    }
+
+    /// Sets each evaluator's claimed LogUp sum (in component order), which its last
+    /// interaction column's constraint needs.
+    pub fn with_claimed_sums(mut self, sums: &[SecureField; N_COMPONENTS]) -> Self {
+        let [cpu, program, r16, r13, r8, registers, data] = *sums;
+        self.cpu.claimed_sum = cpu;
+        self.program.claimed_sum = program;
+        for (eval, sum) in self.ranges.iter_mut().zip([r16, r13, r8]) {
+            eval.claimed_sum = sum;
+        }
+        self.registers.claimed_sum = registers;
+        self.data.claimed_sum = data;
+        self
     }
 
     pub fn into_components(
@@ -80,17 +100,18 @@ impl Evals {
         preprocessed: &[PreProcessedColumnId],
     ) -> Components {
         let alloc = &mut TraceLocationAllocator::new_with_preprocessed_columns(preprocessed);
+        let evals = self.with_claimed_sums(claimed_sums);
         let [cpu_sum, program_sum, r16, r13, r8, reg_sum, data_sum] = *claimed_sums;
-        let cpu = CpuComponent::new(alloc, self.cpu, cpu_sum);
-        let program = ProgramTableComponent::new(alloc, self.program, program_sum);
-        let ranges = self
+        let cpu = CpuComponent::new(alloc, evals.cpu, cpu_sum);
+        let program = ProgramTableComponent::new(alloc, evals.program, program_sum);
+        let ranges = evals
             .ranges
             .into_iter()
             .zip([r16, r13, r8])
             .map(|(eval, sum)| RangeTableComponent::new(alloc, eval, sum))
             .collect();
-        let registers = MemoryBoundaryComponent::new(alloc, self.registers, reg_sum);
-        let data = MemoryBoundaryComponent::new(alloc, self.data, data_sum);
+        let registers = MemoryBoundaryComponent::new(alloc, evals.registers, reg_sum);
+        let data = MemoryBoundaryComponent::new(alloc, evals.data, data_sum);
         Components {
             cpu,
             program,

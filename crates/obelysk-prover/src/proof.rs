@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use obelysk_vm::{Program, M31};
 
 /// Version of both encodings.
-pub const PROOF_VERSION: u32 = 1;
+pub const PROOF_VERSION: u32 = 2;
 const BINARY_MAGIC: &[u8; 8] = b"OBLPROOF";
 
 /// A proof of one Obelysk execution, with everything a verifier needs except trust.

@@ -82,6 +82,7 @@ pub fn prove_trace(
     shape.mix_into(channel);
     let mut scheme =
         CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+    scheme.set_store_polynomials_coefficients();
 
     // Tree 0: preprocessed columns, derived from the program alone.
     let pre = preprocessed::columns(trace.program(), &shape);

@@ -25,6 +25,18 @@ type Check<'a> = Box<dyn Fn() + 'a>;
 
 /// `Ok` when the witness satisfies every constraint and all lookups balance against `claim`.
 pub fn check_witness(program: &Program, claim: &Claim, witness: &Witness) -> Result<(), String> {
+    check_witness_with(program, claim, witness, |_| {})
+}
+
+/// [`check_witness`], with `tamper` applied to the interaction columns (one `Vec` per component,
+/// in component order) after they are generated and their claimed sums taken: a cheating
+/// prover's view of the LogUp columns.
+pub fn check_witness_with(
+    program: &Program,
+    claim: &Claim,
+    witness: &Witness,
+    tamper: impl FnOnce(&mut [Vec<Evaluation>]),
+) -> Result<(), String> {
     let channel = &mut Blake2sChannel::default();
     channel.mix_u32s(&[0x0b31, witness.cpu.len() as u32]);
     let relations = Relations::draw(channel);
@@ -34,7 +46,9 @@ pub fn check_witness(program: &Program, claim: &Claim, witness: &Witness) -> Res
         .map(|(id, e)| (id.id, e.values))
         .collect();
     let evals = Evals::new(&shape, &relations);
-    let (interaction, sums) = interaction_traces(witness, &pre, &evals);
+    let (mut interaction, sums) = interaction_traces(witness, &pre, &evals);
+    tamper(&mut interaction);
+    let evals = evals.with_claimed_sums(&sums);
 
     let io = PublicIo {
         inputs: &claim.inputs_field(),

@@ -5,12 +5,15 @@ mod common;
 
 use obelysk_prover::air::cpu::col;
 use obelysk_prover::air::witness::Witness;
-use obelysk_prover::testing::check_witness;
+use obelysk_prover::testing::{check_witness, check_witness_with};
 use obelysk_prover::Claim;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stwo::core::fields::m31::BaseField;
 use stwo::prover::backend::simd::column::BaseColumn;
+
+/// The field modulus: adding `P - 1` subtracts one.
+const P: u32 = (1 << 31) - 1;
 
 fn bump(column: &mut BaseColumn, row: usize, delta: u32) {
     let cell = &mut column.as_mut_slice()[row];
@@ -54,6 +57,53 @@ fn changing_any_cpu_cell_is_caught() {
     assert!(
         escaped.is_empty(),
         "unconstrained (column, row) cells: {escaped:?}"
+    );
+}
+
+#[test]
+fn changing_any_logup_cell_is_caught() {
+    let trace = common::all_opcodes_trace();
+    let claim = Claim::from_trace(&trace, None);
+    let witness = Witness::generate(&trace);
+    let steps = trace.steps().len();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut escaped = Vec::new();
+    // Every interaction column of the cpu (one fraction each, then the running sum) and of the
+    // program table, at the first, a middle and a padding row.
+    for component in [0, 1] {
+        let n_columns = {
+            let mut n = 0;
+            let _ = check_witness_with(trace.program(), &claim, &witness, |i| {
+                n = i[component].len()
+            });
+            n
+        };
+        assert!(n_columns >= 4, "component {component} has LogUp columns");
+        for column in 0..n_columns {
+            for row in [0, steps / 2, steps + 1] {
+                // A single changed cell, and (between two fraction columns) a value moved from
+                // one column to the next, which keeps the row's total and so only the
+                // per-fraction constraints can catch.
+                let moves_into = (column + 4 < n_columns - 4).then_some(column + 4);
+                for moved in [Some(None), moves_into.map(Some)].into_iter().flatten() {
+                    let forged = check_witness_with(trace.program(), &claim, &witness, |i| {
+                        let row = row % i[component][column].values.as_slice().len();
+                        bump(&mut i[component][column].values, row, 1);
+                        if let Some(next) = moved {
+                            bump(&mut i[component][next].values, row, P - 1);
+                        }
+                    });
+                    if forged.is_ok() {
+                        escaped.push((component, column, row, moved));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::panic::take_hook();
+    assert!(
+        escaped.is_empty(),
+        "unconstrained (component, interaction column, row, moved to) cells: {escaped:?}"
     );
 }
 

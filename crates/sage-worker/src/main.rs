@@ -28,8 +28,9 @@ use clap::{Parser, Subcommand};
 
 use crate::home::Home;
 
+// The daemon proves job after job; see `bitsage_alloc` for why freed memory is kept.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: bitsage_alloc::Allocator = bitsage_alloc::Allocator;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -178,6 +179,7 @@ fn init_logging(home: &Home, to_file: bool) {
 }
 
 fn main() {
+    bitsage_alloc::keep_freed_memory();
     match run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {

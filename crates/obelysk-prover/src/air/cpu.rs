@@ -10,7 +10,9 @@
 
 use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
 
-use super::{add_lookups, konst, one_minus, sum, AirField, Lookup, Rel, Relations};
+use stwo::core::fields::qm31::SecureField;
+
+use super::{add_lookups, cumsum_shift, konst, one_minus, sum, AirField, Lookup, Rel, Relations};
 use super::{DATA_SPACE, HALT_PC, REGISTER_SPACE};
 use obelysk_vm::OpCode;
 
@@ -71,6 +73,8 @@ pub type CpuComponent = FrameworkComponent<CpuEval>;
 pub struct CpuEval {
     pub log_size: u32,
     pub relations: Relations,
+    /// Zero until the interaction trace is built (see `Evals::with_claimed_sums`).
+    pub claimed_sum: SecureField,
 }
 
 impl FrameworkEval for CpuEval {
@@ -87,7 +91,8 @@ impl FrameworkEval for CpuEval {
         for constraint in constraints(&row) {
             eval.add_constraint(constraint);
         }
-        add_lookups(&mut eval, &self.relations, lookups(&row));
+        let shift = cumsum_shift(self.claimed_sum, self.log_size);
+        add_lookups(&mut eval, &self.relations, lookups(&row), shift);
         eval
     }
 }

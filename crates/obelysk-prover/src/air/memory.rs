@@ -6,7 +6,9 @@
 use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
 
 use super::preprocessed::seq_id;
-use super::{add_lookups, konst, AirField, Lookup, Rel, Relations};
+use stwo::core::fields::qm31::SecureField;
+
+use super::{add_lookups, cumsum_shift, konst, AirField, Lookup, Rel, Relations};
 
 /// 16 registers.
 pub const REGISTER_LOG: u32 = 4;
@@ -18,6 +20,7 @@ pub struct MemoryBoundaryEval {
     pub space: u32,
     pub log_size: u32,
     pub relations: Relations,
+    pub claimed_sum: SecureField,
 }
 
 impl FrameworkEval for MemoryBoundaryEval {
@@ -35,7 +38,8 @@ impl FrameworkEval for MemoryBoundaryEval {
             eval.next_trace_mask(),
             eval.next_trace_mask(),
         ];
-        add_lookups(&mut eval, &self.relations, self.lookups(&row));
+        let shift = cumsum_shift(self.claimed_sum, self.log_size);
+        add_lookups(&mut eval, &self.relations, self.lookups(&row), shift);
         eval
     }
 }

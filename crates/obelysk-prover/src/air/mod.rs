@@ -24,7 +24,7 @@ use stwo::core::channel::Channel;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::fields::FieldExpOps;
-use stwo_constraint_framework::{relation, EvalAtRow, RelationEFTraitBound};
+use stwo_constraint_framework::{relation, EvalAtRow, RelationEFTraitBound, INTERACTION_TRACE_IDX};
 
 /// `pc` yielded by `halt`: no program row has it, so nothing can follow a halt.
 pub const HALT_PC: u32 = 1 << 30;
@@ -155,15 +155,63 @@ pub fn konst<F: From<BaseField>>(v: u32) -> F {
     F::from(m31(v))
 }
 
-/// Adds the lookups to the evaluator's LogUp, batched in pairs so that every constraint stays at
-/// degree three.
-pub fn add_lookups<E: EvalAtRow>(eval: &mut E, relations: &Relations, lookups: Vec<Lookup<E::F>>) {
-    use stwo::core::Fraction;
-    for lookup in lookups {
-        let denominator: E::EF = relations.combine(lookup.rel, lookup.values());
-        eval.write_logup_frac(Fraction::new(E::EF::from(lookup.multiplicity), denominator));
+/// A row's LogUp terms as one fraction per interaction column. Terms are added in pairs,
+/// `n0/d0 + n1/d1 = (n0·d1 + n1·d0) / (d0·d1)`, which keeps every constraint at degree three;
+/// the multiplicities stay in the base field, so the cross terms are base × extension products.
+/// Constraint evaluation and interaction-trace generation both go through this function.
+pub fn paired_fractions<'a, F, EF>(
+    relations: &'a Relations,
+    lookups: Vec<Lookup<F>>,
+) -> impl Iterator<Item = (EF, EF)> + 'a
+where
+    F: AirField + 'a,
+    EF: RelationEFTraitBound<F> + Mul<EF, Output = EF> + 'a,
+{
+    let mut terms = lookups.into_iter().map(move |l| {
+        let denominator: EF = relations.combine(l.rel, l.values());
+        (l.multiplicity, denominator)
+    });
+    std::iter::from_fn(move || {
+        let (n0, d0) = terms.next()?;
+        Some(match terms.next() {
+            Some((n1, d1)) => (d1.clone() * n0 + d0.clone() * n1, d0 * d1),
+            None => (EF::from(n0), d0),
+        })
+    })
+}
+
+/// `claimed_sum / 2^log_size`: subtracted from every row of the running sum so that it wraps
+/// around to zero, which lets one constraint hold on every row (first row included).
+pub fn cumsum_shift(claimed_sum: SecureField, log_size: u32) -> SecureField {
+    claimed_sum / m31(1 << log_size)
+}
+
+/// Constrains the row's LogUp columns. Every column but the last holds one paired fraction
+/// (`value · den = num`); the last is a running sum over rows of the whole row's fractions
+/// minus [`cumsum_shift`]: `(cur − prev − Σ earlier + shift) · den = num`.
+///
+/// This replaces stwo's `write_logup_frac`/`finalize_logup_in_pairs`, which computes the same
+/// kind of sum but copies every fraction twice through a per-row hash map and multiplies the
+/// numerators as extension elements; the generator in `witness.rs` fills the columns to match.
+pub fn add_lookups<E: EvalAtRow>(
+    eval: &mut E,
+    relations: &Relations,
+    lookups: Vec<Lookup<E::F>>,
+    cumsum_shift: SecureField,
+) {
+    let mut fractions = paired_fractions::<E::F, E::EF>(relations, lookups).peekable();
+    let mut earlier = E::EF::zero();
+    while let Some((num, den)) = fractions.next() {
+        if fractions.peek().is_some() {
+            let [value] = eval.next_extension_interaction_mask(INTERACTION_TRACE_IDX, [0]);
+            eval.add_constraint(value.clone() * den - num);
+            earlier += value;
+        } else {
+            let [prev, cur] = eval.next_extension_interaction_mask(INTERACTION_TRACE_IDX, [-1, 0]);
+            let earlier = std::mem::replace(&mut earlier, E::EF::zero());
+            eval.add_constraint((cur - prev - earlier + cumsum_shift) * den - num);
+        }
     }
-    eval.finalize_logup_in_pairs();
 }
 
 /// Public inputs and outputs of one proven execution, in field form.

@@ -5,7 +5,9 @@
 use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
 
 use super::preprocessed::{program_field_id, seq_id};
-use super::{add_lookups, konst, AirField, Lookup, Rel, Relations};
+use stwo::core::fields::qm31::SecureField;
+
+use super::{add_lookups, cumsum_shift, konst, AirField, Lookup, Rel, Relations};
 
 pub type ProgramTableComponent = FrameworkComponent<ProgramTableEval>;
 pub type RangeTableComponent = FrameworkComponent<RangeTableEval>;
@@ -14,6 +16,7 @@ pub type RangeTableComponent = FrameworkComponent<RangeTableEval>;
 pub struct ProgramTableEval {
     pub log_size: u32,
     pub relations: Relations,
+    pub claimed_sum: SecureField,
 }
 
 impl FrameworkEval for ProgramTableEval {
@@ -29,7 +32,8 @@ impl FrameworkEval for ProgramTableEval {
         let mut row = vec![eval.get_preprocessed_column(seq_id(self.log_size))];
         row.extend((0..4).map(|k| eval.get_preprocessed_column(program_field_id(k))));
         row.push(eval.next_trace_mask());
-        add_lookups(&mut eval, &self.relations, self.lookups(&row));
+        let shift = cumsum_shift(self.claimed_sum, self.log_size());
+        add_lookups(&mut eval, &self.relations, self.lookups(&row), shift);
         eval
     }
 }
@@ -49,6 +53,7 @@ impl ProgramTableEval {
 pub struct RangeTableEval {
     pub bits: u32,
     pub relations: Relations,
+    pub claimed_sum: SecureField,
 }
 
 impl FrameworkEval for RangeTableEval {
@@ -65,7 +70,8 @@ impl FrameworkEval for RangeTableEval {
             eval.get_preprocessed_column(seq_id(self.bits)),
             eval.next_trace_mask(),
         ];
-        add_lookups(&mut eval, &self.relations, self.lookups(&row));
+        let shift = cumsum_shift(self.claimed_sum, self.log_size());
+        add_lookups(&mut eval, &self.relations, self.lookups(&row), shift);
         eval
     }
 }

@@ -2,20 +2,21 @@
 //! builds LogUp interaction columns from the same lookup descriptions the constraints use.
 
 use rayon::prelude::*;
+use stwo::core::fields::batch_inverse_in_place;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::CanonicCoset;
 use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES};
+use stwo::prover::backend::simd::prefix_sum::inclusive_prefix_sum;
 use stwo::prover::backend::simd::qm31::PackedQM31;
 use stwo::prover::backend::Column;
 use stwo::prover::poly::circle::CircleEvaluation;
-use stwo_constraint_framework::LogupTraceGenerator;
 
 use super::cpu::{col, SLOT_A, SLOT_B, SLOT_C, SLOT_MEM};
 use super::memory::REGISTER_LOG;
 use super::preprocessed::Evaluation;
-use super::{m31, Lookup, Relations, HALT_PC, RANGE_BITS};
+use super::{cumsum_shift, m31, paired_fractions, Lookup, Relations, HALT_PC, RANGE_BITS};
 use crate::claim::Shape;
 use obelysk_vm::{ExecutionTrace, Instruction, OpCode, Step, M31};
 
@@ -199,8 +200,18 @@ impl Witness {
     }
 }
 
-/// Builds a component's interaction columns. `columns` are the row's cells in the order the
-/// component's `lookups` function reads them (preprocessed first, then main).
+/// Vector rows per parallel task in [`interaction_trace`]: big enough to amortise one field
+/// inversion per column, small enough that a task's fractions stay in cache.
+const CHUNK_VEC_ROWS: usize = 64;
+
+/// Builds a component's interaction columns, laid out as [`super::add_lookups`] constrains them,
+/// and returns them with the component's claimed sum. `columns` are the row's cells in the order
+/// the component's `lookups` function reads them (preprocessed first, then main).
+///
+/// Each task takes [`CHUNK_VEC_ROWS`] rows: it computes their paired fractions, inverts the
+/// denominators with one batch inversion and writes the values straight into the output
+/// columns; the last column gets the whole row's sum, which a prefix sum then turns into the
+/// running sum.
 pub fn interaction_trace(
     log_size: u32,
     columns: &[&BaseColumn],
@@ -208,47 +219,79 @@ pub fn interaction_trace(
     lookups: impl Fn(&[PackedM31]) -> Vec<Lookup<PackedM31>> + Sync,
 ) -> (Vec<Evaluation>, SecureField) {
     let t0 = std::time::Instant::now();
-    let n_vec_rows = 1usize << (log_size - LOG_N_LANES);
-    let n_batches = {
+    let n_rows = 1usize << log_size;
+    let n_fractions = {
         let zero = vec![PackedM31::broadcast(m31(0)); columns.len()];
         lookups(&zero).len().div_ceil(2)
     };
-    // Each row's fractions, paired the way `finalize_logup_in_pairs` pairs them, in one buffer.
-    let zero = PackedQM31::from(PackedM31::broadcast(m31(0)));
-    let mut fractions = vec![(zero, zero); n_vec_rows * n_batches];
-    fractions
-        .par_chunks_mut(n_batches)
+    let mut out: Vec<BaseColumn> = (0..4 * n_fractions)
+        .map(|_| BaseColumn::zeros(n_rows))
+        .collect();
+    let mut tasks: Vec<Vec<&mut [PackedM31]>> = (0..(n_rows >> LOG_N_LANES)
+        .div_ceil(CHUNK_VEC_ROWS))
+        .map(|_| Vec::with_capacity(out.len()))
+        .collect();
+    for column in out.iter_mut() {
+        for (task, part) in tasks.iter_mut().zip(column.data.chunks_mut(CHUNK_VEC_ROWS)) {
+            task.push(part);
+        }
+    }
+    tasks
+        .into_par_iter()
         .enumerate()
-        .for_each(|(vec_row, out)| {
-            let row: Vec<PackedM31> = columns.iter().map(|c| c.data[vec_row]).collect();
-            let mut terms = lookups(&row).into_iter().map(|l| {
-                let d: PackedQM31 = relations.combine(l.rel, l.values());
-                (PackedQM31::from(l.multiplicity), d)
-            });
-            for slot in out.iter_mut() {
-                let (n0, d0) = terms.next().expect("one term per slot");
-                *slot = match terms.next() {
-                    Some((n1, d1)) => (n0 * d1 + n1 * d0, d0 * d1),
-                    None => (n0, d0),
-                };
+        .for_each(|(task, mut dst)| {
+            let first = task * CHUNK_VEC_ROWS;
+            let len = dst[0].len();
+            let zero = PackedQM31::from(PackedM31::broadcast(m31(0)));
+            // Fraction `k` of row `r` at `k * len + r`.
+            let mut numerators = vec![zero; n_fractions * len];
+            let mut denominators = vec![zero; n_fractions * len];
+            let mut row = Vec::with_capacity(columns.len());
+            for r in 0..len {
+                row.clear();
+                row.extend(columns.iter().map(|c| c.data[first + r]));
+                let fractions = paired_fractions::<PackedM31, PackedQM31>(relations, lookups(&row));
+                for (k, (n, d)) in fractions.enumerate() {
+                    numerators[k * len + r] = n;
+                    denominators[k * len + r] = d;
+                }
+            }
+            let mut inverses = vec![zero; n_fractions * len];
+            batch_inverse_in_place(&denominators, &mut inverses);
+            for r in 0..len {
+                let mut row_sum = zero;
+                for k in 0..n_fractions {
+                    let value = numerators[k * len + r] * inverses[k * len + r];
+                    row_sum += value;
+                    let value = if k + 1 == n_fractions { row_sum } else { value };
+                    for (coord, v) in value.into_packed_m31s().into_iter().enumerate() {
+                        dst[4 * k + coord][r] = v;
+                    }
+                }
             }
         });
-    tracing::info!(log_size, n_batches, elapsed = ?t0.elapsed(), "logup fractions");
-    let mut generator = LogupTraceGenerator::new(log_size);
-    for batch in 0..n_batches {
-        let mut column = generator.new_col();
-        column
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(vec_row, writer)| {
-                let (n, d) = fractions[vec_row * n_batches + batch];
-                writer.write_frac(n, d);
-            });
-        column.finalize_col();
-    }
-    let out = generator.finalize_last();
+    tracing::info!(log_size, n_fractions, elapsed = ?t0.elapsed(), "logup fractions");
+
+    let last: Vec<BaseColumn> = out.split_off(4 * (n_fractions - 1));
+    let coordinate_sums: Vec<BaseField> = last
+        .iter()
+        .map(|c| c.data.iter().copied().sum::<PackedM31>().pointwise_sum())
+        .collect();
+    let claimed_sum =
+        SecureField::from_m31_array(coordinate_sums.try_into().expect("four coordinates"));
+    let shift = cumsum_shift(claimed_sum, log_size).to_m31_array();
+    out.extend(last.into_iter().zip(shift).map(|(mut column, shift)| {
+        let shift = PackedM31::broadcast(shift);
+        column.data.iter_mut().for_each(|x| *x -= shift);
+        inclusive_prefix_sum(column)
+    }));
+    let domain = CanonicCoset::new(log_size).circle_domain();
+    let evaluations = out
+        .into_iter()
+        .map(|c| CircleEvaluation::new(domain, c))
+        .collect();
     tracing::info!(log_size, elapsed = ?t0.elapsed(), "logup columns");
-    out
+    (evaluations, claimed_sum)
 }
 
 /// The column length of a [`BaseColumn`], for sanity checks.
