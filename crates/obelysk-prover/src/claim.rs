@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 use stwo::core::channel::Channel;
 use stwo::core::fields::m31::BaseField;
 
+use crate::air::memory::REGISTER_LOG;
+use crate::air::RANGE_BITS;
+
 use obelysk_vm::{ExecutionTrace, Program, M31};
 
 /// A 32-byte identifier binding a proof to one job of the network.
@@ -90,7 +93,7 @@ impl Claim {
 }
 
 /// Log sizes of the components whose height depends on the execution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
     pub cpu_log: u32,
     pub program_log: u32,
@@ -100,5 +103,14 @@ pub struct Shape {
 impl Shape {
     pub fn mix_into(&self, channel: &mut impl Channel) {
         channel.mix_u32s(&[self.cpu_log, self.program_log, self.data_log]);
+    }
+
+    /// The tallest component's log size (fixed-size tables included).
+    pub fn max_log_size(&self) -> u32 {
+        let fixed = RANGE_BITS.into_iter().max().unwrap_or(0).max(REGISTER_LOG);
+        fixed
+            .max(self.cpu_log)
+            .max(self.program_log)
+            .max(self.data_log)
     }
 }

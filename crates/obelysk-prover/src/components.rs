@@ -16,8 +16,8 @@ use crate::air::tables::{
 use crate::air::{Relations, DATA_SPACE, RANGE_BITS, REGISTER_SPACE};
 use crate::claim::Shape;
 
-/// cpu, program, three range tables, registers, data.
-pub const N_COMPONENTS: usize = 7;
+/// cpu, program, one range table per entry of [`RANGE_BITS`], registers, data.
+pub const N_COMPONENTS: usize = 4 + RANGE_BITS.len();
 
 pub struct Components {
     pub cpu: CpuComponent,
@@ -83,14 +83,14 @@ impl Evals {
     /// Sets each evaluator's claimed LogUp sum (in component order), which its last
     /// interaction column's constraint needs.
     pub fn with_claimed_sums(mut self, sums: &[SecureField; N_COMPONENTS]) -> Self {
-        let [cpu, program, r16, r13, r8, registers, data] = *sums;
-        self.cpu.claimed_sum = cpu;
-        self.program.claimed_sum = program;
-        for (eval, sum) in self.ranges.iter_mut().zip([r16, r13, r8]) {
-            eval.claimed_sum = sum;
+        let [cpu, program, ranges @ .., registers, data] = sums;
+        self.cpu.claimed_sum = *cpu;
+        self.program.claimed_sum = *program;
+        for (eval, sum) in self.ranges.iter_mut().zip(ranges) {
+            eval.claimed_sum = *sum;
         }
-        self.registers.claimed_sum = registers;
-        self.data.claimed_sum = data;
+        self.registers.claimed_sum = *registers;
+        self.data.claimed_sum = *data;
         self
     }
 
@@ -101,13 +101,13 @@ impl Evals {
     ) -> Components {
         let alloc = &mut TraceLocationAllocator::new_with_preprocessed_columns(preprocessed);
         let evals = self.with_claimed_sums(claimed_sums);
-        let [cpu_sum, program_sum, r16, r13, r8, reg_sum, data_sum] = *claimed_sums;
+        let [cpu_sum, program_sum, range_sums @ .., reg_sum, data_sum] = *claimed_sums;
         let cpu = CpuComponent::new(alloc, evals.cpu, cpu_sum);
         let program = ProgramTableComponent::new(alloc, evals.program, program_sum);
         let ranges = evals
             .ranges
             .into_iter()
-            .zip([r16, r13, r8])
+            .zip(range_sums)
             .map(|(eval, sum)| RangeTableComponent::new(alloc, eval, sum))
             .collect();
         let registers = MemoryBoundaryComponent::new(alloc, evals.registers, reg_sum);

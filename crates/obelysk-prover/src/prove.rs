@@ -13,25 +13,15 @@ use stwo::prover::poly::circle::PolyOps;
 use stwo::prover::{prove, CommitmentSchemeProver};
 use tracing::info;
 
-use crate::air::memory::REGISTER_LOG;
 use crate::air::preprocessed::Evaluation;
 use crate::air::witness::{interaction_trace, Witness};
-use crate::air::{cpu, preprocessed, Relations, RANGE_BITS};
-use crate::claim::{Claim, JobId, Shape};
+use crate::air::{cpu, preprocessed, Relations};
+use crate::claim::{Claim, JobId};
 use crate::components::{Evals, N_COMPONENTS};
 use crate::config::ProofConfig;
 use crate::error::{Error, Result};
 use crate::proof::StarkProof;
 use obelysk_vm::ExecutionTrace;
-
-/// Largest component log size, which fixes the twiddle domain.
-pub(crate) fn max_log_size(shape: &Shape) -> u32 {
-    let fixed = RANGE_BITS.into_iter().max().unwrap_or(0).max(REGISTER_LOG);
-    fixed
-        .max(shape.cpu_log)
-        .max(shape.program_log)
-        .max(shape.data_log)
-}
 
 /// Commits the preprocessed trace for `program` and `shape` on its own and returns its root;
 /// the verifier uses this to derive the commitment instead of trusting the proof's.
@@ -72,7 +62,7 @@ pub fn prove_trace(
 
     let pcs = config.pcs_config()?;
     let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(max_log_size(&shape) + 1 + config.log_blowup)
+        CanonicCoset::new(shape.max_log_size() + 1 + config.log_blowup)
             .circle_domain()
             .half_coset,
     );

@@ -16,7 +16,7 @@ use crate::air::preprocessed::{self, Evaluation};
 use crate::air::witness::Witness;
 use crate::air::{public_logup_sum, PublicIo, Relations};
 use crate::claim::Claim;
-use crate::components::Evals;
+use crate::components::{Evals, N_COMPONENTS};
 use crate::prove::interaction_traces;
 use obelysk_vm::Program;
 
@@ -74,7 +74,7 @@ pub fn check_witness_with(
         v
     };
     let mut checks: Vec<(&str, Check<'_>)> = Vec::new();
-    let [cpu_i, prog_i, r16, r13, r8, reg_i, data_i] = &interaction[..] else {
+    let [cpu_i, prog_i, ranges @ .., reg_i, data_i] = &interaction[..] else {
         unreachable!("one interaction trace per component")
     };
     checks.push((
@@ -94,7 +94,7 @@ pub fn check_witness_with(
             )
         }),
     ));
-    for (k, inter) in [r16, r13, r8].into_iter().enumerate() {
+    for (k, inter) in ranges.iter().enumerate() {
         let eval = &evals.ranges[k];
         let (seq_col, mult) = (seq(eval.bits), witness.range_multiplicity[k].clone());
         checks.push((
@@ -116,9 +116,15 @@ pub fn check_witness_with(
             &evals.registers,
             &witness.registers,
             reg_i,
-            sums[5],
+            sums[N_COMPONENTS - 2],
         ),
-        ("data", &evals.data, &witness.data, data_i, sums[6]),
+        (
+            "data",
+            &evals.data,
+            &witness.data,
+            data_i,
+            sums[N_COMPONENTS - 1],
+        ),
     ] {
         let seq_col = seq(eval.log_size);
         checks.push((

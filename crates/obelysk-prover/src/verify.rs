@@ -117,24 +117,19 @@ struct Preprocessed {
 }
 
 /// Everything the preprocessed commitment depends on: the program (by hash, which the caller
-/// has checked against the embedded program), the data and program table sizes (the CPU
-/// table's size does not enter it) and the PCS parameters.
-type PreprocessedKey = ([u8; 32], u32, u32, crate::ProofConfig);
+/// has checked against the embedded program), the shape (table sizes, and the tallest size,
+/// which has a `seq` column of its own) and the PCS parameters.
+type PreprocessedKey = ([u8; 32], crate::Shape, crate::ProofConfig);
 
 /// How many preprocessed commitments a process keeps. A coordinator verifies many proofs of the
-/// same few programs; recomputing the commitment (range tables of 2^16 rows included) would
-/// otherwise be most of each verification.
+/// same few programs; recomputing the commitment (a column as tall as the CPU table included)
+/// would otherwise be most of each verification.
 const PREPROCESSED_CACHE: usize = 64;
 
 fn preprocessed_commitment(proof: &StarkProof) -> Result<Arc<Preprocessed>, VerifyError> {
     static CACHE: OnceLock<Mutex<HashMap<PreprocessedKey, Arc<Preprocessed>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (
-        proof.claim.program_hash,
-        proof.shape.data_log,
-        proof.shape.program_log,
-        proof.config,
-    );
+    let key = (proof.claim.program_hash, proof.shape, proof.config);
     if let Some(hit) = cache.lock().expect("cache lock").get(&key) {
         return Ok(hit.clone());
     }

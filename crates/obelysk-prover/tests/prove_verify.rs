@@ -49,6 +49,25 @@ fn every_opcode_proves_and_the_claim_matches_execution() {
     prover().verify_claim(&proof, &expected).unwrap();
 }
 
+/// A regression test: stwo 2.3 could reject valid proofs whose CPU table is taller than every
+/// preprocessed column (about one query set in ten), so each job id, which changes the queries,
+/// must verify. 40 job ids catch a 1-in-10 failure with probability 98.5%.
+#[test]
+fn tall_executions_verify_for_every_query_set() {
+    let workload = obelysk_workloads::bench_loop(1 << 13);
+    let mut vm = ObelyskVM::new();
+    vm.load(&workload.program);
+    let trace = vm.execute().unwrap();
+    let prover = prover();
+    let rejected: Vec<u8> = (0..40u8)
+        .filter(|&job| {
+            let proof = prover.prove_for_job(&trace, Some([job; 32])).unwrap();
+            prover.check(&proof).is_err()
+        })
+        .collect();
+    assert!(rejected.is_empty(), "valid proofs rejected for job ids {rejected:?}");
+}
+
 #[test]
 fn expectations_that_differ_are_rejected() {
     let job = [7; 32];

@@ -135,7 +135,7 @@ fn changing_any_table_or_boundary_cell_is_caught() {
         forge("data final timestamp", row, &|w| {
             bump(&mut w.data[1], row, 1)
         });
-        for k in 0..3 {
+        for k in 0..witness.range_multiplicity.len() {
             forge("range multiplicity", row, &|w| {
                 bump(&mut w.range_multiplicity[k], row, 1)
             });

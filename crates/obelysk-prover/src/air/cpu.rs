@@ -4,7 +4,7 @@
 //! in the program table, and performs up to four memory accesses at timestamps `4·clk + slot`:
 //! slot 0 reads register `b`, slot 1 reads register `c`, slot 2 touches data memory, slot 3 writes
 //! register `a`. Each access consumes `(space, addr, old, t_old)` and yields
-//! `(space, addr, new, t)` with `t - t_old - 1` split into a 16-bit and an 8-bit limb, so accesses
+//! `(space, addr, new, t)` with `t - t_old - 1` split into two 12-bit limbs, so accesses
 //! to one address are strictly ordered and every read returns the last value written.
 //! Cells a step does not use are constrained to zero, so every cell of every row is determined.
 
@@ -13,7 +13,7 @@ use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
 use stwo::core::fields::qm31::SecureField;
 
 use super::{add_lookups, cumsum_shift, konst, one_minus, sum, AirField, Lookup, Rel, Relations};
-use super::{DATA_SPACE, HALT_PC, REGISTER_SPACE};
+use super::{DATA_SPACE, HALT_PC, LIMB_BITS, REGISTER_SPACE};
 use obelysk_vm::OpCode;
 
 /// Column indices of the CPU trace.
@@ -52,8 +52,9 @@ pub mod col {
     pub const IZ: usize = 45;
     pub const TAKEN: usize = 46;
     pub const LT_LO: usize = 47;
-    pub const LT_HI: usize = 48;
-    pub const COUNT: usize = 49;
+    pub const LT_MID: usize = 48;
+    pub const LT_HI: usize = 49;
+    pub const COUNT: usize = 50;
 }
 
 /// Slots of the four memory accesses within a step.
@@ -64,7 +65,7 @@ pub const SLOT_A: u32 = 3;
 
 /// LogUp terms per row, and the interaction columns they need (pairs of terms, four base
 /// columns per QM31 running sum).
-pub const N_LOOKUPS: usize = 23;
+pub const N_LOOKUPS: usize = 24;
 pub const INTERACTION_COLUMNS: usize = 4 * N_LOOKUPS.div_ceil(2);
 
 pub type CpuComponent = FrameworkComponent<CpuEval>;
@@ -127,7 +128,7 @@ fn timestamp<F: AirField>(row: &[F], slot: u32) -> F {
 pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
     use col::*;
     let c = |i: usize| row[i].clone();
-    let limbs = |lo: usize, hi: usize| c(lo) + c(hi) * super::m31(1 << 16);
+    let limbs = |lo: usize, hi: usize| c(lo) + c(hi) * super::m31(1 << LIMB_BITS);
     let mut out = Vec::with_capacity(96);
 
     // Enabler and one-hot opcode selectors; padding rows are all zero.
@@ -174,13 +175,15 @@ pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
     out.push(s(OpCode::Inv) * (c(RES) * c(VB) - konst(1)));
     out.push(is_load * (c(RES) - c(M_OLD)));
 
-    // Lt: res is a bit and the signed gap it implies fits in 29 bits.
+    // Lt: res is a bit and the signed gap it implies fits in 29 bits (12 + 12 + 5).
     let is_lt = s(OpCode::Lt);
     let gap = c(RES) * (c(VC) - c(VB) - konst(1)) + one_minus(c(RES)) * (c(VB) - c(VC));
     out.push(is_lt.clone() * (c(RES) * c(RES) - c(RES)));
-    out.push(is_lt.clone() * (gap - limbs(LT_LO, LT_HI)));
-    out.push(one_minus(is_lt.clone()) * c(LT_LO));
-    out.push(one_minus(is_lt) * c(LT_HI));
+    let lt_limbs = limbs(LT_LO, LT_MID) + c(LT_HI) * super::m31(1 << (2 * LIMB_BITS));
+    out.push(is_lt.clone() * (gap - lt_limbs));
+    for cell in [LT_LO, LT_MID, LT_HI] {
+        out.push(one_minus(is_lt.clone()) * c(cell));
+    }
 
     // Conditional jumps: iz = [vb == 0] through its inverse witness.
     let (jz, jnz) = (s(OpCode::Jz), s(OpCode::Jnz));
@@ -280,17 +283,14 @@ pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
             -used.clone(),
             [space, addr, new, timestamp(row, slot)],
         ));
-        ranges.push(Lookup::new(Rel::Range, used.clone(), [konst(16), c(lo)]));
-        ranges.push(Lookup::new(Rel::Range, used, [konst(8), c(hi)]));
+        ranges.push(Lookup::new(Rel::Range12, used.clone(), [c(lo)]));
+        ranges.push(Lookup::new(Rel::Range12, used, [c(hi)]));
     }
     out.extend(ranges);
     let is_lt = sel(row, OpCode::Lt);
-    out.push(Lookup::new(
-        Rel::Range,
-        is_lt.clone(),
-        [konst(16), c(LT_LO)],
-    ));
-    out.push(Lookup::new(Rel::Range, is_lt, [konst(13), c(LT_HI)]));
+    out.push(Lookup::new(Rel::Range12, is_lt.clone(), [c(LT_LO)]));
+    out.push(Lookup::new(Rel::Range12, is_lt.clone(), [c(LT_MID)]));
+    out.push(Lookup::new(Rel::Range5, is_lt, [c(LT_HI)]));
     out.push(Lookup::new(Rel::Input, is_in, [c(IN_IDX), c(RES)]));
     out.push(Lookup::new(Rel::Output, -is_out, [c(OUT_IDX), c(VB)]));
     out

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | [`cpu`] | one per executed step | the step follows the ISA; it consumes its state and yields the next |
 //! | [`tables::ProgramTableEval`] | one per instruction | executed instructions are the committed program |
-//! | [`tables::RangeTableEval`] ×3 | 2^16, 2^13, 2^8 | limbs are in range |
+//! | [`tables::RangeTableEval`] ×2 | 2^12, 2^5 | limbs are in range |
 //! | [`memory::MemoryBoundaryEval`] ×2 | 16 registers, 2^k data words | memory starts at zero and every access chain ends |
 //!
 //! The verifier adds the public terms: the initial and final state, every input and every
@@ -24,7 +24,7 @@ use stwo::core::channel::Channel;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::fields::FieldExpOps;
-use stwo_constraint_framework::{relation, EvalAtRow, RelationEFTraitBound, INTERACTION_TRACE_IDX};
+use stwo_constraint_framework::{EvalAtRow, RelationEFTraitBound, INTERACTION_TRACE_IDX};
 
 /// `pc` yielded by `halt`: no program row has it, so nothing can follow a halt.
 pub const HALT_PC: u32 = 1 << 30;
@@ -33,60 +33,105 @@ pub const INVALID_OPCODE: u32 = (1 << 31) - 2;
 /// Memory address spaces (first element of a memory tuple).
 pub const REGISTER_SPACE: u32 = 0;
 pub const DATA_SPACE: u32 = 1;
-/// Range tables.
-pub const RANGE_BITS: [u32; 3] = [16, 13, 8];
+/// Range tables: 12-bit limbs for timestamp gaps (two per access) and for `lt`'s gap, whose top
+/// 5 bits have their own small table. Small tables keep short executions cheap: no table is
+/// taller than 2^12 rows.
+pub const RANGE_BITS: [u32; 2] = [LIMB_BITS, 5];
+/// Width of a range-checked limb.
+pub const LIMB_BITS: u32 = 12;
 
-relation!(StateRelation, 4);
-relation!(MemoryRelation, 4);
-relation!(ProgramRelation, 5);
-relation!(RangeRelation, 2);
-relation!(InputRelation, 2);
-relation!(OutputRelation, 2);
-
-/// Which relation a lookup goes to.
+/// Which relation a lookup goes to. Each has its own challenges, so sums of different relations
+/// cannot cancel. A range table's relation is its bit width: `(value)` alone, with no tag to
+/// combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rel {
     State,
     Memory,
     Program,
-    Range,
+    Range12,
+    Range5,
     Input,
     Output,
+}
+
+impl Rel {
+    /// The range relation of a table in [`RANGE_BITS`].
+    pub fn range(bits: u32) -> Self {
+        match bits {
+            12 => Rel::Range12,
+            5 => Rel::Range5,
+            _ => panic!("no {bits}-bit range table"),
+        }
+    }
+}
+
+/// One relation's challenges: `combine(v) = v₀ + α·v₁ + α²·v₂ + … − z`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Challenges {
+    z: SecureField,
+    alpha_powers: [SecureField; MAX_TUPLE],
+}
+
+impl Challenges {
+    fn draw(channel: &mut impl Channel) -> Self {
+        let [z, alpha] = channel.draw_secure_felts(2).try_into().expect("two felts");
+        let mut power = SecureField::one();
+        let alpha_powers = std::array::from_fn(|_| {
+            let current = power;
+            power *= alpha;
+            current
+        });
+        Self { z, alpha_powers }
+    }
+
+    /// The first value enters with coefficient one, so it costs an addition, not a product;
+    /// a one-value tuple (the range relations) costs nothing but the subtraction of `z`.
+    fn combine<F: Clone, EF: RelationEFTraitBound<F>>(&self, values: &[F]) -> EF {
+        let (first, rest) = values.split_first().expect("a tuple has a value");
+        rest.iter()
+            .zip(&self.alpha_powers[1..])
+            .fold(EF::from(first.clone()) - EF::from(self.z), |acc, (v, a)| {
+                acc + EF::from(*a) * v.clone()
+            })
+    }
 }
 
 /// All lookup challenges, drawn together after the main trace is committed.
 #[derive(Clone, Debug)]
 pub struct Relations {
-    pub state: StateRelation,
-    pub memory: MemoryRelation,
-    pub program: ProgramRelation,
-    pub range: RangeRelation,
-    pub input: InputRelation,
-    pub output: OutputRelation,
+    state: Challenges,
+    memory: Challenges,
+    program: Challenges,
+    range12: Challenges,
+    range5: Challenges,
+    input: Challenges,
+    output: Challenges,
 }
 
 impl Relations {
     pub fn draw(channel: &mut impl Channel) -> Self {
         Self {
-            state: StateRelation::draw(channel),
-            memory: MemoryRelation::draw(channel),
-            program: ProgramRelation::draw(channel),
-            range: RangeRelation::draw(channel),
-            input: InputRelation::draw(channel),
-            output: OutputRelation::draw(channel),
+            state: Challenges::draw(channel),
+            memory: Challenges::draw(channel),
+            program: Challenges::draw(channel),
+            range12: Challenges::draw(channel),
+            range5: Challenges::draw(channel),
+            input: Challenges::draw(channel),
+            output: Challenges::draw(channel),
         }
     }
 
     pub fn combine<F: Clone, EF: RelationEFTraitBound<F>>(&self, rel: Rel, values: &[F]) -> EF {
-        use stwo_constraint_framework::Relation;
-        match rel {
-            Rel::State => self.state.combine(values),
-            Rel::Memory => self.memory.combine(values),
-            Rel::Program => self.program.combine(values),
-            Rel::Range => self.range.combine(values),
-            Rel::Input => self.input.combine(values),
-            Rel::Output => self.output.combine(values),
-        }
+        let challenges = match rel {
+            Rel::State => &self.state,
+            Rel::Memory => &self.memory,
+            Rel::Program => &self.program,
+            Rel::Range12 => &self.range12,
+            Rel::Range5 => &self.range5,
+            Rel::Input => &self.input,
+            Rel::Output => &self.output,
+        };
+        challenges.combine(values)
     }
 }
 

@@ -31,10 +31,15 @@ pub fn program_field_id(k: usize) -> PreProcessedColumnId {
 
 /// The preprocessed columns in commitment order, with their ids.
 pub fn columns(program: &Program, shape: &Shape) -> Vec<(PreProcessedColumnId, Evaluation)> {
+    // `seq` at the tallest size serves no component. It is there because stwo 2.3 maps query
+    // positions into a preprocessed tree shorter than the others in a way that can leave them
+    // out of order, and its Merkle verifier then rejects valid proofs (about one in ten above
+    // 2^13 steps); a preprocessed tree as tall as the tallest trace avoids that mapping.
     let mut logs = vec![
         super::memory::REGISTER_LOG,
         shape.data_log,
         shape.program_log,
+        shape.max_log_size(),
     ];
     logs.extend(RANGE_BITS);
     logs.sort_unstable();

@@ -7,7 +7,7 @@ use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
 use super::preprocessed::{program_field_id, seq_id};
 use stwo::core::fields::qm31::SecureField;
 
-use super::{add_lookups, cumsum_shift, konst, AirField, Lookup, Rel, Relations};
+use super::{add_lookups, cumsum_shift, AirField, Lookup, Rel, Relations};
 
 pub type ProgramTableComponent = FrameworkComponent<ProgramTableEval>;
 pub type RangeTableComponent = FrameworkComponent<RangeTableEval>;
@@ -80,9 +80,9 @@ impl RangeTableEval {
     /// `row` = `[value]` (preprocessed) then the multiplicity.
     pub fn lookups<F: AirField>(&self, row: &[F]) -> Vec<Lookup<F>> {
         vec![Lookup::new(
-            Rel::Range,
+            Rel::range(self.bits),
             -row[1].clone(),
-            [konst(self.bits), row[0].clone()],
+            [row[0].clone()],
         )]
     }
 }

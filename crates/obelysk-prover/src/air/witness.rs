@@ -16,7 +16,9 @@ use stwo::prover::poly::circle::CircleEvaluation;
 use super::cpu::{col, SLOT_A, SLOT_B, SLOT_C, SLOT_MEM};
 use super::memory::REGISTER_LOG;
 use super::preprocessed::Evaluation;
-use super::{cumsum_shift, m31, paired_fractions, Lookup, Relations, HALT_PC, RANGE_BITS};
+use super::{
+    cumsum_shift, m31, paired_fractions, Lookup, Relations, HALT_PC, LIMB_BITS, RANGE_BITS,
+};
 use crate::claim::Shape;
 use obelysk_vm::{ExecutionTrace, Instruction, OpCode, Step, M31};
 
@@ -51,9 +53,22 @@ impl Counts {
     }
 }
 
+/// A timestamp gap (below 2^24) as two 12-bit limbs.
 fn split_limbs(diff: u32) -> (u32, u32) {
-    (diff & 0xffff, diff >> 16)
+    debug_assert!(diff < 1 << (2 * LIMB_BITS));
+    (diff & LIMB_MASK, diff >> LIMB_BITS)
 }
+
+/// `lt`'s gap (below 2^29) as 12-, 12- and 5-bit limbs.
+fn split_lt_limbs(gap: u32) -> (u32, u32, u32) {
+    (
+        gap & LIMB_MASK,
+        (gap >> LIMB_BITS) & LIMB_MASK,
+        gap >> (2 * LIMB_BITS),
+    )
+}
+
+const LIMB_MASK: u32 = (1 << LIMB_BITS) - 1;
 
 /// What the sequential replay learns about one step: the previous timestamp of each access slot,
 /// the overwritten register value and the I/O indices before the step.
@@ -82,7 +97,7 @@ impl Witness {
         // table uses.
         let mut program_mult = Counts::new(shape.program_log);
         let mut range: Vec<Counts> = RANGE_BITS.iter().map(|&b| Counts::new(b)).collect();
-        let (r16, r13, r8) = (0, 1, 2);
+        let (r12, r5) = (0, 1);
         let mut reg_val = [M31::ZERO; 16];
         let mut reg_ts = [0u32; 16];
         let data_len = 1usize << shape.data_log;
@@ -101,8 +116,8 @@ impl Witness {
                 let old = *ts;
                 *ts = 4 * clk + slot;
                 let (lo, hi) = split_limbs(*ts - old - 1);
-                range[r16].add(lo);
-                range[r8].add(hi);
+                range[r12].add(lo);
+                range[r12].add(hi);
                 old
             };
             if op.reads_b() {
@@ -127,9 +142,10 @@ impl Witness {
                 reg_val[a] = step.result;
             }
             if op == OpCode::Lt {
-                let (lo, hi) = split_limbs(lt_gap(step).value());
-                range[r16].add(lo);
-                range[r13].add(hi);
+                let (lo, mid, hi) = split_lt_limbs(lt_gap(step).value());
+                range[r12].add(lo);
+                range[r12].add(mid);
+                range[r5].add(hi);
             }
             n_in += (op == OpCode::In) as u32;
             n_out += (op == OpCode::Out) as u32;
@@ -382,8 +398,9 @@ fn fill_row(
     };
     set(col::PC_NEXT, pc_next);
     if op == OpCode::Lt {
-        let (lo, hi) = split_limbs(lt_gap(step).value());
+        let (lo, mid, hi) = split_lt_limbs(lt_gap(step).value());
         set(col::LT_LO, lo);
+        set(col::LT_MID, mid);
         set(col::LT_HI, hi);
     }
 }
