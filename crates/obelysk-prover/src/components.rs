@@ -1,4 +1,4 @@
-//! The seven components of one proof, built identically by prover and verifier.
+//! The six components of one proof, built identically by prover and verifier.
 
 use num_traits::Zero;
 use stwo::core::air::Component;

@@ -65,7 +65,10 @@ fn tall_executions_verify_for_every_query_set() {
             prover.check(&proof).is_err()
         })
         .collect();
-    assert!(rejected.is_empty(), "valid proofs rejected for job ids {rejected:?}");
+    assert!(
+        rejected.is_empty(),
+        "valid proofs rejected for job ids {rejected:?}"
+    );
 }
 
 #[test]

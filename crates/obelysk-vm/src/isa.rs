@@ -12,7 +12,7 @@ pub const MAX_DATA_WORDS: u32 = 1 << 20;
 /// Longest program the table can hold.
 pub const MAX_PROGRAM_LEN: usize = 1 << 20;
 /// Hard ceiling on executed steps: timestamps are `4 * clk + slot` and must stay below 2^24 so
-/// that one 16-bit and one 8-bit limb prove their order.
+/// that two 12-bit limbs prove their order.
 pub const MAX_STEPS: u64 = (1 << 22) - 2;
 /// `Lt` is defined when `r_c - r_b` lies in `(-2^LT_BITS, 2^LT_BITS]`: every pair of signed values
 /// in `[-2^28, 2^28)` compares correctly.

@@ -1,4 +1,4 @@
-//! The Obelysk AIR: seven stwo components tied together by LogUp relations.
+//! The Obelysk AIR: six stwo components tied together by LogUp relations.
 //!
 //! | component | rows | what it proves |
 //! | --- | --- | --- |
