@@ -202,12 +202,12 @@ async fn a_local_network_in_one_command_proves_pays_reports_and_drains() {
     assert!(logs.contains("proof accepted and paid"), "{logs}");
 }
 
-fn ml_job(seed: u64) -> SubmitJobRequest {
+fn ml_job(seed: u64, batch_size: u32) -> SubmitJobRequest {
     SubmitJobRequest {
         workload: WorkloadKind::MlInference,
         program: None,
         params: WorkloadParams {
-            batch_size: Some(400),
+            batch_size: Some(batch_size),
             seed: Some(seed),
         },
         inputs: vec![],
@@ -270,7 +270,9 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
 
     let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
     client.faucet().await.unwrap();
-    let job = client.submit_job(&ml_job(1)).await.unwrap();
+    // About 2^18 steps, so that proving takes long enough (about half a second) for the test to
+    // see the lease and stop the coordinator before the result goes out.
+    let job = client.submit_job(&ml_job(1, 3_600)).await.unwrap();
 
     let metrics = format!("127.0.0.1:{}", free_port().unwrap());
     let mut daemon = Daemon(
@@ -323,7 +325,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
 
     // Stopped while the coordinator is away: the worker still exits promptly and cleanly, the
     // proof stays on disk, and the next start delivers it.
-    let second = client.submit_job(&ml_job(2)).await.unwrap();
+    let second = client.submit_job(&ml_job(2, 400)).await.unwrap();
     wait_until("the second job to be leased", 60, async || {
         client
             .job(&second.job_id)
