@@ -1,0 +1,134 @@
+//! A throwaway `starknet-devnet` (0.10.1, `cargo install --locked starknet-devnet@0.10.1`) on a
+//! free loopback port with a fixed seed, and the devnet-only calls tests need: predeployed
+//! accounts and moving the clock.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::json;
+use starknet_rust::core::types::Felt;
+
+use crate::{Error, Result};
+
+/// The version the tests and `--network devnet` are written against.
+pub const DEVNET_VERSION: &str = "0.10.1";
+
+/// Seed for the predeployed accounts, so their addresses and keys are the same on every run.
+pub const SEED: u32 = 20_261_125;
+
+/// A running devnet, stopped on drop.
+#[derive(Debug)]
+pub struct Devnet {
+    child: Child,
+    pub url: String,
+}
+
+/// A predeployed, funded account.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DevnetAccount {
+    pub address: Felt,
+    pub private_key: Felt,
+}
+
+impl Devnet {
+    /// Starts a devnet, or says why it cannot (the binary is missing, or it did not come up).
+    pub fn start() -> Result<Self> {
+        let port = bitsage_testkit::free_port().map_err(Error::Devnet)?;
+        let child = Command::new("starknet-devnet")
+            .args(["--seed", &SEED.to_string(), "--accounts", "6"])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Error::Devnet(format!(
+                    "cannot run starknet-devnet ({e}); install it with \
+                     `cargo install --locked starknet-devnet@{DEVNET_VERSION}`"
+                ))
+            })?;
+        let devnet = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        devnet.wait_alive()?;
+        Ok(devnet)
+    }
+
+    /// The JSON-RPC endpoint.
+    pub fn rpc(&self) -> String {
+        format!("{}/rpc", self.url)
+    }
+
+    fn wait_alive(&self) -> Result<()> {
+        let started = Instant::now();
+        let probe = format!("{}/is_alive", self.url);
+        while started.elapsed() < Duration::from_secs(60) {
+            let alive =
+                std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok();
+            if alive && blocking_get(&probe).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(Error::Devnet(
+            "did not answer on /is_alive within a minute".into(),
+        ))
+    }
+
+    /// The predeployed accounts, funded in STRK for fees.
+    pub async fn accounts(&self) -> Result<Vec<DevnetAccount>> {
+        let result = self
+            .rpc_call("devnet_getPredeployedAccounts", json!({}))
+            .await?;
+        serde_json::from_value(result).map_err(|e| Error::Devnet(format!("accounts: {e}")))
+    }
+
+    /// Moves the chain's clock forward and closes a block at the new time.
+    pub async fn increase_time(&self, secs: u64) -> Result<()> {
+        self.rpc_call("devnet_increaseTime", json!({ "time": secs }))
+            .await?;
+        Ok(())
+    }
+
+    async fn rpc_call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let response: serde_json::Value = reqwest::Client::new()
+            .post(self.rpc())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Error::Devnet(format!("{method}: {e}")))?
+            .json()
+            .await
+            .map_err(|e| Error::Devnet(format!("{method}: {e}")))?;
+        if let Some(error) = response.get("error") {
+            return Err(Error::Devnet(format!("{method}: {error}")));
+        }
+        Ok(response["result"].clone())
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny HTTP GET over a blocking socket, so that waiting for the devnet needs no runtime.
+fn blocking_get(url: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+        Ok(response)
+    } else {
+        Err(std::io::Error::other("not ready"))
+    }
+}

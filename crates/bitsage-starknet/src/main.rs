@@ -1,0 +1,122 @@
+//! `bitsage-starknet`: compiles and deploys the settlement contracts.
+//!
+//! `deploy` puts them on any Starknet node with an existing account; `devnet` starts a local
+//! `starknet-devnet`, deploys there with its first predeployed account and keeps the chain
+//! running until interrupted. Both write the addresses to a JSON file that the coordinator and
+//! the worker read.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bitsage_starknet::chain::Chain;
+use bitsage_starknet::deploy::{deploy_all, DeployParams};
+use bitsage_starknet::devnet::Devnet;
+use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
+use bitsage_starknet::Felt;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Compile and deploy the BitSage settlement contracts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Declare and deploy the contracts with an existing account.
+    Deploy {
+        /// JSON-RPC endpoint of the node (RPC spec 0.10).
+        #[arg(long, env = "STARKNET_RPC")]
+        rpc: String,
+        /// Address of the deploying account contract.
+        #[arg(long, env = "STARKNET_ACCOUNT")]
+        account: Felt,
+        /// The account's private key.
+        #[arg(long, env = "STARKNET_PRIVATE_KEY", hide_env_values = true)]
+        private_key: Felt,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Start a local devnet, deploy to it, and keep it running until Ctrl-C.
+    Devnet {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct Common {
+    /// Where to write the contract addresses.
+    #[arg(long, default_value = "contracts.json")]
+    output: PathBuf,
+    /// The Cairo crate to compile.
+    #[arg(long, default_value_os_t = contracts_dir())]
+    contracts: PathBuf,
+    /// Seconds between unstaking and withdrawing.
+    #[arg(long, default_value_t = 10)]
+    unstake_cooldown: u64,
+    /// Salt for the contract addresses (deploy twice with different salts).
+    #[arg(long, default_value = "1")]
+    salt: Felt,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
+    match Cli::parse().command {
+        Command::Deploy {
+            rpc,
+            account,
+            private_key,
+            common,
+        } => {
+            let chain = Chain::connect(&rpc, account, private_key).await?;
+            deploy(&chain, &rpc, &common).await
+        }
+        Command::Devnet { common } => {
+            let devnet = Devnet::start()?;
+            let first = devnet
+                .accounts()
+                .await?
+                .into_iter()
+                .next()
+                .context("the devnet has no predeployed account")?;
+            let chain = Chain::connect(&devnet.rpc(), first.address, first.private_key).await?;
+            deploy(&chain, &devnet.rpc(), &common).await?;
+            println!(
+                "devnet at {} (account {:#x}); Ctrl-C stops it",
+                devnet.rpc(),
+                first.address
+            );
+            tokio::signal::ctrl_c().await?;
+            drop(devnet);
+            Ok(())
+        }
+    }
+}
+
+async fn deploy(chain: &Chain, rpc: &str, common: &Common) -> anyhow::Result<()> {
+    let toolchain = Toolchain::find()?;
+    let build = tempfile::tempdir()?;
+    let artifacts = toolchain.compile_all(&common.contracts, build.path())?;
+    let params = DeployParams {
+        unstake_cooldown_secs: common.unstake_cooldown,
+        ..DeployParams::default()
+    };
+    let deployment = deploy_all(chain, rpc, &artifacts, &params, common.salt).await?;
+    deployment.save(&common.output)?;
+    println!(
+        "deployed: token {:#x}, staking {:#x}, router {:#x}, jobs {:#x}, faucet {:#x}; written to {}",
+        deployment.token,
+        deployment.staking,
+        deployment.router,
+        deployment.jobs,
+        deployment.faucet,
+        common.output.display()
+    );
+    Ok(())
+}
