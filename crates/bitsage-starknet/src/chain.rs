@@ -149,13 +149,15 @@ impl Chain {
     /// Waits until the node has a receipt for `tx`; a reverted transaction is an error with the
     /// contract's reason.
     pub async fn wait(&self, tx: Felt) -> Result<()> {
-        receipt_outcome(self.account.provider(), tx).await
+        receipt_outcome(self.account.provider(), tx, Duration::from_secs(60)).await
     }
 }
 
-/// The outcome of a transaction: `Ok` once it succeeded, the revert reason if it did not.
-pub async fn receipt_outcome(node: &impl Provider, tx: Felt) -> Result<()> {
-    for _ in 0..600 {
+/// The outcome of a transaction: `Ok` once it succeeded, the revert reason if it did not, and
+/// an error if the node has not seen it within `patience`.
+pub async fn receipt_outcome(node: &impl Provider, tx: Felt, patience: Duration) -> Result<()> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < patience {
         match node.get_transaction_receipt(tx).await {
             Ok(receipt) => {
                 return match receipt.receipt.execution_result() {

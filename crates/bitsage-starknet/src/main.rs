@@ -8,12 +8,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bitsage_starknet::chain::Chain;
+use bitsage_starknet::chain::{receipt_outcome, Chain};
 use bitsage_starknet::deploy::{deploy_all, DeployParams};
 use bitsage_starknet::devnet::Devnet;
 use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
 use bitsage_starknet::Felt;
 use clap::{Parser, Subcommand};
+use starknet_rust::providers::jsonrpc::{HttpTransport, JsonRpcClient};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Compile and deploy the BitSage settlement contracts")]
@@ -43,6 +44,17 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Wait for a transaction and say whether it succeeded, with the contract's revert reason
+    /// when it did not. Exits 1 for a reverted transaction.
+    Status {
+        #[arg(long, env = "STARKNET_RPC")]
+        rpc: String,
+        #[arg(long)]
+        tx_hash: Felt,
+        /// Seconds to wait for a transaction the node does not know yet.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -63,11 +75,12 @@ struct Common {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
         .with_target(false)
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Deploy {
             rpc,
             account,
@@ -95,6 +108,22 @@ async fn main() -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await?;
             drop(devnet);
             Ok(())
+        }
+        Command::Status { rpc, tx_hash, wait } => {
+            let url: starknet_rust::providers::Url =
+                rpc.parse().with_context(|| format!("bad RPC URL {rpc}"))?;
+            let node = JsonRpcClient::new(HttpTransport::new(url));
+            match receipt_outcome(&node, tx_hash, std::time::Duration::from_secs(wait)).await {
+                Ok(()) => {
+                    println!("{tx_hash:#x}: succeeded");
+                    Ok(())
+                }
+                Err(bitsage_starknet::Error::Reverted(reason)) => {
+                    println!("{tx_hash:#x}: reverted: {reason}");
+                    std::process::exit(1)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }
