@@ -35,7 +35,8 @@ pub trait IProverStaking<T> {
     fn withdraw(ref self: T) -> u256;
     /// Pays out accrued rewards; returns the amount.
     fn claim_rewards(ref self: T) -> u256;
-    /// Moves `bps / 10000` of the worker's active stake to the treasury. Slasher only.
+    /// Moves `bps / 10000` of the worker's stake (active first, then unbonding) to the
+    /// treasury. Slasher only.
     fn slash(ref self: T, worker: ContractAddress, bps: u16, reason: felt252) -> u256;
     /// Pulls `amount` from the caller (who must have approved it) into the stakers' rewards.
     fn distribute_rewards(ref self: T, amount: u256);

@@ -116,6 +116,8 @@ pub mod JobManager {
             self.only_coordinator();
             assert(self.states.read(job_id) == JobState::Assigned, 'JOBS: job is not assigned');
             let worker = self.workers.read(job_id);
+            let staking = IProverStakingDispatcher { contract_address: self.staking.read() };
+            assert(staking.tier_of(worker) > 0, 'JOBS: worker has no tier');
             let fee = self.fees.read(job_id);
             self.states.write(job_id, JobState::Completed);
             self.proof_commitments.write(job_id, proof_commitment);

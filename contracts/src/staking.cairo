@@ -13,8 +13,9 @@ pub mod ProverStaking {
     };
     use crate::interfaces::{IProverStaking, ISageTokenDispatcher, ISageTokenDispatcherTrait};
 
-    /// Scale of the reward-per-share accumulator. With any stake of at least one unit and a
-    /// supply below 10^27 units, `stake * reward_per_share` stays below 2^256.
+    /// Scale of the reward-per-share accumulator. `stake * reward_per_share` stays below 2^256
+    /// as long as the rewards ever distributed (times 10^18) and the largest stake, both below
+    /// 10^27 units, multiply to less than 10^77.
     const PRECISION: u256 = 1_000_000_000_000_000_000;
     const SAGE: u256 = 1_000_000_000_000_000_000;
 
@@ -156,10 +157,18 @@ pub mod ProverStaking {
         fn slash(ref self: ContractState, worker: ContractAddress, bps: u16, reason: felt252) -> u256 {
             assert(get_caller_address() == self.slasher.read(), 'STAKE: caller is not slasher');
             assert(bps <= 10000, 'STAKE: bps above 10000');
+            // Unbonding stake is still at stake: unstaking right before a slash must not help.
             let stake = self.stakes.read(worker);
-            let amount = stake * bps.into() / 10000;
-            self.set_stake(worker, stake - amount);
-            self.total_staked.write(self.total_staked.read() - amount);
+            let unbonding = self.unbonding.read(worker);
+            let amount = (stake + unbonding) * bps.into() / 10000;
+            let from_stake = if amount < stake {
+                amount
+            } else {
+                stake
+            };
+            self.set_stake(worker, stake - from_stake);
+            self.total_staked.write(self.total_staked.read() - from_stake);
+            self.unbonding.write(worker, unbonding - (amount - from_stake));
             if amount > 0 {
                 self.token().transfer(self.treasury.read(), amount);
             }
@@ -174,8 +183,10 @@ pub mod ProverStaking {
             if total == 0 {
                 self.undistributed.write(pool);
             } else {
-                self.undistributed.write(0);
-                self.reward_per_share.write(self.reward_per_share.read() + pool * PRECISION / total);
+                // What the per-share increment cannot represent waits for the next distribution.
+                let increment = pool * PRECISION / total;
+                self.undistributed.write(pool - increment * total / PRECISION);
+                self.reward_per_share.write(self.reward_per_share.read() + increment);
             }
             self.emit(RewardsDistributed { amount, total_staked: total });
         }

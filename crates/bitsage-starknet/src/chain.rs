@@ -67,6 +67,16 @@ impl Chain {
         let compiled_hash = casm
             .class_hash()
             .map_err(|e| Error::Artifact(format!("{}: {e}", artifact.name)))?;
+        // Nodes refuse a repeated declaration already when estimating its fee, with a generic
+        // execution error, so ask first.
+        let known = self
+            .account
+            .provider()
+            .get_class(BlockId::Tag(BlockTag::PreConfirmed), class_hash)
+            .await;
+        if known.is_ok() {
+            return Ok(class_hash);
+        }
         match self
             .account
             .declare_v3(Arc::new(class), compiled_hash)
@@ -88,7 +98,8 @@ impl Chain {
     /// address.
     pub async fn deploy(&self, class_hash: Felt, calldata: Vec<Felt>, salt: Felt) -> Result<Felt> {
         let factory = ContractFactory::new_with_udc(class_hash, &self.account, UdcSelector::New);
-        let deployment = factory.deploy_v3(calldata, salt, false);
+        // `unique`: the address depends on the deployer too, so nobody can take it first.
+        let deployment = factory.deploy_v3(calldata, salt, true);
         let address = deployment.deployed_address();
         let sent = deployment.send().await.map_err(chain_error)?;
         self.wait(sent.transaction_hash).await?;
@@ -143,7 +154,7 @@ impl Chain {
             .provider()
             .call(request, BlockId::Tag(BlockTag::PreConfirmed))
             .await
-            .map_err(|e| Error::Reverted(revert_reason(&format!("{e:?}"))))
+            .map_err(provider_error)
     }
 
     /// Waits until the node has a receipt for `tx`; a reverted transaction is an error with the
@@ -186,13 +197,21 @@ fn node_error(e: ProviderError) -> Error {
     Error::Node(e.to_string())
 }
 
+/// Execution failures carry the contract's reason; everything else (the network, nonces, fees)
+/// is the node's problem, not a revert.
+fn provider_error(e: ProviderError) -> Error {
+    match e {
+        ProviderError::StarknetError(
+            e @ (StarknetError::TransactionExecutionError(_) | StarknetError::ContractError(_)),
+        ) => Error::Reverted(revert_reason(&format!("{e}"))),
+        e => node_error(e),
+    }
+}
+
 fn chain_error<S: std::fmt::Debug>(e: starknet_rust::accounts::AccountError<S>) -> Error {
     use starknet_rust::accounts::AccountError;
     match e {
-        AccountError::Provider(ProviderError::StarknetError(e)) => {
-            Error::Reverted(revert_reason(&format!("{e}")))
-        }
-        AccountError::Provider(e) => node_error(e),
+        AccountError::Provider(e) => provider_error(e),
         other => Error::Node(format!("{other:?}")),
     }
 }

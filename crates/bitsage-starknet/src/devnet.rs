@@ -47,7 +47,7 @@ impl Devnet {
                      `cargo install --locked starknet-devnet@{DEVNET_VERSION}`"
                 ))
             })?;
-        let devnet = Self {
+        let mut devnet = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
@@ -60,10 +60,15 @@ impl Devnet {
         format!("{}/rpc", self.url)
     }
 
-    fn wait_alive(&self) -> Result<()> {
+    fn wait_alive(&mut self) -> Result<()> {
         let started = Instant::now();
         let probe = format!("{}/is_alive", self.url);
         while started.elapsed() < Duration::from_secs(60) {
+            // Another process may have taken the port between our probe and the devnet's bind;
+            // then ours exits and the one answering is not ours.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::Devnet(format!("exited during startup ({status})")));
+            }
             let alive =
                 std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok();
             if alive && blocking_get(&probe).is_ok() {

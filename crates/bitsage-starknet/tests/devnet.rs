@@ -101,6 +101,18 @@ async fn deploy_faucet_and_stake_to_a_tier() {
     let file: PathBuf = path.path().join("contracts.json");
     d.save(&file).unwrap();
     assert_eq!(&Deployment::load(&file).unwrap(), d);
+    // A second deployment on the same chain reuses the declared classes.
+    let deployer = net.chain(0).await;
+    let again = deploy_all(
+        &deployer,
+        &net.devnet.rpc(),
+        artifacts().unwrap(),
+        &DeployParams::default(),
+        Felt::from(8u8),
+    )
+    .await
+    .unwrap();
+    assert_ne!(again.token, d.token);
 
     let worker = net.chain(1).await;
     let sage = Sage::new(&worker, d);
@@ -218,6 +230,17 @@ async fn a_proved_job_pays_80_18_2_and_stakers_claim_their_share() {
     );
     assert_eq!(s.claim_rewards().await.unwrap(), s_reward);
     assert_eq!(s.pending_rewards(staker.address()).await.unwrap(), 0);
+
+    // A worker that leaves its tier after the lease is not paid.
+    let second = Felt::from(0xb0c_u64);
+    c.escrow(second, 10 * SAGE).await.unwrap();
+    boss.assign(second, worker.address()).await.unwrap();
+    w.request_unstake(1_000 * SAGE).await.unwrap();
+    assert_eq!(
+        reverted(boss.complete(second, [1; 32]).await),
+        "JOBS: worker has no tier"
+    );
+    boss.refund(second).await.unwrap();
 }
 
 #[tokio::test]
@@ -280,6 +303,22 @@ async fn the_coordinator_slashes_and_nobody_else_can() {
     assert_eq!(
         boss.balance(d.treasury).await.unwrap() - treasury_before,
         250 * SAGE
+    );
+
+    // Unstaking ahead of a slash does not escape it: unbonding stake is slashed too.
+    w.request_unstake(2_000 * SAGE).await.unwrap();
+    boss.slash(worker.address(), 5_000, "invalid proof")
+        .await
+        .unwrap();
+    assert_eq!(
+        boss.balance(d.treasury).await.unwrap() - treasury_before,
+        250 * SAGE + 1_125 * SAGE,
+        "half of 250 active plus 2,000 unbonding"
+    );
+    assert_eq!(w.stake_of(worker.address()).await.unwrap(), 0);
+    assert_eq!(
+        w.unbonding_of(worker.address()).await.unwrap().0,
+        1_125 * SAGE
     );
 }
 
