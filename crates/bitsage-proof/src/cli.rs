@@ -67,10 +67,17 @@ pub enum Command {
     },
     /// Submit jobs to a coordinator (a local one by default), optionally wait and verify.
     Submit(crate::network::SubmitArgs),
-    /// Show a job's state on the coordinator.
+    /// Show a job's state on the coordinator, or with --tx-hash a Starknet transaction's outcome.
     Status {
         /// The job id (0x + 64 hex digits).
-        job_id: String,
+        #[arg(required_unless_present = "tx_hash")]
+        job_id: Option<String>,
+        /// A Starknet transaction to look up instead (exit 1 if it reverted, with the reason).
+        #[arg(long, conflicts_with = "job_id", requires = "rpc")]
+        tx_hash: Option<String>,
+        /// The Starknet node's JSON-RPC endpoint, for --tx-hash.
+        #[arg(long, env = "STARKNET_RPC")]
+        rpc: Option<String>,
         #[arg(
             long,
             env = "BITSAGE_COORDINATOR_URL",

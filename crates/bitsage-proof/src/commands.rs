@@ -43,9 +43,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Submit(args) => crate::network::submit(args),
         Command::Status {
             job_id,
+            tx_hash,
+            rpc,
             coordinator_url,
             json,
-        } => crate::network::status(&job_id, &coordinator_url, json),
+        } => match (job_id, tx_hash, rpc) {
+            (_, Some(tx), Some(rpc)) => crate::network::transaction_status(&tx, &rpc),
+            (Some(job_id), _, _) => crate::network::status(&job_id, &coordinator_url, json),
+            _ => Err(bad_input(anyhow::anyhow!(
+                "give a job id, or --tx-hash with --rpc"
+            ))),
+        },
         Command::Bench {
             log_steps,
             json,

@@ -191,6 +191,31 @@ async fn wait_and_verify(
     Ok(())
 }
 
+/// Waits up to 10 s for a Starknet transaction and prints whether it succeeded; a revert is
+/// exit 1 with the contract's reason.
+pub fn transaction_status(tx: &str, rpc: &str) -> Result<(), Failure> {
+    use bitsage_starknet::chain::receipt_outcome;
+    use starknet_rust::providers::jsonrpc::{HttpTransport, JsonRpcClient};
+
+    let hash = bitsage_starknet::Felt::from_hex(tx)
+        .map_err(|e| Failure::BadInput(anyhow::anyhow!("--tx-hash {tx}: {e}")))?;
+    let url: starknet_rust::providers::Url = rpc
+        .parse()
+        .map_err(|e| Failure::BadInput(anyhow::anyhow!("--rpc {rpc}: {e}")))?;
+    let node = JsonRpcClient::new(HttpTransport::new(url));
+    runtime()?.block_on(async {
+        match receipt_outcome(&node, hash, Duration::from_secs(10)).await {
+            Ok(()) => {
+                println!("transaction {hash:#x}: succeeded");
+                Ok(())
+            }
+            Err(e) => Err(Failure::Rejected(anyhow::anyhow!(
+                "transaction {hash:#x}: {e}"
+            ))),
+        }
+    })
+}
+
 pub fn status(job_id: &str, url: &str, json: bool) -> Result<(), Failure> {
     runtime()?.block_on(async {
         let view = CoordinatorClient::new(url, None).job(job_id).await?;

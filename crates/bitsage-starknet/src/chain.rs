@@ -185,7 +185,8 @@ pub async fn receipt_outcome(node: &impl Provider, tx: Felt, patience: Duration)
         }
     }
     Err(Error::Node(format!(
-        "transaction {tx:#x} was not accepted within a minute"
+        "transaction {tx:#x} is unknown to the node after {} s",
+        patience.as_secs()
     )))
 }
 

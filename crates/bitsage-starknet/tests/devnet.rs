@@ -141,6 +141,27 @@ async fn deploy_faucet_and_stake_to_a_tier() {
         10_000 * SAGE,
         "after the cooldown"
     );
+
+    // `bitsage-starknet status` reads a receipt.
+    let tx = sage.transfer(net.accounts[2].address, SAGE).await.unwrap();
+    let status = |hash: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bitsage-starknet"))
+            .args(["status", "--rpc", &net.devnet.rpc(), "--wait", "1"])
+            .args(["--tx-hash", &hash])
+            .output()
+            .unwrap()
+    };
+    let out = status(format!("{tx:#x}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"));
+    let out = status("0x1234".into());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown to the node"), "{stderr}");
 }
 
 #[tokio::test]
