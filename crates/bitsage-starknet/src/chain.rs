@@ -50,6 +50,15 @@ impl Chain {
         self.account.address()
     }
 
+    /// The class of the contract at `address`.
+    pub async fn class_hash_at(&self, address: Felt) -> Result<Felt> {
+        self.account
+            .provider()
+            .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), address)
+            .await
+            .map_err(node_error)
+    }
+
     /// Declares a compiled contract; a class the node already knows is not an error. Returns
     /// the class hash.
     pub async fn declare(&self, artifact: &Artifact) -> Result<Felt> {

@@ -23,6 +23,8 @@ pub struct DeployParams {
     pub faucet_grant: u128,
     pub faucet_cooldown_secs: u64,
     pub unstake_cooldown_secs: u64,
+    /// Deploying to a local devnet (recorded in the deployment file).
+    pub devnet: bool,
 }
 
 impl Default for DeployParams {
@@ -35,6 +37,7 @@ impl Default for DeployParams {
             faucet_grant: 10_000 * SAGE,
             faucet_cooldown_secs: 10,
             unstake_cooldown_secs: 10,
+            devnet: false,
         }
     }
 }
@@ -50,6 +53,11 @@ pub struct Deployment {
     pub faucet: Felt,
     pub treasury: Felt,
     pub coordinator: Felt,
+    /// Class of the deploying account (an OpenZeppelin account on devnet): workers open accounts
+    /// of the same class for their own keys.
+    pub account_class: Felt,
+    /// A local devnet: accounts may be opened with minted fee tokens.
+    pub devnet: bool,
 }
 
 impl Deployment {
@@ -131,6 +139,7 @@ pub async fn deploy_all(
     let mut calldata = vec![faucet];
     calldata.extend(u256_calldata(params.faucet_funds));
     chain.invoke(token, "transfer", calldata).await?;
+    let account_class = chain.class_hash_at(me).await?;
     Ok(Deployment {
         rpc: rpc.to_string(),
         token,
@@ -140,5 +149,7 @@ pub async fn deploy_all(
         faucet,
         treasury,
         coordinator,
+        account_class,
+        devnet: params.devnet,
     })
 }

@@ -89,6 +89,11 @@ impl Devnet {
         serde_json::from_value(result).map_err(|e| Error::Devnet(format!("accounts: {e}")))
     }
 
+    /// Mints `amount` fri (STRK's smallest unit) to `address`, for fees.
+    pub async fn mint(&self, address: Felt, amount: u64) -> Result<()> {
+        mint(&self.rpc(), address, amount).await
+    }
+
     /// Moves the chain's clock forward and closes a block at the new time.
     pub async fn increase_time(&self, secs: u64) -> Result<()> {
         self.rpc_call("devnet_increaseTime", json!({ "time": secs }))
@@ -97,21 +102,36 @@ impl Devnet {
     }
 
     async fn rpc_call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
-        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let response: serde_json::Value = reqwest::Client::new()
-            .post(self.rpc())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| Error::Devnet(format!("{method}: {e}")))?
-            .json()
-            .await
-            .map_err(|e| Error::Devnet(format!("{method}: {e}")))?;
-        if let Some(error) = response.get("error") {
-            return Err(Error::Devnet(format!("{method}: {error}")));
-        }
-        Ok(response["result"].clone())
+        devnet_call(&self.rpc(), method, params).await
     }
+}
+
+/// `devnet_mint` on any devnet's RPC endpoint.
+pub async fn mint(rpc: &str, address: Felt, amount: u64) -> Result<()> {
+    let params = json!({ "address": format!("{address:#x}"), "amount": amount, "unit": "FRI" });
+    devnet_call(rpc, "devnet_mint", params).await?;
+    Ok(())
+}
+
+async fn devnet_call(
+    rpc: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(rpc)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| Error::Devnet(format!("{method}: {e}")))?
+        .json()
+        .await
+        .map_err(|e| Error::Devnet(format!("{method}: {e}")))?;
+    if let Some(error) = response.get("error") {
+        return Err(Error::Devnet(format!("{method}: {error}")));
+    }
+    Ok(response["result"].clone())
 }
 
 impl Drop for Devnet {

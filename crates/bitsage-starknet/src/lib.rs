@@ -3,6 +3,7 @@
 //! by [`deploy`], and called through [`chain::Chain`] with starknet-rust. [`devnet`] starts a
 //! local `starknet-devnet` for tests and for `--network devnet`.
 
+pub mod account;
 pub mod chain;
 pub mod deploy;
 pub mod devnet;

@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
             common,
         } => {
             let chain = Chain::connect(&rpc, account, private_key).await?;
-            deploy(&chain, &rpc, &common).await
+            deploy(&chain, &rpc, &common, false).await
         }
         Command::Devnet { common } => {
             let devnet = Devnet::start()?;
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 .next()
                 .context("the devnet has no predeployed account")?;
             let chain = Chain::connect(&devnet.rpc(), first.address, first.private_key).await?;
-            deploy(&chain, &devnet.rpc(), &common).await?;
+            deploy(&chain, &devnet.rpc(), &common, true).await?;
             println!(
                 "devnet at {} (account {:#x}); Ctrl-C stops it",
                 devnet.rpc(),
@@ -128,12 +128,13 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn deploy(chain: &Chain, rpc: &str, common: &Common) -> anyhow::Result<()> {
+async fn deploy(chain: &Chain, rpc: &str, common: &Common, devnet: bool) -> anyhow::Result<()> {
     let toolchain = Toolchain::find()?;
     let build = tempfile::tempdir()?;
     let artifacts = toolchain.compile_all(&common.contracts, build.path())?;
     let params = DeployParams {
         unstake_cooldown_secs: common.unstake_cooldown,
+        devnet,
         ..DeployParams::default()
     };
     let deployment = deploy_all(chain, rpc, &artifacts, &params, common.salt).await?;

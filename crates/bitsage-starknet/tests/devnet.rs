@@ -72,6 +72,7 @@ async fn net(test: &str) -> Option<Net> {
     let params = DeployParams {
         unstake_cooldown_secs: 3_600,
         faucet_cooldown_secs: 60,
+        devnet: true,
         ..DeployParams::default()
     };
     let deployment = deploy_all(&chain, &devnet.rpc(), artifacts, &params, Felt::from(7u8))
@@ -367,4 +368,38 @@ async fn a_failed_job_is_refunded_once() {
     assert_eq!(c.balance(client.address()).await.unwrap(), 10_000 * SAGE);
     assert_eq!(boss.job(job).await.unwrap().state, JobState::Refunded);
     assert_eq!(reverted(boss.refund(job).await), "JOBS: job is not open");
+}
+
+#[tokio::test]
+async fn a_new_key_opens_an_account_and_stakes() {
+    let Some(net) = net("a_new_key_opens_an_account_and_stakes").await else {
+        return;
+    };
+    let key = starknet_rust::signers::SigningKey::from_random().secret_scalar();
+    let worker = bitsage_starknet::account::open(&net.deployment, key)
+        .await
+        .unwrap();
+    let again = bitsage_starknet::account::open(&net.deployment, key)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.address(),
+        worker.address(),
+        "the address is fixed by the key"
+    );
+    let w = Sage::new(&worker, &net.deployment);
+    w.faucet().await.unwrap();
+    w.stake(1_000 * SAGE).await.unwrap();
+    assert_eq!(w.tier_of(worker.address()).await.unwrap(), 1);
+
+    let elsewhere = Deployment {
+        devnet: false,
+        ..net.deployment.clone()
+    };
+    let other = starknet_rust::signers::SigningKey::from_random().secret_scalar();
+    let refused = bitsage_starknet::account::open(&elsewhere, other).await;
+    assert!(
+        matches!(&refused, Err(Error::Node(m)) if m.contains("fund it with STRK")),
+        "{refused:?}"
+    );
 }
