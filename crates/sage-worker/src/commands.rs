@@ -1,7 +1,7 @@
 //! The operator commands other than `setup` and `start`.
 
 use std::io::{BufRead, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -291,15 +291,27 @@ pub enum Move {
     Unstake(Amount),
     Claim,
     Withdraw,
+    Faucet,
+    /// Only show the account (on chain).
+    Info,
 }
 
-pub async fn move_funds(home: &Home, action: Move) -> anyhow::Result<()> {
+pub async fn move_funds(
+    home: &Home,
+    contracts: Option<PathBuf>,
+    action: Move,
+) -> anyhow::Result<()> {
+    if let Some(contracts) = contracts {
+        return on_chain(home, &contracts, action).await;
+    }
     let (config, client) = signed_client(home).await?;
     let moved = match action {
         Move::Stake(a) => client.stake(a).await,
         Move::Unstake(a) => client.unstake(a).await,
         Move::Claim => client.claim().await,
         Move::Withdraw => client.withdraw().await,
+        Move::Faucet => client.faucet().await,
+        Move::Info => unreachable!("info has its own command"),
     }
     .map_err(|e| {
         anyhow::anyhow!(
@@ -322,6 +334,57 @@ pub async fn move_funds(home: &Home, action: Move) -> anyhow::Result<()> {
             .unwrap_or_else(|| "no tier".into()),
         a.pending_unstake,
         a.rewards
+    );
+    Ok(())
+}
+
+/// The same operations on Starknet, signed by the worker's own account (opened on first use on
+/// a devnet). Reverts come back in the contract's words.
+pub async fn on_chain(home: &Home, contracts: &Path, action: Move) -> anyhow::Result<()> {
+    use bitsage_starknet::{account, deploy::Deployment, sage::Sage, Felt};
+
+    let config = WorkerConfig::load(home)?;
+    let deployment = Deployment::load(contracts)?;
+    let secret = crate::keys::signing_key(home, config.network)?.secret();
+    let key = Felt::from_bytes_be(&secret.to_bytes_be());
+    let chain = account::open(&deployment, key).await?;
+    let sage = Sage::new(&chain, &deployment);
+    let me = chain.address();
+    let moved = match action {
+        Move::Stake(a) => sage.stake(a.0).await.map(|_| a.0)?,
+        Move::Unstake(a) => sage.request_unstake(a.0).await.map(|_| a.0)?,
+        Move::Claim => sage.claim_rewards().await?,
+        Move::Withdraw => sage.withdraw().await?,
+        Move::Faucet => sage.faucet().await?,
+        Move::Info => 0,
+    };
+    let (unbonding, unlock_at) = sage.unbonding_of(me).await?;
+    let tier = match sage.tier_of(me).await? {
+        0 => "no tier",
+        1 => "Consumer",
+        2 => "Workstation",
+        3 => "DataCenter",
+        4 => "Enterprise",
+        _ => "Frontier",
+    };
+    if !matches!(action, Move::Info) {
+        println!("moved {} SAGE on Starknet", Amount(moved));
+    }
+    println!("account:   {me:#x} (Starknet, {})", deployment.rpc);
+    println!("balance:   {} SAGE", Amount(sage.balance(me).await?));
+    println!(
+        "stake:     {} SAGE ({tier})",
+        Amount(sage.stake_of(me).await?)
+    );
+    if unbonding > 0 {
+        println!(
+            "unstaking: {} SAGE (withdrawable at chain time {unlock_at})",
+            Amount(unbonding)
+        );
+    }
+    println!(
+        "rewards:   {} SAGE claimable",
+        Amount(sage.pending_rewards(me).await?)
     );
     Ok(())
 }

@@ -42,6 +42,11 @@ static GLOBAL: bitsage_alloc::Allocator = bitsage_alloc::Allocator;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Settle on Starknet: the contracts file written by `bitsage-starknet deploy` or `devnet`.
+    /// `info`, `faucet`, `stake`, `unstake`, `withdraw` and `claim` then sign transactions with
+    /// the worker's own key instead of asking the coordinator.
+    #[arg(long, global = true, env = "BITSAGE_STARKNET_CONTRACTS")]
+    contracts: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +125,8 @@ enum Command {
     Withdraw,
     /// Move staking rewards to the balance.
     Claim,
+    /// Take the faucet's grant (test networks).
+    Faucet,
     /// Check config, keys, coordinator, clock, GPU and a tiny proof; say what to fix.
     Doctor,
     /// Measure this machine's proving throughput and keep it for registration.
@@ -240,16 +247,28 @@ fn run() -> anyhow::Result<i32> {
             Command::Stop => commands::stop(&home)?,
             Command::Status => commands::status(&home).await?,
             Command::Logs { follow, lines } => commands::logs(&home, follow, lines)?,
+            Command::Info { .. } if cli.contracts.is_some() => {
+                let contracts = cli.contracts.as_deref().expect("checked");
+                commands::on_chain(&home, contracts, commands::Move::Info).await?
+            }
             Command::Info { verbose } => commands::info(&home, verbose).await?,
             Command::Export { output } => commands::export(&home, output)?,
             Command::Stake { amount } => {
-                commands::move_funds(&home, commands::Move::Stake(amount)).await?
+                commands::move_funds(&home, cli.contracts, commands::Move::Stake(amount)).await?
             }
             Command::Unstake { amount } => {
-                commands::move_funds(&home, commands::Move::Unstake(amount)).await?
+                let action = commands::Move::Unstake(amount);
+                commands::move_funds(&home, cli.contracts, action).await?
             }
-            Command::Withdraw => commands::move_funds(&home, commands::Move::Withdraw).await?,
-            Command::Claim => commands::move_funds(&home, commands::Move::Claim).await?,
+            Command::Withdraw => {
+                commands::move_funds(&home, cli.contracts, commands::Move::Withdraw).await?
+            }
+            Command::Claim => {
+                commands::move_funds(&home, cli.contracts, commands::Move::Claim).await?
+            }
+            Command::Faucet => {
+                commands::move_funds(&home, cli.contracts, commands::Move::Faucet).await?
+            }
             Command::Doctor => {
                 if !doctor::doctor(&home).await? {
                     return Ok(2);
