@@ -240,6 +240,10 @@ pub fn interaction_trace(
         let zero = vec![PackedM31::broadcast(m31(0)); columns.len()];
         lookups(&zero).len().div_ceil(2)
     };
+    assert!(
+        n_fractions > 0,
+        "a component with LogUp columns has lookups"
+    );
     let mut out: Vec<BaseColumn> = (0..4 * n_fractions)
         .map(|_| BaseColumn::zeros(n_rows))
         .collect();
