@@ -359,14 +359,15 @@ pub async fn on_chain(home: &Home, contracts: &Path, action: Move) -> anyhow::Re
         Move::Info => 0,
     };
     let (unbonding, unlock_at) = sage.unbonding_of(me).await?;
+    // The contract numbers tiers 1..=5 in the ledger's order; 0 is no tier.
     let tier = match sage.tier_of(me).await? {
-        0 => "no tier",
-        1 => "Consumer",
-        2 => "Workstation",
-        3 => "DataCenter",
-        4 => "Enterprise",
-        _ => "Frontier",
-    };
+        0 => None,
+        n => bitsage_ledger::StakeTier::ALL
+            .get(usize::from(n) - 1)
+            .copied(),
+    }
+    .map(|t| format!("{t:?}"))
+    .unwrap_or_else(|| "no tier".into());
     if !matches!(action, Move::Info) {
         println!("moved {} SAGE on Starknet", Amount(moved));
     }
