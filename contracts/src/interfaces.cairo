@@ -84,6 +84,10 @@ pub struct JobInfo {
 pub trait IJobManager<T> {
     /// The caller (the client) escrows `fee` for `job_id`; it must have approved the amount.
     fn escrow(ref self: T, job_id: felt252, fee: u256);
+    /// Escrows `fee` for `job_id` from `client`, which must have approved the JobManager for
+    /// it: a client approves once and the coordinator escrows each job it accepts.
+    /// Coordinator only.
+    fn escrow_for(ref self: T, job_id: felt252, client: ContractAddress, fee: u256);
     /// Records the worker that leased the job. Coordinator only; the worker must hold a tier.
     fn assign(ref self: T, job_id: felt252, worker: ContractAddress);
     /// Pays the fee out through the router once the coordinator accepted the proof with this

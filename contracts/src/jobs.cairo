@@ -88,14 +88,13 @@ pub mod JobManager {
     #[abi(embed_v0)]
     impl JobManagerImpl of IJobManager<ContractState> {
         fn escrow(ref self: ContractState, job_id: felt252, fee: u256) {
-            assert(self.states.read(job_id) == JobState::None, 'JOBS: job id already used');
-            assert(fee > 0, 'JOBS: fee is zero');
-            let client = get_caller_address();
-            self.token().transfer_from(client, get_contract_address(), fee);
-            self.clients.write(job_id, client);
-            self.fees.write(job_id, fee);
-            self.states.write(job_id, JobState::Escrowed);
-            self.emit(JobEscrowed { job_id, client, fee });
+            self.escrow_from(job_id, get_caller_address(), fee);
+        }
+
+        fn escrow_for(ref self: ContractState, job_id: felt252, client: ContractAddress, fee: u256) {
+            self.only_coordinator();
+            assert(!client.is_zero(), 'JOBS: zero client');
+            self.escrow_from(job_id, client, fee);
         }
 
         fn assign(ref self: ContractState, job_id: felt252, worker: ContractAddress) {
@@ -164,6 +163,18 @@ pub mod JobManager {
     impl Internal of InternalTrait {
         fn token(self: @ContractState) -> ISageTokenDispatcher {
             ISageTokenDispatcher { contract_address: self.token.read() }
+        }
+
+        fn escrow_from(
+            ref self: ContractState, job_id: felt252, client: ContractAddress, fee: u256,
+        ) {
+            assert(self.states.read(job_id) == JobState::None, 'JOBS: job id already used');
+            assert(fee > 0, 'JOBS: fee is zero');
+            self.token().transfer_from(client, get_contract_address(), fee);
+            self.clients.write(job_id, client);
+            self.fees.write(job_id, fee);
+            self.states.write(job_id, JobState::Escrowed);
+            self.emit(JobEscrowed { job_id, client, fee });
         }
 
         fn only_coordinator(self: @ContractState) {

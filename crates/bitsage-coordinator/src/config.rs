@@ -2,7 +2,7 @@
 //! all fill this struct; `serde(default)` lets a file name only what it changes.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bitsage_ledger::Network;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,31 @@ pub struct CoordinatorConfig {
     pub default_deadline_secs: u64,
     /// How often expired leases are reclaimed and unsettled fees retried.
     pub maintenance_interval_ms: u64,
+    /// Where fees, stakes and payouts live.
+    pub settlement: SettlementKind,
+    /// The deployment file (`bitsage-starknet deploy|devnet --output`) for Starknet settlement.
+    pub contracts: Option<PathBuf>,
+}
+
+/// Where the coordinator settles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SettlementKind {
+    /// The ledger in the coordinator's database (`bitsage-ledger`).
+    #[default]
+    Embedded,
+    /// The contracts of a Starknet deployment (`bitsage-starknet`), signed by the coordinator's
+    /// account.
+    Starknet,
+}
+
+impl std::fmt::Display for SettlementKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SettlementKind::Embedded => "embedded",
+            SettlementKind::Starknet => "starknet",
+        })
+    }
 }
 
 impl Default for CoordinatorConfig {
@@ -48,6 +73,8 @@ impl Default for CoordinatorConfig {
             skew_window_secs: 120,
             default_deadline_secs: 3600,
             maintenance_interval_ms: 1000,
+            settlement: SettlementKind::Embedded,
+            contracts: None,
         }
     }
 }

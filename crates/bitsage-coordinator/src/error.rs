@@ -121,7 +121,11 @@ impl From<LedgerError> for ApiError {
             LedgerError::InvalidFraction { .. } | LedgerError::Overflow => {
                 Self::unprocessable("invalid_amount", message)
             }
-            LedgerError::Corrupt(_) | LedgerError::Database(_) => ApiError::Internal(message),
+            LedgerError::SignedByAccount { .. } => Self::conflict("sign_on_chain", message),
+            LedgerError::ChainRejected(_) => Self::conflict("chain_rejected", message),
+            LedgerError::Corrupt(_)
+            | LedgerError::Database(_)
+            | LedgerError::ChainUnavailable(_) => ApiError::Internal(message),
         }
     }
 }

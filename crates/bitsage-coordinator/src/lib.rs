@@ -4,9 +4,11 @@
 //! staked workers long-poll for leases, highest tier first ([`dispatch`]); a returned proof is
 //! verified against the job's own claim before the job is marked proved and the fee is paid
 //! 80/18/2 (the verification gate in [`service`]). Jobs, workers, nonces and the ledger live in
-//! one SQL database ([`store`]): SQLite by default, PostgreSQL for several replicas.
+//! one SQL database ([`store`]): SQLite by default, PostgreSQL for several replicas. Fees settle
+//! in that database's embedded ledger by default, or on Starknet ([`SettlementKind::Starknet`],
+//! through `bitsage-starknet`).
 //!
-//! Not here: proving (workers do it) and Starknet settlement (a later `Settlement`).
+//! Not here: proving (workers do it).
 
 pub mod config;
 pub mod dispatch;
@@ -17,7 +19,7 @@ pub mod openapi;
 pub mod service;
 pub mod store;
 
-pub use config::CoordinatorConfig;
+pub use config::{CoordinatorConfig, SettlementKind};
 pub use error::{ApiError, ApiResult};
 pub use http::router;
 pub use service::Coordinator;

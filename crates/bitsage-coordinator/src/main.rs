@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bitsage_coordinator::{Coordinator, CoordinatorConfig};
+use bitsage_coordinator::{Coordinator, CoordinatorConfig, SettlementKind};
 use bitsage_ledger::Network;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -65,6 +65,24 @@ struct ServeArgs {
     /// Milliseconds between maintenance rounds (expired leases, unsettled fees).
     #[arg(long, env = "BITSAGE_MAINTENANCE_INTERVAL_MS")]
     maintenance_interval_ms: Option<u64>,
+    /// Where fees, stakes and payouts live: the embedded ledger in the database, or the
+    /// Starknet contracts named by --contracts.
+    #[arg(long, env = "BITSAGE_SETTLEMENT", value_enum)]
+    settlement: Option<SettlementArg>,
+    /// Deployment file of the contracts (`bitsage-starknet deploy|devnet --output`); implies
+    /// `--settlement starknet`.
+    #[arg(long, env = "BITSAGE_STARKNET_CONTRACTS")]
+    contracts: Option<PathBuf>,
+    /// Private key of the deployment's coordinator account (not needed on a devnet, which
+    /// tells the key of its predeployed accounts).
+    #[arg(long, env = "BITSAGE_CHAIN_PRIVATE_KEY", hide_env_values = true)]
+    chain_private_key: Option<bitsage_starknet::Felt>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SettlementArg {
+    Embedded,
+    Starknet,
 }
 
 impl ServeArgs {
@@ -98,6 +116,16 @@ impl ServeArgs {
         if let Some(v) = self.maintenance_interval_ms {
             config.maintenance_interval_ms = v;
         }
+        if let Some(v) = &self.contracts {
+            config.contracts = Some(v.clone());
+            config.settlement = SettlementKind::Starknet;
+        }
+        if let Some(v) = self.settlement {
+            config.settlement = match v {
+                SettlementArg::Embedded => SettlementKind::Embedded,
+                SettlementArg::Starknet => SettlementKind::Starknet,
+            };
+        }
         Ok(config)
     }
 }
@@ -128,12 +156,15 @@ fn run() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args.config()?)),
+        Command::Serve(args) => runtime.block_on(serve(args.config()?, args.chain_private_key)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }
 
-async fn serve(config: CoordinatorConfig) -> anyhow::Result<()> {
+async fn serve(
+    config: CoordinatorConfig,
+    chain_key: Option<bitsage_starknet::Felt>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -143,10 +174,15 @@ async fn serve(config: CoordinatorConfig) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
-    let coordinator = Coordinator::open(config.clone())
+    let coordinator = Coordinator::open_with_chain_key(config.clone(), chain_key)
         .await
-        .with_context(|| format!("opening the database {}", config.database))?;
-    tracing::info!(%addr, network = %config.network, database = %config.database, "coordinator listening");
+        .with_context(|| {
+            format!(
+                "opening the database {} and the {} settlement",
+                config.database, config.settlement
+            )
+        })?;
+    tracing::info!(%addr, network = %config.network, database = %config.database, settlement = %config.settlement, "coordinator listening");
     // Printed on stdout so scripts and tests that pass port 0 learn the address.
     println!("listening on http://{addr}");
     bitsage_coordinator::serve(coordinator, listener, shutdown_signal())

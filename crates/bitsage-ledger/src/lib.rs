@@ -7,7 +7,8 @@
 //! coordinator replicas), recording every movement in an append-only journal from which the
 //! balances can be rebuilt ([`SqlLedger::replay_journal`]).
 //!
-//! Not here: Starknet settlement (a second [`Settlement`] implementation, later) and HTTP.
+//! Not here: Starknet settlement (`bitsage-starknet`'s `StarknetSettlement`, the second
+//! [`Settlement`]) and HTTP.
 
 pub mod address;
 pub mod amount;
@@ -186,6 +187,15 @@ pub enum LedgerError {
     Overflow,
     #[error("ledger data is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "on Starknet every account signs its own {operation}: run it with \
+         `sage-worker --contracts FILE` (the deployment file of the coordinator's contracts)"
+    )]
+    SignedByAccount { operation: &'static str },
+    #[error("the chain refused the transaction: {0}")]
+    ChainRejected(String),
+    #[error("the settlement chain did not answer: {0}")]
+    ChainUnavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -216,8 +226,14 @@ pub trait Settlement: Send + Sync {
     async fn claim(&self, address: Address, key: Option<&str>) -> Result<Amount>;
     /// Escrows a job's fee from the client. Idempotent on `job_id` with the same terms.
     async fn escrow(&self, job_id: &str, client: Address, fee: Amount) -> Result<()>;
-    /// Pays an escrowed fee out after the proof was accepted. Idempotent for the same worker.
-    async fn pay(&self, job_id: &str, worker: Address) -> Result<FeeSplit>;
+    /// Pays an escrowed fee out after the proof with this 32-byte commitment was accepted.
+    /// Idempotent for the same worker.
+    async fn pay(
+        &self,
+        job_id: &str,
+        worker: Address,
+        proof_commitment: &[u8; 32],
+    ) -> Result<FeeSplit>;
     /// Returns an escrowed fee to the client (the job failed for good). Idempotent.
     async fn refund(&self, job_id: &str) -> Result<Amount>;
     /// Moves `bps / 10000` of a worker's active stake to the treasury, recording why.

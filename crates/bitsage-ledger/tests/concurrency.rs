@@ -69,7 +69,7 @@ async fn postgres_replicas_never_overdraw() {
         }
     }
     let split = a
-        .pay(&escrowed.expect("20 escrows succeeded"), worker)
+        .pay(&escrowed.expect("20 escrows succeeded"), worker, &[7; 32])
         .await
         .unwrap();
     assert_eq!(split.stakers, Amount::sage(10));

@@ -53,7 +53,10 @@ async fn apply(
         Op::Withdraw(x) => ledger.withdraw(a(*x), None).await.map(drop),
         Op::Claim(x) => ledger.claim(a(*x), None).await.map(drop),
         Op::Escrow(j, x, v) => ledger.escrow(&format!("job-{j}"), a(*x), *v).await,
-        Op::Pay(j, x) => ledger.pay(&format!("job-{j}"), a(*x)).await.map(drop),
+        Op::Pay(j, x) => ledger
+            .pay(&format!("job-{j}"), a(*x), &[7; 32])
+            .await
+            .map(drop),
         Op::Refund(j) => ledger.refund(&format!("job-{j}")).await.map(drop),
         Op::Slash(x, bps) => ledger.slash(a(*x), *bps, "test").await.map(drop),
         Op::Advance(s) => {

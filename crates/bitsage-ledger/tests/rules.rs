@@ -115,7 +115,7 @@ async fn job_fee_splits_80_18_2_and_stakers_share_pro_rata() {
     ledger.stake(s1, Amount::sage(1_000), None).await.unwrap();
     let fee = Amount(1_000_000_000_000_000_101); // does not divide by 100
     ledger.escrow("job-1", client, fee).await.unwrap();
-    let split = ledger.pay("job-1", worker).await.unwrap();
+    let split = ledger.pay("job-1", worker, &[7; 32]).await.unwrap();
     assert_eq!(split.worker.0, fee.0 * 80 / 100, "80%, rounded down");
     assert_eq!(split.worker.0 + split.treasury.0 + split.stakers.0, fee.0);
     assert_eq!(ledger.account(worker).await.unwrap().balance, split.worker);
@@ -124,7 +124,7 @@ async fn job_fee_splits_80_18_2_and_stakers_share_pro_rata() {
         .escrow("job-2", client, Amount::sage(100))
         .await
         .unwrap();
-    let second = ledger.pay("job-2", worker).await.unwrap();
+    let second = ledger.pay("job-2", worker, &[7; 32]).await.unwrap();
     assert_eq!(second.stakers, Amount::sage(2));
 
     let r1 = ledger.account(s1).await.unwrap().rewards;
@@ -147,7 +147,7 @@ async fn without_stakers_the_2_percent_goes_to_the_treasury() {
         .escrow("j", addr(20), Amount::sage(100))
         .await
         .unwrap();
-    let split = ledger.pay("j", addr(21)).await.unwrap();
+    let split = ledger.pay("j", addr(21), &[7; 32]).await.unwrap();
     assert_eq!(
         (split.worker, split.treasury, split.stakers),
         (Amount::sage(80), Amount::sage(20), Amount::ZERO)
@@ -171,14 +171,14 @@ async fn jobs_are_idempotent_and_refundable() {
         Amount::sage(9_990),
         "escrowed once"
     );
-    let first = ledger.pay("a", worker).await.unwrap();
+    let first = ledger.pay("a", worker, &[7; 32]).await.unwrap();
     assert_eq!(
-        ledger.pay("a", worker).await.unwrap(),
+        ledger.pay("a", worker, &[7; 32]).await.unwrap(),
         first,
         "same result twice is one payment"
     );
     assert!(matches!(
-        ledger.pay("a", addr(32)).await,
+        ledger.pay("a", addr(32), &[7; 32]).await,
         Err(LedgerError::JobAlreadySettled { .. })
     ));
     assert!(matches!(
@@ -198,11 +198,11 @@ async fn jobs_are_idempotent_and_refundable() {
         Amount::sage(9_990)
     );
     assert!(matches!(
-        ledger.pay("b", worker).await,
+        ledger.pay("b", worker, &[7; 32]).await,
         Err(LedgerError::JobAlreadySettled { .. })
     ));
     assert!(matches!(
-        ledger.pay("nope", worker).await,
+        ledger.pay("nope", worker, &[7; 32]).await,
         Err(LedgerError::UnknownJob { .. })
     ));
 }

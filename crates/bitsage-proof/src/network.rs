@@ -46,6 +46,10 @@ pub struct SubmitArgs {
     /// With --wait and one job: write the fetched proof file here.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Deployment file of a coordinator that settles on Starknet: the client's own account
+    /// (fixed by its key) takes the faucet there and lets the JobManager escrow the fees.
+    #[arg(long, env = "BITSAGE_STARKNET_CONTRACTS")]
+    pub contracts: Option<PathBuf>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -81,11 +85,29 @@ pub fn submit(args: SubmitArgs) -> Result<(), Failure> {
     };
     runtime()?.block_on(async move {
         let (key, fresh) = client_key()?;
-        let client = CoordinatorClient::new(&args.coordinator_url, Some(key));
-        if fresh {
-            client.faucet().await.with_context(|| {
-                format!("funding a new client key from the faucet at {} (set STARKNET_PRIVATE_KEY to use your own)", args.coordinator_url)
-            })?;
+        let client = CoordinatorClient::new(&args.coordinator_url, Some(key.clone()));
+        let settlement = client.health().await?.settlement;
+        match (&args.contracts, settlement.as_str()) {
+            (Some(contracts), _) => {
+                let total = args
+                    .fee
+                    .0
+                    .checked_mul(u128::from(args.count))
+                    .map(Amount)
+                    .context("the fees overflow")?;
+                allow_on_chain(contracts, &key, fresh, total).await?;
+            }
+            (None, "starknet") => bail!(
+                "the coordinator at {} settles on Starknet: pass --contracts FILE (its \
+                 deployment file) so that this client's account can pay the fees",
+                args.coordinator_url
+            ),
+            (None, _) if fresh => {
+                client.faucet().await.with_context(|| {
+                    format!("funding a new client key from the faucet at {} (set STARKNET_PRIVATE_KEY to use your own)", args.coordinator_url)
+                })?;
+            }
+            (None, _) => {}
         }
         let mut jobs = Vec::new();
         for i in 0..args.count {
@@ -137,6 +159,38 @@ pub fn submit(args: SubmitArgs) -> Result<(), Failure> {
         }
         anyhow::Ok(())
     })?;
+    Ok(())
+}
+
+/// Makes sure the client's Starknet account can pay `total` in fees: opens it (devnet), takes
+/// the faucet's grant for a fresh key, and raises the JobManager's allowance when it is short.
+async fn allow_on_chain(
+    contracts: &std::path::Path,
+    key: &SigningKey,
+    fresh: bool,
+    total: Amount,
+) -> anyhow::Result<()> {
+    use bitsage_starknet::{deploy::Deployment, sage::Sage, Felt};
+    let deployment = Deployment::load(contracts)?;
+    let secret = Felt::from_bytes_be(&key.secret().to_bytes_be());
+    let chain = bitsage_starknet::account::open(&deployment, secret).await?;
+    let sage = Sage::new(&chain, &deployment);
+    if fresh {
+        sage.faucet()
+            .await
+            .context("taking the faucet's grant on chain")?;
+    }
+    let me = chain.address();
+    let allowed = sage.allowance(me, deployment.jobs).await?;
+    if allowed < total.0 {
+        sage.approve_jobs(total.0)
+            .await
+            .context("letting the JobManager escrow the fees")?;
+        println!(
+            "account {me:#x} lets the JobManager escrow up to {total} SAGE (balance {} SAGE)",
+            Amount(sage.balance(me).await?)
+        );
+    }
     Ok(())
 }
 

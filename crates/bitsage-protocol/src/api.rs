@@ -317,4 +317,8 @@ pub struct Health {
     /// Coordinator clock, unix milliseconds (clients check their skew against it).
     pub now: i64,
     pub min_security_bits: u32,
+    /// Where fees settle: `embedded` (the coordinator's ledger) or `starknet` (then accounts
+    /// sign their own stake, unstake, withdraw and claim on chain).
+    #[serde(default)]
+    pub settlement: String,
 }

@@ -3,6 +3,7 @@
 
 use starknet_rust::accounts::{AccountFactory, OpenZeppelinAccountFactory};
 use starknet_rust::core::types::{BlockId, BlockTag, Felt, StarknetError};
+use starknet_rust::core::utils::get_contract_address;
 use starknet_rust::providers::jsonrpc::{HttpTransport, JsonRpcClient};
 use starknet_rust::providers::{Provider, ProviderError, Url};
 use starknet_rust::signers::{LocalWallet, SigningKey};
@@ -35,6 +36,10 @@ pub async fn open(deployment: &Deployment, private_key: Felt) -> Result<Chain> {
             .map_err(|e| Error::Node(format!("{e:?}")))?;
     let deploy = factory.deploy_v3(public_key);
     let address = deploy.address();
+    debug_assert_eq!(
+        address,
+        address_for_key(deployment.account_class, public_key)
+    );
     let exists = match node
         .get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), address)
         .await
@@ -65,4 +70,11 @@ pub async fn open(deployment: &Deployment, private_key: Felt) -> Result<Chain> {
         tracing::info!(address = %format!("{address:#x}"), "opened an account");
     }
     Chain::connect(&deployment.rpc, address, private_key).await
+}
+
+/// The account address that [`open`] uses for `public_key`: an account of `account_class`
+/// deployed by nobody (a deploy-account transaction) with the key as salt and as the
+/// constructor's only argument. The coordinator pays workers there.
+pub fn address_for_key(account_class: Felt, public_key: Felt) -> Felt {
+    get_contract_address(public_key, account_class, &[public_key], Felt::ZERO)
 }

@@ -83,10 +83,7 @@ impl Devnet {
 
     /// The predeployed accounts, funded in STRK for fees.
     pub async fn accounts(&self) -> Result<Vec<DevnetAccount>> {
-        let result = self
-            .rpc_call("devnet_getPredeployedAccounts", json!({}))
-            .await?;
-        serde_json::from_value(result).map_err(|e| Error::Devnet(format!("accounts: {e}")))
+        predeployed_accounts(&self.rpc()).await
     }
 
     /// Mints `amount` fri (STRK's smallest unit) to `address`, for fees.
@@ -104,6 +101,12 @@ impl Devnet {
     async fn rpc_call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
         devnet_call(&self.rpc(), method, params).await
     }
+}
+
+/// The predeployed accounts of any devnet, with their keys.
+pub async fn predeployed_accounts(rpc: &str) -> Result<Vec<DevnetAccount>> {
+    let result = devnet_call(rpc, "devnet_getPredeployedAccounts", json!({})).await?;
+    serde_json::from_value(result).map_err(|e| Error::Devnet(format!("accounts: {e}")))
 }
 
 /// `devnet_mint` on any devnet's RPC endpoint.

@@ -1,13 +1,15 @@
 //! Starknet settlement for BitSage: the Cairo contracts in `contracts/` (SAGE token, faucet,
 //! prover staking, job escrow, payment router), compiled from source by [`toolchain`], deployed
 //! by [`deploy`], and called through [`chain::Chain`] with starknet-rust. [`devnet`] starts a
-//! local `starknet-devnet` for tests and for `--network devnet`.
+//! local `starknet-devnet` for tests and for `--network devnet`. [`settlement`] is the ledger's
+//! `Settlement` on chain, for the coordinator.
 
 pub mod account;
 pub mod chain;
 pub mod deploy;
 pub mod devnet;
 pub mod sage;
+pub mod settlement;
 pub mod toolchain;
 
 pub use starknet_rust::core::types::Felt;

@@ -51,6 +51,36 @@ impl<'a> Sage<'a> {
         )
     }
 
+    pub async fn allowance(&self, owner: Felt, spender: Felt) -> Result<u128> {
+        u256_from(
+            &self
+                .chain
+                .call(self.at.token, "allowance", vec![owner, spender])
+                .await?,
+        )
+    }
+
+    pub async fn total_supply(&self) -> Result<u128> {
+        u256_from(
+            &self
+                .chain
+                .call(self.at.token, "total_supply", vec![])
+                .await?,
+        )
+    }
+
+    /// Lets the `JobManager` take up to `amount` for jobs that the coordinator escrows on
+    /// this account's behalf (the client's account).
+    pub async fn approve_jobs(&self, amount: u128) -> Result<Felt> {
+        self.chain
+            .invoke(
+                self.at.token,
+                "approve",
+                with_amount(vec![self.at.jobs], amount),
+            )
+            .await
+    }
+
     pub async fn transfer(&self, to: Felt, amount: u128) -> Result<Felt> {
         self.chain
             .invoke(self.at.token, "transfer", with_amount(vec![to], amount))
@@ -124,6 +154,15 @@ impl<'a> Sage<'a> {
         )
     }
 
+    pub async fn total_staked(&self) -> Result<u128> {
+        u256_from(
+            &self
+                .chain
+                .call(self.at.staking, "total_staked", vec![])
+                .await?,
+        )
+    }
+
     pub async fn tier_of(&self, who: Felt) -> Result<u8> {
         let out = self
             .chain
@@ -167,6 +206,38 @@ impl<'a> Sage<'a> {
             .await
     }
 
+    /// Escrows a job's fee from `client`'s allowance to the `JobManager` (the coordinator's
+    /// account).
+    pub async fn escrow_for(&self, job: Felt, client: Felt, fee: u128) -> Result<Felt> {
+        self.chain
+            .invoke(
+                self.at.jobs,
+                "escrow_for",
+                with_amount(vec![job, client], fee),
+            )
+            .await
+    }
+
+    /// Assigns a job to the worker that proved it and pays it out, in one transaction (the
+    /// coordinator's account, after its verification gate accepted the proof).
+    pub async fn assign_and_complete(
+        &self,
+        job: Felt,
+        worker: Felt,
+        proof_commitment: [u8; 32],
+    ) -> Result<Felt> {
+        self.chain
+            .invoke_all(vec![
+                (self.at.jobs, "assign", vec![job, worker]),
+                (
+                    self.at.jobs,
+                    "complete",
+                    complete_calldata(job, proof_commitment),
+                ),
+            ])
+            .await
+    }
+
     /// Records the worker of a job (the coordinator's account).
     pub async fn assign(&self, job: Felt, worker: Felt) -> Result<Felt> {
         self.chain
@@ -176,10 +247,12 @@ impl<'a> Sage<'a> {
 
     /// Pays a job out after its proof was accepted (the coordinator's account).
     pub async fn complete(&self, job: Felt, proof_commitment: [u8; 32]) -> Result<Felt> {
-        let (high, low) = proof_commitment.split_at(16);
-        let word = |b: &[u8]| Felt::from_bytes_be_slice(b);
         self.chain
-            .invoke(self.at.jobs, "complete", vec![job, word(low), word(high)])
+            .invoke(
+                self.at.jobs,
+                "complete",
+                complete_calldata(job, proof_commitment),
+            )
             .await
     }
 
@@ -212,6 +285,13 @@ impl<'a> Sage<'a> {
             proof_commitment,
         })
     }
+}
+
+/// `complete(job, commitment: u256)`: the commitment's big-endian bytes as (low, high).
+fn complete_calldata(job: Felt, proof_commitment: [u8; 32]) -> Vec<Felt> {
+    let (high, low) = proof_commitment.split_at(16);
+    let word = |b: &[u8]| Felt::from_bytes_be_slice(b);
+    vec![job, word(low), word(high)]
 }
 
 fn with_amount(mut calldata: Vec<Felt>, amount: u128) -> Vec<Felt> {

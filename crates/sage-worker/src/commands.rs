@@ -338,6 +338,34 @@ pub async fn move_funds(
     Ok(())
 }
 
+/// Faucet and stake on chain until the worker's account reaches the first tier (a local
+/// devnet; like `fund_locally` for the embedded ledger).
+pub async fn reach_first_tier_on_chain(
+    home: &Home,
+    contracts: &Path,
+    stake: u64,
+) -> anyhow::Result<()> {
+    use bitsage_starknet::{account, deploy::Deployment, sage::Sage, Felt};
+
+    let config = WorkerConfig::load(home)?;
+    let deployment = Deployment::load(contracts)?;
+    let secret = crate::keys::signing_key(home, config.network)?.secret();
+    let chain = account::open(&deployment, Felt::from_bytes_be(&secret.to_bytes_be())).await?;
+    let sage = Sage::new(&chain, &deployment);
+    let me = chain.address();
+    if sage.tier_of(me).await? > 0 {
+        return Ok(());
+    }
+    let want = Amount::sage(u128::from(stake.max(1_000)));
+    let missing = want.0.saturating_sub(sage.stake_of(me).await?);
+    if sage.balance(me).await? < missing {
+        sage.faucet().await?;
+    }
+    sage.stake(missing).await?;
+    eprintln!("✓ Staked {} SAGE on Starknet from {me:#x}", Amount(missing));
+    Ok(())
+}
+
 /// The same operations on Starknet, signed by the worker's own account (opened on first use on
 /// a devnet). Reverts come back in the contract's words.
 pub async fn on_chain(home: &Home, contracts: &Path, action: Move) -> anyhow::Result<()> {

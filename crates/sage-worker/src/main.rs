@@ -241,6 +241,7 @@ fn run() -> anyhow::Result<i32> {
                     metrics_addr,
                     demo,
                     demo_interval_secs: demo_interval,
+                    contracts: cli.contracts.clone(),
                 };
                 start::start(home, options).await?;
             }

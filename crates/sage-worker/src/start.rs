@@ -23,6 +23,8 @@ pub struct StartOptions {
     pub demo: bool,
     /// Seconds between demo jobs.
     pub demo_interval_secs: u64,
+    /// The deployment file, for a coordinator that settles on Starknet.
+    pub contracts: Option<std::path::PathBuf>,
 }
 
 /// Starts the embedded coordinator on the local network when the URL is this machine's and
@@ -197,8 +199,27 @@ pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
     crate::setup::register(&client, &config, &home)
         .await
         .with_context(|| format!("registering with {}", config.coordinator_url))?;
-    if config.network == Network::Local {
-        fund_locally(&client, config.settings.local_stake).await?;
+    let on_chain = client.health().await?.settlement == "starknet";
+    match (&options.contracts, on_chain) {
+        (Some(contracts), true) if config.network == Network::Local => {
+            crate::commands::reach_first_tier_on_chain(
+                &home,
+                contracts,
+                config.settings.local_stake,
+            )
+            .await
+            .context("staking on Starknet")?;
+        }
+        (None, true) => anyhow::bail!(
+            "the coordinator at {} settles on Starknet: start with --contracts FILE (its \
+             deployment file), and stake there with `sage-worker --contracts FILE stake`",
+            config.coordinator_url
+        ),
+        (_, true) => {}
+        (_, false) if config.network == Network::Local => {
+            fund_locally(&client, config.settings.local_stake).await?;
+        }
+        (_, false) => {}
     }
     let detection = crate::gpu::detect();
     let backend = detection.backend();

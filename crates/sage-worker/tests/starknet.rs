@@ -102,3 +102,157 @@ async fn the_worker_stakes_on_chain_with_its_own_key() {
         text(&early)
     );
 }
+
+/// A coordinator that settles on the devnet, in this process, on a free port.
+async fn starknet_coordinator(
+    contracts: &Path,
+    db: &Path,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    use bitsage_coordinator::{Coordinator, CoordinatorConfig, SettlementKind};
+    let port = bitsage_testkit::free_port().unwrap();
+    let config = CoordinatorConfig {
+        database: format!("sqlite://{}", db.join("coordinator.db").display()),
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        maintenance_interval_ms: 100,
+        settlement: SettlementKind::Starknet,
+        contracts: Some(contracts.to_path_buf()),
+        ..CoordinatorConfig::default()
+    };
+    let coordinator = Coordinator::open(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(bitsage_coordinator::serve(
+        coordinator,
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (format!("http://127.0.0.1:{port}"), tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_proves_for_a_starknet_coordinator_and_is_paid_on_chain() {
+    use bitsage_ledger::{Amount, FeeSplit};
+    use bitsage_protocol::*;
+    use bitsage_starknet::sage::{JobState as ChainJobState, Sage};
+    use bitsage_starknet::settlement::job_key;
+    use bitsage_starknet::SAGE;
+
+    let test = "the_daemon_proves_for_a_starknet_coordinator_and_is_paid_on_chain";
+    let toolchain = match Toolchain::find() {
+        Ok(t) => t,
+        Err(e) => return eprintln!("skipped {test}: {e}"),
+    };
+    let devnet = match Devnet::start() {
+        Ok(d) => d,
+        Err(e) => return eprintln!("skipped {test}: {e}"),
+    };
+    let build = tempfile::tempdir().unwrap();
+    let artifacts = toolchain
+        .compile_all(&contracts_dir(), build.path())
+        .unwrap();
+    let accounts = devnet.accounts().await.unwrap();
+    let deployer = Chain::connect(&devnet.rpc(), accounts[0].address, accounts[0].private_key)
+        .await
+        .unwrap();
+    let params = DeployParams {
+        devnet: true,
+        ..DeployParams::default()
+    };
+    let deployment = deploy_all(&deployer, &devnet.rpc(), &artifacts, &params, Felt::ONE)
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let contracts = home.path().join("contracts.json");
+    deployment.save(&contracts).unwrap();
+    let db = tempfile::tempdir().unwrap();
+    let (url, _stop) = starknet_coordinator(&contracts, db.path()).await;
+
+    let setup = worker(home.path(), &contracts)
+        .args([
+            "setup",
+            "--network",
+            "local",
+            "--yes",
+            "--coordinator-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "{}", text(&setup));
+    // Without the deployment file the worker cannot stake and says what to pass.
+    let blind = worker(home.path(), &contracts)
+        .env_remove("BITSAGE_STARKNET_CONTRACTS")
+        .args(["start", "--coordinator-url", &url])
+        .output()
+        .unwrap();
+    assert!(!blind.status.success());
+    assert!(
+        text(&blind).contains("--contracts FILE"),
+        "{}",
+        text(&blind)
+    );
+
+    let metrics = format!("127.0.0.1:{}", bitsage_testkit::free_port().unwrap());
+    let mut daemon = worker(home.path(), &contracts)
+        .args([
+            "start",
+            "--coordinator-url",
+            &url,
+            "--metrics-addr",
+            &metrics,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // A client with its own account lets the JobManager take its fees, then submits.
+    let key = bitsage_wallet::SigningKey::generate();
+    let secret = Felt::from_bytes_be(&key.secret().to_bytes_be());
+    let client_chain = bitsage_starknet::account::open(&deployment, secret)
+        .await
+        .unwrap();
+    let client_sage = Sage::new(&client_chain, &deployment);
+    client_sage.faucet().await.unwrap();
+    client_sage.approve_jobs(10 * SAGE).await.unwrap();
+    let client = CoordinatorClient::new(&url, Some(key));
+    let job = client
+        .submit_job(&SubmitJobRequest {
+            workload: WorkloadKind::MlInference,
+            program: None,
+            params: WorkloadParams {
+                batch_size: Some(2),
+                seed: Some(1),
+            },
+            inputs: vec![],
+            fee: Amount::sage(10),
+            deadline_secs: None,
+            security_bits: None,
+            max_steps: None,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+
+    let view = Sage::new(&deployer, &deployment);
+    let chain_key = job_key(&job.job_id);
+    let started = std::time::Instant::now();
+    while view.job(chain_key).await.unwrap().state != ChainJobState::Completed {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the job was not paid on chain: {:?}",
+            client.job(&job.job_id).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    // The worker's account took the faucet's 10,000, staked part of it and earned 80% of 10.
+    let paid_to = view.job(chain_key).await.unwrap().worker;
+    let held = view.balance(paid_to).await.unwrap() + view.stake_of(paid_to).await.unwrap();
+    let split = FeeSplit::of(Amount::sage(10));
+    assert_eq!(held, 10_000 * SAGE + split.worker.0);
+    assert!(view.tier_of(paid_to).await.unwrap() > 0);
+}

@@ -22,7 +22,7 @@ use blake2::{Blake2s256, Digest};
 use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
 use obelysk_vm::{Program, M31};
 
-use crate::config::CoordinatorConfig;
+use crate::config::{CoordinatorConfig, SettlementKind};
 use crate::dispatch::Dispatcher;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::{Metrics, Snapshot};
@@ -75,7 +75,17 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 impl Coordinator {
     /// Opens the database (creating tables), then finishes whatever a crash interrupted.
+    /// Starknet settlement on anything but a devnet needs [`Coordinator::open_with_chain_key`].
     pub async fn open(config: CoordinatorConfig) -> anyhow::Result<Self> {
+        Self::open_with_chain_key(config, None).await
+    }
+
+    /// [`Coordinator::open`] with the private key of the deployment's coordinator account, for
+    /// `settlement = "starknet"` (on a devnet the devnet tells the key of its own accounts).
+    pub async fn open_with_chain_key(
+        config: CoordinatorConfig,
+        chain_key: Option<bitsage_starknet::Felt>,
+    ) -> anyhow::Result<Self> {
         let ledger = SqlLedger::connect(
             &config.database_url(),
             LedgerConfig::for_network(config.network),
@@ -83,11 +93,15 @@ impl Coordinator {
         )
         .await?;
         let store = JobStore::open(ledger.pool().clone(), ledger.is_postgres()).await?;
+        let ledger: Arc<dyn Settlement> = match config.settlement {
+            SettlementKind::Embedded => Arc::new(ledger),
+            SettlementKind::Starknet => Arc::new(starknet_settlement(&config, chain_key).await?),
+        };
         let coordinator = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
-                ledger: Arc::new(ledger),
+                ledger,
                 dispatcher: Dispatcher::new(),
                 metrics: Metrics::default(),
             }),
@@ -196,7 +210,12 @@ impl Coordinator {
                 let worker = job
                     .worker
                     .ok_or_else(|| internal("proved job without worker"))?;
-                let split = ledger.pay(&job.job_id, worker).await?;
+                let commitment = job
+                    .commitment
+                    .as_deref()
+                    .and_then(|c| obelysk_prover::proof::parse_hex32(c).ok())
+                    .ok_or_else(|| internal("proved job without a proof commitment"))?;
+                let split = ledger.pay(&job.job_id, worker, &commitment).await?;
                 Some(Payout {
                     worker: split.worker,
                     treasury: split.treasury,
@@ -228,7 +247,12 @@ impl Coordinator {
                 self.inner.dispatcher.wake(1);
                 Ok(())
             }
-            Err(e @ (LedgerError::Database(_) | LedgerError::Corrupt(_))) => Err(e.into()),
+            // Retried by the maintenance loop: the job stays `pending`.
+            Err(
+                e @ (LedgerError::Database(_)
+                | LedgerError::Corrupt(_)
+                | LedgerError::ChainUnavailable(_)),
+            ) => Err(e.into()),
             Err(e) => {
                 let reason = format!("fee could not be escrowed: {e}");
                 self.inner
@@ -287,6 +311,7 @@ impl Coordinator {
             network: self.inner.config.network.to_string(),
             now: now_ms(),
             min_security_bits: self.inner.config.min_security_bits,
+            settlement: self.inner.config.settlement.to_string(),
         }
     }
 
@@ -312,6 +337,33 @@ impl Coordinator {
         };
         Ok(self.inner.metrics.render(&snapshot))
     }
+}
+
+async fn starknet_settlement(
+    config: &CoordinatorConfig,
+    chain_key: Option<bitsage_starknet::Felt>,
+) -> anyhow::Result<bitsage_starknet::settlement::StarknetSettlement> {
+    use anyhow::Context;
+    use bitsage_starknet::settlement::StarknetSettlement;
+    let path = config.contracts.as_ref().context(
+        "Starknet settlement needs the deployment file: --contracts FILE (written by \
+         `bitsage-starknet deploy` or `bitsage-starknet devnet`)",
+    )?;
+    let deployment = bitsage_starknet::deploy::Deployment::load(path)?;
+    let settlement = match chain_key {
+        Some(key) => StarknetSettlement::connect(deployment, key).await?,
+        None if deployment.devnet => StarknetSettlement::connect_devnet(deployment).await?,
+        None => anyhow::bail!(
+            "Starknet settlement outside a devnet needs the coordinator account's private key \
+             (--chain-private-key or BITSAGE_CHAIN_PRIVATE_KEY)"
+        ),
+    };
+    tracing::info!(
+        rpc = settlement.deployment().rpc,
+        jobs = %format!("{:#x}", settlement.deployment().jobs),
+        "settling on Starknet"
+    );
+    Ok(settlement)
 }
 
 fn random_hex(bytes: usize) -> String {

@@ -242,7 +242,12 @@ impl Settlement for SqlLedger {
         self.finish(tx, &g, None, "escrow", &()).await
     }
 
-    async fn pay(&self, job_id: &str, worker: Address) -> Result<FeeSplit> {
+    async fn pay(
+        &self,
+        job_id: &str,
+        worker: Address,
+        proof_commitment: &[u8; 32],
+    ) -> Result<FeeSplit> {
         let (mut tx, mut g) = match self.begin::<FeeSplit>(None, "pay").await? {
             Ok(open) => open,
             Err(done) => return Ok(done),
@@ -298,6 +303,7 @@ impl Settlement for SqlLedger {
             .bind(job_id.to_string())
             .execute(&mut *tx)
             .await?;
+        let proof = format!("proof 0x{}", hex_of(proof_commitment));
         for (kind, part, to) in [
             ("payout", split.worker, (Some(worker), "balance")),
             ("fee", split.treasury, (None, "treasury")),
@@ -309,7 +315,7 @@ impl Settlement for SqlLedger {
                 from: (None, "escrow"),
                 to,
                 job_id: Some(job_id),
-                reason: None,
+                reason: Some(&proof),
             };
             self.record(&mut tx, m).await?;
         }
@@ -423,4 +429,8 @@ impl Settlement for SqlLedger {
         }
         Ok(t)
     }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
