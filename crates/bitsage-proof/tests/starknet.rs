@@ -50,3 +50,162 @@ async fn status_reads_a_transaction_receipt() {
     let out = status("not-hex".into());
     assert_eq!(out.status.code(), Some(2), "unreadable input");
 }
+
+/// `submit --contracts` against a coordinator that settles on the devnet: the fresh client key
+/// gets an account, the faucet's grant and an allowance for the JobManager, and the fee is
+/// paid on chain once a worker's proof was verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_pays_through_the_client_account_on_chain() {
+    use base64::Engine;
+    use bitsage_coordinator::{Coordinator, CoordinatorConfig, SettlementKind};
+    use bitsage_protocol::*;
+    use bitsage_starknet::deploy::{deploy_all, DeployParams};
+    use bitsage_starknet::sage::{JobState as ChainJobState, Sage};
+    use bitsage_starknet::settlement::job_key;
+    use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
+    use bitsage_starknet::SAGE;
+    use bitsage_wallet::SigningKey;
+
+    let test = "submit_pays_through_the_client_account_on_chain";
+    let toolchain = match Toolchain::find() {
+        Ok(t) => t,
+        Err(e) => return eprintln!("skipped {test}: {e}"),
+    };
+    let devnet = match Devnet::start() {
+        Ok(d) => d,
+        Err(e) => return eprintln!("skipped {test}: {e}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = toolchain.compile_all(&contracts_dir(), dir.path()).unwrap();
+    let accounts = devnet.accounts().await.unwrap();
+    let deployer = Chain::connect(&devnet.rpc(), accounts[0].address, accounts[0].private_key)
+        .await
+        .unwrap();
+    let params = DeployParams {
+        devnet: true,
+        ..DeployParams::default()
+    };
+    let deployment = deploy_all(&deployer, &devnet.rpc(), &artifacts, &params, Felt::ONE)
+        .await
+        .unwrap();
+    let contracts = dir.path().join("contracts.json");
+    deployment.save(&contracts).unwrap();
+    let config = CoordinatorConfig {
+        database: format!("sqlite://{}", dir.path().join("c.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        maintenance_interval_ms: 100,
+        settlement: SettlementKind::Starknet,
+        contracts: Some(contracts.clone()),
+        ..CoordinatorConfig::default()
+    };
+    let coordinator = Coordinator::open(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(bitsage_coordinator::serve(
+        coordinator,
+        listener,
+        std::future::pending(),
+    ));
+
+    // A worker staked on chain with its own account, proving in this process.
+    let worker_key = SigningKey::generate();
+    let worker_secret = Felt::from_bytes_be(&worker_key.secret().to_bytes_be());
+    let worker_chain = bitsage_starknet::account::open(&deployment, worker_secret)
+        .await
+        .unwrap();
+    let worker_sage = Sage::new(&worker_chain, &deployment);
+    worker_sage.faucet().await.unwrap();
+    worker_sage.stake(1_000 * SAGE).await.unwrap();
+    let worker = CoordinatorClient::new(&url, Some(worker_key));
+    worker
+        .register(&RegisterWorkerRequest::default())
+        .await
+        .unwrap();
+    let proving = tokio::spawn(async move {
+        loop {
+            let Some(lease) = worker.lease(1).await.unwrap() else {
+                continue;
+            };
+            let spec = lease.job.clone();
+            let proof = tokio::task::spawn_blocking(move || {
+                let mut vm = obelysk_vm::ObelyskVM::new();
+                vm.load(&spec.program);
+                vm.set_inputs(
+                    spec.inputs
+                        .iter()
+                        .map(|v| obelysk_vm::M31::new(*v))
+                        .collect(),
+                );
+                let trace = vm.execute().unwrap();
+                let id = obelysk_prover::proof::parse_hex32(&spec.job_id).unwrap();
+                let proof = obelysk_prover::ObelyskProver::new(Default::default())
+                    .prove_for_job(&trace, Some(id))
+                    .unwrap();
+                base64::engine::general_purpose::STANDARD.encode(proof.to_bytes())
+            })
+            .await
+            .unwrap();
+            let request = ResultRequest {
+                lease_id: lease.lease_id,
+                proof,
+            };
+            worker
+                .submit_result(&lease.job.job_id, &request)
+                .await
+                .unwrap();
+        }
+    });
+
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let submit = |contracts: Option<&std::path::Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bitsage-proof"));
+        c.current_dir(&root)
+            .args(["submit", "--coordinator-url", &url, "--workload", "custom"])
+            .args(["--program", "examples/quickstart.oasm", "--wait"])
+            .env_remove("STARKNET_PRIVATE_KEY")
+            .env_remove("BITSAGE_STARKNET_CONTRACTS");
+        if let Some(path) = contracts {
+            c.arg("--contracts").arg(path);
+        }
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+    };
+    let blind = submit(None).await.unwrap();
+    assert!(!blind.status.success());
+    let stderr = String::from_utf8_lossy(&blind.stderr);
+    assert!(stderr.contains("settles on Starknet"), "{stderr}");
+
+    let out = submit(Some(&contracts)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("lets the JobManager escrow up to 10 SAGE"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verified locally"), "{stdout}");
+    let job_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let view = Sage::new(&deployer, &deployment);
+    let started = std::time::Instant::now();
+    loop {
+        let job = view.job(job_key(&job_id)).await.unwrap();
+        if job.state == ChainJobState::Completed {
+            assert_eq!(job.worker, worker_chain.address());
+            assert_eq!(job.fee, 10 * SAGE);
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "not paid on chain: {job:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    proving.abort();
+}
