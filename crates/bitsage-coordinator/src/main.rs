@@ -32,11 +32,15 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum NetworkArg {
     Local,
     Sepolia,
     Mainnet,
+    /// A local starknet-devnet started with the coordinator, the contracts compiled and
+    /// deployed to it, and settlement there (local ledger rules; the chain and, unless
+    /// --database is given, the job database last as long as the process).
+    Devnet,
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,7 +74,8 @@ struct ServeArgs {
     #[arg(long, env = "BITSAGE_SETTLEMENT", value_enum)]
     settlement: Option<SettlementArg>,
     /// Deployment file of the contracts (`bitsage-starknet deploy|devnet --output`); implies
-    /// `--settlement starknet`.
+    /// `--settlement starknet`. With `--network devnet`: where the new deployment is written
+    /// (default contracts.json), for workers and clients to read.
     #[arg(long, env = "BITSAGE_STARKNET_CONTRACTS")]
     contracts: Option<PathBuf>,
     /// Private key of the deployment's coordinator account (not needed on a devnet, which
@@ -99,7 +104,7 @@ impl ServeArgs {
         }
         if let Some(v) = self.network {
             config.network = match v {
-                NetworkArg::Local => Network::Local,
+                NetworkArg::Local | NetworkArg::Devnet => Network::Local,
                 NetworkArg::Sepolia => Network::Sepolia,
                 NetworkArg::Mainnet => Network::Mainnet,
             };
@@ -156,7 +161,16 @@ fn run() -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args.config()?, args.chain_private_key)),
+        Command::Serve(args) => runtime.block_on(async {
+            let mut config = args.config()?;
+            // Kept until the coordinator stops: dropping them stops the chain and removes the
+            // temporary database.
+            let _devnet = match args.network {
+                Some(NetworkArg::Devnet) => Some(devnet(&mut config, &args).await?),
+                _ => None,
+            };
+            serve(config, args.chain_private_key).await
+        }),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }
@@ -190,6 +204,45 @@ async fn serve(
         .context("serving HTTP")?;
     tracing::info!("coordinator stopped");
     Ok(())
+}
+
+/// `--network devnet`: starts the chain, deploys the contracts and points `config` at them.
+async fn devnet(
+    config: &mut CoordinatorConfig,
+    args: &ServeArgs,
+) -> anyhow::Result<(bitsage_starknet::devnet::Devnet, Option<tempfile::TempDir>)> {
+    use bitsage_starknet::deploy::DeployParams;
+    use bitsage_starknet::toolchain::contracts_dir;
+
+    eprintln!("• Starting starknet-devnet and deploying the contracts (a few seconds)");
+    let (devnet, deployment) =
+        bitsage_starknet::devnet::start_deployed(&contracts_dir(), &DeployParams::default())
+            .await
+            .context("--network devnet")?;
+    let path = args
+        .contracts
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("contracts.json"));
+    deployment.save(&path)?;
+    eprintln!(
+        "✓ Devnet at {}; contracts written to {} (pass it to sage-worker and bitsage-proof \
+         with --contracts)",
+        devnet.rpc(),
+        path.display()
+    );
+    config.settlement = SettlementKind::Starknet;
+    config.contracts = Some(path);
+    // Jobs settle on a chain that ends with this process: a database outliving it would hold
+    // fees that exist nowhere.
+    let database = match &args.database {
+        Some(_) => None,
+        None => {
+            let dir = tempfile::tempdir()?;
+            config.database = format!("sqlite://{}", dir.path().join("coordinator.db").display());
+            Some(dir)
+        }
+    };
+    Ok((devnet, database))
 }
 
 async fn shutdown_signal() {

@@ -238,3 +238,71 @@ async fn jobs_settle_on_chain_80_18_2_and_a_failed_job_is_refunded() {
     assert_eq!(totals.escrow, Amount::ZERO);
     net.stop().await;
 }
+
+/// `serve --network devnet`: one command starts a chain, deploys the contracts, writes the
+/// deployment file and settles there; SIGTERM stops the chain with the coordinator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_network_devnet_brings_its_own_chain() {
+    use std::io::{BufRead, BufReader};
+    let test = "serve_network_devnet_brings_its_own_chain";
+    if let Err(e) = Toolchain::find() {
+        return eprintln!("skipped {test}: {e}");
+    }
+    if std::process::Command::new("starknet-devnet")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return eprintln!("skipped {test}: starknet-devnet is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let contracts = dir.path().join("contracts.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bitsage-coordinator"))
+        .args(["serve", "--network", "devnet", "--listen", "127.0.0.1:0"])
+        .arg("--contracts")
+        .arg(&contracts)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let health = CoordinatorClient::new(&url, None).health().await.unwrap();
+    assert_eq!(health.settlement, "starknet");
+    let deployment = Deployment::load(&contracts).unwrap();
+    assert!(deployment.devnet);
+    let reader = Chain::connect(&deployment.rpc, deployment.coordinator, Felt::ONE)
+        .await
+        .unwrap();
+    let supply = Sage::new(&reader, &deployment)
+        .total_supply()
+        .await
+        .unwrap();
+    assert!(supply > 0);
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        Chain::connect(&deployment.rpc, deployment.coordinator, Felt::ONE)
+            .await
+            .is_err(),
+        "the devnet stopped with the coordinator"
+    );
+}

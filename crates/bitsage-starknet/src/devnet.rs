@@ -103,6 +103,34 @@ impl Devnet {
     }
 }
 
+/// A fresh devnet with the contracts compiled from `contracts` and deployed by its first
+/// predeployed account, which is also treasury and coordinator unless `params` names others.
+/// What `bitsage-starknet devnet` and `bitsage-coordinator serve --network devnet` run.
+pub async fn start_deployed(
+    contracts: &std::path::Path,
+    params: &crate::deploy::DeployParams,
+) -> Result<(Devnet, crate::deploy::Deployment)> {
+    let toolchain = crate::toolchain::Toolchain::find()?;
+    let build = tempfile::tempdir()?;
+    let artifacts = toolchain.compile_all(contracts, build.path())?;
+    let devnet = Devnet::start()?;
+    let first = devnet
+        .accounts()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Devnet("no predeployed account".into()))?;
+    let chain =
+        crate::chain::Chain::connect(&devnet.rpc(), first.address, first.private_key).await?;
+    let params = crate::deploy::DeployParams {
+        devnet: true,
+        ..params.clone()
+    };
+    let deployment =
+        crate::deploy::deploy_all(&chain, &devnet.rpc(), &artifacts, &params, Felt::ONE).await?;
+    Ok((devnet, deployment))
+}
+
 /// The predeployed accounts of any devnet, with their keys.
 pub async fn predeployed_accounts(rpc: &str) -> Result<Vec<DevnetAccount>> {
     let result = devnet_call(rpc, "devnet_getPredeployedAccounts", json!({})).await?;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bitsage_starknet::chain::{receipt_outcome, Chain};
 use bitsage_starknet::deploy::{deploy_all, DeployParams};
-use bitsage_starknet::devnet::Devnet;
+use bitsage_starknet::devnet::start_deployed;
 use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
 use bitsage_starknet::Felt;
 use clap::{Parser, Subcommand};
@@ -91,19 +91,18 @@ async fn main() -> anyhow::Result<()> {
             deploy(&chain, &rpc, &common, false).await
         }
         Command::Devnet { common } => {
-            let devnet = Devnet::start()?;
-            let first = devnet
-                .accounts()
-                .await?
-                .into_iter()
-                .next()
-                .context("the devnet has no predeployed account")?;
-            let chain = Chain::connect(&devnet.rpc(), first.address, first.private_key).await?;
-            deploy(&chain, &devnet.rpc(), &common, true).await?;
+            let params = DeployParams {
+                unstake_cooldown_secs: common.unstake_cooldown,
+                ..DeployParams::default()
+            };
+            let (devnet, deployment) = start_deployed(&common.contracts, &params).await?;
+            deployment.save(&common.output)?;
             println!(
-                "devnet at {} (account {:#x}); Ctrl-C stops it",
+                "devnet at {} (deployer, treasury and coordinator {:#x}); contracts written to {}; \
+                 Ctrl-C stops it",
                 devnet.rpc(),
-                first.address
+                deployment.coordinator,
+                common.output.display()
             );
             tokio::signal::ctrl_c().await?;
             drop(devnet);
