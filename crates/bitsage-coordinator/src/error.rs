@@ -123,9 +123,14 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::SignedByAccount { .. } => Self::conflict("sign_on_chain", message),
             LedgerError::ChainRejected(_) => Self::conflict("chain_rejected", message),
-            LedgerError::Corrupt(_)
-            | LedgerError::Database(_)
-            | LedgerError::ChainUnavailable(_) => ApiError::Internal(message),
+            LedgerError::WorkerWithoutTier { .. } => Self::forbidden("insufficient_stake", message),
+            // Nothing was decided: the caller may retry.
+            LedgerError::ChainUnavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                message,
+            ),
+            LedgerError::Corrupt(_) | LedgerError::Database(_) => ApiError::Internal(message),
         }
     }
 }

@@ -38,8 +38,8 @@ enum NetworkArg {
     Sepolia,
     Mainnet,
     /// A local starknet-devnet started with the coordinator, the contracts compiled and
-    /// deployed to it, and settlement there (local ledger rules; the chain and, unless
-    /// --database is given, the job database last as long as the process).
+    /// deployed to it, and settlement there (local ledger rules; the chain and the job
+    /// database, in a temporary directory, last as long as the process).
     Devnet,
 }
 
@@ -210,10 +210,18 @@ async fn serve(
 async fn devnet(
     config: &mut CoordinatorConfig,
     args: &ServeArgs,
-) -> anyhow::Result<(bitsage_starknet::devnet::Devnet, Option<tempfile::TempDir>)> {
+) -> anyhow::Result<(bitsage_starknet::devnet::Devnet, tempfile::TempDir)> {
     use bitsage_starknet::deploy::DeployParams;
     use bitsage_starknet::toolchain::contracts_dir;
 
+    if let Some(db) = &args.database {
+        anyhow::bail!(
+            "--network devnet keeps its job database in a temporary directory: the chain ends \
+             with this process, and a database ({db}) outliving it would hold fees that exist \
+             nowhere. To keep both, run the chain apart (`bitsage-starknet devnet`) and pass \
+             --contracts"
+        );
+    }
     eprintln!("• Starting starknet-devnet and deploying the contracts (a few seconds)");
     let (devnet, deployment) =
         bitsage_starknet::devnet::start_deployed(&contracts_dir(), &DeployParams::default())
@@ -232,16 +240,12 @@ async fn devnet(
     );
     config.settlement = SettlementKind::Starknet;
     config.contracts = Some(path);
-    // Jobs settle on a chain that ends with this process: a database outliving it would hold
-    // fees that exist nowhere.
-    let database = match &args.database {
-        Some(_) => None,
-        None => {
-            let dir = tempfile::tempdir()?;
-            config.database = format!("sqlite://{}", dir.path().join("coordinator.db").display());
-            Some(dir)
-        }
-    };
+    // Jobs settle on a chain that ends with this process, and so does their database.
+    let database = tempfile::tempdir()?;
+    config.database = format!(
+        "sqlite://{}",
+        database.path().join("coordinator.db").display()
+    );
     Ok((devnet, database))
 }
 

@@ -234,8 +234,30 @@ async fn jobs_settle_on_chain_80_18_2_and_a_failed_job_is_refunded() {
     assert_eq!(info.stake, Amount::sage(2_250));
     assert_eq!(info.tier, Some(StakeTier::Consumer));
     let totals = ledger.totals().await.unwrap();
-    assert_eq!(totals.held(), Some(totals.minted));
+    assert_eq!(totals.stakes, Amount::sage(2_250));
     assert_eq!(totals.escrow, Amount::ZERO);
+
+    // A worker that leaves its tier between its lease and the payment forfeits the fee, which
+    // goes back to the client instead of staying locked in escrow.
+    let balance = client_sage.balance(client_chain.address()).await.unwrap();
+    let forfeited = client.submit_job(&job(vec![9, 10])).await.unwrap();
+    let lease = worker.lease(5).await.unwrap().expect("a lease");
+    worker_sage.request_unstake(2_250 * SAGE).await.unwrap();
+    let result = prove_lease(&lease).await;
+    worker
+        .submit_result(&forfeited.job_id, &result)
+        .await
+        .unwrap();
+    let key = job_key(&forfeited.job_id);
+    wait_for(
+        async || view.job(key).await.unwrap().state == ChainJobState::Refunded,
+        "the forfeited fee to be refunded on chain",
+    )
+    .await;
+    assert_eq!(
+        client_sage.balance(client_chain.address()).await.unwrap(),
+        balance
+    );
     net.stop().await;
 }
 

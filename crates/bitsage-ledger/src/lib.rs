@@ -192,6 +192,8 @@ pub enum LedgerError {
          `sage-worker --contracts FILE` (the deployment file of the coordinator's contracts)"
     )]
     SignedByAccount { operation: &'static str },
+    #[error("worker {worker} holds no stake tier any more and cannot be paid")]
+    WorkerWithoutTier { worker: Address },
     #[error("the chain refused the transaction: {0}")]
     ChainRejected(String),
     #[error("the settlement chain did not answer: {0}")]

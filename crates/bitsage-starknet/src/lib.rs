@@ -57,6 +57,14 @@ pub fn u256_from(felts: &[Felt]) -> Result<u128> {
     u128::try_from(*low).map_err(|_| Error::Node("u256 low word above 2^128".into()))
 }
 
+/// Reads a `u256`, capped at `u128::MAX`: for allowances, where "unlimited" is 2^256 - 1.
+pub fn u256_saturating(felts: &[Felt]) -> Result<u128> {
+    match felts {
+        [_, high] if *high != Felt::ZERO => Ok(u128::MAX),
+        _ => u256_from(felts),
+    }
+}
+
 /// The contract's own words in a chain error: Cairo short strings that the node quotes as
 /// `0x… ('STAKE: still cooling down')`. Falls back to the first line of the raw message.
 pub fn revert_reason(raw: &str) -> String {
@@ -103,5 +111,7 @@ mod tests {
         let v = 12_345 * SAGE;
         assert_eq!(u256_from(&u256_calldata(v)).unwrap(), v);
         assert!(u256_from(&[Felt::ONE, Felt::ONE]).is_err());
+        assert_eq!(u256_saturating(&[Felt::ONE, Felt::ONE]).unwrap(), u128::MAX);
+        assert_eq!(u256_saturating(&u256_calldata(v)).unwrap(), v);
     }
 }

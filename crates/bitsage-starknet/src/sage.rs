@@ -51,8 +51,9 @@ impl<'a> Sage<'a> {
         )
     }
 
+    /// An allowance of 2^128 or more reads as `u128::MAX`.
     pub async fn allowance(&self, owner: Felt, spender: Felt) -> Result<u128> {
-        u256_from(
+        crate::u256_saturating(
             &self
                 .chain
                 .call(self.at.token, "allowance", vec![owner, spender])

@@ -213,6 +213,12 @@ impl Settlement for StarknetSettlement {
             ("allowance for the JobManager", allowance),
         ] {
             if available < fee.0 {
+                // An earlier escrow of this job (a transaction that outlived its receipt wait)
+                // may have landed since the first read and spent the allowance.
+                let job = sage.job(key).await.map_err(ledger_error)?;
+                if job.state != JobState::None {
+                    return same_terms(job);
+                }
                 return Err(LedgerError::InsufficientFunds {
                     account: client,
                     bucket,
@@ -258,6 +264,11 @@ impl Settlement for StarknetSettlement {
             JobState::Refunded => return Err(settled("refunded")),
             JobState::Escrowed | JobState::Assigned => {}
         }
+        // `assign` and `complete` both require a tier; without one the transaction would
+        // revert on every retry.
+        if sage.tier_of(payee).await.map_err(ledger_error)? == 0 {
+            return Err(LedgerError::WorkerWithoutTier { worker });
+        }
         match sage
             .assign_and_complete(key, payee, *proof_commitment)
             .await
@@ -295,6 +306,9 @@ impl Settlement for StarknetSettlement {
         }
     }
 
+    /// Not idempotent, unlike the job operations: a retry after a transaction that landed
+    /// unseen slashes again, and the amount is read as the difference of two reads. The
+    /// coordinator does not slash automatically.
     async fn slash(&self, worker: Address, bps: u32, reason: &str) -> Result<Amount> {
         let bps = u16::try_from(bps)
             .ok()
@@ -316,10 +330,10 @@ impl Settlement for StarknetSettlement {
         Ok(amount(before.saturating_sub(after)))
     }
 
-    /// The chain has no list of accounts, so `balances` is what no contract holds (the supply
-    /// less staking, escrow and treasury) and `pending_unstakes` is everything the staking
-    /// contract holds beyond active stake: unbonding stake and unclaimed rewards together
-    /// (`reward_pool` stays zero).
+    /// The chain has no list of accounts, so `balances` is the supply less what staking,
+    /// escrow and treasury hold (accounts, the faucet's reserve and any other contract
+    /// together), and `pending_unstakes` is everything the staking contract holds beyond
+    /// active stake: unbonding stake and unclaimed rewards (`reward_pool` stays zero).
     async fn totals(&self) -> Result<Totals> {
         let sage = self.sage();
         let at = &self.deployment;

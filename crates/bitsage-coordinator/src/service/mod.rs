@@ -215,12 +215,22 @@ impl Coordinator {
                     .as_deref()
                     .and_then(|c| obelysk_prover::proof::parse_hex32(c).ok())
                     .ok_or_else(|| internal("proved job without a proof commitment"))?;
-                let split = ledger.pay(&job.job_id, worker, &commitment).await?;
-                Some(Payout {
-                    worker: split.worker,
-                    treasury: split.treasury,
-                    stakers: split.stakers,
-                })
+                match ledger.pay(&job.job_id, worker, &commitment).await {
+                    Ok(split) => Some(Payout {
+                        worker: split.worker,
+                        treasury: split.treasury,
+                        stakers: split.stakers,
+                    }),
+                    // The worker left its tier after the lease (on chain a payment needs one):
+                    // it forfeits the fee, which goes back to the client rather than stay
+                    // locked.
+                    Err(e @ LedgerError::WorkerWithoutTier { .. }) => {
+                        tracing::warn!(job_id = job.job_id, error = %e, "fee refunded instead");
+                        ledger.refund(&job.job_id).await?;
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             JobState::Failed => {
                 match ledger.refund(&job.job_id).await {
