@@ -12,7 +12,8 @@ use stwo_constraint_framework::{EvalAtRow, FrameworkComponent, FrameworkEval};
 
 use stwo::core::fields::qm31::SecureField;
 
-use super::{add_lookups, cumsum_shift, konst, one_minus, sum, AirField, Lookup, Rel, Relations};
+use super::{cumsum_shift, konst, one_minus, sum, AirField, Lookup, Rel, Relations};
+use super::{LogupConstraints, LookupSink};
 use super::{DATA_SPACE, HALT_PC, LIMB_BITS, REGISTER_SPACE};
 use obelysk_vm::OpCode;
 
@@ -88,12 +89,14 @@ impl FrameworkEval for CpuEval {
     }
 
     fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
-        let row: Vec<E::F> = (0..col::COUNT).map(|_| eval.next_trace_mask()).collect();
-        for constraint in constraints(&row) {
-            eval.add_constraint(constraint);
-        }
+        // On the stack and straight into the evaluator: this runs for every 32 rows of the
+        // evaluation domain, and heap vectors of packed values were a tenth of its time.
+        let row: [E::F; col::COUNT] = std::array::from_fn(|_| eval.next_trace_mask());
+        constraints_with(&row, |constraint| eval.add_constraint(constraint));
         let shift = cumsum_shift(self.claimed_sum, self.log_size);
-        add_lookups(&mut eval, &self.relations, lookups(&row), shift);
+        let mut logup = LogupConstraints::new(&mut eval, &self.relations, N_LOOKUPS, shift);
+        lookups_into(&row, &mut logup);
+        logup.finish();
         eval
     }
 }
@@ -126,20 +129,26 @@ fn timestamp<F: AirField>(row: &[F], slot: u32) -> F {
 
 /// Every polynomial constraint of a row (each must vanish). Degrees are at most three.
 pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
+    let mut out = Vec::with_capacity(96);
+    constraints_with(row, |c| out.push(c));
+    out
+}
+
+/// [`constraints`], handed one by one to `out` in the same order.
+pub fn constraints_with<F: AirField>(row: &[F], mut out: impl FnMut(F)) {
     use col::*;
     let c = |i: usize| row[i].clone();
     let limbs = |lo: usize, hi: usize| c(lo) + c(hi) * super::m31(1 << LIMB_BITS);
-    let mut out = Vec::with_capacity(96);
 
     // Enabler and one-hot opcode selectors; padding rows are all zero.
-    out.push(c(EN) * (c(EN) - konst(1)));
+    out(c(EN) * (c(EN) - konst(1)));
     for op in OpCode::ALL {
         let s = sel(row, op);
-        out.push(s.clone() * (s - konst(1)));
+        out(s.clone() * (s - konst(1)));
     }
-    out.push(sum(OpCode::ALL.map(|op| sel(row, op))) - c(EN));
+    out(sum(OpCode::ALL.map(|op| sel(row, op))) - c(EN));
     for i in [PC, CLK, IN_IDX, OUT_IDX, A, B, C] {
-        out.push(one_minus(c(EN)) * c(i));
+        out(one_minus(c(EN)) * c(i));
     }
 
     // Memory accesses: unused slots are zero, used ones prove `t_old < t`.
@@ -152,148 +161,127 @@ pub fn constraints<F: AirField>(row: &[F]) -> Vec<F> {
     ];
     for (used, slot, cells, t_old) in slots {
         for cell in cells {
-            out.push(one_minus(used.clone()) * c(cell));
+            out(one_minus(used.clone()) * c(cell));
         }
         let (lo, hi) = (cells[2], cells[3]);
-        out.push(used * (timestamp(row, slot) - c(t_old) - konst(1) - limbs(lo, hi)));
+        out(used * (timestamp(row, slot) - c(t_old) - konst(1) - limbs(lo, hi)));
     }
-    out.push(one_minus(ua) * c(RES));
+    out(one_minus(ua) * c(RES));
 
     // Data memory address and the value left behind.
     let (is_load, is_store) = (sel(row, OpCode::Load), sel(row, OpCode::Store));
-    out.push(c(M_ADDR) - is_load.clone() * (c(VB) + c(C)) - is_store.clone() * (c(VB) + c(A)));
-    out.push(c(M_NEW) - is_load.clone() * c(M_OLD) - is_store * c(VC));
+    out(c(M_ADDR) - is_load.clone() * (c(VB) + c(C)) - is_store.clone() * (c(VB) + c(A)));
+    out(c(M_NEW) - is_load.clone() * c(M_OLD) - is_store * c(VC));
 
     // What each opcode writes.
     let s = |op| sel(row, op);
-    out.push(s(OpCode::LoadImm) * (c(RES) - c(B)));
-    out.push(s(OpCode::Add) * (c(RES) - c(VB) - c(VC)));
-    out.push(s(OpCode::Sub) * (c(RES) - c(VB) + c(VC)));
-    out.push(s(OpCode::Mul) * (c(RES) - c(VB) * c(VC)));
-    out.push(s(OpCode::AddImm) * (c(RES) - c(VB) - c(C)));
-    out.push(s(OpCode::MulImm) * (c(RES) - c(VB) * c(C)));
-    out.push(s(OpCode::Inv) * (c(RES) * c(VB) - konst(1)));
-    out.push(is_load * (c(RES) - c(M_OLD)));
+    out(s(OpCode::LoadImm) * (c(RES) - c(B)));
+    out(s(OpCode::Add) * (c(RES) - c(VB) - c(VC)));
+    out(s(OpCode::Sub) * (c(RES) - c(VB) + c(VC)));
+    out(s(OpCode::Mul) * (c(RES) - c(VB) * c(VC)));
+    out(s(OpCode::AddImm) * (c(RES) - c(VB) - c(C)));
+    out(s(OpCode::MulImm) * (c(RES) - c(VB) * c(C)));
+    out(s(OpCode::Inv) * (c(RES) * c(VB) - konst(1)));
+    out(is_load * (c(RES) - c(M_OLD)));
 
     // Lt: res is a bit and the signed gap it implies fits in 29 bits (12 + 12 + 5).
     let is_lt = s(OpCode::Lt);
     let gap = c(RES) * (c(VC) - c(VB) - konst(1)) + one_minus(c(RES)) * (c(VB) - c(VC));
-    out.push(is_lt.clone() * (c(RES) * c(RES) - c(RES)));
+    out(is_lt.clone() * (c(RES) * c(RES) - c(RES)));
     let lt_limbs = limbs(LT_LO, LT_MID) + c(LT_HI) * super::m31(1 << (2 * LIMB_BITS));
-    out.push(is_lt.clone() * (gap - lt_limbs));
+    out(is_lt.clone() * (gap - lt_limbs));
     for cell in [LT_LO, LT_MID, LT_HI] {
-        out.push(one_minus(is_lt.clone()) * c(cell));
+        out(one_minus(is_lt.clone()) * c(cell));
     }
 
     // Conditional jumps: iz = [vb == 0] through its inverse witness.
     let (jz, jnz) = (s(OpCode::Jz), s(OpCode::Jnz));
     let jc = jz.clone() + jnz.clone();
-    out.push(jc.clone() * (c(IZ) - konst(1) + c(VB) * c(ZINV)));
-    out.push(c(VB) * c(IZ));
-    out.push(c(IZ) * c(ZINV));
-    out.push(one_minus(jc.clone()) * c(IZ));
-    out.push(one_minus(jc) * c(ZINV));
-    out.push(c(TAKEN) - s(OpCode::Jmp) - jz * c(IZ) - jnz * one_minus(c(IZ)));
+    out(jc.clone() * (c(IZ) - konst(1) + c(VB) * c(ZINV)));
+    out(c(VB) * c(IZ));
+    out(c(IZ) * c(ZINV));
+    out(one_minus(jc.clone()) * c(IZ));
+    out(one_minus(jc) * c(ZINV));
+    out(c(TAKEN) - s(OpCode::Jmp) - jz * c(IZ) - jnz * one_minus(c(IZ)));
 
     // Next pc: fall through, jump to c, or the halt sentinel.
     let pc_plus_one = c(PC) + konst(1);
-    out.push(
-        c(PC_NEXT)
-            - c(EN) * pc_plus_one.clone()
-            - c(TAKEN) * (c(C) - pc_plus_one.clone())
-            - s(OpCode::Halt) * (konst::<F>(HALT_PC) - pc_plus_one),
-    );
-    out
+    out(c(PC_NEXT)
+        - c(EN) * pc_plus_one.clone()
+        - c(TAKEN) * (c(C) - pc_plus_one.clone())
+        - s(OpCode::Halt) * (konst::<F>(HALT_PC) - pc_plus_one));
 }
 
 /// The row's LogUp terms, [`N_LOOKUPS`] of them.
 pub fn lookups<F: AirField>(row: &[F]) -> Vec<Lookup<F>> {
+    let mut out = Vec::with_capacity(N_LOOKUPS);
+    lookups_into(row, &mut out);
+    out
+}
+
+/// [`lookups`], handed one by one to `out` in the same order.
+pub fn lookups_into<F: AirField>(row: &[F], out: &mut impl LookupSink<F>) {
     use col::*;
     let c = |i: usize| row[i].clone();
     let en = c(EN);
-    let [ub, uc, um, ua] = access_flags(row);
+    let flags = access_flags(row);
+    let [ub, uc, um, ua] = flags.clone();
     let opcode = sum(OpCode::ALL.map(|op| sel(row, op) * super::m31(op as u32)));
     let (is_in, is_out) = (sel(row, OpCode::In), sel(row, OpCode::Out));
     let reg = konst::<F>(REGISTER_SPACE);
     let data = konst::<F>(DATA_SPACE);
 
-    let mut out = vec![
-        Lookup::new(
-            Rel::State,
-            en.clone(),
-            [c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)],
-        ),
-        Lookup::new(
-            Rel::State,
-            -en.clone(),
-            [
-                c(PC_NEXT),
-                c(CLK) + konst(1),
-                c(IN_IDX) + is_in.clone(),
-                c(OUT_IDX) + is_out.clone(),
-            ],
-        ),
-        Lookup::new(Rel::Program, en, [c(PC), opcode, c(A), c(B), c(C)]),
-    ];
+    out.lookup(
+        Rel::State,
+        en.clone(),
+        &[c(PC), c(CLK), c(IN_IDX), c(OUT_IDX)],
+    );
+    out.lookup(
+        Rel::State,
+        -en.clone(),
+        &[
+            c(PC_NEXT),
+            c(CLK) + konst(1),
+            c(IN_IDX) + is_in.clone(),
+            c(OUT_IDX) + is_out.clone(),
+        ],
+    );
+    out.lookup(Rel::Program, en, &[c(PC), opcode, c(A), c(B), c(C)]);
     let accesses = [
-        (
-            ub,
-            reg.clone(),
-            c(B),
-            c(VB),
-            c(VB),
-            TB,
-            SLOT_B,
-            TB_LO,
-            TB_HI,
-        ),
-        (
-            uc,
-            reg.clone(),
-            c(C),
-            c(VC),
-            c(VC),
-            TC,
-            SLOT_C,
-            TC_LO,
-            TC_HI,
-        ),
-        (
-            um,
-            data,
-            c(M_ADDR),
-            c(M_OLD),
-            c(M_NEW),
-            TM,
-            SLOT_MEM,
-            TM_LO,
-            TM_HI,
-        ),
-        (ua, reg, c(A), c(A_OLD), c(RES), TA, SLOT_A, TA_LO, TA_HI),
+        (ub, reg.clone(), c(B), c(VB), c(VB), TB, SLOT_B),
+        (uc, reg.clone(), c(C), c(VC), c(VC), TC, SLOT_C),
+        (um, data, c(M_ADDR), c(M_OLD), c(M_NEW), TM, SLOT_MEM),
+        (ua, reg, c(A), c(A_OLD), c(RES), TA, SLOT_A),
     ];
-    let mut ranges = Vec::new();
-    for (used, space, addr, old, new, t_old, slot, lo, hi) in accesses {
-        out.push(Lookup::new(
+    let limbs = [
+        (TB_LO, TB_HI),
+        (TC_LO, TC_HI),
+        (TM_LO, TM_HI),
+        (TA_LO, TA_HI),
+    ];
+    for (used, space, addr, old, new, t_old, slot) in accesses {
+        out.lookup(
             Rel::Memory,
             used.clone(),
-            [space.clone(), addr.clone(), old, c(t_old)],
-        ));
-        out.push(Lookup::new(
+            &[space.clone(), addr.clone(), old, c(t_old)],
+        );
+        out.lookup(
             Rel::Memory,
             -used.clone(),
-            [space, addr, new, timestamp(row, slot)],
-        ));
-        ranges.push(Lookup::new(Rel::Range12, used.clone(), [c(lo)]));
-        ranges.push(Lookup::new(Rel::Range12, used, [c(hi)]));
+            &[space, addr, new, timestamp(row, slot)],
+        );
     }
-    out.extend(ranges);
+    // The range checks of the timestamp gaps come after all accesses.
+    for (used, (lo, hi)) in flags.into_iter().zip(limbs) {
+        out.lookup(Rel::Range12, used.clone(), &[c(lo)]);
+        out.lookup(Rel::Range12, used, &[c(hi)]);
+    }
     let is_lt = sel(row, OpCode::Lt);
-    out.push(Lookup::new(Rel::Range12, is_lt.clone(), [c(LT_LO)]));
-    out.push(Lookup::new(Rel::Range12, is_lt.clone(), [c(LT_MID)]));
-    out.push(Lookup::new(Rel::Range5, is_lt, [c(LT_HI)]));
-    out.push(Lookup::new(Rel::Input, is_in, [c(IN_IDX), c(RES)]));
-    out.push(Lookup::new(Rel::Output, -is_out, [c(OUT_IDX), c(VB)]));
-    out
+    out.lookup(Rel::Range12, is_lt.clone(), &[c(LT_LO)]);
+    out.lookup(Rel::Range12, is_lt.clone(), &[c(LT_MID)]);
+    out.lookup(Rel::Range5, is_lt, &[c(LT_HI)]);
+    out.lookup(Rel::Input, is_in, &[c(IN_IDX), c(RES)]);
+    out.lookup(Rel::Output, -is_out, &[c(OUT_IDX), c(VB)]);
 }
 
 #[cfg(test)]

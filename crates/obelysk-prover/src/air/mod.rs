@@ -166,6 +166,114 @@ impl<F: AirField> Lookup<F> {
     pub fn values(&self) -> &[F] {
         &self.values[..self.len]
     }
+
+    pub fn from_slice(rel: Rel, multiplicity: F, values: &[F]) -> Self {
+        assert!(
+            values.len() <= MAX_TUPLE,
+            "a tuple of {} values",
+            values.len()
+        );
+        let values_array =
+            std::array::from_fn(|i| values.get(i).cloned().unwrap_or_else(|| konst(0)));
+        Self {
+            rel,
+            multiplicity,
+            values: values_array,
+            len: values.len(),
+        }
+    }
+}
+
+/// Where a component hands its LogUp terms, in order: a vector of [`Lookup`]s for the witness
+/// generator and tests, or [`LogupConstraints`] straight into the evaluator.
+pub trait LookupSink<F> {
+    fn lookup(&mut self, rel: Rel, multiplicity: F, values: &[F]);
+}
+
+impl<F: AirField> LookupSink<F> for Vec<Lookup<F>> {
+    fn lookup(&mut self, rel: Rel, multiplicity: F, values: &[F]) {
+        self.push(Lookup::from_slice(rel, multiplicity, values));
+    }
+}
+
+/// [`add_lookups`] as a [`LookupSink`]: pairs the terms as they arrive, so the evaluator never
+/// holds a row's terms at once (for the CPU component they were 19 KiB of packed values per
+/// evaluation, copied around). Needs the number of terms up front to know the last one.
+pub struct LogupConstraints<'a, E: EvalAtRow> {
+    eval: &'a mut E,
+    relations: &'a Relations,
+    shift: SecureField,
+    remaining: usize,
+    pending: Option<(E::F, E::EF)>,
+    earlier: E::EF,
+}
+
+impl<E: EvalAtRow> std::fmt::Debug for LogupConstraints<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogupConstraints")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, E: EvalAtRow> LogupConstraints<'a, E> {
+    pub fn new(
+        eval: &'a mut E,
+        relations: &'a Relations,
+        n_lookups: usize,
+        cumsum_shift: SecureField,
+    ) -> Self {
+        Self {
+            eval,
+            relations,
+            shift: cumsum_shift,
+            remaining: n_lookups,
+            pending: None,
+            earlier: E::EF::zero(),
+        }
+    }
+
+    /// The same constraint as [`add_lookups`] for one paired fraction.
+    fn fraction(&mut self, num: E::EF, den: E::EF) {
+        if self.remaining > 0 {
+            let [value] = self
+                .eval
+                .next_extension_interaction_mask(INTERACTION_TRACE_IDX, [0]);
+            self.eval.add_constraint(value.clone() * den - num);
+            self.earlier += value;
+        } else {
+            let [prev, cur] = self
+                .eval
+                .next_extension_interaction_mask(INTERACTION_TRACE_IDX, [-1, 0]);
+            let earlier = std::mem::replace(&mut self.earlier, E::EF::zero());
+            self.eval
+                .add_constraint((cur - prev - earlier + self.shift) * den - num);
+        }
+    }
+
+    /// Checks that exactly the announced number of terms arrived.
+    pub fn finish(self) {
+        assert!(
+            self.remaining == 0 && self.pending.is_none(),
+            "a component announced more LogUp terms than it produced"
+        );
+    }
+}
+
+impl<E: EvalAtRow> LookupSink<E::F> for LogupConstraints<'_, E> {
+    fn lookup(&mut self, rel: Rel, multiplicity: E::F, values: &[E::F]) {
+        let den: E::EF = self.relations.combine(rel, values);
+        self.remaining = self
+            .remaining
+            .checked_sub(1)
+            .expect("a component produced more LogUp terms than it announced");
+        match self.pending.take() {
+            None if self.remaining > 0 => self.pending = Some((multiplicity, den)),
+            None => self.fraction(E::EF::from(multiplicity), den),
+            // As in `paired_fractions`: n0/d0 + n1/d1 = (n0·d1 + n1·d0) / (d0·d1).
+            Some((n0, d0)) => self.fraction(den.clone() * n0 + d0.clone() * multiplicity, d0 * den),
+        }
+    }
 }
 
 /// The arithmetic that constraint code needs; implemented by every evaluator's base type and by
