@@ -1,27 +1,34 @@
 //! The prover: execution trace in, [`StarkProof`] out.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use stwo::core::channel::{Blake2sChannel, Channel};
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::utils::MaybeOwned;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
 use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::mempool::BaseColumnPool;
+use stwo::prover::pcs::CommitmentTreeProver;
 use stwo::prover::poly::circle::PolyOps;
+use stwo::prover::poly::twiddles::TwiddleTree;
 use stwo::prover::{prove, CommitmentSchemeProver};
+use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use tracing::info;
 
 use crate::air::preprocessed::Evaluation;
 use crate::air::witness::{interaction_trace, Witness};
 use crate::air::{cpu, preprocessed, Relations};
-use crate::claim::{Claim, JobId};
+use crate::claim::{Claim, JobId, Shape};
 use crate::components::{Evals, N_COMPONENTS};
 use crate::config::ProofConfig;
 use crate::error::{Error, Result};
 use crate::proof::StarkProof;
-use obelysk_vm::ExecutionTrace;
+use obelysk_vm::{ExecutionTrace, Program};
 
 /// Commits the preprocessed trace for `program` and `shape` on its own and returns its root;
 /// the verifier uses this to derive the commitment instead of trusting the proof's.
@@ -48,6 +55,75 @@ pub(crate) fn preprocessed_root(
     Ok(scheme.roots()[0])
 }
 
+/// A program's preprocessed tree as the prover needs it: the twiddles for the proof's domains,
+/// the committed tree (extended columns and Merkle layers) and the columns with their ids for
+/// the LogUp generator. All of it depends on public data only, so it is kept between proofs:
+/// a worker proves many jobs of the same workload, and rebuilding the tree (a `seq` column as
+/// tall as the CPU table included) was 5% of a 2^18-step proof.
+struct Prepared {
+    twiddles: TwiddleTree<SimdBackend>,
+    tree: CommitmentTreeProver<SimdBackend, Blake2sMerkleChannel>,
+    ids: Vec<PreProcessedColumnId>,
+    columns: Vec<(String, BaseColumn)>,
+}
+
+/// Programs whose preprocessed trees a process keeps (each at most a few tens of MiB).
+const PREPARED_CACHE: usize = 4;
+
+fn prepared(
+    program: &Program,
+    program_hash: [u8; 32],
+    shape: &Shape,
+    config: &ProofConfig,
+) -> Arc<Prepared> {
+    type Key = ([u8; 32], Shape, ProofConfig);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Prepared>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (program_hash, *shape, *config);
+    if let Some(hit) = cache.lock().expect("cache lock").get(&key) {
+        return hit.clone();
+    }
+    let pcs = config
+        .pcs_config()
+        .expect("the caller checked the configuration");
+    let twiddles = SimdBackend::precompute_twiddles(
+        CanonicCoset::new(shape.max_log_size() + 1 + config.log_blowup)
+            .circle_domain()
+            .half_coset,
+    );
+    let pre = preprocessed::columns(program, shape);
+    let ids = preprocessed::ids(&pre);
+    let columns = ids
+        .iter()
+        .map(|p| p.id.clone())
+        .zip(pre.iter().map(|(_, e)| e.values.clone()))
+        .collect();
+    // What `TreeBuilder::extend_evals` and `commit` do, with coefficients stored as the rest
+    // of the proof stores them.
+    let polys =
+        SimdBackend::interpolate_columns(pre.into_iter().map(|(_, e)| e).collect(), &twiddles);
+    let tree = CommitmentTreeProver::new(
+        polys,
+        pcs.fri_config.log_blowup_factor,
+        &twiddles,
+        true,
+        pcs.lifting_log_size,
+        &BaseColumnPool::new(),
+    );
+    let prepared = Arc::new(Prepared {
+        twiddles,
+        tree,
+        ids,
+        columns,
+    });
+    let mut cache = cache.lock().expect("cache lock");
+    if cache.len() >= PREPARED_CACHE {
+        cache.clear();
+    }
+    cache.insert(key, prepared.clone());
+    prepared
+}
+
 /// Proves one execution. Timing of each phase goes to `tracing` at info level.
 pub fn prove_trace(
     trace: &ExecutionTrace,
@@ -61,26 +137,18 @@ pub fn prove_trace(
     info!(elapsed = ?start.elapsed(), ?shape, "trace generated");
 
     let pcs = config.pcs_config()?;
-    let twiddles = SimdBackend::precompute_twiddles(
-        CanonicCoset::new(shape.max_log_size() + 1 + config.log_blowup)
-            .circle_domain()
-            .half_coset,
-    );
+    let prepared = prepared(trace.program(), claim.program_hash, &shape, config);
     let channel = &mut Blake2sChannel::default();
     pcs.mix_into(channel);
     claim.mix_into(channel);
     shape.mix_into(channel);
     let mut scheme =
-        CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &twiddles);
+        CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &prepared.twiddles);
     scheme.set_store_polynomials_coefficients();
 
     // Tree 0: preprocessed columns, derived from the program alone.
-    let pre = preprocessed::columns(trace.program(), &shape);
-    let pre_ids = preprocessed::ids(&pre);
-    let pre_columns: Vec<BaseColumn> = pre.iter().map(|(_, e)| e.values.clone()).collect();
-    let mut builder = scheme.tree_builder();
-    builder.extend_evals(pre.into_iter().map(|(_, e)| e).collect());
-    builder.commit(channel);
+    scheme.commit_tree(MaybeOwned::Borrowed(&prepared.tree), channel);
+    let pre_ids = prepared.ids.clone();
 
     // Tree 1: main trace.
     let mut builder = scheme.tree_builder();
@@ -91,12 +159,7 @@ pub fn prove_trace(
     // Tree 2: LogUp interaction trace.
     let relations = Relations::draw(channel);
     let evals = Evals::new(&shape, &relations);
-    let pre_columns: Vec<(String, BaseColumn)> = pre_ids
-        .iter()
-        .map(|p| p.id.clone())
-        .zip(pre_columns)
-        .collect();
-    let (interaction, claimed_sums) = interaction_traces(&witness, &pre_columns, &evals);
+    let (interaction, claimed_sums) = interaction_traces(&witness, &prepared.columns, &evals);
     let interaction: Vec<Evaluation> = interaction.into_iter().flatten().collect();
     channel.mix_felts(&claimed_sums);
     let mut builder = scheme.tree_builder();
