@@ -10,6 +10,7 @@ use stwo_constraint_framework::TraceLocationAllocator;
 
 use crate::air::cpu::{CpuComponent, CpuEval};
 use crate::air::memory::{MemoryBoundaryComponent, MemoryBoundaryEval, REGISTER_LOG};
+use crate::air::quotients::CpuProver;
 use crate::air::tables::{
     ProgramTableComponent, ProgramTableEval, RangeTableComponent, RangeTableEval,
 };
@@ -20,7 +21,7 @@ use crate::claim::Shape;
 pub const N_COMPONENTS: usize = 4 + RANGE_BITS.len();
 
 pub struct Components {
-    pub cpu: CpuComponent,
+    pub cpu: CpuProver,
     pub program: ProgramTableComponent,
     pub ranges: Vec<RangeTableComponent>,
     pub registers: MemoryBoundaryComponent,
@@ -102,7 +103,7 @@ impl Evals {
         let alloc = &mut TraceLocationAllocator::new_with_preprocessed_columns(preprocessed);
         let evals = self.with_claimed_sums(claimed_sums);
         let [cpu_sum, program_sum, range_sums @ .., reg_sum, data_sum] = *claimed_sums;
-        let cpu = CpuComponent::new(alloc, evals.cpu, cpu_sum);
+        let cpu = CpuProver(CpuComponent::new(alloc, evals.cpu, cpu_sum));
         let program = ProgramTableComponent::new(alloc, evals.program, program_sum);
         let ranges = evals
             .ranges

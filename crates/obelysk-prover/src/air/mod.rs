@@ -14,6 +14,7 @@
 pub mod cpu;
 pub mod memory;
 pub mod preprocessed;
+pub mod quotients;
 pub mod tables;
 pub mod witness;
 
