@@ -76,3 +76,21 @@ fn proving_is_deterministic() {
         "prover output changed: the proof format moved, regenerate the fixtures"
     );
 }
+
+/// Large enough (557 steps) for the prover's own evaluation loop (`air::quotients`), which
+/// must give the composition polynomial stwo's loop gives: the proof is the committed one.
+#[test]
+fn proving_a_longer_trace_gives_the_committed_bytes() {
+    let workload = obelysk_workloads::ml_inference(8, 42);
+    let mut vm = obelysk_vm::ObelyskVM::new();
+    vm.load(&workload.program);
+    vm.set_inputs(workload.inputs);
+    let trace = vm.execute().unwrap();
+    let proof = ObelyskProver::new(ProverConfig::with_security_bits(128))
+        .prove_execution(&trace)
+        .unwrap();
+    assert!(
+        proof.to_bytes() == ML_128,
+        "prover output changed: the proof format moved, regenerate the fixtures"
+    );
+}
