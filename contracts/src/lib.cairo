@@ -8,3 +8,6 @@ pub mod jobs;
 pub mod router;
 pub mod staking;
 pub mod token;
+
+#[cfg(test)]
+mod tests;

@@ -115,6 +115,32 @@ impl Toolchain {
         }
         Ok(artifacts)
     }
+
+    /// Runs the contracts' Cairo unit tests (`contracts/src/tests.cairo`) with `cairo-test
+    /// --starknet` at [`CAIRO_VERSION`] (`cargo install --locked cairo-test@2.19.4`, optional: the
+    /// compilers do not need it); returns its report.
+    pub fn run_cairo_tests(&self, contracts: &Path) -> Result<String> {
+        let cairo_test = on_path("cairo-test")?;
+        let contracts = contracts.canonicalize()?;
+        let workdir = tempfile::tempdir()?;
+        std::os::unix::fs::symlink(self.corelib.canonicalize()?, workdir.path().join("corelib"))?;
+        let output = Command::new(&cairo_test)
+            .current_dir(workdir.path())
+            .arg("--starknet")
+            .arg(&contracts)
+            .output()
+            .map_err(|e| Error::Toolchain(format!("running {}: {e}", cairo_test.display())))?;
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if output.status.success() {
+            Ok(report)
+        } else {
+            Err(Error::Compile(format!("cairo-test failed:\n{report}")))
+        }
+    }
 }
 
 fn on_path(binary: &str) -> Result<PathBuf> {
