@@ -10,11 +10,11 @@ use bitsage_ledger::{Amount, FeeSplit, LedgerError, StakeTier};
 use bitsage_protocol::*;
 use bitsage_starknet::account::{address_for_key, open};
 use bitsage_starknet::chain::Chain;
-use bitsage_starknet::deploy::{deploy_all, DeployParams, Deployment};
-use bitsage_starknet::devnet::Devnet;
+use bitsage_starknet::deploy::{DeployParams, Deployment};
+use bitsage_starknet::devnet::start_deployed_for_test;
 use bitsage_starknet::sage::{JobState as ChainJobState, Sage};
 use bitsage_starknet::settlement::job_key;
-use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
+use bitsage_starknet::toolchain::Toolchain;
 use bitsage_starknet::{Felt, SAGE};
 use bitsage_wallet::SigningKey;
 use common::*;
@@ -37,33 +37,21 @@ fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (String, String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_settle_on_chain_80_18_2_and_a_failed_job_is_refunded() {
-    let test = "jobs_settle_on_chain_80_18_2_and_a_failed_job_is_refunded";
-    let toolchain = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) => return eprintln!("skipped {test}: {e}"),
-    };
-    let devnet = match Devnet::start() {
-        Ok(d) => d,
-        Err(e) => return eprintln!("skipped {test}: {e}"),
-    };
-    let build = tempfile::tempdir().unwrap();
-    let artifacts = toolchain
-        .compile_all(&contracts_dir(), build.path())
-        .unwrap();
-    let accounts = devnet.accounts().await.unwrap();
-    let deployer = Chain::connect(&devnet.rpc(), accounts[0].address, accounts[0].private_key)
-        .await
-        .unwrap();
-    let treasury = accounts[1].address;
+    let treasury = Felt::from(0x7ea5u32);
     let params = DeployParams {
         treasury: Some(treasury),
         unstake_cooldown_secs: 3_600,
-        devnet: true,
         ..DeployParams::default()
     };
-    let d = deploy_all(&deployer, &devnet.rpc(), &artifacts, &params, Felt::ONE)
-        .await
-        .unwrap();
+    let Some((devnet, d)) = start_deployed_for_test(
+        "jobs_settle_on_chain_80_18_2_and_a_failed_job_is_refunded",
+        &params,
+    )
+    .await
+    else {
+        return;
+    };
+    let deployer = devnet.account(0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let contracts = dir.path().join("contracts.json");
     d.save(&contracts).unwrap();
@@ -84,16 +72,7 @@ async fn jobs_settle_on_chain_80_18_2_and_a_failed_job_is_refunded() {
     worker_sage.faucet().await.unwrap();
     worker_sage.stake(2_500 * SAGE).await.unwrap();
     let worker = net.client(Some(worker_key.clone()));
-    let registered = worker
-        .register(&RegisterWorkerRequest {
-            gpus: vec![],
-            capacity: Capacity {
-                max_concurrent_jobs: 0,
-                steps_per_sec: None,
-            },
-        })
-        .await
-        .unwrap();
+    let registered = register(&worker).await;
     assert_eq!(registered.tier, Some(StakeTier::Workstation));
     assert_eq!(registered.stake, Amount::sage(2_500));
     let worker_at = address_for_key(d.account_class, felt(worker_key.public_key().felt()));

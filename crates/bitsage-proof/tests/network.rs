@@ -1,46 +1,22 @@
 //! `submit --wait` and `status` against a real coordinator on loopback, with a staked worker
 //! proving in the test.
 
+mod common;
+
 use std::path::PathBuf;
 
-use base64::Engine;
 use bitsage_coordinator::{Coordinator, CoordinatorConfig};
 use bitsage_ledger::Amount;
 use bitsage_protocol::*;
 use bitsage_wallet::SigningKey;
-use obelysk_prover::{ObelyskProver, ProverConfig};
-use obelysk_vm::{ObelyskVM, M31};
 
-/// Leases and proves jobs until the task is dropped.
+/// A staked worker that leases and proves jobs until the task is dropped.
 async fn worker(url: String) {
     let w = CoordinatorClient::new(&url, Some(SigningKey::generate()));
     w.faucet().await.unwrap();
     w.stake(Amount::sage(1_000)).await.unwrap();
     w.register(&RegisterWorkerRequest::default()).await.unwrap();
-    loop {
-        let Some(lease) = w.lease(1).await.unwrap() else {
-            continue;
-        };
-        let spec = lease.job.clone();
-        let proof = tokio::task::spawn_blocking(move || {
-            let mut vm = ObelyskVM::new();
-            vm.load(&spec.program);
-            vm.set_inputs(spec.inputs.iter().map(|v| M31::new(*v)).collect());
-            let trace = vm.execute().unwrap();
-            let id = obelysk_prover::proof::parse_hex32(&spec.job_id).unwrap();
-            let proof = ObelyskProver::new(ProverConfig::default())
-                .prove_for_job(&trace, Some(id))
-                .unwrap();
-            base64::engine::general_purpose::STANDARD.encode(proof.to_bytes())
-        })
-        .await
-        .unwrap();
-        let request = ResultRequest {
-            lease_id: lease.lease_id,
-            proof,
-        };
-        w.submit_result(&lease.job.job_id, &request).await.unwrap();
-    }
+    common::prove_leases(w).await
 }
 
 /// Runs a command off the async threads, which keep serving the coordinator meanwhile.

@@ -1,6 +1,8 @@
 //! `bitsage-proof status --tx-hash` against a real devnet (skipped, with the reason, when
 //! `starknet-devnet` is not installed).
 
+mod common;
+
 use std::process::Command;
 
 use bitsage_starknet::chain::Chain;
@@ -56,38 +58,25 @@ async fn status_reads_a_transaction_receipt() {
 /// paid on chain once a worker's proof was verified.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_pays_through_the_client_account_on_chain() {
-    use base64::Engine;
     use bitsage_coordinator::{Coordinator, CoordinatorConfig, SettlementKind};
     use bitsage_protocol::*;
-    use bitsage_starknet::deploy::{deploy_all, DeployParams};
+    use bitsage_starknet::deploy::DeployParams;
+    use bitsage_starknet::devnet::start_deployed_for_test;
     use bitsage_starknet::sage::{JobState as ChainJobState, Sage};
     use bitsage_starknet::settlement::job_key;
-    use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
     use bitsage_starknet::SAGE;
     use bitsage_wallet::SigningKey;
 
-    let test = "submit_pays_through_the_client_account_on_chain";
-    let toolchain = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) => return eprintln!("skipped {test}: {e}"),
+    let Some((devnet, deployment)) = start_deployed_for_test(
+        "submit_pays_through_the_client_account_on_chain",
+        &DeployParams::default(),
+    )
+    .await
+    else {
+        return;
     };
-    let devnet = match Devnet::start() {
-        Ok(d) => d,
-        Err(e) => return eprintln!("skipped {test}: {e}"),
-    };
+    let deployer = devnet.account(0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let artifacts = toolchain.compile_all(&contracts_dir(), dir.path()).unwrap();
-    let accounts = devnet.accounts().await.unwrap();
-    let deployer = Chain::connect(&devnet.rpc(), accounts[0].address, accounts[0].private_key)
-        .await
-        .unwrap();
-    let params = DeployParams {
-        devnet: true,
-        ..DeployParams::default()
-    };
-    let deployment = deploy_all(&deployer, &devnet.rpc(), &artifacts, &params, Felt::ONE)
-        .await
-        .unwrap();
     let contracts = dir.path().join("contracts.json");
     deployment.save(&contracts).unwrap();
     let config = CoordinatorConfig {
@@ -121,40 +110,7 @@ async fn submit_pays_through_the_client_account_on_chain() {
         .register(&RegisterWorkerRequest::default())
         .await
         .unwrap();
-    let proving = tokio::spawn(async move {
-        loop {
-            let Some(lease) = worker.lease(1).await.unwrap() else {
-                continue;
-            };
-            let spec = lease.job.clone();
-            let proof = tokio::task::spawn_blocking(move || {
-                let mut vm = obelysk_vm::ObelyskVM::new();
-                vm.load(&spec.program);
-                vm.set_inputs(
-                    spec.inputs
-                        .iter()
-                        .map(|v| obelysk_vm::M31::new(*v))
-                        .collect(),
-                );
-                let trace = vm.execute().unwrap();
-                let id = obelysk_prover::proof::parse_hex32(&spec.job_id).unwrap();
-                let proof = obelysk_prover::ObelyskProver::new(Default::default())
-                    .prove_for_job(&trace, Some(id))
-                    .unwrap();
-                base64::engine::general_purpose::STANDARD.encode(proof.to_bytes())
-            })
-            .await
-            .unwrap();
-            let request = ResultRequest {
-                lease_id: lease.lease_id,
-                proof,
-            };
-            worker
-                .submit_result(&lease.job.job_id, &request)
-                .await
-                .unwrap();
-        }
-    });
+    let proving = tokio::spawn(common::prove_leases(worker));
 
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let submit = |contracts: Option<&std::path::Path>| {

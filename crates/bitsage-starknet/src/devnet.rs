@@ -86,6 +86,15 @@ impl Devnet {
         predeployed_accounts(&self.rpc()).await
     }
 
+    /// Predeployed account `index` as a signing account.
+    pub async fn account(&self, index: usize) -> Result<crate::chain::Chain> {
+        let accounts = self.accounts().await?;
+        let a = accounts
+            .get(index)
+            .ok_or_else(|| Error::Devnet(format!("no predeployed account #{index}")))?;
+        crate::chain::Chain::connect(&self.rpc(), a.address, a.private_key).await
+    }
+
     /// Mints `amount` fri (STRK's smallest unit) to `address`, for fees.
     pub async fn mint(&self, address: Felt, amount: u64) -> Result<()> {
         mint(&self.rpc(), address, amount).await
@@ -114,14 +123,7 @@ pub async fn start_deployed(
     let build = tempfile::tempdir()?;
     let artifacts = toolchain.compile_all(contracts, build.path())?;
     let devnet = Devnet::start()?;
-    let first = devnet
-        .accounts()
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Devnet("no predeployed account".into()))?;
-    let chain =
-        crate::chain::Chain::connect(&devnet.rpc(), first.address, first.private_key).await?;
+    let chain = devnet.account(0).await?;
     let params = crate::deploy::DeployParams {
         devnet: true,
         ..params.clone()
@@ -129,6 +131,23 @@ pub async fn start_deployed(
     let deployment =
         crate::deploy::deploy_all(&chain, &devnet.rpc(), &artifacts, &params, Felt::ONE).await?;
     Ok((devnet, deployment))
+}
+
+/// [`start_deployed`] from this repository's `contracts/`, for a test: `None` after printing
+/// why `test` is skipped (the toolchain or the devnet binary is missing), while contracts that do
+/// not compile or deploy fail it.
+pub async fn start_deployed_for_test(
+    test: &str,
+    params: &crate::deploy::DeployParams,
+) -> Option<(Devnet, crate::deploy::Deployment)> {
+    match start_deployed(&crate::toolchain::contracts_dir(), params).await {
+        Ok(net) => Some(net),
+        Err(e @ (Error::Toolchain(_) | Error::Devnet(_))) => {
+            eprintln!("skipped {test}: {e}");
+            None
+        }
+        Err(e) => panic!("{test}: {e}"),
+    }
 }
 
 /// The predeployed accounts of any devnet, with their keys.

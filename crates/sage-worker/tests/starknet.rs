@@ -5,10 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use bitsage_starknet::chain::Chain;
-use bitsage_starknet::deploy::{deploy_all, DeployParams};
-use bitsage_starknet::devnet::Devnet;
-use bitsage_starknet::toolchain::{contracts_dir, Toolchain};
+use bitsage_starknet::deploy::DeployParams;
+use bitsage_starknet::devnet::start_deployed_for_test;
 use bitsage_starknet::Felt;
 
 fn worker(home: &Path, contracts: &Path) -> Command {
@@ -33,30 +31,15 @@ fn text(o: &Output) -> String {
 
 #[tokio::test]
 async fn the_worker_stakes_on_chain_with_its_own_key() {
-    let toolchain = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) => return eprintln!("skipped the_worker_stakes_on_chain_with_its_own_key: {e}"),
-    };
-    let devnet = match Devnet::start() {
-        Ok(d) => d,
-        Err(e) => return eprintln!("skipped the_worker_stakes_on_chain_with_its_own_key: {e}"),
-    };
-    let build = tempfile::tempdir().unwrap();
-    let artifacts = toolchain
-        .compile_all(&contracts_dir(), build.path())
-        .unwrap();
-    let deployer = &devnet.accounts().await.unwrap()[0];
-    let chain = Chain::connect(&devnet.rpc(), deployer.address, deployer.private_key)
-        .await
-        .unwrap();
     let params = DeployParams {
         unstake_cooldown_secs: 3_600,
-        devnet: true,
         ..DeployParams::default()
     };
-    let deployment = deploy_all(&chain, &devnet.rpc(), &artifacts, &params, Felt::ONE)
-        .await
-        .unwrap();
+    let Some((_devnet, deployment)) =
+        start_deployed_for_test("the_worker_stakes_on_chain_with_its_own_key", &params).await
+    else {
+        return;
+    };
     let home = tempfile::tempdir().unwrap();
     let contracts = home.path().join("contracts.json");
     deployment.save(&contracts).unwrap();
@@ -139,30 +122,15 @@ async fn the_daemon_proves_for_a_starknet_coordinator_and_is_paid_on_chain() {
     use bitsage_starknet::settlement::job_key;
     use bitsage_starknet::SAGE;
 
-    let test = "the_daemon_proves_for_a_starknet_coordinator_and_is_paid_on_chain";
-    let toolchain = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) => return eprintln!("skipped {test}: {e}"),
+    let Some((devnet, deployment)) = start_deployed_for_test(
+        "the_daemon_proves_for_a_starknet_coordinator_and_is_paid_on_chain",
+        &DeployParams::default(),
+    )
+    .await
+    else {
+        return;
     };
-    let devnet = match Devnet::start() {
-        Ok(d) => d,
-        Err(e) => return eprintln!("skipped {test}: {e}"),
-    };
-    let build = tempfile::tempdir().unwrap();
-    let artifacts = toolchain
-        .compile_all(&contracts_dir(), build.path())
-        .unwrap();
-    let accounts = devnet.accounts().await.unwrap();
-    let deployer = Chain::connect(&devnet.rpc(), accounts[0].address, accounts[0].private_key)
-        .await
-        .unwrap();
-    let params = DeployParams {
-        devnet: true,
-        ..DeployParams::default()
-    };
-    let deployment = deploy_all(&deployer, &devnet.rpc(), &artifacts, &params, Felt::ONE)
-        .await
-        .unwrap();
+    let deployer = devnet.account(0).await.unwrap();
     let home = tempfile::tempdir().unwrap();
     let contracts = home.path().join("contracts.json");
     deployment.save(&contracts).unwrap();

@@ -84,6 +84,12 @@ pub async fn staked_worker(url: &str, stake: u128) -> CoordinatorClient {
     if stake > 0 {
         worker.stake(Amount::sage(stake)).await.expect("stake");
     }
+    register(&worker).await;
+    worker
+}
+
+/// Registers `worker` without GPUs and with the capacity its tier allows.
+pub async fn register(worker: &CoordinatorClient) -> WorkerView {
     worker
         .register(&RegisterWorkerRequest {
             gpus: vec![],
@@ -93,8 +99,7 @@ pub async fn staked_worker(url: &str, stake: u128) -> CoordinatorClient {
             },
         })
         .await
-        .expect("register");
-    worker
+        .expect("register")
 }
 
 /// `r2 = in0 * in1 + 5`, output r2.
