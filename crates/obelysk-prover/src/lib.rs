@@ -8,6 +8,9 @@
 //! Not here: the network (see `bitsage-protocol`) and GPU backends (`obelysk-gpu`). The prover
 //! runs on stwo's SIMD CPU backend, multi-threaded through rayon.
 
+// `air::packed` writes its inlined field arithmetic with portable SIMD, as stwo does.
+#![feature(portable_simd)]
+
 pub mod air;
 pub mod baseline;
 pub mod claim;

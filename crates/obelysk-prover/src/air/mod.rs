@@ -13,6 +13,7 @@
 
 pub mod cpu;
 pub mod memory;
+pub mod packed;
 pub mod preprocessed;
 pub mod quotients;
 pub mod tables;
@@ -56,6 +57,17 @@ pub enum Rel {
 }
 
 impl Rel {
+    /// Every relation, in declaration order (`rel as usize` indexes this).
+    pub const ALL: [Rel; 7] = [
+        Rel::State,
+        Rel::Memory,
+        Rel::Program,
+        Rel::Range12,
+        Rel::Range5,
+        Rel::Input,
+        Rel::Output,
+    ];
+
     /// The range relation of a table in [`RANGE_BITS`].
     pub fn range(bits: u32) -> Self {
         match bits {
@@ -123,7 +135,11 @@ impl Relations {
     }
 
     pub fn combine<F: Clone, EF: RelationEFTraitBound<F>>(&self, rel: Rel, values: &[F]) -> EF {
-        let challenges = match rel {
+        self.challenges(rel).combine(values)
+    }
+
+    fn challenges(&self, rel: Rel) -> &Challenges {
+        match rel {
             Rel::State => &self.state,
             Rel::Memory => &self.memory,
             Rel::Program => &self.program,
@@ -131,8 +147,7 @@ impl Relations {
             Rel::Range5 => &self.range5,
             Rel::Input => &self.input,
             Rel::Output => &self.output,
-        };
-        challenges.combine(values)
+        }
     }
 }
 

@@ -1,44 +1,49 @@
 //! The CPU component's constraint quotients on the evaluation domain: stwo's SIMD loop
-//! (`stwo_constraint_framework`'s `ComponentProver` for `FrameworkComponent`) with a cheaper
-//! read of masks at a row offset.
+//! (`stwo_constraint_framework`'s `ComponentProver` for `FrameworkComponent`) with two changes.
 //!
-//! stwo's `SimdDomainEvaluator` reads a mask one row back lane by lane: for each of the 32 lanes
-//! of a vector row and each of the LogUp running sum's four coordinates it computes a
-//! bit-reversed index and pulls one value out of a 16-lane vector, 128 scattered reads per
-//! vector row: a sixth of the CPU component's constraint evaluation. Here the indices are
-//! computed once per vector row, and where they follow the usual pattern ([`OffsetRows`]) each
-//! coordinate is two vector loads and a blend. The rest follows stwo's loop, with
-//! the random coefficients broadcast once instead of once per constraint and row; the result is
-//! the same composition polynomial, so proofs are byte for byte the same.
+//! - **Row-shifted masks.** stwo's `SimdDomainEvaluator` reads a mask one row back lane by lane:
+//!   for each of the 32 lanes of a vector row and each of the LogUp running sum's four
+//!   coordinates it computes a bit-reversed index and pulls one value out of a 16-lane vector,
+//!   128 scattered reads per vector row. Here the indices are computed once per vector row, and
+//!   where they follow the usual pattern ([`OffsetRows`]) each coordinate is two vector loads
+//!   and a blend.
+//! - **Inlined arithmetic.** The row's constraints run on [`super::packed`]'s types instead of
+//!   stwo's, whose QM31 products are calls into another crate with operands passed through
+//!   memory; this halved the loop's time. [`RowEval`] is `CpuEval::evaluate` written against
+//!   those types; it calls the same `constraints_with` and `lookups_into`.
+//!
+//! The result is the same composition polynomial, so proofs are byte for byte the same; the
+//! fixture test that proves the 557-step workload again and compares bytes fails on any
+//! difference in constraint order or arithmetic. The verifier evaluates the generic
+//! `CpuEval`.
 
 use std::borrow::Cow;
 
-use num_traits::Zero;
 use rayon::prelude::*;
 use stwo::core::air::accumulation::PointEvaluationAccumulator;
 use stwo::core::air::Component;
 use stwo::core::circle::CirclePoint;
 use stwo::core::constraints::coset_vanishing;
 use stwo::core::fields::m31::BaseField;
-use stwo::core::fields::qm31::{SecureField, SECURE_EXTENSION_DEGREE};
+use stwo::core::fields::qm31::SecureField;
 use stwo::core::pcs::TreeVec;
 use stwo::core::poly::circle::CanonicCoset;
 use stwo::core::utils::{bit_reverse, offset_bit_reversed_circle_domain_index};
 use stwo::core::ColumnVec;
-use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES};
-use stwo::prover::backend::simd::qm31::PackedQM31;
-use stwo::prover::backend::simd::very_packed_m31::{
-    VeryPackedBaseField, VeryPackedSecureField, LOG_N_VERY_PACKED_ELEMS, N_VERY_PACKED_ELEMS,
-};
+use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES, N_LANES};
+use stwo::prover::backend::simd::very_packed_m31::{LOG_N_VERY_PACKED_ELEMS, N_VERY_PACKED_ELEMS};
 use stwo::prover::backend::simd::SimdBackend;
 use stwo::prover::poly::circle::{CircleEvaluation, PolyOps};
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::{ComponentProver, DomainEvaluationAccumulator, EvaluationMode, Trace};
 use stwo_constraint_framework::{
-    EvalAtRow, FrameworkComponent, FrameworkEval, MAX_N_INTERACTIONS, PREPROCESSED_TRACE_IDX,
+    FrameworkComponent, FrameworkEval, INTERACTION_TRACE_IDX, MAX_N_INTERACTIONS,
+    ORIGINAL_TRACE_IDX, PREPROCESSED_TRACE_IDX,
 };
 
-use super::cpu::CpuEval;
+use super::cpu::{self, CpuEval};
+use super::packed::{Base, Ext, Row};
+use super::{cumsum_shift, LookupSink, Rel, MAX_TUPLE};
 
 /// Lanes of one evaluated vector row.
 const ROW_LANES: usize = 1 << (LOG_N_LANES + LOG_N_VERY_PACKED_ELEMS);
@@ -156,11 +161,6 @@ impl ComponentProver<SimdBackend> for CpuProver {
 
         let [mut accum] = accumulator.columns([(eval_domain.log_size(), n_constraints)]);
         accum.random_coeff_powers.reverse();
-        let coeffs: Vec<VeryPackedSecureField> = accum
-            .random_coeff_powers
-            .iter()
-            .map(|c| VeryPackedSecureField::broadcast(*c))
-            .collect();
 
         // Each task owns `CHUNK_ROWS` vector rows of the four coordinate columns.
         let packed_per_task = CHUNK_ROWS * N_VERY_PACKED_ELEMS;
@@ -175,33 +175,41 @@ impl ComponentProver<SimdBackend> for CpuProver {
             .enumerate()
             .collect::<Vec<_>>();
         let eval: &CpuEval = component;
-        let lane_masks = lane_masks();
+        let constants = Constants {
+            coeffs: accum
+                .random_coeff_powers
+                .iter()
+                .map(|c| Ext::splat(*c))
+                .collect(),
+            relations: Rel::ALL.map(|rel| {
+                let challenges = eval.relations.challenges(rel);
+                (
+                    Ext::splat(challenges.z),
+                    challenges.alpha_powers.map(Ext::splat),
+                )
+            }),
+            shift: Ext::splat(cumsum_shift(eval.claimed_sum, trace_log)),
+        };
         let shift = trace_log - LOG_N_LANES - LOG_N_VERY_PACKED_ELEMS;
         let eval_log = eval_domain.log_size();
         tasks.into_par_iter().for_each(|(task, out)| {
             for k in 0..out[0].len() / N_VERY_PACKED_ELEMS {
                 let vec_row = task * CHUNK_ROWS + k;
-                let row = RowEvaluator {
+                let reader = RowReader {
                     columns: &columns,
                     next_column: [0; MAX_N_INTERACTIONS],
                     vec_row,
-                    coeffs: &coeffs,
-                    row_res: VeryPackedSecureField::zero(),
-                    constraint: 0,
                     trace_log,
                     eval_log,
                     offset_rows: None,
-                    lane_masks: &lane_masks,
                 };
-                let row_res = eval.evaluate(row).row_res;
-                let denom = VeryPackedBaseField::broadcast(denom_inv[vec_row >> shift]);
-                let quotient = row_res * denom;
-                for (half, value) in quotient.0.into_iter().enumerate() {
+                let sum = RowEval::new(reader, &constants).evaluate();
+                let denom = Base::splat(denom_inv[vec_row >> shift]);
+                for (half, value) in sum.into_iter().enumerate() {
                     let at = k * N_VERY_PACKED_ELEMS + half;
-                    let old = PackedQM31::from_packed_m31s(std::array::from_fn(|c| out[c][at]));
-                    let new = (old + value).into_packed_m31s();
-                    for (c, v) in new.into_iter().enumerate() {
-                        out[c][at] = v;
+                    let quotient = value.mul_base(denom);
+                    for (c, q) in quotient.0.into_iter().enumerate() {
+                        out[c][at] = (Base::from_packed(out[c][at]) + q).into_packed();
                     }
                 }
             }
@@ -209,20 +217,146 @@ impl ComponentProver<SimdBackend> for CpuProver {
     }
 }
 
-/// Evaluates the constraints of one vector row of the evaluation domain.
-struct RowEvaluator<'a> {
+/// What every row's evaluation shares, as broadcast vectors: the random coefficients in
+/// constraint order, each relation's `z` and powers of `alpha`, and the LogUp shift.
+struct Constants {
+    coeffs: Vec<Ext>,
+    relations: [(Ext, [Ext; MAX_TUPLE]); Rel::ALL.len()],
+    shift: Ext,
+}
+
+/// `CpuEval::evaluate` for one vector row, in our inlined arithmetic ([`super::packed`]): the
+/// same constraints (`cpu::constraints_with`, then the LogUp constraints of
+/// `LogupConstraints` over `cpu::lookups_into`) in the same order, so with the same random
+/// coefficients; the verifier evaluates the generic version.
+struct RowEval<'a> {
+    reader: RowReader<'a>,
+    constants: &'a Constants,
+    next_coeff: usize,
+    sum: [Ext; 2],
+    remaining: usize,
+    pending: Option<(Row<Base>, [Ext; 2])>,
+    earlier: [Ext; 2],
+}
+
+impl<'a> RowEval<'a> {
+    fn new(reader: RowReader<'a>, constants: &'a Constants) -> Self {
+        Self {
+            reader,
+            constants,
+            next_coeff: 0,
+            sum: [Ext::zero(); 2],
+            remaining: cpu::N_LOOKUPS,
+            pending: None,
+            earlier: [Ext::zero(); 2],
+        }
+    }
+
+    /// The row's `Σ coeff_i · constraint_i`, one value per half.
+    fn evaluate(mut self) -> [Ext; 2] {
+        let row: [Row<Base>; cpu::col::COUNT] = std::array::from_fn(|_| {
+            let [value] = self.reader.read(ORIGINAL_TRACE_IDX, [0]);
+            value
+        });
+        cpu::constraints_with(&row, |constraint| self.add_base(constraint));
+        cpu::lookups_into(&row, &mut self);
+        assert!(
+            self.remaining == 0 && self.pending.is_none(),
+            "the CPU component produced fewer LogUp terms than it announced"
+        );
+        assert_eq!(
+            self.next_coeff,
+            self.constants.coeffs.len(),
+            "constraint count"
+        );
+        self.sum
+    }
+
+    fn next_coeff(&mut self) -> Ext {
+        let coeff = self.constants.coeffs[self.next_coeff];
+        self.next_coeff += 1;
+        coeff
+    }
+
+    fn add_base(&mut self, constraint: Row<Base>) {
+        let coeff = self.next_coeff();
+        for (sum, c) in self.sum.iter_mut().zip(constraint.0) {
+            *sum += coeff.mul_base(c);
+        }
+    }
+
+    fn add_ext(&mut self, constraint: [Ext; 2]) {
+        let coeff = self.next_coeff();
+        for (sum, c) in self.sum.iter_mut().zip(constraint) {
+            *sum += coeff * c;
+        }
+    }
+
+    /// The next extension column of the interaction trace at `offsets`.
+    fn read_ext<const N: usize>(&mut self, offsets: [isize; N]) -> [[Ext; 2]; N] {
+        let coords: [[Row<Base>; N]; 4] =
+            std::array::from_fn(|_| self.reader.read(INTERACTION_TRACE_IDX, offsets));
+        std::array::from_fn(|o| {
+            std::array::from_fn(|half| Ext(std::array::from_fn(|c| coords[c][o].0[half])))
+        })
+    }
+
+    /// `LogupConstraints::fraction`.
+    fn fraction(&mut self, num: [Ext; 2], den: [Ext; 2]) {
+        let constraint = if self.remaining > 0 {
+            let [value] = self.read_ext([0]);
+            std::array::from_fn(|h| {
+                self.earlier[h] += value[h];
+                value[h] * den[h] - num[h]
+            })
+        } else {
+            let [prev, cur] = self.read_ext([-1, 0]);
+            let earlier = std::mem::replace(&mut self.earlier, [Ext::zero(); 2]);
+            let shift = self.constants.shift;
+            std::array::from_fn(|h| (cur[h] - prev[h] - earlier[h] + shift) * den[h] - num[h])
+        };
+        self.add_ext(constraint);
+    }
+}
+
+impl LookupSink<Row<Base>> for RowEval<'_> {
+    /// `LogupConstraints::lookup`, with `Challenges::combine` inlined.
+    fn lookup(&mut self, rel: Rel, multiplicity: Row<Base>, values: &[Row<Base>]) {
+        let (z, alphas) = &self.constants.relations[rel as usize];
+        let (first, rest) = values.split_first().expect("a tuple has a value");
+        let den: [Ext; 2] = std::array::from_fn(|h| {
+            rest.iter()
+                .zip(&alphas[1..])
+                .fold(Ext::from_base(first.0[h]) - *z, |acc, (v, a)| {
+                    acc + a.mul_base(v.0[h])
+                })
+        });
+        self.remaining = self
+            .remaining
+            .checked_sub(1)
+            .expect("the CPU component produced more LogUp terms than it announced");
+        match self.pending.take() {
+            None if self.remaining > 0 => self.pending = Some((multiplicity, den)),
+            None => self.fraction(multiplicity.0.map(Ext::from_base), den),
+            Some((n0, d0)) => {
+                let num = std::array::from_fn(|h| {
+                    den[h].mul_base(n0.0[h]) + d0[h].mul_base(multiplicity.0[h])
+                });
+                self.fraction(num, std::array::from_fn(|h| d0[h] * den[h]))
+            }
+        }
+    }
+}
+
+/// Reads the masks of one vector row of the evaluation domain, column after column.
+struct RowReader<'a> {
     columns: &'a TreeVec<Vec<&'a Evaluation>>,
     next_column: [usize; MAX_N_INTERACTIONS],
     vec_row: usize,
-    coeffs: &'a [VeryPackedSecureField],
-    row_res: VeryPackedSecureField,
-    constraint: usize,
     trace_log: u32,
     eval_log: u32,
     /// Where the lanes at a nonzero offset are, computed once per vector row.
     offset_rows: Option<(isize, OffsetRows)>,
-    /// 1 in even lanes, 0 in odd ones, and the reverse.
-    lane_masks: &'a [VeryPackedBaseField; 2],
 }
 
 /// The lanes of a vector row at a row offset. In bit-reversed order a trace-row shift moves the
@@ -237,7 +371,7 @@ enum OffsetRows {
     Scattered([usize; ROW_LANES]),
 }
 
-impl RowEvaluator<'_> {
+impl RowReader<'_> {
     fn rows_at(&mut self, offset: isize) -> OffsetRows {
         if let Some((cached, rows)) = self.offset_rows {
             if cached == offset {
@@ -266,34 +400,9 @@ impl RowEvaluator<'_> {
         self.offset_rows = Some((offset, found));
         found
     }
-}
 
-/// Vector row `row` of a column.
-fn vector_row(column: &Evaluation, row: usize) -> VeryPackedBaseField {
-    let at = row * N_VERY_PACKED_ELEMS;
-    VeryPackedBaseField::from(std::array::from_fn::<PackedM31, N_VERY_PACKED_ELEMS, _>(
-        |i| column.values.data[at + i],
-    ))
-}
-
-/// `[1, 0, 1, 0, …]` and `[0, 1, 0, 1, …]`.
-pub(crate) fn lane_masks() -> [VeryPackedBaseField; 2] {
-    std::array::from_fn(|parity| {
-        VeryPackedBaseField::from_array(std::array::from_fn(|lane| {
-            BaseField::from(u32::from(lane % 2 == parity))
-        }))
-    })
-}
-
-impl EvalAtRow for RowEvaluator<'_> {
-    type F = VeryPackedBaseField;
-    type EF = VeryPackedSecureField;
-
-    fn next_interaction_mask<const N: usize>(
-        &mut self,
-        interaction: usize,
-        offsets: [isize; N],
-    ) -> [Self::F; N] {
+    /// The next column of `interaction` at each of `offsets`.
+    fn read<const N: usize>(&mut self, interaction: usize, offsets: [isize; N]) -> [Row<Base>; N] {
         let index = self.next_column[interaction];
         self.next_column[interaction] += 1;
         let column = self.columns[interaction][index];
@@ -303,28 +412,26 @@ impl EvalAtRow for RowEvaluator<'_> {
             }
             match self.rows_at(offset) {
                 OffsetRows::Blend { even, odd } => {
-                    let [even_mask, odd_mask] = *self.lane_masks;
-                    vector_row(column, even) * even_mask + vector_row(column, odd) * odd_mask
+                    Row::blend(vector_row(column, even), vector_row(column, odd))
                 }
                 OffsetRows::Scattered(rows) => {
                     let flat = column.values.as_slice();
-                    VeryPackedBaseField::from_array(std::array::from_fn(|i| flat[rows[i]]))
+                    let lanes = |half: usize| {
+                        PackedM31::from_array(std::array::from_fn(|i| {
+                            flat[rows[half * N_LANES + i]]
+                        }))
+                    };
+                    Row([0, 1].map(|half| Base::from_packed(lanes(half))))
                 }
             }
         })
     }
+}
 
-    fn add_constraint<G>(&mut self, constraint: G)
-    where
-        Self::EF: std::ops::Mul<G, Output = Self::EF> + From<G>,
-    {
-        self.row_res += self.coeffs[self.constraint] * constraint;
-        self.constraint += 1;
-    }
-
-    fn combine_ef(values: [Self::F; SECURE_EXTENSION_DEGREE]) -> Self::EF {
-        VeryPackedSecureField::from_very_packed_m31s(values)
-    }
+/// Vector row `row` of a column.
+fn vector_row(column: &Evaluation, row: usize) -> Row<Base> {
+    let at = row * N_VERY_PACKED_ELEMS;
+    Row([0, 1].map(|half| Base::from_packed(column.values.data[at + half])))
 }
 
 #[cfg(test)]
@@ -338,20 +445,15 @@ mod tests {
         for (trace_log, eval_log) in [(6, 7), (10, 11), (10, 12), (14, 15)] {
             let vec_rows = 1usize << (eval_log - LOG_N_LANES - LOG_N_VERY_PACKED_ELEMS);
             let columns = TreeVec::new(vec![]);
-            let masks = lane_masks();
             let blended = (0..vec_rows)
                 .filter(|&vec_row| {
-                    let mut row = RowEvaluator {
+                    let mut row = RowReader {
                         columns: &columns,
                         next_column: [0; MAX_N_INTERACTIONS],
                         vec_row,
-                        coeffs: &[],
-                        row_res: VeryPackedSecureField::zero(),
-                        constraint: 0,
                         trace_log,
                         eval_log,
                         offset_rows: None,
-                        lane_masks: &masks,
                     };
                     matches!(row.rows_at(-1), OffsetRows::Blend { .. })
                 })
