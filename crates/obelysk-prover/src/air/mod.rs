@@ -28,6 +28,8 @@ use stwo::core::fields::qm31::SecureField;
 use stwo::core::fields::FieldExpOps;
 use stwo_constraint_framework::{EvalAtRow, RelationEFTraitBound, INTERACTION_TRACE_IDX};
 
+use packed::{Base, Ext};
+
 /// `pc` yielded by `halt`: no program row has it, so nothing can follow a halt.
 pub const HALT_PC: u32 = 1 << 30;
 /// Opcode value of unused program-table rows: no step can match it.
@@ -148,6 +150,34 @@ impl Relations {
             Rel::Input => &self.input,
             Rel::Output => &self.output,
         }
+    }
+}
+
+/// [`Relations`] as broadcast vectors, for the provers' loops in [`packed`] arithmetic.
+#[derive(Clone, Debug)]
+pub struct PackedRelations([(Ext, [Ext; MAX_TUPLE]); Rel::ALL.len()]);
+
+impl PackedRelations {
+    pub fn new(relations: &Relations) -> Self {
+        Self(Rel::ALL.map(|rel| {
+            let challenges = relations.challenges(rel);
+            (
+                Ext::splat(challenges.z),
+                challenges.alpha_powers.map(Ext::splat),
+            )
+        }))
+    }
+
+    /// [`Relations::combine`] of sixteen rows at once.
+    #[inline(always)]
+    pub fn combine(&self, rel: Rel, values: &[Base]) -> Ext {
+        let (z, alphas) = &self.0[rel as usize];
+        let (first, rest) = values.split_first().expect("a tuple has a value");
+        rest.iter()
+            .zip(&alphas[1..])
+            .fold(Ext::from_base(*first) - *z, |acc, (v, a)| {
+                acc + a.mul_base(*v)
+            })
     }
 }
 

@@ -16,7 +16,9 @@ use std::simd::{simd_swizzle, u32x16, u64x8, ToBytes};
 
 use stwo::core::fields::m31::{BaseField, P};
 use stwo::core::fields::qm31::SecureField;
+use stwo::core::fields::FieldExpOps;
 use stwo::prover::backend::simd::m31::PackedM31;
+use stwo::prover::backend::simd::qm31::PackedQM31;
 
 const MODULUS: u32x16 = u32x16::from_array([P; 16]);
 
@@ -44,6 +46,21 @@ impl Base {
     #[inline(always)]
     fn reduce_sum(sum: u32x16) -> u32x16 {
         sum.simd_min(sum - MODULUS)
+    }
+}
+
+impl From<BaseField> for Base {
+    #[inline(always)]
+    fn from(value: BaseField) -> Self {
+        Self::splat(value)
+    }
+}
+
+impl Mul<BaseField> for Base {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, rhs: BaseField) -> Self {
+        self * Self::splat(rhs)
     }
 }
 
@@ -130,6 +147,38 @@ impl Ext {
     #[inline(always)]
     pub fn into_packed(self) -> [PackedM31; 4] {
         self.0.map(Base::into_packed)
+    }
+
+    /// Inverses of every value of `values` (none may be zero) with one field inversion:
+    /// Montgomery's trick, three products per value.
+    pub fn batch_inverse(values: &[Ext]) -> Vec<Ext> {
+        let mut prefix = Vec::with_capacity(values.len());
+        let mut acc = Ext::one();
+        for v in values {
+            prefix.push(acc);
+            acc = acc * *v;
+        }
+        let mut inverse = Ext::from_packed(
+            PackedQM31::from_packed_m31s(acc.into_packed())
+                .inverse()
+                .into_packed_m31s(),
+        );
+        for (v, before) in values.iter().zip(prefix.iter_mut()).rev() {
+            let own = inverse * *before;
+            inverse = inverse * *v;
+            *before = own;
+        }
+        prefix
+    }
+
+    #[inline(always)]
+    fn one() -> Self {
+        Self::from_base(Base(u32x16::splat(1)))
+    }
+
+    #[inline(always)]
+    fn from_packed(coordinates: [PackedM31; 4]) -> Self {
+        Self(coordinates.map(Base::from_packed))
     }
 }
 
@@ -275,7 +324,6 @@ impl Row<Base> {
 mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng as SmallRng;
-    use stwo::prover::backend::simd::qm31::PackedQM31;
 
     use super::*;
 
@@ -339,6 +387,27 @@ mod tests {
                 BaseField::from(edge_or_random(&mut rng) % P)
             }));
             same(Ext::splat(q) * x, PackedQM31::broadcast(q) * px);
+        }
+    }
+
+    #[test]
+    fn batch_inverse_inverts_every_value() {
+        let mut rng = SmallRng::seed_from_u64(13);
+        let nonzero = |rng: &mut SmallRng| {
+            Base(u32x16::from_array(std::array::from_fn(|_| {
+                rng.gen_range(1..P)
+            })))
+        };
+        for n in [1, 2, 7, 64] {
+            let values: Vec<Ext> = (0..n)
+                .map(|_| Ext(std::array::from_fn(|_| nonzero(&mut rng))))
+                .collect();
+            for (v, inv) in values.iter().zip(Ext::batch_inverse(&values)) {
+                let product = stwo_ext(*v * inv).to_array();
+                assert!(product
+                    .iter()
+                    .all(|p| *p == SecureField::from(BaseField::from(1))));
+            }
         }
     }
 }

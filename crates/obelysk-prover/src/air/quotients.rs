@@ -43,7 +43,7 @@ use stwo_constraint_framework::{
 
 use super::cpu::{self, CpuEval};
 use super::packed::{Base, Ext, Row};
-use super::{cumsum_shift, LookupSink, Rel, MAX_TUPLE};
+use super::{cumsum_shift, LookupSink, PackedRelations, Rel, MAX_TUPLE};
 
 /// Lanes of one evaluated vector row.
 const ROW_LANES: usize = 1 << (LOG_N_LANES + LOG_N_VERY_PACKED_ELEMS);
@@ -181,13 +181,7 @@ impl ComponentProver<SimdBackend> for CpuProver {
                 .iter()
                 .map(|c| Ext::splat(*c))
                 .collect(),
-            relations: Rel::ALL.map(|rel| {
-                let challenges = eval.relations.challenges(rel);
-                (
-                    Ext::splat(challenges.z),
-                    challenges.alpha_powers.map(Ext::splat),
-                )
-            }),
+            relations: PackedRelations::new(&eval.relations),
             shift: Ext::splat(cumsum_shift(eval.claimed_sum, trace_log)),
         };
         let shift = trace_log - LOG_N_LANES - LOG_N_VERY_PACKED_ELEMS;
@@ -221,7 +215,7 @@ impl ComponentProver<SimdBackend> for CpuProver {
 /// constraint order, each relation's `z` and powers of `alpha`, and the LogUp shift.
 struct Constants {
     coeffs: Vec<Ext>,
-    relations: [(Ext, [Ext; MAX_TUPLE]); Rel::ALL.len()],
+    relations: PackedRelations,
     shift: Ext,
 }
 
@@ -320,16 +314,12 @@ impl<'a> RowEval<'a> {
 }
 
 impl LookupSink<Row<Base>> for RowEval<'_> {
-    /// `LogupConstraints::lookup`, with `Challenges::combine` inlined.
+    /// `LogupConstraints::lookup`.
     fn lookup(&mut self, rel: Rel, multiplicity: Row<Base>, values: &[Row<Base>]) {
-        let (z, alphas) = &self.constants.relations[rel as usize];
-        let (first, rest) = values.split_first().expect("a tuple has a value");
         let den: [Ext; 2] = std::array::from_fn(|h| {
-            rest.iter()
-                .zip(&alphas[1..])
-                .fold(Ext::from_base(first.0[h]) - *z, |acc, (v, a)| {
-                    acc + a.mul_base(v.0[h])
-                })
+            let half: [Base; MAX_TUPLE] =
+                std::array::from_fn(|i| values.get(i).map_or(Base::splat(0.into()), |v| v.0[h]));
+            self.constants.relations.combine(rel, &half[..values.len()])
         });
         self.remaining = self
             .remaining

@@ -2,22 +2,21 @@
 //! builds LogUp interaction columns from the same lookup descriptions the constraints use.
 
 use rayon::prelude::*;
-use stwo::core::fields::batch_inverse_in_place;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::CanonicCoset;
 use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES};
 use stwo::prover::backend::simd::prefix_sum::inclusive_prefix_sum;
-use stwo::prover::backend::simd::qm31::PackedQM31;
 use stwo::prover::backend::Column;
 use stwo::prover::poly::circle::CircleEvaluation;
 
 use super::cpu::{col, SLOT_A, SLOT_B, SLOT_C, SLOT_MEM};
 use super::memory::REGISTER_LOG;
+use super::packed::{Base, Ext};
 use super::preprocessed::Evaluation;
 use super::{
-    cumsum_shift, m31, paired_fractions, Lookup, Relations, HALT_PC, LIMB_BITS, RANGE_BITS,
+    cumsum_shift, m31, Lookup, PackedRelations, Relations, HALT_PC, LIMB_BITS, RANGE_BITS,
 };
 use crate::claim::Shape;
 use obelysk_vm::{ExecutionTrace, Instruction, OpCode, Step, M31};
@@ -232,18 +231,19 @@ pub fn interaction_trace(
     log_size: u32,
     columns: &[&BaseColumn],
     relations: &Relations,
-    lookups: impl Fn(&[PackedM31]) -> Vec<Lookup<PackedM31>> + Sync,
+    lookups: impl Fn(&[Base]) -> Vec<Lookup<Base>> + Sync,
 ) -> (Vec<Evaluation>, SecureField) {
     let t0 = std::time::Instant::now();
     let n_rows = 1usize << log_size;
     let n_fractions = {
-        let zero = vec![PackedM31::broadcast(m31(0)); columns.len()];
+        let zero = vec![Base::splat(m31(0)); columns.len()];
         lookups(&zero).len().div_ceil(2)
     };
     assert!(
         n_fractions > 0,
         "a component with LogUp columns has lookups"
     );
+    let relations = PackedRelations::new(relations);
     let mut out: Vec<BaseColumn> = (0..4 * n_fractions)
         .map(|_| BaseColumn::zeros(n_rows))
         .collect();
@@ -262,29 +262,36 @@ pub fn interaction_trace(
         .for_each(|(task, mut dst)| {
             let first = task * CHUNK_VEC_ROWS;
             let len = dst[0].len();
-            let zero = PackedQM31::from(PackedM31::broadcast(m31(0)));
             // Fraction `k` of row `r` at `k * len + r`.
-            let mut numerators = vec![zero; n_fractions * len];
-            let mut denominators = vec![zero; n_fractions * len];
+            let mut numerators = vec![Ext::zero(); n_fractions * len];
+            let mut denominators = vec![Ext::zero(); n_fractions * len];
             let mut row = Vec::with_capacity(columns.len());
             for r in 0..len {
                 row.clear();
-                row.extend(columns.iter().map(|c| c.data[first + r]));
-                let fractions = paired_fractions::<PackedM31, PackedQM31>(relations, lookups(&row));
-                for (k, (n, d)) in fractions.enumerate() {
+                row.extend(columns.iter().map(|c| Base::from_packed(c.data[first + r])));
+                let mut terms = lookups(&row)
+                    .into_iter()
+                    .map(|l| (l.multiplicity, relations.combine(l.rel, l.values())));
+                // As `paired_fractions`: n0/d0 + n1/d1 = (n0·d1 + n1·d0) / (d0·d1).
+                let mut k = 0;
+                while let Some((n0, d0)) = terms.next() {
+                    let (n, d) = match terms.next() {
+                        Some((n1, d1)) => (d1.mul_base(n0) + d0.mul_base(n1), d0 * d1),
+                        None => (Ext::from_base(n0), d0),
+                    };
                     numerators[k * len + r] = n;
                     denominators[k * len + r] = d;
+                    k += 1;
                 }
             }
-            let mut inverses = vec![zero; n_fractions * len];
-            batch_inverse_in_place(&denominators, &mut inverses);
+            let inverses = Ext::batch_inverse(&denominators);
             for r in 0..len {
-                let mut row_sum = zero;
+                let mut row_sum = Ext::zero();
                 for k in 0..n_fractions {
                     let value = numerators[k * len + r] * inverses[k * len + r];
                     row_sum += value;
                     let value = if k + 1 == n_fractions { row_sum } else { value };
-                    for (coord, v) in value.into_packed_m31s().into_iter().enumerate() {
+                    for (coord, v) in value.into_packed().into_iter().enumerate() {
                         dst[4 * k + coord][r] = v;
                     }
                 }
