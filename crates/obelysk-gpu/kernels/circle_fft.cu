@@ -1,0 +1,67 @@
+// One layer of stwo's circle FFT over a column in bit-reversed order (`fft_layer_loop` of its CPU
+// backend): pair k of layer i is (i0, i0 + 2^i) with i0 = (h << (i + 1)) + (k mod 2^i), h = k >> i,
+// and uses twiddle h of the layer. The host launches one kernel per layer.
+//
+// `line` is the twiddle layer the host picked from the tree: for layer i ≥ 1 the domain's line
+// twiddles of layer i − 1 (x coordinates), for layer 0 the first line layer, from which the
+// circle twiddles (y coordinates) follow: each pair [x, y] of it gives [y, −y, −x, x]
+// (`circle_twiddles_from_line_twiddles`). The same holds for inverse twiddles.
+#include "m31.cuh"
+
+__device__ __forceinline__ u32 layer_twiddle(const u32* line, u32 layer, u32 h) {
+    if (layer > 0) {
+        return line[h];
+    }
+    u32 x = line[(h >> 2) << 1];
+    u32 y = line[((h >> 2) << 1) + 1];
+    switch (h & 3) {
+        case 0: return y;
+        case 1: return m31_sub(0, y);
+        case 2: return m31_sub(0, x);
+        default: return x;
+    }
+}
+
+// Evaluation direction (`butterfly`): v0 + v1·t, v0 − v1·t.
+extern "C" __global__ void fft_layer(u32* values, const u32* twiddles, u32 offset, u32 layer,
+                                     u32 n_pairs) {
+    const u32* line = twiddles + offset;
+    for (u32 k = grid_start(); k < n_pairs; k += grid_stride()) {
+        u32 h = k >> layer;
+        u32 i0 = (h << (layer + 1)) + (k & ((1u << layer) - 1));
+        u32 i1 = i0 + (1u << layer);
+        u32 v0 = values[i0];
+        u32 v1 = m31_mul(values[i1], layer_twiddle(line, layer, h));
+        values[i0] = m31_add(v0, v1);
+        values[i1] = m31_sub(v0, v1);
+    }
+}
+
+// Interpolation direction (`ibutterfly`): v0 + v1, (v0 − v1)·t⁻¹.
+extern "C" __global__ void ifft_layer(u32* values, const u32* itwiddles, u32 offset, u32 layer,
+                                      u32 n_pairs) {
+    const u32* line = itwiddles + offset;
+    for (u32 k = grid_start(); k < n_pairs; k += grid_stride()) {
+        u32 h = k >> layer;
+        u32 i0 = (h << (layer + 1)) + (k & ((1u << layer) - 1));
+        u32 i1 = i0 + (1u << layer);
+        u32 v0 = values[i0];
+        u32 v1 = values[i1];
+        values[i0] = m31_add(v0, v1);
+        values[i1] = m31_mul(m31_sub(v0, v1), layer_twiddle(line, layer, h));
+    }
+}
+
+// values[i] ·= factor (the 1/n of an interpolation).
+extern "C" __global__ void scale(u32* values, u32 factor, u32 n) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        values[i] = m31_mul(values[i], factor);
+    }
+}
+
+// values[i] = 0 for i in [from, n): the zero padding of a low-degree extension.
+extern "C" __global__ void zero_from(u32* values, u32 from, u32 n) {
+    for (u32 i = from + grid_start(); i < n; i += grid_stride()) {
+        values[i] = 0;
+    }
+}

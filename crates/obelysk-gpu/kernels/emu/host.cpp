@@ -1,0 +1,32 @@
+// The kernels compiled for the host (see cuda_emu.h), each behind a C entry point that takes the
+// launch shape first. Tests call these to check the kernels' logic without a GPU.
+#include "cuda_emu.h"
+
+#include "../bit_reverse.cu"
+#include "../circle_fft.cu"
+
+extern "C" {
+
+void emu_bit_reverse(u32 grid, u32 block, u32* values, u32 log_n) {
+    emu_launch(grid, block, [&] { bit_reverse(values, log_n); });
+}
+
+void emu_fft_layer(u32 grid, u32 block, u32* values, const u32* twiddles, u32 offset, u32 layer,
+                   u32 n_pairs) {
+    emu_launch(grid, block, [&] { fft_layer(values, twiddles, offset, layer, n_pairs); });
+}
+
+void emu_ifft_layer(u32 grid, u32 block, u32* values, const u32* itwiddles, u32 offset,
+                    u32 layer, u32 n_pairs) {
+    emu_launch(grid, block, [&] { ifft_layer(values, itwiddles, offset, layer, n_pairs); });
+}
+
+void emu_scale(u32 grid, u32 block, u32* values, u32 factor, u32 n) {
+    emu_launch(grid, block, [&] { scale(values, factor, n); });
+}
+
+void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {
+    emu_launch(grid, block, [&] { zero_from(values, from, n); });
+}
+
+}

@@ -1,0 +1,245 @@
+//! The kernels on a CUDA device, through `cudarc`.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
+};
+
+use crate::kernels::SOURCES;
+use crate::ops::Kernels;
+use crate::{library, nvrtc, GpuError, Result};
+
+/// Threads per block of every launch.
+const BLOCK: u32 = 256;
+/// Blocks per launch at most; the kernels' grid-stride loops cover the rest.
+const MAX_GRID: u32 = 1 << 16;
+
+/// Which devices to prove on. The driver applies `CUDA_VISIBLE_DEVICES` before any of this:
+/// ordinals are among the visible devices.
+#[derive(Clone, Debug, Default)]
+pub struct GpuConfig {
+    /// `None`: every visible device.
+    pub devices: Option<Vec<usize>>,
+}
+
+/// Calls into `cudarc` that panic when the driver library cannot be loaded, as errors.
+fn guarded<T>(what: &str, f: impl FnOnce() -> std::result::Result<T, DriverError>) -> Result<T> {
+    driver_library()?;
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(GpuError::Driver(format!("{what}: {e}"))),
+        Err(_) => Err(GpuError::GpuUnavailable(format!(
+            "{what}: the CUDA driver library could not be loaded"
+        ))),
+    }
+}
+
+fn driver_library() -> Result<()> {
+    library::find("cuda").map(|_| ()).ok_or_else(|| {
+        GpuError::GpuUnavailable(
+            "no CUDA driver (libcuda.so.1) on LD_LIBRARY_PATH or in the loader's cache".into(),
+        )
+    })
+}
+
+/// Visible devices (zero when there is a driver but no device).
+pub fn device_count() -> Result<usize> {
+    let count = guarded("counting devices", || {
+        cudarc::driver::result::init()?;
+        CudaContext::device_count()
+    })?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// Compiles and loads every kernel on every configured device, so that the first proof does not
+/// pay for NVRTC; returns the devices ready to use. Kernels are kept for the process.
+pub fn prewarm_gpu(config: &GpuConfig) -> Result<Vec<Arc<CudaKernels>>> {
+    let ordinals = match &config.devices {
+        Some(list) => list.clone(),
+        None => (0..device_count()?).collect(),
+    };
+    if ordinals.is_empty() {
+        return Err(GpuError::GpuUnavailable(
+            "the CUDA driver sees no device".into(),
+        ));
+    }
+    ordinals.into_iter().map(CudaKernels::shared).collect()
+}
+
+/// One device with every kernel loaded.
+pub struct CudaKernels {
+    ordinal: usize,
+    name: String,
+    stream: Arc<CudaStream>,
+    functions: HashMap<&'static str, CudaFunction>,
+}
+
+impl std::fmt::Debug for CudaKernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaKernels")
+            .field("ordinal", &self.ordinal)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CudaKernels {
+    /// The process's kernels for device `ordinal`, compiled on first use.
+    pub fn shared(ordinal: usize) -> Result<Arc<Self>> {
+        static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<CudaKernels>>>> = OnceLock::new();
+        let devices = DEVICES.get_or_init(Default::default);
+        if let Some(kernels) = devices.lock().expect("device lock").get(&ordinal) {
+            return Ok(kernels.clone());
+        }
+        let kernels = Arc::new(Self::new(ordinal)?);
+        devices
+            .lock()
+            .expect("device lock")
+            .insert(ordinal, kernels.clone());
+        Ok(kernels)
+    }
+
+    /// Compiles every kernel for the device's architecture and loads it.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let context = guarded("opening the device", || CudaContext::new(ordinal))?;
+        let (major, minor) = guarded("reading the compute capability", || {
+            context.compute_capability()
+        })?;
+        let name = guarded("reading the device name", || context.name())?;
+        // NVRTC takes the architecture as a static string; one per device and process.
+        let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
+        let mut functions = HashMap::new();
+        for source in &SOURCES {
+            let ptx = nvrtc::compile(source, Some(arch))?;
+            let module = guarded(source.file, || context.load_module(ptx))?;
+            for &function in source.functions {
+                functions.insert(
+                    function,
+                    guarded(function, || module.load_function(function))?,
+                );
+            }
+        }
+        tracing::info!(ordinal, %name, arch, "GPU kernels loaded");
+        Ok(Self {
+            ordinal,
+            name,
+            stream: context.default_stream(),
+            functions,
+        })
+    }
+
+    /// The device's name, as the driver reports it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn function(&self, name: &str) -> &CudaFunction {
+        &self.functions[name]
+    }
+
+    fn config(work: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (work.div_ceil(BLOCK).clamp(1, MAX_GRID), 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    fn check(&self, column: &CudaSlice<u32>, n: usize) -> Result<()> {
+        if column.len() < n {
+            return Err(GpuError::Driver(format!(
+                "a column of {} values for a launch over {n}",
+                column.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn launched(result: std::result::Result<(), DriverError>) -> Result<()> {
+    result.map_err(|e| GpuError::Driver(format!("launch: {e}")))
+}
+
+impl Kernels for CudaKernels {
+    type Column = CudaSlice<u32>;
+
+    fn upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
+        self.stream
+            .clone_htod(values)
+            .map_err(|e| GpuError::Driver(format!("upload: {e}")))
+    }
+
+    fn download(&self, column: &CudaSlice<u32>) -> Result<Vec<u32>> {
+        self.stream
+            .clone_dtoh(column)
+            .map_err(|e| GpuError::Driver(format!("download: {e}")))
+    }
+
+    fn bit_reverse(&self, column: &mut CudaSlice<u32>, log_n: u32) -> Result<()> {
+        self.check(column, 1 << log_n)?;
+        let mut launch = self.stream.launch_builder(self.function("bit_reverse"));
+        launch.arg(column).arg(&log_n);
+        // SAFETY: `bit_reverse(u32* values, u32 log_n)`; the column holds 2^log_n values.
+        launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
+    }
+
+    fn fft_layer(
+        &self,
+        column: &mut CudaSlice<u32>,
+        twiddles: &CudaSlice<u32>,
+        offset: u32,
+        layer: u32,
+        n_pairs: u32,
+    ) -> Result<()> {
+        self.check(column, 2 * n_pairs as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("fft_layer"));
+        launch
+            .arg(column)
+            .arg(twiddles)
+            .arg(&offset)
+            .arg(&layer)
+            .arg(&n_pairs);
+        // SAFETY: `fft_layer(u32*, const u32*, u32, u32, u32)`; the column holds 2·n_pairs
+        // values and the twiddle tree the layer's range (the host took it from the same tree).
+        launched(unsafe { launch.launch(Self::config(n_pairs)) }.map(|_| ()))
+    }
+
+    fn ifft_layer(
+        &self,
+        column: &mut CudaSlice<u32>,
+        itwiddles: &CudaSlice<u32>,
+        offset: u32,
+        layer: u32,
+        n_pairs: u32,
+    ) -> Result<()> {
+        self.check(column, 2 * n_pairs as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("ifft_layer"));
+        launch
+            .arg(column)
+            .arg(itwiddles)
+            .arg(&offset)
+            .arg(&layer)
+            .arg(&n_pairs);
+        // SAFETY: as for `fft_layer`.
+        launched(unsafe { launch.launch(Self::config(n_pairs)) }.map(|_| ()))
+    }
+
+    fn scale(&self, column: &mut CudaSlice<u32>, factor: u32, n: u32) -> Result<()> {
+        self.check(column, n as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("scale"));
+        launch.arg(column).arg(&factor).arg(&n);
+        // SAFETY: `scale(u32*, u32, u32)`; the column holds n values.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
+    fn zero_from(&self, column: &mut CudaSlice<u32>, from: u32, n: u32) -> Result<()> {
+        self.check(column, n as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("zero_from"));
+        launch.arg(column).arg(&from).arg(&n);
+        // SAFETY: `zero_from(u32*, u32, u32)`; the column holds n values.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+}

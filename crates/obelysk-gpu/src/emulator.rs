@@ -1,0 +1,151 @@
+//! The kernels compiled as host C++ (`kernels/emu/host.cpp`), behind [`Kernels`]: the
+//! differential tests run the host algorithms of [`crate::ops`] on it and compare with stwo's CPU
+//! backend, on machines without a GPU.
+
+use crate::ops::Kernels;
+use crate::Result;
+
+mod ffi {
+    extern "C" {
+        pub fn emu_bit_reverse(grid: u32, block: u32, values: *mut u32, log_n: u32);
+        pub fn emu_fft_layer(
+            grid: u32,
+            block: u32,
+            values: *mut u32,
+            twiddles: *const u32,
+            offset: u32,
+            layer: u32,
+            n_pairs: u32,
+        );
+        pub fn emu_ifft_layer(
+            grid: u32,
+            block: u32,
+            values: *mut u32,
+            itwiddles: *const u32,
+            offset: u32,
+            layer: u32,
+            n_pairs: u32,
+        );
+        pub fn emu_scale(grid: u32, block: u32, values: *mut u32, factor: u32, n: u32);
+        pub fn emu_zero_from(grid: u32, block: u32, values: *mut u32, from: u32, n: u32);
+    }
+}
+
+/// Runs each launch as `grid` blocks of `block` threads, one thread after another. Small odd
+/// shapes make every thread stride over several elements, which is what the kernels' loops must
+/// get right.
+#[derive(Clone, Copy, Debug)]
+pub struct Emulator {
+    pub grid: u32,
+    pub block: u32,
+}
+
+impl Default for Emulator {
+    fn default() -> Self {
+        Self { grid: 3, block: 7 }
+    }
+}
+
+/// Panics unless `column` holds every index a kernel over `n` values touches: the C side trusts
+/// its lengths.
+fn check(column: &[u32], n: usize) {
+    assert!(
+        column.len() >= n,
+        "a column of {} values for a launch over {n}",
+        column.len()
+    );
+}
+
+impl Kernels for Emulator {
+    type Column = Vec<u32>;
+
+    fn upload(&self, values: &[u32]) -> Result<Vec<u32>> {
+        Ok(values.to_vec())
+    }
+
+    fn download(&self, column: &Vec<u32>) -> Result<Vec<u32>> {
+        Ok(column.clone())
+    }
+
+    fn bit_reverse(&self, column: &mut Vec<u32>, log_n: u32) -> Result<()> {
+        check(column, 1 << log_n);
+        // SAFETY: the kernel touches indices below 2^log_n, which `check` guarantees exist.
+        unsafe { ffi::emu_bit_reverse(self.grid, self.block, column.as_mut_ptr(), log_n) };
+        Ok(())
+    }
+
+    fn fft_layer(
+        &self,
+        column: &mut Vec<u32>,
+        twiddles: &Vec<u32>,
+        offset: u32,
+        layer: u32,
+        n_pairs: u32,
+    ) -> Result<()> {
+        check(column, 2 * n_pairs as usize);
+        check(twiddles, offset as usize + layer_twiddles(layer, n_pairs));
+        // SAFETY: values below 2·n_pairs and twiddles below offset + the layer's count exist.
+        unsafe {
+            ffi::emu_fft_layer(
+                self.grid,
+                self.block,
+                column.as_mut_ptr(),
+                twiddles.as_ptr(),
+                offset,
+                layer,
+                n_pairs,
+            )
+        };
+        Ok(())
+    }
+
+    fn ifft_layer(
+        &self,
+        column: &mut Vec<u32>,
+        itwiddles: &Vec<u32>,
+        offset: u32,
+        layer: u32,
+        n_pairs: u32,
+    ) -> Result<()> {
+        check(column, 2 * n_pairs as usize);
+        check(itwiddles, offset as usize + layer_twiddles(layer, n_pairs));
+        // SAFETY: as for `fft_layer`.
+        unsafe {
+            ffi::emu_ifft_layer(
+                self.grid,
+                self.block,
+                column.as_mut_ptr(),
+                itwiddles.as_ptr(),
+                offset,
+                layer,
+                n_pairs,
+            )
+        };
+        Ok(())
+    }
+
+    fn scale(&self, column: &mut Vec<u32>, factor: u32, n: u32) -> Result<()> {
+        check(column, n as usize);
+        // SAFETY: indices below n exist.
+        unsafe { ffi::emu_scale(self.grid, self.block, column.as_mut_ptr(), factor, n) };
+        Ok(())
+    }
+
+    fn zero_from(&self, column: &mut Vec<u32>, from: u32, n: u32) -> Result<()> {
+        check(column, n as usize);
+        // SAFETY: indices below n exist.
+        unsafe { ffi::emu_zero_from(self.grid, self.block, column.as_mut_ptr(), from, n) };
+        Ok(())
+    }
+}
+
+/// Twiddles a layer reads past its offset: one per butterfly block, and layer 0 reads the first
+/// line layer, half as many.
+fn layer_twiddles(layer: u32, n_pairs: u32) -> usize {
+    let blocks = (n_pairs >> layer) as usize;
+    if layer == 0 {
+        blocks / 2
+    } else {
+        blocks
+    }
+}

@@ -1,0 +1,34 @@
+//! The kernel sources, as embedded in the binary.
+
+/// Field arithmetic and grid-stride helpers, included by every kernel file.
+pub const M31_HEADER: &str = include_str!("../kernels/m31.cuh");
+
+/// One `.cu` file and the entry points it defines.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSource {
+    pub file: &'static str,
+    pub source: &'static str,
+    pub functions: &'static [&'static str],
+}
+
+/// Every kernel file.
+pub const SOURCES: [KernelSource; 2] = [
+    KernelSource {
+        file: "bit_reverse.cu",
+        source: include_str!("../kernels/bit_reverse.cu"),
+        functions: &["bit_reverse"],
+    },
+    KernelSource {
+        file: "circle_fft.cu",
+        source: include_str!("../kernels/circle_fft.cu"),
+        functions: &["fft_layer", "ifft_layer", "scale", "zero_from"],
+    },
+];
+
+impl KernelSource {
+    /// The file with `m31.cuh` pasted in: NVRTC gets one self-contained program.
+    pub fn program(&self) -> String {
+        let body = self.source.replace("#include \"m31.cuh\"", "");
+        format!("{M31_HEADER}\n// ---- {}\n{body}", self.file)
+    }
+}

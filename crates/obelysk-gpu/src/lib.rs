@@ -1,0 +1,45 @@
+//! CUDA kernels for the Obelysk prover, and the host code that drives them.
+//!
+//! Kernels live in `kernels/*.cu`, are embedded with `include_str!` ([`kernels::SOURCES`]) and
+//! compiled by NVRTC at run time for the device's own architecture ([`nvrtc`]); the crate needs no
+//! CUDA toolkit to build, and the driver and NVRTC libraries are looked for before `cudarc` touches
+//! them, so a machine without them gets [`GpuError::GpuUnavailable`] instead of a panic.
+//!
+//! The host algorithms ([`ops`]) are written once against the [`ops::Kernels`] trait and run on
+//! two implementations: [`cuda::CudaKernels`] on a device, and [`emulator::Emulator`], the same
+//! `.cu` sources compiled as host C++ (`kernels/emu/`), which lets the differential tests compare
+//! every kernel with stwo's CPU backend on machines without a GPU.
+//!
+//! What exists: bit reversal and the circle FFT/IFFT (interpolation and low-degree extension).
+//! What does not yet: Merkle hashing, quotients, FRI folds, constraint evaluation, and stwo's
+//! backend traits over device columns; `docs/gpu.md` tracks the plan.
+
+pub mod cuda;
+#[cfg(obelysk_gpu_emulator)]
+pub mod emulator;
+pub mod kernels;
+pub mod library;
+pub mod nvrtc;
+pub mod ops;
+
+pub use cuda::{prewarm_gpu, CudaKernels, GpuConfig};
+
+/// Why a GPU operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// No usable device: no driver library, no device, or no NVRTC. Callers fall back to the CPU.
+    #[error("no GPU: {0}")]
+    GpuUnavailable(String),
+    /// A kernel did not compile; the log is NVRTC's.
+    #[error("kernel file {file} did not compile:\n{log}")]
+    Compile { file: &'static str, log: String },
+    /// The driver refused an allocation, copy or launch.
+    #[error("CUDA driver: {0}")]
+    Driver(String),
+    /// The operation does not fit these kernels (for example a domain too small to be worth a
+    /// launch); the caller should use the CPU backend.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub type Result<T> = std::result::Result<T, GpuError>;

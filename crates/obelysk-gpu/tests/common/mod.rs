@@ -1,0 +1,98 @@
+//! What the differential tests share: inputs, stwo's CPU results, and the comparisons, for any
+//! [`Kernels`] implementation (the emulator here, a device where there is one).
+
+use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use stwo::core::fields::m31::{BaseField, P};
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::core::utils::bit_reverse;
+use stwo::prover::backend::CpuBackend;
+use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
+
+/// Random canonical values with 0, 1 and p − 1 planted at the start, the end and throughout.
+pub fn column(n: usize, seed: u64) -> Vec<u32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| match (i, rng.gen_range(0..6)) {
+            (0, _) => P - 1,
+            (i, _) if i + 1 == n => 0,
+            (_, 0) => 0,
+            (_, 1) => 1,
+            (_, 2) => P - 1,
+            _ => rng.gen_range(0..P),
+        })
+        .collect()
+}
+
+/// Values no kernel may leave behind: above p, so a missed write cannot pass for a result.
+pub fn junk(n: usize) -> Vec<u32> {
+    vec![u32::MAX - 7; n]
+}
+
+fn field(values: &[u32]) -> Vec<BaseField> {
+    values
+        .iter()
+        .map(|&v| BaseField::from_u32_unchecked(v))
+        .collect()
+}
+
+fn raw(values: &[BaseField]) -> Vec<u32> {
+    values.iter().map(|v| v.0).collect()
+}
+
+pub fn check_bit_reverse<K: Kernels>(kernels: &K, log_n: u32) {
+    let values = column(1 << log_n, u64::from(log_n));
+    let mut expected = values.clone();
+    bit_reverse(&mut expected);
+    let mut device = kernels.upload(&values).unwrap();
+    kernels.bit_reverse(&mut device, log_n).unwrap();
+    assert_eq!(kernels.download(&device).unwrap(), expected, "2^{log_n}");
+}
+
+fn domain(log_size: u32) -> CircleDomain {
+    CanonicCoset::new(log_size).circle_domain()
+}
+
+/// Interpolation on a domain of 2^log_size points with twiddles for a coset `extra` doublings
+/// larger (a prover's twiddles cover its largest domain).
+pub fn check_interpolate<K: Kernels>(kernels: &K, log_size: u32, extra: u32) {
+    let values = column(1 << log_size, 100 + u64::from(log_size));
+    let twiddle_coset = domain(log_size + extra).half_coset;
+    let cpu_twiddles = CpuBackend::precompute_twiddles(twiddle_coset);
+    let expected = CpuBackend::interpolate(
+        CircleEvaluation::new(domain(log_size), field(&values)),
+        &cpu_twiddles,
+    );
+    let twiddles = DeviceTwiddles::new(kernels, twiddle_coset).unwrap();
+    let mut device = kernels.upload(&values).unwrap();
+    ops::interpolate(kernels, &mut device, domain(log_size), &twiddles).unwrap();
+    assert_eq!(
+        kernels.download(&device).unwrap(),
+        raw(&expected.coeffs),
+        "interpolation at 2^{log_size}"
+    );
+}
+
+/// Low-degree extension: 2^log_size coefficients evaluated on a domain `blowup` doublings
+/// larger, into a buffer pre-filled with junk.
+pub fn check_evaluate<K: Kernels>(kernels: &K, log_size: u32, blowup: u32) {
+    let coeffs = column(1 << log_size, 200 + u64::from(log_size));
+    let target = domain(log_size + blowup);
+    let cpu_twiddles = CpuBackend::precompute_twiddles(target.half_coset);
+    let expected = CpuBackend::evaluate(
+        &CircleCoefficients::<CpuBackend>::new(field(&coeffs)),
+        target,
+        &cpu_twiddles,
+    );
+    let twiddles = DeviceTwiddles::new(kernels, target.half_coset).unwrap();
+    let mut buffer = junk(target.size());
+    buffer[..coeffs.len()].copy_from_slice(&coeffs);
+    let mut device = kernels.upload(&buffer).unwrap();
+    ops::evaluate(kernels, &mut device, coeffs.len(), target, &twiddles).unwrap();
+    assert_eq!(
+        kernels.download(&device).unwrap(),
+        raw(&expected.values),
+        "evaluation of 2^{log_size} coefficients at blowup 2^{blowup}"
+    );
+}

@@ -1,0 +1,59 @@
+//! The differential tests of `emulated.rs` on a real device, when one answers. Without one each
+//! test prints why it skipped; with `REQUIRE_GPU=1` a skip is a failure.
+
+mod common;
+
+use std::sync::Arc;
+
+use obelysk_gpu::{prewarm_gpu, CudaKernels, GpuConfig, GpuError};
+
+fn device(test: &str) -> Option<Arc<CudaKernels>> {
+    match prewarm_gpu(&GpuConfig::default()) {
+        Ok(mut devices) => {
+            let first = devices.swap_remove(0);
+            eprintln!("{test}: on {}", first.name());
+            Some(first)
+        }
+        Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("{test}: REQUIRE_GPU=1 and {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped {test}: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn bit_reverse_on_the_device_matches_stwo() {
+    let Some(kernels) = device("bit_reverse_on_the_device_matches_stwo") else {
+        return;
+    };
+    for log_n in (0..=12).chain([20, 24]) {
+        common::check_bit_reverse(kernels.as_ref(), log_n);
+    }
+}
+
+#[test]
+fn fft_on_the_device_matches_stwo() {
+    let Some(kernels) = device("fft_on_the_device_matches_stwo") else {
+        return;
+    };
+    for log_size in (3..=12).chain([16, 20, 22]) {
+        common::check_interpolate(kernels.as_ref(), log_size, 1);
+        common::check_evaluate(kernels.as_ref(), log_size, 1);
+    }
+}
+
+/// Where the loader finds no driver, asking for a GPU is an error that says so, not a panic.
+#[test]
+fn no_driver_is_gpu_unavailable() {
+    if obelysk_gpu::library::find("cuda").is_some() {
+        eprintln!("skipped no_driver_is_gpu_unavailable: this machine has a CUDA driver");
+        return;
+    }
+    match prewarm_gpu(&GpuConfig::default()) {
+        Err(GpuError::GpuUnavailable(reason)) => assert!(reason.contains("driver"), "{reason}"),
+        other => panic!("expected GpuUnavailable, got {other:?}"),
+    }
+}

@@ -1,0 +1,83 @@
+//! Every kernel, compiled as host C++, against stwo's CPU backend: random values with 0, 1 and
+//! p − 1 planted, sizes from below one block to 2^20, odd launch shapes.
+
+#[cfg(obelysk_gpu_emulator)]
+mod common;
+
+#[cfg(obelysk_gpu_emulator)]
+mod emulated {
+    use obelysk_gpu::emulator::Emulator;
+    use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
+    use obelysk_gpu::GpuError;
+    use stwo::core::poly::circle::CanonicCoset;
+
+    use super::common::*;
+
+    /// One thread, a few odd shapes, and a shape wider than most inputs.
+    const SHAPES: [Emulator; 4] = [
+        Emulator { grid: 1, block: 1 },
+        Emulator { grid: 3, block: 7 },
+        Emulator { grid: 2, block: 32 },
+        Emulator {
+            grid: 64,
+            block: 256,
+        },
+    ];
+
+    #[test]
+    fn bit_reverse_matches_stwo() {
+        for kernels in SHAPES {
+            for log_n in 0..=12 {
+                check_bit_reverse(&kernels, log_n);
+            }
+        }
+        check_bit_reverse(&Emulator::default(), 20);
+    }
+
+    #[test]
+    fn interpolation_matches_stwo() {
+        for kernels in SHAPES {
+            for log_size in 3..=11 {
+                check_interpolate(&kernels, log_size, 0);
+                check_interpolate(&kernels, log_size, 2);
+            }
+        }
+        check_interpolate(&Emulator::default(), 16, 1);
+        check_interpolate(&Emulator::default(), 20, 0);
+    }
+
+    #[test]
+    fn evaluation_matches_stwo() {
+        for kernels in SHAPES {
+            for log_size in 2..=10 {
+                check_evaluate(&kernels, log_size, 1);
+                check_evaluate(&kernels, log_size, 2);
+            }
+        }
+        check_evaluate(&Emulator::default(), 19, 1);
+    }
+
+    #[test]
+    fn domains_the_kernels_do_not_take_are_refused() {
+        let kernels = Emulator::default();
+        let small = CanonicCoset::new(2).circle_domain();
+        let twiddles = DeviceTwiddles::new(&kernels, small.half_coset).unwrap();
+        let mut column = kernels.upload(&[1, 2, 3, 4]).unwrap();
+        assert!(matches!(
+            ops::interpolate(&kernels, &mut column, small, &twiddles),
+            Err(GpuError::Unsupported(_))
+        ));
+        let big = CanonicCoset::new(8).circle_domain();
+        let mut column = kernels.upload(&[0; 256]).unwrap();
+        assert!(matches!(
+            ops::interpolate(&kernels, &mut column, big, &twiddles),
+            Err(GpuError::Unsupported(_))
+        ));
+    }
+}
+
+#[cfg(not(obelysk_gpu_emulator))]
+#[test]
+fn emulated_kernels() {
+    eprintln!("skipped: the kernel emulator was not built (no C++ compiler when this crate built)");
+}
