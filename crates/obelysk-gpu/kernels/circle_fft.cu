@@ -2,25 +2,9 @@
 // backend): pair k of layer i is (i0, i0 + 2^i) with i0 = (h << (i + 1)) + (k mod 2^i), h = k >> i,
 // and uses twiddle h of the layer. The host launches one kernel per layer.
 //
-// `line` is the twiddle layer the host picked from the tree: for layer i ≥ 1 the domain's line
-// twiddles of layer i − 1 (x coordinates), for layer 0 the first line layer, from which the
-// circle twiddles (y coordinates) follow: each pair [x, y] of it gives [y, −y, −x, x]
-// (`circle_twiddles_from_line_twiddles`). The same holds for inverse twiddles.
+// `twiddles + offset` is the layer the host picked from stwo's tree: for layer i ≥ 1 the
+// domain's line layer i − 1, for layer 0 the first line layer (see `layer_twiddle`).
 #include "m31.cuh"
-
-__device__ __forceinline__ u32 layer_twiddle(const u32* line, u32 layer, u32 h) {
-    if (layer > 0) {
-        return line[h];
-    }
-    u32 x = line[(h >> 2) << 1];
-    u32 y = line[((h >> 2) << 1) + 1];
-    switch (h & 3) {
-        case 0: return y;
-        case 1: return m31_sub(0, y);
-        case 2: return m31_sub(0, x);
-        default: return x;
-    }
-}
 
 // Evaluation direction (`butterfly`): v0 + v1·t, v0 − v1·t.
 extern "C" __global__ void fft_layer(u32* values, const u32* twiddles, u32 offset, u32 layer,

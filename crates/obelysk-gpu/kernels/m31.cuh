@@ -23,6 +23,76 @@ __device__ __forceinline__ u32 m31_mul(u32 a, u32 b) {
     return m31_add((u32)(prod & M31_P), (u32)(prod >> 31));
 }
 
+__device__ __forceinline__ u32 m31_neg(u32 a) { return a == 0 ? 0 : M31_P - a; }
+
+// QM31 = CM31[u] / (u² − 2 − i), CM31 = M31[i] / (i² + 1): (a + bi) + (c + di)u, the coordinate
+// order of stwo's `SecureField::from_m31_array` and of its secure columns.
+struct qm31 {
+    u32 a, b, c, d;
+};
+
+__device__ __forceinline__ qm31 qm31_add(qm31 x, qm31 y) {
+    return {m31_add(x.a, y.a), m31_add(x.b, y.b), m31_add(x.c, y.c), m31_add(x.d, y.d)};
+}
+
+__device__ __forceinline__ qm31 qm31_sub(qm31 x, qm31 y) {
+    return {m31_sub(x.a, y.a), m31_sub(x.b, y.b), m31_sub(x.c, y.c), m31_sub(x.d, y.d)};
+}
+
+__device__ __forceinline__ qm31 qm31_mul_m31(qm31 x, u32 s) {
+    return {m31_mul(x.a, s), m31_mul(x.b, s), m31_mul(x.c, s), m31_mul(x.d, s)};
+}
+
+// (x0 + x1·i)(y0 + y1·i), returned through r0, r1.
+__device__ __forceinline__ void cm31_mul(u32 x0, u32 x1, u32 y0, u32 y1, u32* r0, u32* r1) {
+    *r0 = m31_sub(m31_mul(x0, y0), m31_mul(x1, y1));
+    *r1 = m31_add(m31_mul(x0, y1), m31_mul(x1, y0));
+}
+
+// (p + q·u)(r + s·u) = p·r + (2 + i)·q·s + (p·s + q·r)·u.
+__device__ __forceinline__ qm31 qm31_mul(qm31 x, qm31 y) {
+    u32 pr0, pr1, qs0, qs1, ps0, ps1, qr0, qr1;
+    cm31_mul(x.a, x.b, y.a, y.b, &pr0, &pr1);
+    cm31_mul(x.c, x.d, y.c, y.d, &qs0, &qs1);
+    cm31_mul(x.a, x.b, y.c, y.d, &ps0, &ps1);
+    cm31_mul(x.c, x.d, y.a, y.b, &qr0, &qr1);
+    // (2 + i)(qs0 + qs1·i) = (2·qs0 − qs1) + (qs0 + 2·qs1)·i
+    u32 t0 = m31_sub(m31_add(qs0, qs0), qs1);
+    u32 t1 = m31_add(qs0, m31_add(qs1, qs1));
+    return {m31_add(pr0, t0), m31_add(pr1, t1), m31_add(ps0, qr0), m31_add(ps1, qr1)};
+}
+
+// Value `i` of a secure column stored as four coordinate columns of `n` values, one after
+// another.
+__device__ __forceinline__ qm31 qm31_load(const u32* column, u32 n, u32 i) {
+    return {column[i], column[n + i], column[2 * n + i], column[3 * n + i]};
+}
+
+__device__ __forceinline__ void qm31_store(u32* column, u32 n, u32 i, qm31 v) {
+    column[i] = v.a;
+    column[n + i] = v.b;
+    column[2 * n + i] = v.c;
+    column[3 * n + i] = v.d;
+}
+
+// Twiddle h of an FFT layer, from the twiddle layer `line` the host picked from stwo's tree:
+// layer i ≥ 1 reads the line layer as it is (x coordinates); layer 0 derives the circle
+// twiddles (y coordinates) from the first line layer, each pair [x, y] giving [y, −y, −x, x]
+// (`circle_twiddles_from_line_twiddles`). The same holds for inverse twiddles.
+__device__ __forceinline__ u32 layer_twiddle(const u32* line, u32 layer, u32 h) {
+    if (layer > 0) {
+        return line[h];
+    }
+    u32 x = line[(h >> 2) << 1];
+    u32 y = line[((h >> 2) << 1) + 1];
+    switch (h & 3) {
+        case 0: return y;
+        case 1: return m31_neg(y);
+        case 2: return m31_neg(x);
+        default: return x;
+    }
+}
+
 // Index of the first element a grid-stride loop visits, and its stride.
 __device__ __forceinline__ u32 grid_start() { return blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ u32 grid_stride() { return blockDim.x * gridDim.x; }

@@ -172,6 +172,12 @@ impl Kernels for CudaKernels {
             .map_err(|e| GpuError::Driver(format!("upload: {e}")))
     }
 
+    fn alloc(&self, n: usize) -> Result<CudaSlice<u32>> {
+        self.stream
+            .alloc_zeros(n)
+            .map_err(|e| GpuError::Driver(format!("allocating {n} values: {e}")))
+    }
+
     fn download(&self, column: &CudaSlice<u32>) -> Result<Vec<u32>> {
         self.stream
             .clone_dtoh(column)
@@ -241,5 +247,38 @@ impl Kernels for CudaKernels {
         launch.arg(column).arg(&from).arg(&n);
         // SAFETY: `zero_from(u32*, u32, u32)`; the column holds n values.
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
+    fn fri_fold(
+        &self,
+        src: &CudaSlice<u32>,
+        n_in: u32,
+        dst: &mut CudaSlice<u32>,
+        itwiddles: &CudaSlice<u32>,
+        offset: u32,
+        circle: bool,
+        alpha: [u32; 4],
+    ) -> Result<()> {
+        let n_out = n_in / 2;
+        self.check(src, 4 * n_in as usize)?;
+        self.check(dst, 4 * n_out as usize)?;
+        let circle = u32::from(circle);
+        let [a0, a1, a2, a3] = alpha;
+        let mut launch = self.stream.launch_builder(self.function("fri_fold"));
+        launch
+            .arg(src)
+            .arg(&n_in)
+            .arg(dst)
+            .arg(itwiddles)
+            .arg(&offset)
+            .arg(&circle)
+            .arg(&a0)
+            .arg(&a1)
+            .arg(&a2)
+            .arg(&a3);
+        // SAFETY: `fri_fold(const u32*, u32, u32*, const u32*, u32, u32, u32, u32, u32, u32)`;
+        // the columns hold 4·n_in and 4·(n_in / 2) values, the twiddles come from the same tree
+        // as the offset.
+        launched(unsafe { launch.launch(Self::config(n_out)) }.map(|_| ()))
     }
 }

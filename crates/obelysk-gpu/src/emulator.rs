@@ -28,6 +28,17 @@ mod ffi {
         );
         pub fn emu_scale(grid: u32, block: u32, values: *mut u32, factor: u32, n: u32);
         pub fn emu_zero_from(grid: u32, block: u32, values: *mut u32, from: u32, n: u32);
+        pub fn emu_fri_fold(
+            grid: u32,
+            block: u32,
+            src: *const u32,
+            n_in: u32,
+            dst: *mut u32,
+            itwiddles: *const u32,
+            offset: u32,
+            circle: u32,
+            alpha: *const u32,
+        );
     }
 }
 
@@ -61,6 +72,11 @@ impl Kernels for Emulator {
 
     fn upload(&self, values: &[u32]) -> Result<Vec<u32>> {
         Ok(values.to_vec())
+    }
+
+    /// Filled with values above p, so that a value a kernel failed to write cannot pass.
+    fn alloc(&self, n: usize) -> Result<Vec<u32>> {
+        Ok(vec![u32::MAX - 7; n])
     }
 
     fn download(&self, column: &Vec<u32>) -> Result<Vec<u32>> {
@@ -135,6 +151,42 @@ impl Kernels for Emulator {
         check(column, n as usize);
         // SAFETY: indices below n exist.
         unsafe { ffi::emu_zero_from(self.grid, self.block, column.as_mut_ptr(), from, n) };
+        Ok(())
+    }
+
+    fn fri_fold(
+        &self,
+        src: &Vec<u32>,
+        n_in: u32,
+        dst: &mut Vec<u32>,
+        itwiddles: &Vec<u32>,
+        offset: u32,
+        circle: bool,
+        alpha: [u32; 4],
+    ) -> Result<()> {
+        let n_out = (n_in / 2) as usize;
+        check(src, 4 * n_in as usize);
+        check(dst, 4 * n_out);
+        // Layer 0 reads half a twiddle per pair, layer 1 one.
+        check(
+            itwiddles,
+            offset as usize + if circle { n_out / 2 } else { n_out },
+        );
+        // SAFETY: the kernel reads 4·n_in values of `src`, writes 4·(n_in / 2) of `dst` and
+        // reads the twiddles checked above; `alpha` is four values.
+        unsafe {
+            ffi::emu_fri_fold(
+                self.grid,
+                self.block,
+                src.as_ptr(),
+                n_in,
+                dst.as_mut_ptr(),
+                itwiddles.as_ptr(),
+                offset,
+                u32::from(circle),
+                alpha.as_ptr(),
+            )
+        };
         Ok(())
     }
 }

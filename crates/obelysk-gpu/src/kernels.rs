@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 2] = [
+pub const SOURCES: [KernelSource; 3] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -22,6 +22,11 @@ pub const SOURCES: [KernelSource; 2] = [
         file: "circle_fft.cu",
         source: include_str!("../kernels/circle_fft.cu"),
         functions: &["fft_layer", "ifft_layer", "scale", "zero_from"],
+    },
+    KernelSource {
+        file: "fri.cu",
+        source: include_str!("../kernels/fri.cu"),
+        functions: &["fri_fold"],
     },
 ];
 

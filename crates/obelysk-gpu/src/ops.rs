@@ -1,7 +1,9 @@
 //! Host algorithms over device columns, written once for every [`Kernels`] implementation.
 
 use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::CircleDomain;
+use stwo::core::poly::line::LineDomain;
 use stwo::core::poly::utils::domain_line_twiddles_from_tree;
 use stwo::prover::backend::CpuBackend;
 use stwo::prover::poly::circle::PolyOps;
@@ -15,6 +17,8 @@ pub trait Kernels {
     type Column;
 
     fn upload(&self, values: &[u32]) -> Result<Self::Column>;
+    /// A column of `n` values whose contents are unspecified until a kernel writes them.
+    fn alloc(&self, n: usize) -> Result<Self::Column>;
     fn download(&self, column: &Self::Column) -> Result<Vec<u32>>;
 
     fn bit_reverse(&self, column: &mut Self::Column, log_n: u32) -> Result<()>;
@@ -36,6 +40,19 @@ pub trait Kernels {
     ) -> Result<()>;
     fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
     fn zero_from(&self, column: &mut Self::Column, from: u32, n: u32) -> Result<()>;
+    /// `src` and `dst` are secure columns: four coordinate columns of `n_in` (and `n_in / 2`)
+    /// values one after another.
+    #[allow(clippy::too_many_arguments)]
+    fn fri_fold(
+        &self,
+        src: &Self::Column,
+        n_in: u32,
+        dst: &mut Self::Column,
+        itwiddles: &Self::Column,
+        offset: u32,
+        circle: bool,
+        alpha: [u32; 4],
+    ) -> Result<()>;
 }
 
 /// Smallest domain the FFT kernels take: stwo special-cases sizes 2 and 4, and a launch is not
@@ -75,7 +92,7 @@ impl<C> DeviceTwiddles<C> {
 
     /// Offsets into the buffer of the domain's line layers, largest first (what stwo's
     /// `domain_line_twiddles_from_tree` slices).
-    fn line_offsets(&self, domain: CircleDomain) -> Vec<u32> {
+    fn line_offsets(&self, domain: impl Into<LineDomain>) -> Vec<u32> {
         let buffer = &self.host.twiddles;
         domain_line_twiddles_from_tree(domain, buffer)
             .iter()
@@ -145,4 +162,77 @@ pub fn evaluate<K: Kernels>(
         kernels.fft_layer(buffer, &twiddles.twiddles, offset, layer, n / 2)?;
     }
     Ok(())
+}
+
+/// One FRI step on the device: `src`, a secure column of `n` values in bit-reversed order on
+/// `domain` (a line domain, or a circle domain for the first fold), becomes the `n / 2` values
+/// of the folded evaluation; stwo's `fold_line` and `fold_circle_into_line` with one step.
+fn fri_fold<K: Kernels>(
+    kernels: &K,
+    src: &K::Column,
+    n: usize,
+    first_line_layer: u32,
+    circle: bool,
+    alpha: SecureField,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<K::Column> {
+    // Circle twiddles derive from a line layer of at least two values (a domain of 8).
+    if n < if circle { 8 } else { 4 } {
+        return Err(GpuError::Unsupported(format!(
+            "a fold of {n} values is the CPU's work"
+        )));
+    }
+    let mut dst = kernels.alloc(4 * (n / 2))?;
+    let alpha = alpha.to_m31_array().map(|c| c.0);
+    kernels.fri_fold(
+        src,
+        n as u32,
+        &mut dst,
+        &twiddles.itwiddles,
+        first_line_layer,
+        circle,
+        alpha,
+    )?;
+    Ok(dst)
+}
+
+/// `FriOps::fold_line` with one step, on the device.
+pub fn fold_line<K: Kernels>(
+    kernels: &K,
+    src: &K::Column,
+    domain: LineDomain,
+    alpha: SecureField,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<K::Column> {
+    let offsets = twiddles.line_offsets(domain);
+    fri_fold(
+        kernels,
+        src,
+        domain.size(),
+        offsets[0],
+        false,
+        alpha,
+        twiddles,
+    )
+}
+
+/// `FriOps::fold_circle_into_line` on the device (into a fresh column: stwo's accumulating
+/// variant adds the result to an existing line evaluation, which is the caller's to do).
+pub fn fold_circle_into_line<K: Kernels>(
+    kernels: &K,
+    src: &K::Column,
+    domain: CircleDomain,
+    alpha: SecureField,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<K::Column> {
+    let offsets = twiddles.line_offsets(domain);
+    fri_fold(
+        kernels,
+        src,
+        domain.size(),
+        offsets[0],
+        true,
+        alpha,
+        twiddles,
+    )
 }

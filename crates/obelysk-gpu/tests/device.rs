@@ -45,6 +45,17 @@ fn fft_on_the_device_matches_stwo() {
     }
 }
 
+#[test]
+fn fri_folds_on_the_device_match_stwo() {
+    let Some(kernels) = device("fri_folds_on_the_device_match_stwo") else {
+        return;
+    };
+    for log_size in (3..=12).chain([16, 20, 22]) {
+        common::check_fold_circle(kernels.as_ref(), log_size);
+        common::check_fold_line(kernels.as_ref(), log_size);
+    }
+}
+
 /// Where the loader finds no driver, asking for a GPU is an error that says so, not a panic.
 #[test]
 fn no_driver_is_gpu_unavailable() {

@@ -58,6 +58,20 @@ mod emulated {
     }
 
     #[test]
+    fn fri_folds_match_stwo() {
+        for kernels in SHAPES {
+            for log_size in 2..=11 {
+                if log_size >= 3 {
+                    check_fold_circle(&kernels, log_size);
+                }
+                check_fold_line(&kernels, log_size);
+            }
+        }
+        check_fold_circle(&Emulator::default(), 20);
+        check_fold_line(&Emulator::default(), 19);
+    }
+
+    #[test]
     fn domains_the_kernels_do_not_take_are_refused() {
         let kernels = Emulator::default();
         let small = CanonicCoset::new(2).circle_domain();

@@ -4,6 +4,7 @@
 
 #include "../bit_reverse.cu"
 #include "../circle_fft.cu"
+#include "../fri.cu"
 
 extern "C" {
 
@@ -23,6 +24,13 @@ void emu_ifft_layer(u32 grid, u32 block, u32* values, const u32* itwiddles, u32 
 
 void emu_scale(u32 grid, u32 block, u32* values, u32 factor, u32 n) {
     emu_launch(grid, block, [&] { scale(values, factor, n); });
+}
+
+void emu_fri_fold(u32 grid, u32 block, const u32* src, u32 n_in, u32* dst, const u32* itwiddles,
+                  u32 offset, u32 circle, const u32* alpha) {
+    emu_launch(grid, block, [&] {
+        fri_fold(src, n_in, dst, itwiddles, offset, circle, alpha[0], alpha[1], alpha[2], alpha[3]);
+    });
 }
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {

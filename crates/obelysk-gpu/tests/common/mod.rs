@@ -5,10 +5,16 @@ use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stwo::core::fields::m31::{BaseField, P};
+use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::core::poly::line::LineDomain;
 use stwo::core::utils::bit_reverse;
 use stwo::prover::backend::CpuBackend;
-use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
+use stwo::prover::fri::FriOps;
+use stwo::prover::line::LineEvaluation;
+use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps, SecureEvaluation};
+use stwo::prover::poly::BitReversedOrder;
+use stwo::prover::secure_column::SecureColumnByCoords;
 
 /// Random canonical values with 0, 1 and p − 1 planted at the start, the end and throughout.
 pub fn column(n: usize, seed: u64) -> Vec<u32> {
@@ -94,5 +100,69 @@ pub fn check_evaluate<K: Kernels>(kernels: &K, log_size: u32, blowup: u32) {
         kernels.download(&device).unwrap(),
         raw(&expected.values),
         "evaluation of 2^{log_size} coefficients at blowup 2^{blowup}"
+    );
+}
+
+fn secure_column(n: usize, seed: u64) -> [Vec<u32>; 4] {
+    std::array::from_fn(|c| column(n, seed * 4 + c as u64))
+}
+
+fn cpu_secure(coords: &[Vec<u32>; 4]) -> SecureColumnByCoords<CpuBackend> {
+    SecureColumnByCoords {
+        columns: std::array::from_fn(|c| field(&coords[c])),
+    }
+}
+
+fn flat(columns: &[Vec<BaseField>; 4]) -> Vec<u32> {
+    columns.iter().flat_map(|c| raw(c)).collect()
+}
+
+fn alpha(seed: u64) -> SecureField {
+    let [a, b, c, d] = [0, 1, 2, 3].map(|i| BaseField::from_u32_unchecked(column(4, seed)[i]));
+    SecureField::from_m31_array([a, b, c, d])
+}
+
+/// A circle evaluation of 2^log_size secure values folded into a line, against
+/// `CpuBackend::fold_circle_into_line`.
+pub fn check_fold_circle<K: Kernels>(kernels: &K, log_size: u32) {
+    let coords = secure_column(1 << log_size, 300 + u64::from(log_size));
+    let circle = domain(log_size);
+    let alpha = alpha(u64::from(log_size));
+    let cpu_twiddles = CpuBackend::precompute_twiddles(circle.half_coset);
+    let expected = CpuBackend::fold_circle_into_line(
+        &SecureEvaluation::<CpuBackend, BitReversedOrder>::new(circle, cpu_secure(&coords)),
+        alpha,
+        &cpu_twiddles,
+    );
+    let twiddles = DeviceTwiddles::new(kernels, circle.half_coset).unwrap();
+    let src = kernels.upload(&coords.concat()).unwrap();
+    let folded = ops::fold_circle_into_line(kernels, &src, circle, alpha, &twiddles).unwrap();
+    assert_eq!(
+        kernels.download(&folded).unwrap(),
+        flat(&expected.values.columns),
+        "circle fold at 2^{log_size}"
+    );
+}
+
+/// A line evaluation of 2^log_size secure values folded once, against `CpuBackend::fold_line`.
+pub fn check_fold_line<K: Kernels>(kernels: &K, log_size: u32) {
+    let coords = secure_column(1 << log_size, 400 + u64::from(log_size));
+    let coset = domain(log_size + 1).half_coset;
+    let line = LineDomain::new(coset);
+    let alpha = alpha(1000 + u64::from(log_size));
+    let cpu_twiddles = CpuBackend::precompute_twiddles(coset);
+    let expected = CpuBackend::fold_line(
+        &LineEvaluation::<CpuBackend>::new(line, cpu_secure(&coords)),
+        alpha,
+        &cpu_twiddles,
+        1,
+    );
+    let twiddles = DeviceTwiddles::new(kernels, coset).unwrap();
+    let src = kernels.upload(&coords.concat()).unwrap();
+    let folded = ops::fold_line(kernels, &src, line, alpha, &twiddles).unwrap();
+    assert_eq!(
+        kernels.download(&folded).unwrap(),
+        flat(&expected.values.columns),
+        "line fold at 2^{log_size}"
     );
 }
