@@ -281,4 +281,45 @@ impl Kernels for CudaKernels {
         // as the offset.
         launched(unsafe { launch.launch(Self::config(n_out)) }.map(|_| ()))
     }
+
+    fn merkle_leaves(
+        &self,
+        values: &CudaSlice<u32>,
+        offsets: &CudaSlice<u32>,
+        log_sizes: &CudaSlice<u32>,
+        n_columns: u32,
+        lifting_log: u32,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        self.check(offsets, n_columns as usize)?;
+        self.check(log_sizes, n_columns as usize)?;
+        self.check(out, 8 << lifting_log)?;
+        let mut launch = self.stream.launch_builder(self.function("merkle_leaves"));
+        launch
+            .arg(values)
+            .arg(offsets)
+            .arg(log_sizes)
+            .arg(&n_columns)
+            .arg(&lifting_log)
+            .arg(out);
+        // SAFETY: `merkle_leaves(const u32*, const u32*, const u32*, u32, u32, u32*)`; the
+        // offsets and sizes were built by `ops::merkle_leaves` from the uploaded columns, and
+        // `out` holds 8 words per leaf.
+        launched(unsafe { launch.launch(Self::config(1 << lifting_log)) }.map(|_| ()))
+    }
+
+    fn merkle_parents(
+        &self,
+        children: &CudaSlice<u32>,
+        n_parents: u32,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        self.check(children, 16 * n_parents as usize)?;
+        self.check(out, 8 * n_parents as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("merkle_parents"));
+        launch.arg(children).arg(&n_parents).arg(out);
+        // SAFETY: `merkle_parents(const u32*, u32, u32*)`; 16 words read and 8 written per
+        // parent, both checked.
+        launched(unsafe { launch.launch(Self::config(n_parents)) }.map(|_| ()))
+    }
 }

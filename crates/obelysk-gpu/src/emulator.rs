@@ -28,6 +28,23 @@ mod ffi {
         );
         pub fn emu_scale(grid: u32, block: u32, values: *mut u32, factor: u32, n: u32);
         pub fn emu_zero_from(grid: u32, block: u32, values: *mut u32, from: u32, n: u32);
+        pub fn emu_merkle_leaves(
+            grid: u32,
+            block: u32,
+            values: *const u32,
+            offsets: *const u32,
+            log_sizes: *const u32,
+            n_columns: u32,
+            lifting_log: u32,
+            out: *mut u32,
+        );
+        pub fn emu_merkle_parents(
+            grid: u32,
+            block: u32,
+            children: *const u32,
+            n_parents: u32,
+            out: *mut u32,
+        );
         pub fn emu_fri_fold(
             grid: u32,
             block: u32,
@@ -185,6 +202,64 @@ impl Kernels for Emulator {
                 offset,
                 u32::from(circle),
                 alpha.as_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn merkle_leaves(
+        &self,
+        values: &Vec<u32>,
+        offsets: &Vec<u32>,
+        log_sizes: &Vec<u32>,
+        n_columns: u32,
+        lifting_log: u32,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let n = n_columns as usize;
+        check(offsets, n);
+        check(log_sizes, n);
+        for k in 0..n {
+            assert!(
+                log_sizes[k] <= lifting_log,
+                "column {k} taller than the tree"
+            );
+            check(values, offsets[k] as usize + (1 << log_sizes[k]));
+        }
+        check(out, 8 << lifting_log);
+        // SAFETY: every column read lies inside `values` (checked above), `out` holds 8 words
+        // per leaf.
+        unsafe {
+            ffi::emu_merkle_leaves(
+                self.grid,
+                self.block,
+                values.as_ptr(),
+                offsets.as_ptr(),
+                log_sizes.as_ptr(),
+                n_columns,
+                lifting_log,
+                out.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn merkle_parents(
+        &self,
+        children: &Vec<u32>,
+        n_parents: u32,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        check(children, 16 * n_parents as usize);
+        check(out, 8 * n_parents as usize);
+        // SAFETY: 16 words read and 8 written per parent, both checked.
+        unsafe {
+            ffi::emu_merkle_parents(
+                self.grid,
+                self.block,
+                children.as_ptr(),
+                n_parents,
+                out.as_mut_ptr(),
             )
         };
         Ok(())

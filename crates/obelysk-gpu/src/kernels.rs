@@ -12,11 +12,16 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 3] = [
+pub const SOURCES: [KernelSource; 4] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
         functions: &["bit_reverse"],
+    },
+    KernelSource {
+        file: "blake2s.cu",
+        source: include_str!("../kernels/blake2s.cu"),
+        functions: &["merkle_leaves", "merkle_parents"],
     },
     KernelSource {
         file: "circle_fft.cu",

@@ -40,6 +40,23 @@ pub trait Kernels {
     ) -> Result<()>;
     fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
     fn zero_from(&self, column: &mut Self::Column, from: u32, n: u32) -> Result<()>;
+    /// Leaf hashes (8 words each) of a lifted Merkle tree of 2^lifting_log leaves over the
+    /// columns stored one after another in `values`.
+    fn merkle_leaves(
+        &self,
+        values: &Self::Column,
+        offsets: &Self::Column,
+        log_sizes: &Self::Column,
+        n_columns: u32,
+        lifting_log: u32,
+        out: &mut Self::Column,
+    ) -> Result<()>;
+    fn merkle_parents(
+        &self,
+        children: &Self::Column,
+        n_parents: u32,
+        out: &mut Self::Column,
+    ) -> Result<()>;
     /// `src` and `dst` are secure columns: four coordinate columns of `n_in` (and `n_in / 2`)
     /// values one after another.
     #[allow(clippy::too_many_arguments)]
@@ -235,4 +252,70 @@ pub fn fold_circle_into_line<K: Kernels>(
         alpha,
         twiddles,
     )
+}
+
+/// The leaves of stwo's lifted Blake2s Merkle tree (`MerkleOpsLifted::build_leaves`) over
+/// `columns`, given in increasing order of length as stwo requires: 8 words per leaf.
+pub fn merkle_leaves<K: Kernels>(
+    kernels: &K,
+    columns: &[&[u32]],
+    lifting_log: u32,
+) -> Result<K::Column> {
+    // As stwo: a tree without columns is one leaf, the hash of nothing.
+    let lifting_log = if columns.is_empty() { 0 } else { lifting_log };
+    let mut log_sizes = Vec::with_capacity(columns.len());
+    let mut offsets = Vec::with_capacity(columns.len());
+    let mut values = Vec::with_capacity(columns.iter().map(|c| c.len()).sum());
+    for column in columns {
+        let n = column.len();
+        if n < 2 || !n.is_power_of_two() || n.ilog2() > lifting_log {
+            return Err(GpuError::Unsupported(format!(
+                "a column of {n} values in a tree of 2^{lifting_log} leaves"
+            )));
+        }
+        if log_sizes.last().is_some_and(|&last| n.ilog2() < last) {
+            return Err(GpuError::Unsupported(
+                "columns must come in increasing order of length".into(),
+            ));
+        }
+        offsets.push(
+            u32::try_from(values.len())
+                .map_err(|_| GpuError::Unsupported("more than 2^32 values in one tree".into()))?,
+        );
+        log_sizes.push(n.ilog2());
+        values.extend_from_slice(column);
+    }
+    // Kernels take no empty buffers.
+    let pad = |mut v: Vec<u32>| {
+        if v.is_empty() {
+            v.push(0);
+        }
+        v
+    };
+    let (values, offsets, log_sizes) = (
+        kernels.upload(&pad(values))?,
+        kernels.upload(&pad(offsets))?,
+        kernels.upload(&pad(log_sizes))?,
+    );
+    let mut out = kernels.alloc(8 << lifting_log)?;
+    kernels.merkle_leaves(
+        &values,
+        &offsets,
+        &log_sizes,
+        columns.len() as u32,
+        lifting_log,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// The layer above `layer` (`MerkleOpsLifted::build_next_layer`): `n_parents` hashes.
+pub fn merkle_parents<K: Kernels>(
+    kernels: &K,
+    layer: &K::Column,
+    n_parents: usize,
+) -> Result<K::Column> {
+    let mut out = kernels.alloc(8 * n_parents)?;
+    kernels.merkle_parents(layer, n_parents as u32, &mut out)?;
+    Ok(out)
 }

@@ -56,6 +56,18 @@ fn fri_folds_on_the_device_match_stwo() {
     }
 }
 
+#[test]
+fn merkle_trees_on_the_device_match_stwo() {
+    let Some(kernels) = device("merkle_trees_on_the_device_match_stwo") else {
+        return;
+    };
+    let kernels = kernels.as_ref();
+    common::check_merkle(kernels, &[5], 5);
+    common::check_merkle(kernels, &[4; 17], 6);
+    common::check_merkle(kernels, &[1, 3, 3, 5, 6, 6, 6], 7);
+    common::check_merkle(kernels, &[20; 98], 21);
+}
+
 /// Where the loader finds no driver, asking for a GPU is an error that says so, not a panic.
 #[test]
 fn no_driver_is_gpu_unavailable() {

@@ -72,6 +72,20 @@ mod emulated {
     }
 
     #[test]
+    fn merkle_trees_match_stwo() {
+        for kernels in SHAPES {
+            // One column; sixteen (one full message block) and seventeen; lifted sizes.
+            check_merkle(&kernels, &[5], 5);
+            check_merkle(&kernels, &[4; 16], 4);
+            check_merkle(&kernels, &[4; 17], 6);
+            check_merkle(&kernels, &[1, 3, 3, 5, 6, 6, 6], 7);
+            check_merkle(&kernels, &[], 3);
+        }
+        // The CPU component's width at 2^12 rows.
+        check_merkle(&Emulator::default(), &[12; 98], 13);
+    }
+
+    #[test]
     fn domains_the_kernels_do_not_take_are_refused() {
         let kernels = Emulator::default();
         let small = CanonicCoset::new(2).circle_domain();

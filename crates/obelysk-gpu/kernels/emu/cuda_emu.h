@@ -14,6 +14,7 @@ static thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __constant__
 
 static inline unsigned int __brev(unsigned int v) {
     unsigned int r = 0;

@@ -3,6 +3,7 @@
 #include "cuda_emu.h"
 
 #include "../bit_reverse.cu"
+#include "../blake2s.cu"
 #include "../circle_fft.cu"
 #include "../fri.cu"
 
@@ -31,6 +32,17 @@ void emu_fri_fold(u32 grid, u32 block, const u32* src, u32 n_in, u32* dst, const
     emu_launch(grid, block, [&] {
         fri_fold(src, n_in, dst, itwiddles, offset, circle, alpha[0], alpha[1], alpha[2], alpha[3]);
     });
+}
+
+void emu_merkle_leaves(u32 grid, u32 block, const u32* values, const u32* offsets,
+                       const u32* log_sizes, u32 n_columns, u32 lifting_log, u32* out) {
+    emu_launch(grid, block, [&] {
+        merkle_leaves(values, offsets, log_sizes, n_columns, lifting_log, out);
+    });
+}
+
+void emu_merkle_parents(u32 grid, u32 block, const u32* children, u32 n_parents, u32* out) {
+    emu_launch(grid, block, [&] { merkle_parents(children, n_parents, out); });
 }
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {

@@ -9,12 +9,14 @@ use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::core::poly::line::LineDomain;
 use stwo::core::utils::bit_reverse;
+use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleHasher;
 use stwo::prover::backend::CpuBackend;
 use stwo::prover::fri::FriOps;
 use stwo::prover::line::LineEvaluation;
 use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps, SecureEvaluation};
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
+use stwo::prover::vcs_lifted::ops::MerkleOpsLifted;
 
 /// Random canonical values with 0, 1 and p − 1 planted at the start, the end and throughout.
 pub fn column(n: usize, seed: u64) -> Vec<u32> {
@@ -164,5 +166,53 @@ pub fn check_fold_line<K: Kernels>(kernels: &K, log_size: u32) {
         kernels.download(&folded).unwrap(),
         flat(&expected.values.columns),
         "line fold at 2^{log_size}"
+    );
+}
+
+fn hashes(words: &[u32]) -> Vec<[u8; 32]> {
+    words
+        .chunks(8)
+        .map(|h| {
+            let mut bytes = [0; 32];
+            for (dst, w) in bytes.chunks_mut(4).zip(h) {
+                dst.copy_from_slice(&w.to_le_bytes());
+            }
+            bytes
+        })
+        .collect()
+}
+
+/// A lifted Merkle tree over columns of the given log sizes (increasing), leaves and the layer
+/// above, against stwo's `MerkleOpsLifted<Blake2sMerkleHasher>` for the CPU backend.
+pub fn check_merkle<K: Kernels>(kernels: &K, log_sizes: &[u32], lifting_log: u32) {
+    let columns: Vec<Vec<u32>> = log_sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &l)| column(1 << l, 500 + k as u64))
+        .collect();
+    let cpu_columns: Vec<Vec<BaseField>> = columns.iter().map(|c| field(c)).collect();
+    let cpu_refs: Vec<&Vec<BaseField>> = cpu_columns.iter().collect();
+    let leaves =
+        <CpuBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_leaves(&cpu_refs, lifting_log);
+    let refs: Vec<&[u32]> = columns.iter().map(|c| c.as_slice()).collect();
+    let device_leaves = ops::merkle_leaves(kernels, &refs, lifting_log).unwrap();
+    let what = format!(
+        "{} columns of 2^{log_sizes:?} in 2^{lifting_log} leaves",
+        columns.len()
+    );
+    assert_eq!(
+        hashes(&kernels.download(&device_leaves).unwrap()),
+        leaves.iter().map(|h| h.0).collect::<Vec<_>>(),
+        "leaves of {what}"
+    );
+    if leaves.len() < 2 {
+        return;
+    }
+    let parents = <CpuBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(&leaves);
+    let device_parents = ops::merkle_parents(kernels, &device_leaves, leaves.len() / 2).unwrap();
+    assert_eq!(
+        hashes(&kernels.download(&device_parents).unwrap()),
+        parents.iter().map(|h| h.0).collect::<Vec<_>>(),
+        "parents of {what}"
     );
 }
