@@ -322,4 +322,71 @@ impl Kernels for CudaKernels {
         // parent, both checked.
         launched(unsafe { launch.launch(Self::config(n_parents)) }.map(|_| ()))
     }
+
+    fn quotient_numerators(
+        &self,
+        columns: &CudaSlice<u32>,
+        n: u32,
+        terms: &CudaSlice<u32>,
+        n_terms: u32,
+        sum_b: [u32; 4],
+        n_rows: u32,
+        partials: &mut CudaSlice<u32>,
+        out_offset: u32,
+    ) -> Result<()> {
+        self.check(terms, 5 * n_terms as usize)?;
+        self.check(partials, out_offset as usize + 4 * n_rows as usize)?;
+        let [b0, b1, b2, b3] = sum_b;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("quotient_numerators"));
+        launch
+            .arg(columns)
+            .arg(&n)
+            .arg(terms)
+            .arg(&n_terms)
+            .arg(&b0)
+            .arg(&b1)
+            .arg(&b2)
+            .arg(&b3)
+            .arg(&n_rows)
+            .arg(partials)
+            .arg(&out_offset);
+        // SAFETY: `quotient_numerators(const u32*, u32, const u32*, u32, u32 ×4, u32, u32*,
+        // u32)`; the terms name columns of the batch (built by `ops::accumulate_numerators`),
+        // and the output block fits `partials`.
+        launched(unsafe { launch.launch(Self::config(n_rows)) }.map(|_| ()))
+    }
+
+    fn quotient_combine(
+        &self,
+        partials: &CudaSlice<u32>,
+        offsets: &CudaSlice<u32>,
+        log_sizes: &CudaSlice<u32>,
+        samples: &CudaSlice<u32>,
+        n_samples: u32,
+        points: &CudaSlice<u32>,
+        log_rows: u32,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        self.check(samples, 12 * n_samples as usize)?;
+        self.check(points, 2 << log_rows)?;
+        self.check(out, 4 << log_rows)?;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("quotient_combine"));
+        launch
+            .arg(partials)
+            .arg(offsets)
+            .arg(log_sizes)
+            .arg(samples)
+            .arg(&n_samples)
+            .arg(points)
+            .arg(&log_rows)
+            .arg(out);
+        // SAFETY: `quotient_combine(const u32* ×4, u32, const u32*, u32, u32*)`; offsets and
+        // sizes come from `ops::accumulate_numerators` for this buffer, the point and output
+        // columns hold 2^log_rows rows.
+        launched(unsafe { launch.launch(Self::config(1 << log_rows)) }.map(|_| ()))
+    }
 }

@@ -45,6 +45,30 @@ mod ffi {
             n_parents: u32,
             out: *mut u32,
         );
+        pub fn emu_quotient_numerators(
+            grid: u32,
+            block: u32,
+            values: *const u32,
+            n: u32,
+            terms: *const u32,
+            n_terms: u32,
+            sum_b: *const u32,
+            n_rows: u32,
+            partials: *mut u32,
+            out_offset: u32,
+        );
+        pub fn emu_quotient_combine(
+            grid: u32,
+            block: u32,
+            partials: *const u32,
+            offsets: *const u32,
+            log_sizes: *const u32,
+            samples: *const u32,
+            n_samples: u32,
+            points: *const u32,
+            log_rows: u32,
+            out: *mut u32,
+        );
         pub fn emu_fri_fold(
             grid: u32,
             block: u32,
@@ -259,6 +283,85 @@ impl Kernels for Emulator {
                 self.block,
                 children.as_ptr(),
                 n_parents,
+                out.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn quotient_numerators(
+        &self,
+        columns: &Vec<u32>,
+        n: u32,
+        terms: &Vec<u32>,
+        n_terms: u32,
+        sum_b: [u32; 4],
+        n_rows: u32,
+        partials: &mut Vec<u32>,
+        out_offset: u32,
+    ) -> Result<()> {
+        check(terms, 5 * n_terms as usize);
+        for t in terms.chunks(5).take(n_terms as usize) {
+            check(columns, (t[0] as usize + 1) * n as usize);
+        }
+        assert!(n_rows <= n, "{n_rows} rows of columns of {n}");
+        check(partials, out_offset as usize + 4 * n_rows as usize);
+        // SAFETY: every column a term names lies in `columns`, rows stay below n, and the
+        // output block fits `partials` (all checked above).
+        unsafe {
+            ffi::emu_quotient_numerators(
+                self.grid,
+                self.block,
+                columns.as_ptr(),
+                n,
+                terms.as_ptr(),
+                n_terms,
+                sum_b.as_ptr(),
+                n_rows,
+                partials.as_mut_ptr(),
+                out_offset,
+            )
+        };
+        Ok(())
+    }
+
+    fn quotient_combine(
+        &self,
+        partials: &Vec<u32>,
+        offsets: &Vec<u32>,
+        log_sizes: &Vec<u32>,
+        samples: &Vec<u32>,
+        n_samples: u32,
+        points: &Vec<u32>,
+        log_rows: u32,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let n = n_samples as usize;
+        check(offsets, n);
+        check(log_sizes, n);
+        check(samples, 12 * n);
+        for s in 0..n {
+            assert!(
+                log_sizes[s] <= log_rows,
+                "batch {s} taller than the subdomain"
+            );
+            check(partials, offsets[s] as usize + (4 << log_sizes[s]));
+        }
+        check(points, 2 << log_rows);
+        check(out, 4 << log_rows);
+        // SAFETY: every batch's block lies in `partials`, and the point and output columns
+        // hold 2^log_rows rows (all checked above).
+        unsafe {
+            ffi::emu_quotient_combine(
+                self.grid,
+                self.block,
+                partials.as_ptr(),
+                offsets.as_ptr(),
+                log_sizes.as_ptr(),
+                samples.as_ptr(),
+                n_samples,
+                points.as_ptr(),
+                log_rows,
                 out.as_mut_ptr(),
             )
         };

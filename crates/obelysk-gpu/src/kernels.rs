@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 4] = [
+pub const SOURCES: [KernelSource; 5] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -32,6 +32,11 @@ pub const SOURCES: [KernelSource; 4] = [
         file: "fri.cu",
         source: include_str!("../kernels/fri.cu"),
         functions: &["fri_fold"],
+    },
+    KernelSource {
+        file: "quotients.cu",
+        source: include_str!("../kernels/quotients.cu"),
+        functions: &["quotient_numerators", "quotient_combine"],
     },
 ];
 

@@ -68,6 +68,15 @@ fn merkle_trees_on_the_device_match_stwo() {
     common::check_merkle(kernels, &[20; 98], 21);
 }
 
+#[test]
+fn quotients_on_the_device_match_stwo() {
+    let Some(kernels) = device("quotients_on_the_device_match_stwo") else {
+        return;
+    };
+    common::check_quotients(kernels.as_ref(), &[(4, 2), (6, 5)], 6, 1);
+    common::check_quotients(kernels.as_ref(), &[(18, 8), (20, 20)], 20, 1);
+}
+
 /// Where the loader finds no driver, asking for a GPU is an error that says so, not a panic.
 #[test]
 fn no_driver_is_gpu_unavailable() {

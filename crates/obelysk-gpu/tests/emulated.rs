@@ -86,6 +86,16 @@ mod emulated {
     }
 
     #[test]
+    fn quotients_match_stwo() {
+        for kernels in SHAPES {
+            check_quotients(&kernels, &[(6, 3)], 6, 1);
+            check_quotients(&kernels, &[(4, 2), (6, 5)], 6, 1);
+            check_quotients(&kernels, &[(5, 1), (7, 4)], 7, 2);
+        }
+        check_quotients(&Emulator::default(), &[(14, 8), (16, 20)], 16, 1);
+    }
+
+    #[test]
     fn domains_the_kernels_do_not_take_are_refused() {
         let kernels = Emulator::default();
         let small = CanonicCoset::new(2).circle_domain();

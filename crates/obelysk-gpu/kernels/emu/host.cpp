@@ -6,6 +6,7 @@
 #include "../blake2s.cu"
 #include "../circle_fft.cu"
 #include "../fri.cu"
+#include "../quotients.cu"
 
 extern "C" {
 
@@ -43,6 +44,23 @@ void emu_merkle_leaves(u32 grid, u32 block, const u32* values, const u32* offset
 
 void emu_merkle_parents(u32 grid, u32 block, const u32* children, u32 n_parents, u32* out) {
     emu_launch(grid, block, [&] { merkle_parents(children, n_parents, out); });
+}
+
+void emu_quotient_numerators(u32 grid, u32 block, const u32* values, u32 n, const u32* terms,
+                             u32 n_terms, const u32* sum_b, u32 n_rows, u32* partials,
+                             u32 out_offset) {
+    emu_launch(grid, block, [&] {
+        quotient_numerators(values, n, terms, n_terms, sum_b[0], sum_b[1], sum_b[2], sum_b[3],
+                            n_rows, partials, out_offset);
+    });
+}
+
+void emu_quotient_combine(u32 grid, u32 block, const u32* partials, const u32* offsets,
+                          const u32* log_sizes, const u32* samples, u32 n_samples,
+                          const u32* points, u32 log_rows, u32* out) {
+    emu_launch(grid, block, [&] {
+        quotient_combine(partials, offsets, log_sizes, samples, n_samples, points, log_rows, out);
+    });
 }
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {

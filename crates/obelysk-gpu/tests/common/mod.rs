@@ -4,8 +4,10 @@
 use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use stwo::core::circle::CirclePoint;
 use stwo::core::fields::m31::{BaseField, P};
 use stwo::core::fields::qm31::SecureField;
+use stwo::core::pcs::quotients::{ColumnSampleBatch, NumeratorData};
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::core::poly::line::LineDomain;
 use stwo::core::utils::bit_reverse;
@@ -17,6 +19,7 @@ use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps, 
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
 use stwo::prover::vcs_lifted::ops::MerkleOpsLifted;
+use stwo::prover::QuotientOps;
 
 /// Random canonical values with 0, 1 and p − 1 planted at the start, the end and throughout.
 pub fn column(n: usize, seed: u64) -> Vec<u32> {
@@ -215,4 +218,116 @@ pub fn check_merkle<K: Kernels>(kernels: &K, log_sizes: &[u32], lifting_log: u32
         parents.iter().map(|h| h.0).collect::<Vec<_>>(),
         "parents of {what}"
     );
+}
+
+fn random_secure(rng: &mut ChaCha8Rng) -> SecureField {
+    SecureField::from_m31_array(std::array::from_fn(|_| {
+        BaseField::from_u32_unchecked(rng.gen_range(0..P))
+    }))
+}
+
+/// DEEP quotients: groups of `(log length, columns)` sampled at two points each (the second
+/// point on every other column), numerators and their combination on the subdomain against
+/// stwo's `QuotientOps` for the CPU backend, and the extension to the whole domain against
+/// `compute_quotients_and_combine`.
+pub fn check_quotients<K: Kernels>(
+    kernels: &K,
+    groups: &[(u32, usize)],
+    lifting_log: u32,
+    log_blowup: u32,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(u64::from(lifting_log) * 31 + groups.len() as u64);
+    let mut columns: Vec<Vec<Vec<u32>>> = Vec::new();
+    let mut batches: Vec<Vec<ColumnSampleBatch>> = Vec::new();
+    for (g, &(log_len, n_columns)) in groups.iter().enumerate() {
+        columns.push(
+            (0..n_columns)
+                .map(|k| column(1 << log_len, 700 + 10 * g as u64 + k as u64))
+                .collect(),
+        );
+        batches.push(
+            [1, 2]
+                .map(|step| ColumnSampleBatch {
+                    point: CirclePoint {
+                        x: random_secure(&mut rng),
+                        y: random_secure(&mut rng),
+                    },
+                    cols_vals_randpows: (0..n_columns)
+                        .step_by(step)
+                        .map(|column_index| NumeratorData {
+                            column_index,
+                            sample_value: random_secure(&mut rng),
+                            random_coeff: random_secure(&mut rng),
+                        })
+                        .collect(),
+                })
+                .into(),
+        );
+    }
+
+    // stwo.
+    let mut accumulations = Vec::new();
+    for ((&(log_len, _), group), group_batches) in groups.iter().zip(&columns).zip(&batches) {
+        let evaluations: Vec<CircleEvaluation<CpuBackend, BaseField, BitReversedOrder>> = group
+            .iter()
+            .map(|c| CircleEvaluation::new(domain(log_len), field(c)))
+            .collect();
+        let refs: Vec<_> = evaluations.iter().collect();
+        CpuBackend::accumulate_numerators(&refs, group_batches, &mut accumulations, log_blowup);
+    }
+
+    // Ours.
+    let uploaded: Vec<_> = columns
+        .iter()
+        .map(|group| kernels.upload(&group.concat()).unwrap())
+        .collect();
+    let device_groups: Vec<ops::NumeratorGroup<'_, K::Column>> = groups
+        .iter()
+        .zip(&uploaded)
+        .zip(&batches)
+        .map(|((&(log_len, _), columns), batches)| ops::NumeratorGroup {
+            columns,
+            column_len: 1 << log_len,
+            batches,
+        })
+        .collect();
+    let numerators = ops::accumulate_numerators(kernels, &device_groups, log_blowup).unwrap();
+    for (s, expected) in accumulations.iter().enumerate() {
+        let (partial, first) = numerators.batch(kernels, s).unwrap();
+        assert_eq!(
+            partial,
+            flat(&expected.partial_numerators_acc.columns),
+            "numerators of batch {s}"
+        );
+        assert_eq!(
+            first, expected.first_linear_term_acc,
+            "first line coefficient of batch {s}"
+        );
+    }
+
+    let eval_domain = domain(lifting_log);
+    let twiddles = CpuBackend::precompute_twiddles(eval_domain.half_coset);
+    let expected = CpuBackend::compute_quotients_and_combine(
+        accumulations,
+        lifting_log,
+        log_blowup,
+        &twiddles,
+    );
+    let on_subdomain = kernels
+        .download(&ops::combine_quotients(kernels, &numerators, lifting_log, log_blowup).unwrap())
+        .unwrap();
+    let (subdomain, _) = eval_domain.split(log_blowup);
+    let sub_twiddles = CpuBackend::precompute_twiddles(subdomain.half_coset);
+    for (c, values) in on_subdomain.chunks(subdomain.size()).enumerate() {
+        let poly = CpuBackend::interpolate(
+            CircleEvaluation::new(subdomain, field(values)),
+            &sub_twiddles,
+        );
+        let extended = CpuBackend::evaluate(&poly, eval_domain, &twiddles);
+        assert_eq!(
+            raw(&extended.values),
+            raw(&expected.values.columns[c]),
+            "quotient coordinate {c} at 2^{lifting_log}"
+        );
+    }
 }
