@@ -389,4 +389,34 @@ impl Kernels for CudaKernels {
         // columns hold 2^log_rows rows.
         launched(unsafe { launch.launch(Self::config(1 << log_rows)) }.map(|_| ()))
     }
+
+    fn copy_range(
+        &self,
+        src: &CudaSlice<u32>,
+        src_start: u32,
+        dst: &mut CudaSlice<u32>,
+        dst_start: u32,
+        n: u32,
+    ) -> Result<()> {
+        self.check(src, (src_start + n) as usize)?;
+        self.check(dst, (dst_start + n) as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("copy_range"));
+        launch
+            .arg(src)
+            .arg(&src_start)
+            .arg(dst)
+            .arg(&dst_start)
+            .arg(&n);
+        // SAFETY: `copy_range(const u32*, u32, u32*, u32, u32)`; both ranges were checked.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
+    fn add_assign(&self, acc: &mut CudaSlice<u32>, other: &CudaSlice<u32>, n: u32) -> Result<()> {
+        self.check(acc, n as usize)?;
+        self.check(other, n as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("add_assign"));
+        launch.arg(acc).arg(other).arg(&n);
+        // SAFETY: `add_assign(u32*, const u32*, u32)`; both columns hold n values.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
 }

@@ -69,6 +69,16 @@ mod ffi {
             log_rows: u32,
             out: *mut u32,
         );
+        pub fn emu_copy_range(
+            grid: u32,
+            block: u32,
+            src: *const u32,
+            src_start: u32,
+            dst: *mut u32,
+            dst_start: u32,
+            n: u32,
+        );
+        pub fn emu_add_assign(grid: u32, block: u32, acc: *mut u32, other: *const u32, n: u32);
         pub fn emu_fri_fold(
             grid: u32,
             block: u32,
@@ -365,6 +375,39 @@ impl Kernels for Emulator {
                 out.as_mut_ptr(),
             )
         };
+        Ok(())
+    }
+
+    fn copy_range(
+        &self,
+        src: &Vec<u32>,
+        src_start: u32,
+        dst: &mut Vec<u32>,
+        dst_start: u32,
+        n: u32,
+    ) -> Result<()> {
+        check(src, (src_start + n) as usize);
+        check(dst, (dst_start + n) as usize);
+        // SAFETY: both ranges were checked.
+        unsafe {
+            ffi::emu_copy_range(
+                self.grid,
+                self.block,
+                src.as_ptr(),
+                src_start,
+                dst.as_mut_ptr(),
+                dst_start,
+                n,
+            )
+        };
+        Ok(())
+    }
+
+    fn add_assign(&self, acc: &mut Vec<u32>, other: &Vec<u32>, n: u32) -> Result<()> {
+        check(acc, n as usize);
+        check(other, n as usize);
+        // SAFETY: both columns hold n values.
+        unsafe { ffi::emu_add_assign(self.grid, self.block, acc.as_mut_ptr(), other.as_ptr(), n) };
         Ok(())
     }
 }

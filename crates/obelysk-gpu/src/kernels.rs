@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 5] = [
+pub const SOURCES: [KernelSource; 6] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -27,6 +27,11 @@ pub const SOURCES: [KernelSource; 5] = [
         file: "circle_fft.cu",
         source: include_str!("../kernels/circle_fft.cu"),
         functions: &["fft_layer", "ifft_layer", "scale", "zero_from"],
+    },
+    KernelSource {
+        file: "columns.cu",
+        source: include_str!("../kernels/columns.cu"),
+        functions: &["copy_range", "add_assign"],
     },
     KernelSource {
         file: "fri.cu",

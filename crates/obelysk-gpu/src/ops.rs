@@ -43,6 +43,17 @@ pub trait Kernels {
     ) -> Result<()>;
     fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
     fn zero_from(&self, column: &mut Self::Column, from: u32, n: u32) -> Result<()>;
+    /// `dst[dst_start..][..n] = src[src_start..][..n]`.
+    fn copy_range(
+        &self,
+        src: &Self::Column,
+        src_start: u32,
+        dst: &mut Self::Column,
+        dst_start: u32,
+        n: u32,
+    ) -> Result<()>;
+    /// `acc[i] += other[i]` for the first `n` values.
+    fn add_assign(&self, acc: &mut Self::Column, other: &Self::Column, n: u32) -> Result<()>;
     /// Leaf hashes (8 words each) of a lifted Merkle tree of 2^lifting_log leaves over the
     /// columns stored one after another in `values`.
     fn merkle_leaves(
@@ -511,4 +522,42 @@ pub fn combine_quotients<K: Kernels>(
         &mut out,
     )?;
     Ok(out)
+}
+
+/// The second half of `QuotientOps::compute_quotients_and_combine`: the quotient's values on the
+/// evaluation subdomain (a secure column from [`combine_quotients`]) interpolated there and
+/// evaluated on the whole domain of 2^lifting_log points, coordinate by coordinate.
+/// `subdomain_twiddles` are for the subdomain's half coset, `twiddles` for the domain's.
+pub fn extend_quotients<K: Kernels>(
+    kernels: &K,
+    on_subdomain: &K::Column,
+    lifting_log: u32,
+    log_blowup: u32,
+    subdomain_twiddles: &DeviceTwiddles<K::Column>,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<K::Column> {
+    let domain = CanonicCoset::new(lifting_log).circle_domain();
+    let (subdomain, _) = domain.split(log_blowup);
+    let (rows, size) = (subdomain.size() as u32, domain.size() as u32);
+    let mut out = kernels.alloc(4 * domain.size())?;
+    let mut coordinate = kernels.alloc(subdomain.size())?;
+    let mut extended = kernels.alloc(domain.size())?;
+    for c in 0..4 {
+        kernels.copy_range(on_subdomain, c * rows, &mut coordinate, 0, rows)?;
+        interpolate(kernels, &mut coordinate, subdomain, subdomain_twiddles)?;
+        kernels.copy_range(&coordinate, 0, &mut extended, 0, rows)?;
+        evaluate(kernels, &mut extended, subdomain.size(), domain, twiddles)?;
+        kernels.copy_range(&extended, 0, &mut out, c * size, size)?;
+    }
+    Ok(out)
+}
+
+/// `AccumulationOps::accumulate`: `acc += other`, secure columns of `n` values each.
+pub fn accumulate<K: Kernels>(
+    kernels: &K,
+    acc: &mut K::Column,
+    other: &K::Column,
+    n: usize,
+) -> Result<()> {
+    kernels.add_assign(acc, other, 4 * n as u32)
 }

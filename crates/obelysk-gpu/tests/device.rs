@@ -77,6 +77,16 @@ fn quotients_on_the_device_match_stwo() {
     common::check_quotients(kernels.as_ref(), &[(18, 8), (20, 20)], 20, 1);
 }
 
+#[test]
+fn accumulation_on_the_device_matches_stwo() {
+    let Some(kernels) = device("accumulation_on_the_device_matches_stwo") else {
+        return;
+    };
+    for log_n in [0, 5, 20] {
+        common::check_accumulate(kernels.as_ref(), log_n);
+    }
+}
+
 /// Where the loader finds no driver, asking for a GPU is an error that says so, not a panic.
 #[test]
 fn no_driver_is_gpu_unavailable() {

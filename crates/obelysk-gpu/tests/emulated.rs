@@ -96,6 +96,15 @@ mod emulated {
     }
 
     #[test]
+    fn accumulation_matches_stwo() {
+        for kernels in SHAPES {
+            for log_n in 0..=8 {
+                check_accumulate(&kernels, log_n);
+            }
+        }
+    }
+
+    #[test]
     fn domains_the_kernels_do_not_take_are_refused() {
         let kernels = Emulator::default();
         let small = CanonicCoset::new(2).circle_domain();

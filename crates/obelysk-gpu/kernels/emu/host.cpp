@@ -5,6 +5,7 @@
 #include "../bit_reverse.cu"
 #include "../blake2s.cu"
 #include "../circle_fft.cu"
+#include "../columns.cu"
 #include "../fri.cu"
 #include "../quotients.cu"
 
@@ -61,6 +62,15 @@ void emu_quotient_combine(u32 grid, u32 block, const u32* partials, const u32* o
     emu_launch(grid, block, [&] {
         quotient_combine(partials, offsets, log_sizes, samples, n_samples, points, log_rows, out);
     });
+}
+
+void emu_copy_range(u32 grid, u32 block, const u32* src, u32 src_start, u32* dst, u32 dst_start,
+                    u32 n) {
+    emu_launch(grid, block, [&] { copy_range(src, src_start, dst, dst_start, n); });
+}
+
+void emu_add_assign(u32 grid, u32 block, u32* acc, const u32* other, u32 n) {
+    emu_launch(grid, block, [&] { add_assign(acc, other, n); });
 }
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {

@@ -19,7 +19,7 @@ use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps, 
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
 use stwo::prover::vcs_lifted::ops::MerkleOpsLifted;
-use stwo::prover::QuotientOps;
+use stwo::prover::{AccumulationOps, QuotientOps};
 
 /// Random canonical values with 0, 1 and p − 1 planted at the start, the end and throughout.
 pub fn column(n: usize, seed: u64) -> Vec<u32> {
@@ -313,21 +313,44 @@ pub fn check_quotients<K: Kernels>(
         log_blowup,
         &twiddles,
     );
-    let on_subdomain = kernels
-        .download(&ops::combine_quotients(kernels, &numerators, lifting_log, log_blowup).unwrap())
-        .unwrap();
+    let on_subdomain =
+        ops::combine_quotients(kernels, &numerators, lifting_log, log_blowup).unwrap();
     let (subdomain, _) = eval_domain.split(log_blowup);
-    let sub_twiddles = CpuBackend::precompute_twiddles(subdomain.half_coset);
-    for (c, values) in on_subdomain.chunks(subdomain.size()).enumerate() {
-        let poly = CpuBackend::interpolate(
-            CircleEvaluation::new(subdomain, field(values)),
-            &sub_twiddles,
-        );
-        let extended = CpuBackend::evaluate(&poly, eval_domain, &twiddles);
-        assert_eq!(
-            raw(&extended.values),
-            raw(&expected.values.columns[c]),
-            "quotient coordinate {c} at 2^{lifting_log}"
-        );
-    }
+    let extended = ops::extend_quotients(
+        kernels,
+        &on_subdomain,
+        lifting_log,
+        log_blowup,
+        &DeviceTwiddles::new(kernels, subdomain.half_coset).unwrap(),
+        &DeviceTwiddles::new(kernels, eval_domain.half_coset).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        kernels.download(&extended).unwrap(),
+        flat(&expected.values.columns),
+        "quotients at 2^{lifting_log}"
+    );
+}
+
+/// `AccumulationOps::accumulate` on secure columns of 2^log_n values.
+pub fn check_accumulate<K: Kernels>(kernels: &K, log_n: u32) {
+    let (a, b) = (
+        secure_column(1 << log_n, 900),
+        secure_column(1 << log_n, 901),
+    );
+    let mut expected = cpu_secure(&a);
+    CpuBackend::accumulate(&mut expected, &cpu_secure(&b));
+    let mut acc = kernels.upload(&a.concat()).unwrap();
+    ops::accumulate(
+        kernels,
+        &mut acc,
+        &kernels.upload(&b.concat()).unwrap(),
+        1 << log_n,
+    )
+    .unwrap();
+    assert_eq!(
+        kernels.download(&acc).unwrap(),
+        flat(&expected.columns),
+        "2^{log_n}"
+    );
 }

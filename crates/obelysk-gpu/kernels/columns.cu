@@ -1,0 +1,17 @@
+// Plain column work: copies between columns (a secure column's coordinates are ranges of one
+// buffer) and element-wise sums (`AccumulationOps::accumulate` adds secure columns coordinate by
+// coordinate).
+#include "m31.cuh"
+
+extern "C" __global__ void copy_range(const u32* src, u32 src_start, u32* dst, u32 dst_start,
+                                      u32 n) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        dst[dst_start + i] = src[src_start + i];
+    }
+}
+
+extern "C" __global__ void add_assign(u32* acc, const u32* other, u32 n) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        acc[i] = m31_add(acc[i], other[i]);
+    }
+}
