@@ -166,6 +166,12 @@ fn launched(result: std::result::Result<(), DriverError>) -> Result<()> {
 impl Kernels for CudaKernels {
     type Column = CudaSlice<u32>;
 
+    fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(|e| GpuError::Driver(format!("synchronize: {e}")))
+    }
+
     fn upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
         self.stream
             .clone_htod(values)

@@ -121,6 +121,10 @@ fn check(column: &[u32], n: usize) {
 impl Kernels for Emulator {
     type Column = Vec<u32>;
 
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn upload(&self, values: &[u32]) -> Result<Vec<u32>> {
         Ok(values.to_vec())
     }

@@ -19,6 +19,8 @@ use crate::{GpuError, Result};
 pub trait Kernels {
     type Column;
 
+    /// Waits until every launch so far has finished (for timing).
+    fn synchronize(&self) -> Result<()>;
     fn upload(&self, values: &[u32]) -> Result<Self::Column>;
     /// A column of `n` values whose contents are unspecified until a kernel writes them.
     fn alloc(&self, n: usize) -> Result<Self::Column>;
@@ -304,48 +306,60 @@ pub fn merkle_leaves<K: Kernels>(
     columns: &[&[u32]],
     lifting_log: u32,
 ) -> Result<K::Column> {
-    // As stwo: a tree without columns is one leaf, the hash of nothing.
-    let lifting_log = if columns.is_empty() { 0 } else { lifting_log };
-    let mut log_sizes = Vec::with_capacity(columns.len());
-    let mut offsets = Vec::with_capacity(columns.len());
     let mut values = Vec::with_capacity(columns.iter().map(|c| c.len()).sum());
+    let mut log_sizes = Vec::with_capacity(columns.len());
     for column in columns {
         let n = column.len();
-        if n < 2 || !n.is_power_of_two() || n.ilog2() > lifting_log {
+        if n < 2 || !n.is_power_of_two() {
             return Err(GpuError::Unsupported(format!(
-                "a column of {n} values in a tree of 2^{lifting_log} leaves"
+                "a column of {n} values in a Merkle tree"
             )));
         }
-        if log_sizes.last().is_some_and(|&last| n.ilog2() < last) {
-            return Err(GpuError::Unsupported(
-                "columns must come in increasing order of length".into(),
-            ));
-        }
-        offsets.push(
-            u32::try_from(values.len())
-                .map_err(|_| GpuError::Unsupported("more than 2^32 values in one tree".into()))?,
-        );
         log_sizes.push(n.ilog2());
         values.extend_from_slice(column);
     }
+    if values.is_empty() {
+        values.push(0);
+    }
+    merkle_leaves_on_device(kernels, &kernels.upload(&values)?, &log_sizes, lifting_log)
+}
+
+/// [`merkle_leaves`] over columns already on the device, one after another in `values`, with
+/// 2^log_sizes[k] values in column k.
+pub fn merkle_leaves_on_device<K: Kernels>(
+    kernels: &K,
+    values: &K::Column,
+    log_sizes: &[u32],
+    lifting_log: u32,
+) -> Result<K::Column> {
+    // As stwo: a tree without columns is one leaf, the hash of nothing.
+    let lifting_log = if log_sizes.is_empty() { 0 } else { lifting_log };
+    if log_sizes.windows(2).any(|w| w[1] < w[0]) {
+        return Err(GpuError::Unsupported(
+            "columns must come in increasing order of length".into(),
+        ));
+    }
+    if log_sizes.iter().any(|&l| l == 0 || l > lifting_log) {
+        return Err(GpuError::Unsupported(format!(
+            "a column taller than a tree of 2^{lifting_log} leaves, or of one value"
+        )));
+    }
+    let mut offsets = Vec::with_capacity(log_sizes.len());
+    let mut total: u64 = 0;
+    for &l in log_sizes {
+        offsets.push(u32::try_from(total).map_err(|_| {
+            GpuError::Unsupported("more than 2^32 values in one tree".into())
+        })?);
+        total += 1 << l;
+    }
     // Kernels take no empty buffers.
-    let pad = |mut v: Vec<u32>| {
-        if v.is_empty() {
-            v.push(0);
-        }
-        v
-    };
-    let (values, offsets, log_sizes) = (
-        kernels.upload(&pad(values))?,
-        kernels.upload(&pad(offsets))?,
-        kernels.upload(&pad(log_sizes))?,
-    );
+    let pad = |v: &[u32]| if v.is_empty() { vec![0] } else { v.to_vec() };
     let mut out = kernels.alloc(8 << lifting_log)?;
     kernels.merkle_leaves(
-        &values,
-        &offsets,
-        &log_sizes,
-        columns.len() as u32,
+        values,
+        &kernels.upload(&pad(&offsets))?,
+        &kernels.upload(&pad(log_sizes))?,
+        log_sizes.len() as u32,
         lifting_log,
         &mut out,
     )?;
