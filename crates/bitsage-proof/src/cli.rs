@@ -106,6 +106,29 @@ pub enum Command {
         #[command(flatten)]
         security: SecurityArgs,
     },
+    /// Time the CUDA kernels (LDE, Merkle tree, FRI fold) against stwo's CPU SIMD backend on
+    /// this machine. Kernels only: the GPU backend does not prove yet (docs/gpu.md).
+    BenchKernels {
+        /// Log2 of the column lengths to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "20,22")]
+        log_sizes: Vec<u32>,
+        /// Columns per commitment (the CPU component commits 98).
+        #[arg(long, default_value_t = 98)]
+        columns: usize,
+        #[arg(long, value_enum, default_value_t = KernelBackend::Gpu)]
+        backend: KernelBackend,
+        /// One JSON object per measurement on stdout, nothing else.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KernelBackend {
+    /// A CUDA device (the first one `CUDA_VISIBLE_DEVICES` leaves visible).
+    Gpu,
+    /// The kernels compiled as host C++: checks the bench runs, says nothing about speed.
+    Emulator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

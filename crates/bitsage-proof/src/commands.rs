@@ -67,6 +67,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             repeat.max(1),
             security.prover_config(),
         ),
+        Command::BenchKernels {
+            log_sizes,
+            columns,
+            backend,
+            json,
+        } => crate::bench_kernels::run(&log_sizes, columns, backend, json),
     }
 }
 

@@ -4,6 +4,7 @@
 //! could not be read or parsed.
 
 mod bench;
+mod bench_kernels;
 mod cli;
 mod commands;
 mod network;

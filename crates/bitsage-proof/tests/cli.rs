@@ -165,6 +165,46 @@ fn bench_json_is_one_clean_object_per_size() {
 }
 
 #[test]
+fn bench_kernels_runs_on_the_emulator_and_reports_every_operation() {
+    let o = bin(&[
+        "bench-kernels",
+        "--backend",
+        "emulator",
+        "--log-sizes",
+        "6",
+        "--columns",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let operations: Vec<&str> = rows
+        .iter()
+        .map(|r| r["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(operations, ["lde", "merkle", "fri_fold"]);
+    for row in &rows {
+        for key in ["device_ms", "cpu_simd_ms", "speedup"] {
+            assert!(row[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {row}");
+        }
+    }
+}
+
+#[test]
+fn bench_kernels_without_a_gpu_says_why() {
+    if obelysk_gpu::library::find("cuda").is_some() {
+        eprintln!("skipped bench_kernels_without_a_gpu_says_why: this machine has a CUDA driver");
+        return;
+    }
+    let o = bin(&["bench-kernels", "--log-sizes", "6"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no GPU"), "{}", stderr(&o));
+}
+
+#[test]
 fn demo_reports_what_it_proved() {
     let o = bin(&["demo", "--batch-size", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -15,7 +15,6 @@
 //! backend traits over device columns; `docs/gpu.md` tracks the plan.
 
 pub mod cuda;
-#[cfg(obelysk_gpu_emulator)]
 pub mod emulator;
 pub mod kernels;
 pub mod library;

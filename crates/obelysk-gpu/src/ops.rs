@@ -347,9 +347,10 @@ pub fn merkle_leaves_on_device<K: Kernels>(
     let mut offsets = Vec::with_capacity(log_sizes.len());
     let mut total: u64 = 0;
     for &l in log_sizes {
-        offsets.push(u32::try_from(total).map_err(|_| {
-            GpuError::Unsupported("more than 2^32 values in one tree".into())
-        })?);
+        offsets.push(
+            u32::try_from(total)
+                .map_err(|_| GpuError::Unsupported("more than 2^32 values in one tree".into()))?,
+        );
         total += 1 << l;
     }
     // Kernels take no empty buffers.
