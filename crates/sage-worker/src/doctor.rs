@@ -118,7 +118,7 @@ pub async fn doctor(home: &Home) -> anyhow::Result<bool> {
             format!("{reason}; proving runs on the CPU backend"),
         ),
     }
-    r.note("nvrtc", nvrtc_note());
+    r.note("cuda", cuda_note());
     let started = Instant::now();
     match tiny_proof() {
         Ok(()) => r.line(
@@ -134,21 +134,36 @@ pub async fn doctor(home: &Home) -> anyhow::Result<bool> {
     Ok(r.failed == 0)
 }
 
-fn nvrtc_note() -> String {
-    let dirs = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-    let found = dirs
-        .split(':')
-        .chain(["/usr/local/cuda/lib64", "/usr/lib/x86_64-linux-gnu"])
-        .filter(|d| !d.is_empty())
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|e| e.filter_map(Result::ok))
-        .find(|e| e.file_name().to_string_lossy().starts_with("libnvrtc.so"));
-    match found {
-        Some(e) => format!(
-            "{} found (used by the CUDA backend once it lands)",
-            e.path().display()
+/// What the machine offers the CUDA kernels: NVRTC compiling every kernel file, and a device
+/// loading them. GPU proving itself is not implemented yet (docs/gpu.md), so this is a note,
+/// never a failure.
+fn cuda_note() -> String {
+    let nvrtc = match obelysk_gpu::nvrtc::library() {
+        Err(e) => return format!("{e}; proving runs on the CPU"),
+        Ok(path) => path,
+    };
+    let compiled = obelysk_gpu::kernels::SOURCES
+        .iter()
+        .map(|source| obelysk_gpu::nvrtc::compile(source, None))
+        .collect::<Result<Vec<_>, _>>();
+    if let Err(e) = compiled {
+        return format!("{}: {e}", nvrtc.display());
+    }
+    let kernels = format!(
+        "{}: all {} kernel files compile",
+        nvrtc.display(),
+        obelysk_gpu::kernels::SOURCES.len()
+    );
+    match obelysk_gpu::prewarm_gpu(&obelysk_gpu::GpuConfig::default()) {
+        Ok(devices) => format!(
+            "{kernels}; loaded on {}; GPU proving is not implemented yet, proving runs on the CPU",
+            devices
+                .iter()
+                .map(|d| d.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        None => "libnvrtc not found (only needed by the CUDA backend, not built yet)".into(),
+        Err(e) => format!("{kernels}; {e}"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! GPU detection through `nvidia-smi`. The CUDA backend is its own issue; until it lands the
-//! prover runs on the CPU's SIMD backend, and the worker says so plainly.
+//! GPU detection through `nvidia-smi`. The CUDA kernels exist (`obelysk-gpu`) but do not prove
+//! yet; until they do the prover runs on the CPU's SIMD backend, and the worker says so plainly.
 
 use std::process::Command;
 
@@ -19,7 +19,7 @@ impl Detection {
     pub fn backend(&self) -> String {
         match (&self.none_because, self.gpus.first()) {
             (None, Some(gpu)) => format!(
-                "CPU SIMD (GPU {} detected; the CUDA backend is not built yet)",
+                "CPU SIMD (GPU {} detected; GPU proving is not implemented yet)",
                 gpu.name
             ),
             (Some(reason), _) => format!("CPU SIMD ({reason})"),
