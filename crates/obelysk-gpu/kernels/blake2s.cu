@@ -89,7 +89,7 @@ extern "C" __global__ void merkle_leaves(const u32* values, const u32* offsets, 
                 if (k < n_columns) {
                     u32 ratio = lifting_log - log_sizes[k];
                     u32 at = ratio == 0 ? leaf : ((leaf >> (ratio + 1)) << 1) | (leaf & 1);
-                    m[j] = values[offsets[k] + at];
+                    m[j] = values[(u64)offsets[k] + at];
                 } else {
                     m[j] = 0;
                 }
@@ -98,7 +98,7 @@ extern "C" __global__ void merkle_leaves(const u32* values, const u32* offsets, 
             blake2s_compress(h, m, words * 4, b + 1 == n_blocks);
         }
         for (int i = 0; i < 8; i++) {
-            out[8 * leaf + i] = h[i];
+            out[(u64)8 * leaf + i] = h[i];
         }
     }
 }
@@ -110,11 +110,11 @@ extern "C" __global__ void merkle_parents(const u32* children, u32 n_parents, u3
         blake2s_init(h);
         u32 m[16];
         for (int j = 0; j < 16; j++) {
-            m[j] = children[16 * i + j];
+            m[j] = children[(u64)16 * i + j];
         }
         blake2s_compress(h, m, 64, true);
         for (int j = 0; j < 8; j++) {
-            out[8 * i + j] = h[j];
+            out[(u64)8 * i + j] = h[j];
         }
     }
 }

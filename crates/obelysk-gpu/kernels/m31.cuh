@@ -64,15 +64,18 @@ __device__ __forceinline__ qm31 qm31_mul(qm31 x, qm31 y) {
 
 // Value `i` of a secure column stored as four coordinate columns of `n` values, one after
 // another.
+// Indices in 64 bits: four coordinates of 2^30 values already pass 2^32.
 __device__ __forceinline__ qm31 qm31_load(const u32* column, u32 n, u32 i) {
-    return {column[i], column[n + i], column[2 * n + i], column[3 * n + i]};
+    u64 m = n;
+    return {column[i], column[m + i], column[2 * m + i], column[3 * m + i]};
 }
 
 __device__ __forceinline__ void qm31_store(u32* column, u32 n, u32 i, qm31 v) {
+    u64 m = n;
     column[i] = v.a;
-    column[n + i] = v.b;
-    column[2 * n + i] = v.c;
-    column[3 * n + i] = v.d;
+    column[m + i] = v.b;
+    column[2 * m + i] = v.c;
+    column[3 * m + i] = v.d;
 }
 
 // Twiddle h of an FFT layer, from the twiddle layer `line` the host picked from stwo's tree:

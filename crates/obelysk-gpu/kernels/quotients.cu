@@ -45,7 +45,7 @@ extern "C" __global__ void quotient_numerators(const u32* values, u32 n, const u
         for (u32 j = 0; j < n_terms; j++) {
             const u32* t = terms + 5 * j;
             qm31 c = {t[1], t[2], t[3], t[4]};
-            acc = qm31_add(acc, qm31_mul_m31(c, values[t[0] * n + row]));
+            acc = qm31_add(acc, qm31_mul_m31(c, values[(u64)t[0] * n + row]));
         }
         qm31_store(out, n_rows, row, qm31_sub(acc, sum_b));
     }

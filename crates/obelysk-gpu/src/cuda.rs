@@ -9,7 +9,7 @@ use cudarc::driver::{
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::Kernels;
+use crate::ops::{twiddles_read, Kernels};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
@@ -172,6 +172,10 @@ impl Kernels for CudaKernels {
             .map_err(|e| GpuError::Driver(format!("synchronize: {e}")))
     }
 
+    fn len(&self, column: &CudaSlice<u32>) -> usize {
+        column.len()
+    }
+
     fn upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
         self.stream
             .clone_htod(values)
@@ -207,6 +211,7 @@ impl Kernels for CudaKernels {
         n_pairs: u32,
     ) -> Result<()> {
         self.check(column, 2 * n_pairs as usize)?;
+        self.check(twiddles, offset as usize + twiddles_read(layer, n_pairs))?;
         let mut launch = self.stream.launch_builder(self.function("fft_layer"));
         launch
             .arg(column)
@@ -228,6 +233,7 @@ impl Kernels for CudaKernels {
         n_pairs: u32,
     ) -> Result<()> {
         self.check(column, 2 * n_pairs as usize)?;
+        self.check(itwiddles, offset as usize + twiddles_read(layer, n_pairs))?;
         let mut launch = self.stream.launch_builder(self.function("ifft_layer"));
         launch
             .arg(column)
@@ -268,6 +274,10 @@ impl Kernels for CudaKernels {
         let n_out = n_in / 2;
         self.check(src, 4 * n_in as usize)?;
         self.check(dst, 4 * n_out as usize)?;
+        self.check(
+            itwiddles,
+            offset as usize + twiddles_read(u32::from(!circle), n_out),
+        )?;
         let circle = u32::from(circle);
         let [a0, a1, a2, a3] = alpha;
         let mut launch = self.stream.launch_builder(self.function("fri_fold"));
@@ -308,9 +318,9 @@ impl Kernels for CudaKernels {
             .arg(&n_columns)
             .arg(&lifting_log)
             .arg(out);
-        // SAFETY: `merkle_leaves(const u32*, const u32*, const u32*, u32, u32, u32*)`; the
-        // offsets and sizes were built by `ops::merkle_leaves` from the uploaded columns, and
-        // `out` holds 8 words per leaf.
+        // SAFETY: `merkle_leaves(const u32*, const u32*, const u32*, u32, u32, u32*)`; `out`
+        // holds 8 words per leaf (checked). The offsets and sizes live on the device, so their
+        // agreement with `values` is `ops::merkle_leaves_on_device`'s check, the only caller.
         launched(unsafe { launch.launch(Self::config(1 << lifting_log)) }.map(|_| ()))
     }
 
@@ -342,6 +352,9 @@ impl Kernels for CudaKernels {
     ) -> Result<()> {
         self.check(terms, 5 * n_terms as usize)?;
         self.check(partials, out_offset as usize + 4 * n_rows as usize)?;
+        if n_rows > n {
+            return Err(GpuError::Driver(format!("{n_rows} rows of columns of {n}")));
+        }
         let [b0, b1, b2, b3] = sum_b;
         let mut launch = self
             .stream
@@ -359,8 +372,9 @@ impl Kernels for CudaKernels {
             .arg(partials)
             .arg(&out_offset);
         // SAFETY: `quotient_numerators(const u32*, u32, const u32*, u32, u32 ×4, u32, u32*,
-        // u32)`; the terms name columns of the batch (built by `ops::accumulate_numerators`),
-        // and the output block fits `partials`.
+        // u32)`; the output block fits `partials` (checked). The terms live on the device:
+        // `ops::accumulate_numerators`, the only caller, checked their column indices against
+        // the group's width.
         launched(unsafe { launch.launch(Self::config(n_rows)) }.map(|_| ()))
     }
 
@@ -376,6 +390,8 @@ impl Kernels for CudaKernels {
         out: &mut CudaSlice<u32>,
     ) -> Result<()> {
         self.check(samples, 12 * n_samples as usize)?;
+        self.check(offsets, n_samples as usize)?;
+        self.check(log_sizes, n_samples as usize)?;
         self.check(points, 2 << log_rows)?;
         self.check(out, 4 << log_rows)?;
         let mut launch = self
@@ -390,9 +406,10 @@ impl Kernels for CudaKernels {
             .arg(points)
             .arg(&log_rows)
             .arg(out);
-        // SAFETY: `quotient_combine(const u32* ×4, u32, const u32*, u32, u32*)`; offsets and
-        // sizes come from `ops::accumulate_numerators` for this buffer, the point and output
-        // columns hold 2^log_rows rows.
+        // SAFETY: `quotient_combine(const u32* ×4, u32, const u32*, u32, u32*)`; the point and
+        // output columns hold 2^log_rows rows (checked). Offsets and sizes live on the device:
+        // they come from `ops::accumulate_numerators` for this buffer, and
+        // `ops::combine_quotients` checked every size against the subdomain.
         launched(unsafe { launch.launch(Self::config(1 << log_rows)) }.map(|_| ()))
     }
 
@@ -404,8 +421,8 @@ impl Kernels for CudaKernels {
         dst_start: u32,
         n: u32,
     ) -> Result<()> {
-        self.check(src, (src_start + n) as usize)?;
-        self.check(dst, (dst_start + n) as usize)?;
+        self.check(src, src_start as usize + n as usize)?;
+        self.check(dst, dst_start as usize + n as usize)?;
         let mut launch = self.stream.launch_builder(self.function("copy_range"));
         launch
             .arg(src)

@@ -2,7 +2,7 @@
 //! differential tests run the host algorithms of [`crate::ops`] on it and compare with stwo's CPU
 //! backend, on machines without a GPU.
 
-use crate::ops::Kernels;
+use crate::ops::{twiddles_read, Kernels};
 use crate::Result;
 
 mod ffi {
@@ -125,6 +125,10 @@ impl Kernels for Emulator {
         Ok(())
     }
 
+    fn len(&self, column: &Vec<u32>) -> usize {
+        column.len()
+    }
+
     fn upload(&self, values: &[u32]) -> Result<Vec<u32>> {
         Ok(values.to_vec())
     }
@@ -154,7 +158,7 @@ impl Kernels for Emulator {
         n_pairs: u32,
     ) -> Result<()> {
         check(column, 2 * n_pairs as usize);
-        check(twiddles, offset as usize + layer_twiddles(layer, n_pairs));
+        check(twiddles, offset as usize + twiddles_read(layer, n_pairs));
         // SAFETY: values below 2·n_pairs and twiddles below offset + the layer's count exist.
         unsafe {
             ffi::emu_fft_layer(
@@ -179,7 +183,7 @@ impl Kernels for Emulator {
         n_pairs: u32,
     ) -> Result<()> {
         check(column, 2 * n_pairs as usize);
-        check(itwiddles, offset as usize + layer_twiddles(layer, n_pairs));
+        check(itwiddles, offset as usize + twiddles_read(layer, n_pairs));
         // SAFETY: as for `fft_layer`.
         unsafe {
             ffi::emu_ifft_layer(
@@ -222,10 +226,9 @@ impl Kernels for Emulator {
         let n_out = (n_in / 2) as usize;
         check(src, 4 * n_in as usize);
         check(dst, 4 * n_out);
-        // Layer 0 reads half a twiddle per pair, layer 1 one.
         check(
             itwiddles,
-            offset as usize + if circle { n_out / 2 } else { n_out },
+            offset as usize + twiddles_read(u32::from(!circle), n_out as u32),
         );
         // SAFETY: the kernel reads 4·n_in values of `src`, writes 4·(n_in / 2) of `dst` and
         // reads the twiddles checked above; `alpha` is four values.
@@ -259,8 +262,9 @@ impl Kernels for Emulator {
         check(log_sizes, n);
         for k in 0..n {
             assert!(
-                log_sizes[k] <= lifting_log,
-                "column {k} taller than the tree"
+                (1..=lifting_log).contains(&log_sizes[k]),
+                "column {k}: 2^{} values in a tree of 2^{lifting_log}",
+                log_sizes[k]
             );
             check(values, offsets[k] as usize + (1 << log_sizes[k]));
         }
@@ -356,8 +360,9 @@ impl Kernels for Emulator {
         check(samples, 12 * n);
         for s in 0..n {
             assert!(
-                log_sizes[s] <= log_rows,
-                "batch {s} taller than the subdomain"
+                (1..=log_rows).contains(&log_sizes[s]),
+                "batch {s}: 2^{} rows on a subdomain of 2^{log_rows}",
+                log_sizes[s]
             );
             check(partials, offsets[s] as usize + (4 << log_sizes[s]));
         }
@@ -390,8 +395,8 @@ impl Kernels for Emulator {
         dst_start: u32,
         n: u32,
     ) -> Result<()> {
-        check(src, (src_start + n) as usize);
-        check(dst, (dst_start + n) as usize);
+        check(src, src_start as usize + n as usize);
+        check(dst, dst_start as usize + n as usize);
         // SAFETY: both ranges were checked.
         unsafe {
             ffi::emu_copy_range(
@@ -413,16 +418,5 @@ impl Kernels for Emulator {
         // SAFETY: both columns hold n values.
         unsafe { ffi::emu_add_assign(self.grid, self.block, acc.as_mut_ptr(), other.as_ptr(), n) };
         Ok(())
-    }
-}
-
-/// Twiddles a layer reads past its offset: one per butterfly block, and layer 0 reads the first
-/// line layer, half as many.
-fn layer_twiddles(layer: u32, n_pairs: u32) -> usize {
-    let blocks = (n_pairs >> layer) as usize;
-    if layer == 0 {
-        blocks / 2
-    } else {
-        blocks
     }
 }

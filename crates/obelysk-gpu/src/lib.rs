@@ -10,9 +10,10 @@
 //! `.cu` sources compiled as host C++ (`kernels/emu/`), which lets the differential tests compare
 //! every kernel with stwo's CPU backend on machines without a GPU.
 //!
-//! What exists: bit reversal and the circle FFT/IFFT (interpolation and low-degree extension).
-//! What does not yet: Merkle hashing, quotients, FRI folds, constraint evaluation, and stwo's
-//! backend traits over device columns; `docs/gpu.md` tracks the plan.
+//! What exists: bit reversal, the circle FFT/IFFT (interpolation and low-degree extension),
+//! lifted Blake2s Merkle trees, FRI folds, DEEP quotients and column accumulation. What does not
+//! yet: constraint evaluation, and stwo's backend traits over device columns, so nothing proves
+//! on a GPU yet; `docs/gpu.md` tracks the plan.
 
 pub mod cuda;
 pub mod emulator;

@@ -22,6 +22,8 @@ pub trait Kernels {
     /// Waits until every launch so far has finished (for timing).
     fn synchronize(&self) -> Result<()>;
     fn upload(&self, values: &[u32]) -> Result<Self::Column>;
+    /// Values in `column`.
+    fn len(&self, column: &Self::Column) -> usize;
     /// A column of `n` values whose contents are unspecified until a kernel writes them.
     fn alloc(&self, n: usize) -> Result<Self::Column>;
     fn download(&self, column: &Self::Column) -> Result<Vec<u32>>;
@@ -121,6 +123,34 @@ pub trait Kernels {
 /// worth it below a few hundred values anyway.
 pub const MIN_FFT_LOG_SIZE: u32 = 3;
 
+/// Twiddles a layer kernel reads past its offset for `n_pairs` pairs: one per butterfly block,
+/// and for the circle layer (layer 0, also a circle fold) pairs `[x, y]` of the first line layer,
+/// one pair per four blocks.
+pub fn twiddles_read(layer: u32, n_pairs: u32) -> usize {
+    let blocks = (n_pairs >> layer) as usize;
+    if layer == 0 {
+        2 * blocks.div_ceil(4)
+    } else {
+        blocks
+    }
+}
+
+/// `n` as a kernel argument, or why it does not fit one.
+fn as_u32(n: usize, what: &str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| GpuError::Unsupported(format!("{what}: {n} is past 2^32")))
+}
+
+/// Fails unless `column` holds at least `n` values.
+fn holds<K: Kernels>(kernels: &K, column: &K::Column, n: usize, what: &str) -> Result<()> {
+    let len = kernels.len(column);
+    if len < n {
+        return Err(GpuError::Unsupported(format!(
+            "{what}: a column of {len} values where {n} are needed"
+        )));
+    }
+    Ok(())
+}
+
 /// stwo's twiddle tree for a coset, on the device: forward and inverse, with the host copy that
 /// says where each layer starts.
 pub struct DeviceTwiddles<C> {
@@ -158,7 +188,10 @@ impl<C> DeviceTwiddles<C> {
         let buffer = &self.host.twiddles;
         domain_line_twiddles_from_tree(domain, buffer)
             .iter()
-            .map(|layer| (layer.as_ptr() as usize - buffer.as_ptr() as usize) as u32 / 4)
+            .map(|layer| {
+                let bytes = layer.as_ptr() as usize - buffer.as_ptr() as usize;
+                (bytes / std::mem::size_of::<BaseField>()) as u32
+            })
             .collect()
     }
 }
@@ -187,6 +220,7 @@ pub fn interpolate<K: Kernels>(
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
     check_domain(domain, twiddles)?;
+    holds(kernels, values, domain.size(), "interpolation")?;
     let n_pairs = (domain.size() / 2) as u32;
     let offsets = twiddles.line_offsets(domain);
     // Layer 0 derives the circle twiddles from the first line layer; layer i ≥ 1 uses line
@@ -216,6 +250,7 @@ pub fn evaluate<K: Kernels>(
             domain.size()
         )));
     }
+    holds(kernels, buffer, domain.size(), "evaluation")?;
     let n = domain.size() as u32;
     kernels.zero_from(buffer, n_coeffs as u32, n)?;
     let offsets = twiddles.line_offsets(domain);
@@ -244,6 +279,7 @@ fn fri_fold<K: Kernels>(
             "a fold of {n} values is the CPU's work"
         )));
     }
+    holds(kernels, src, 4 * n, "fold source")?;
     let mut dst = kernels.alloc(4 * (n / 2))?;
     let alpha = alpha.to_m31_array().map(|c| c.0);
     kernels.fri_fold(
@@ -266,6 +302,11 @@ pub fn fold_line<K: Kernels>(
     alpha: SecureField,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<K::Column> {
+    if !domain.coset().is_doubling_of(twiddles.host.root_coset) {
+        return Err(GpuError::Unsupported(
+            "the twiddles are for another coset".into(),
+        ));
+    }
     let offsets = twiddles.line_offsets(domain);
     fri_fold(
         kernels,
@@ -287,6 +328,11 @@ pub fn fold_circle_into_line<K: Kernels>(
     alpha: SecureField,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<K::Column> {
+    if !domain.half_coset.is_doubling_of(twiddles.host.root_coset) {
+        return Err(GpuError::Unsupported(
+            "the twiddles are for another coset".into(),
+        ));
+    }
     let offsets = twiddles.line_offsets(domain);
     fri_fold(
         kernels,
@@ -339,9 +385,10 @@ pub fn merkle_leaves_on_device<K: Kernels>(
             "columns must come in increasing order of length".into(),
         ));
     }
-    if log_sizes.iter().any(|&l| l == 0 || l > lifting_log) {
+    if log_sizes.iter().any(|&l| l == 0 || l > lifting_log) || lifting_log > 30 {
         return Err(GpuError::Unsupported(format!(
-            "a column taller than a tree of 2^{lifting_log} leaves, or of one value"
+            "a column taller than a tree of 2^{lifting_log} leaves, or of one value, or a tree \
+             past 2^30 leaves"
         )));
     }
     let mut offsets = Vec::with_capacity(log_sizes.len());
@@ -353,6 +400,8 @@ pub fn merkle_leaves_on_device<K: Kernels>(
         );
         total += 1 << l;
     }
+    as_u32(total as usize, "values in one tree")?;
+    holds(kernels, values, total as usize, "Merkle columns")?;
     // Kernels take no empty buffers.
     let pad = |v: &[u32]| if v.is_empty() { vec![0] } else { v.to_vec() };
     let mut out = kernels.alloc(8 << lifting_log)?;
@@ -373,8 +422,9 @@ pub fn merkle_parents<K: Kernels>(
     layer: &K::Column,
     n_parents: usize,
 ) -> Result<K::Column> {
+    holds(kernels, layer, 16 * n_parents, "Merkle layer")?;
     let mut out = kernels.alloc(8 * n_parents)?;
-    kernels.merkle_parents(layer, n_parents as u32, &mut out)?;
+    kernels.merkle_parents(layer, as_u32(n_parents, "Merkle parents")?, &mut out)?;
     Ok(out)
 }
 
@@ -455,12 +505,26 @@ pub fn accumulate_numerators<K: Kernels>(
                 group.column_len
             )));
         }
+        let width = kernels.len(group.columns) / group.column_len;
+        if let Some(bad) = group
+            .batches
+            .iter()
+            .flat_map(|b| &b.cols_vals_randpows)
+            .find(|d| d.column_index >= width)
+        {
+            return Err(GpuError::Unsupported(format!(
+                "a sample of column {} in a group of {width} columns",
+                bad.column_index
+            )));
+        }
+        as_u32(kernels.len(group.columns), "values in one group")?;
         for _ in group.batches {
-            offsets.push(total as u32);
+            offsets.push(as_u32(total, "numerator values")?);
             log_sizes.push(rows.ilog2());
             total += 4 * rows;
         }
     }
+    as_u32(total, "numerator values")?;
     let mut partials = kernels.alloc(total.max(1))?;
     let mut samples = Vec::new();
     let mut next = 0;
@@ -574,5 +638,7 @@ pub fn accumulate<K: Kernels>(
     other: &K::Column,
     n: usize,
 ) -> Result<()> {
-    kernels.add_assign(acc, other, 4 * n as u32)
+    holds(kernels, acc, 4 * n, "accumulator")?;
+    holds(kernels, other, 4 * n, "accumulated column")?;
+    kernels.add_assign(acc, other, as_u32(4 * n, "accumulated values")?)
 }

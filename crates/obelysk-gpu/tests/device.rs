@@ -51,8 +51,8 @@ fn fri_folds_on_the_device_match_stwo() {
         return;
     };
     for log_size in (3..=12).chain([16, 20, 22]) {
-        common::check_fold_circle(kernels.as_ref(), log_size);
-        common::check_fold_line(kernels.as_ref(), log_size);
+        common::check_fold_circle(kernels.as_ref(), log_size, 1);
+        common::check_fold_line(kernels.as_ref(), log_size, 1);
     }
 }
 

@@ -7,6 +7,8 @@ mod emulated {
     use obelysk_gpu::emulator::Emulator;
     use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
     use obelysk_gpu::GpuError;
+    use stwo::core::fields::m31::BaseField;
+    use stwo::core::fields::qm31::SecureField;
     use stwo::core::poly::circle::CanonicCoset;
 
     use super::common::*;
@@ -59,14 +61,16 @@ mod emulated {
     fn fri_folds_match_stwo() {
         for kernels in SHAPES {
             for log_size in 2..=11 {
-                if log_size >= 3 {
-                    check_fold_circle(&kernels, log_size);
+                for extra in [0, 2] {
+                    if log_size >= 3 {
+                        check_fold_circle(&kernels, log_size, extra);
+                    }
+                    check_fold_line(&kernels, log_size, extra);
                 }
-                check_fold_line(&kernels, log_size);
             }
         }
-        check_fold_circle(&Emulator::default(), 20);
-        check_fold_line(&Emulator::default(), 19);
+        check_fold_circle(&Emulator::default(), 20, 1);
+        check_fold_line(&Emulator::default(), 19, 1);
     }
 
     #[test]
@@ -100,6 +104,40 @@ mod emulated {
                 check_accumulate(&kernels, log_n);
             }
         }
+    }
+
+    #[test]
+    fn inputs_the_kernels_cannot_take_are_refused_before_any_launch() {
+        let kernels = Emulator::default();
+        let log = 6;
+        let circle = CanonicCoset::new(log).circle_domain();
+        let other = CanonicCoset::new(log + 1).circle_domain();
+        // Twiddles of a smaller tree than the domain's.
+        let small =
+            DeviceTwiddles::new(&kernels, CanonicCoset::new(4).circle_domain().half_coset).unwrap();
+        let src = kernels.upload(&vec![1; 4 << log]).unwrap();
+        let alpha = SecureField::from_m31_array([1, 2, 3, 4].map(BaseField::from));
+        assert!(matches!(
+            ops::fold_circle_into_line(&kernels, &src, circle, alpha, &small),
+            Err(GpuError::Unsupported(_))
+        ));
+        // A source column shorter than the domain.
+        let twiddles = DeviceTwiddles::new(&kernels, other.half_coset).unwrap();
+        let short = kernels.upload(&vec![1; 4 << (log - 1)]).unwrap();
+        assert!(matches!(
+            ops::fold_circle_into_line(&kernels, &short, circle, alpha, &twiddles),
+            Err(GpuError::Unsupported(_))
+        ));
+        // Merkle columns the uploaded values do not hold, and a column of one value.
+        let values = kernels.upload(&[1; 8]).unwrap();
+        assert!(matches!(
+            ops::merkle_leaves_on_device(&kernels, &values, &[3, 3], 3),
+            Err(GpuError::Unsupported(_))
+        ));
+        assert!(matches!(
+            ops::merkle_leaves_on_device(&kernels, &values, &[0], 3),
+            Err(GpuError::Unsupported(_))
+        ));
     }
 
     #[test]

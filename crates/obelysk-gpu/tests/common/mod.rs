@@ -128,18 +128,20 @@ fn alpha(seed: u64) -> SecureField {
 }
 
 /// A circle evaluation of 2^log_size secure values folded into a line, against
-/// `CpuBackend::fold_circle_into_line`.
-pub fn check_fold_circle<K: Kernels>(kernels: &K, log_size: u32) {
+/// `CpuBackend::fold_circle_into_line`, with twiddles for a coset `extra` doublings larger (a
+/// prover folds with the tree of its largest domain).
+pub fn check_fold_circle<K: Kernels>(kernels: &K, log_size: u32, extra: u32) {
     let coords = secure_column(1 << log_size, 300 + u64::from(log_size));
     let circle = domain(log_size);
     let alpha = alpha(u64::from(log_size));
-    let cpu_twiddles = CpuBackend::precompute_twiddles(circle.half_coset);
+    let tree_coset = domain(log_size + extra).half_coset;
+    let cpu_twiddles = CpuBackend::precompute_twiddles(tree_coset);
     let expected = CpuBackend::fold_circle_into_line(
         &SecureEvaluation::<CpuBackend, BitReversedOrder>::new(circle, cpu_secure(&coords)),
         alpha,
         &cpu_twiddles,
     );
-    let twiddles = DeviceTwiddles::new(kernels, circle.half_coset).unwrap();
+    let twiddles = DeviceTwiddles::new(kernels, tree_coset).unwrap();
     let src = kernels.upload(&coords.concat()).unwrap();
     let folded = ops::fold_circle_into_line(kernels, &src, circle, alpha, &twiddles).unwrap();
     assert_eq!(
@@ -149,20 +151,22 @@ pub fn check_fold_circle<K: Kernels>(kernels: &K, log_size: u32) {
     );
 }
 
-/// A line evaluation of 2^log_size secure values folded once, against `CpuBackend::fold_line`.
-pub fn check_fold_line<K: Kernels>(kernels: &K, log_size: u32) {
+/// A line evaluation of 2^log_size secure values folded once, against `CpuBackend::fold_line`,
+/// with twiddles for a coset `extra` doublings larger.
+pub fn check_fold_line<K: Kernels>(kernels: &K, log_size: u32, extra: u32) {
     let coords = secure_column(1 << log_size, 400 + u64::from(log_size));
     let coset = domain(log_size + 1).half_coset;
     let line = LineDomain::new(coset);
     let alpha = alpha(1000 + u64::from(log_size));
-    let cpu_twiddles = CpuBackend::precompute_twiddles(coset);
+    let tree_coset = domain(log_size + 1 + extra).half_coset;
+    let cpu_twiddles = CpuBackend::precompute_twiddles(tree_coset);
     let expected = CpuBackend::fold_line(
         &LineEvaluation::<CpuBackend>::new(line, cpu_secure(&coords)),
         alpha,
         &cpu_twiddles,
         1,
     );
-    let twiddles = DeviceTwiddles::new(kernels, coset).unwrap();
+    let twiddles = DeviceTwiddles::new(kernels, tree_coset).unwrap();
     let src = kernels.upload(&coords.concat()).unwrap();
     let folded = ops::fold_line(kernels, &src, line, alpha, &twiddles).unwrap();
     assert_eq!(

@@ -97,8 +97,9 @@ impl Mul for Base {
     #[inline(always)]
     fn mul(self, rhs: Self) -> Self {
         const LOW: u64x8 = u64x8::from_array([0xFFFF_FFFF; 8]);
-        let wide = |v: u32x16| u64x8::from_ne_bytes(v.to_ne_bytes());
-        let narrow = |v: u64x8| u32x16::from_ne_bytes(v.to_ne_bytes());
+        // Little-endian on both sides: lane 2k is the low half of 64-bit lane k on any target.
+        let wide = |v: u32x16| u64x8::from_le_bytes(v.to_le_bytes());
+        let narrow = |v: u64x8| u32x16::from_le_bytes(v.to_le_bytes());
         let (a, b_doubled) = (wide(self.0), wide(rhs.0 + rhs.0));
         let even = narrow((a & LOW) * (b_doubled & LOW));
         let odd = narrow((a >> 32) * (b_doubled >> 32));
@@ -149,8 +150,10 @@ impl Ext {
         self.0.map(Base::into_packed)
     }
 
-    /// Inverses of every value of `values` (none may be zero) with one field inversion:
-    /// Montgomery's trick, three products per value.
+    /// Inverses of every value of `values` with one field inversion: Montgomery's trick, three
+    /// products per value. A zero in some lane makes that lane zero in every output; the LogUp
+    /// denominators it serves are random combinations, zero with negligible probability, and a
+    /// zero would only make the proof fail to verify.
     pub fn batch_inverse(values: &[Ext]) -> Vec<Ext> {
         let mut prefix = Vec::with_capacity(values.len());
         let mut acc = Ext::one();
