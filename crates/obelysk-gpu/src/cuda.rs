@@ -176,6 +176,81 @@ impl Kernels for CudaKernels {
         column.len()
     }
 
+    fn threads(&self, work: u32) -> u32 {
+        Self::config(work).grid_dim.0 * BLOCK
+    }
+
+    fn eval_poly_partials(
+        &self,
+        coeffs: &CudaSlice<u32>,
+        log_n: u32,
+        factors: &CudaSlice<u32>,
+        chunk_log: u32,
+        partials: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        if chunk_log > log_n || chunk_log > 12 {
+            return Err(GpuError::Driver(format!("chunks of 2^{chunk_log}")));
+        }
+        let work = 1u32 << (log_n - chunk_log);
+        self.check(coeffs, 1 << log_n)?;
+        self.check(factors, 4 * log_n as usize)?;
+        self.check(partials, 4 * self.threads(work) as usize)?;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("eval_poly_partials"));
+        launch
+            .arg(coeffs)
+            .arg(&log_n)
+            .arg(factors)
+            .arg(&chunk_log)
+            .arg(partials);
+        // SAFETY: `eval_poly_partials(const u32*, u32, const u32*, u32, u32*)`; coefficients,
+        // factors and one partial per thread of this launch were checked.
+        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+    }
+
+    fn secure_sum_partials(
+        &self,
+        column: &CudaSlice<u32>,
+        n: u32,
+        start: u32,
+        count: u32,
+        partials: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        if start as usize + count as usize > n as usize {
+            return Err(GpuError::Driver("a range past the column".into()));
+        }
+        self.check(column, 4 * n as usize)?;
+        self.check(partials, 4 * self.threads(count) as usize)?;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("secure_sum_partials"));
+        launch
+            .arg(column)
+            .arg(&n)
+            .arg(&start)
+            .arg(&count)
+            .arg(partials);
+        // SAFETY: `secure_sum_partials(const u32*, u32, u32, u32, u32*)`; the range lies in the
+        // column and there is one partial per thread of this launch.
+        launched(unsafe { launch.launch(Self::config(count)) }.map(|_| ()))
+    }
+
+    fn decompose_apply(&self, column: &mut CudaSlice<u32>, n: u32, lambda: [u32; 4]) -> Result<()> {
+        self.check(column, 4 * n as usize)?;
+        let [l0, l1, l2, l3] = lambda;
+        let mut launch = self.stream.launch_builder(self.function("decompose_apply"));
+        launch
+            .arg(column)
+            .arg(&n)
+            .arg(&l0)
+            .arg(&l1)
+            .arg(&l2)
+            .arg(&l3);
+        // SAFETY: `decompose_apply(u32*, u32, u32 ×4)`; the column holds 4·n values.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
     fn upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
         self.stream
             .clone_htod(values)

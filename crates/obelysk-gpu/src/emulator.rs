@@ -79,6 +79,31 @@ mod ffi {
             n: u32,
         );
         pub fn emu_add_assign(grid: u32, block: u32, acc: *mut u32, other: *const u32, n: u32);
+        pub fn emu_eval_poly_partials(
+            grid: u32,
+            block: u32,
+            coeffs: *const u32,
+            log_n: u32,
+            factors: *const u32,
+            chunk_log: u32,
+            partials: *mut u32,
+        );
+        pub fn emu_secure_sum_partials(
+            grid: u32,
+            block: u32,
+            column: *const u32,
+            n: u32,
+            start: u32,
+            count: u32,
+            partials: *mut u32,
+        );
+        pub fn emu_decompose_apply(
+            grid: u32,
+            block: u32,
+            column: *mut u32,
+            n: u32,
+            lambda: *const u32,
+        );
         pub fn emu_fri_fold(
             grid: u32,
             block: u32,
@@ -127,6 +152,85 @@ impl Kernels for Emulator {
 
     fn len(&self, column: &Vec<u32>) -> usize {
         column.len()
+    }
+
+    fn threads(&self, _work: u32) -> u32 {
+        self.grid * self.block
+    }
+
+    fn eval_poly_partials(
+        &self,
+        coeffs: &Vec<u32>,
+        log_n: u32,
+        factors: &Vec<u32>,
+        chunk_log: u32,
+        partials: &mut Vec<u32>,
+    ) -> Result<()> {
+        assert!(
+            chunk_log <= log_n && chunk_log <= 12,
+            "chunks of 2^{chunk_log}"
+        );
+        check(coeffs, 1 << log_n);
+        check(factors, 4 * log_n as usize);
+        check(partials, 4 * (self.grid * self.block) as usize);
+        // SAFETY: coefficients, factors and one partial per thread were checked; chunks stay
+        // within the stack array of reduce.cu (2^12).
+        unsafe {
+            ffi::emu_eval_poly_partials(
+                self.grid,
+                self.block,
+                coeffs.as_ptr(),
+                log_n,
+                factors.as_ptr(),
+                chunk_log,
+                partials.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn secure_sum_partials(
+        &self,
+        column: &Vec<u32>,
+        n: u32,
+        start: u32,
+        count: u32,
+        partials: &mut Vec<u32>,
+    ) -> Result<()> {
+        assert!(
+            start as usize + count as usize <= n as usize,
+            "a range past the column"
+        );
+        check(column, 4 * n as usize);
+        check(partials, 4 * (self.grid * self.block) as usize);
+        // SAFETY: the range lies in the column and there is one partial per thread.
+        unsafe {
+            ffi::emu_secure_sum_partials(
+                self.grid,
+                self.block,
+                column.as_ptr(),
+                n,
+                start,
+                count,
+                partials.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn decompose_apply(&self, column: &mut Vec<u32>, n: u32, lambda: [u32; 4]) -> Result<()> {
+        check(column, 4 * n as usize);
+        // SAFETY: the column holds 4·n values; λ is four.
+        unsafe {
+            ffi::emu_decompose_apply(
+                self.grid,
+                self.block,
+                column.as_mut_ptr(),
+                n,
+                lambda.as_ptr(),
+            )
+        };
+        Ok(())
     }
 
     fn upload(&self, values: &[u32]) -> Result<Vec<u32>> {

@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 6] = [
+pub const SOURCES: [KernelSource; 7] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -42,6 +42,15 @@ pub const SOURCES: [KernelSource; 6] = [
         file: "quotients.cu",
         source: include_str!("../kernels/quotients.cu"),
         functions: &["quotient_numerators", "quotient_combine"],
+    },
+    KernelSource {
+        file: "reduce.cu",
+        source: include_str!("../kernels/reduce.cu"),
+        functions: &[
+            "eval_poly_partials",
+            "secure_sum_partials",
+            "decompose_apply",
+        ],
     },
 ];
 

@@ -11,7 +11,8 @@
 //! every kernel with stwo's CPU backend on machines without a GPU.
 //!
 //! What exists: bit reversal, the circle FFT/IFFT (interpolation and low-degree extension),
-//! lifted Blake2s Merkle trees, FRI folds, DEEP quotients and column accumulation. What does not
+//! lifted Blake2s Merkle trees, FRI folds and decomposition, DEEP quotients, evaluation at a
+//! point and column accumulation. What does not
 //! yet: constraint evaluation, and stwo's backend traits over device columns, so nothing proves
 //! on a GPU yet; `docs/gpu.md` tracks the plan.
 

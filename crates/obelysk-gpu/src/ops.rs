@@ -24,6 +24,29 @@ pub trait Kernels {
     fn upload(&self, values: &[u32]) -> Result<Self::Column>;
     /// Values in `column`.
     fn len(&self, column: &Self::Column) -> usize;
+    /// Threads of a launch over `work` items: the partial results a reduction writes.
+    fn threads(&self, work: u32) -> u32;
+    /// Per-thread partial sums of `PolyOps::eval_at_point` over 2^log_n coefficients, chunks of
+    /// 2^chunk_log; `factors` holds log_n QM31 values, `partials` four words per thread.
+    fn eval_poly_partials(
+        &self,
+        coeffs: &Self::Column,
+        log_n: u32,
+        factors: &Self::Column,
+        chunk_log: u32,
+        partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// Per-thread partial sums of values `[start, start + count)` of a secure column of `n`.
+    fn secure_sum_partials(
+        &self,
+        column: &Self::Column,
+        n: u32,
+        start: u32,
+        count: u32,
+        partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// First half of a secure column of `n` minus λ, second half plus λ.
+    fn decompose_apply(&self, column: &mut Self::Column, n: u32, lambda: [u32; 4]) -> Result<()>;
     /// A column of `n` values whose contents are unspecified until a kernel writes them.
     fn alloc(&self, n: usize) -> Result<Self::Column>;
     fn download(&self, column: &Self::Column) -> Result<Vec<u32>>;
@@ -641,4 +664,83 @@ pub fn accumulate<K: Kernels>(
     holds(kernels, acc, 4 * n, "accumulator")?;
     holds(kernels, other, 4 * n, "accumulated column")?;
     kernels.add_assign(acc, other, as_u32(4 * n, "accumulated values")?)
+}
+
+/// Adds the four-word partial results of a reduction.
+fn sum_partials<K: Kernels>(kernels: &K, partials: &K::Column) -> Result<SecureField> {
+    Ok(kernels
+        .download(partials)?
+        .chunks(4)
+        .map(|w| secure([w[0], w[1], w[2], w[3]]))
+        .sum())
+}
+
+/// Chunk of coefficients one thread folds in [`eval_at_point`]; `reduce.cu` allows up to 2^12.
+const EVAL_CHUNK_LOG: u32 = 8;
+
+/// `PolyOps::eval_at_point`: the polynomial with 2^log_n coefficients (stwo's order, on the
+/// device) at a point of the extension.
+pub fn eval_at_point<K: Kernels>(
+    kernels: &K,
+    coeffs: &K::Column,
+    log_n: u32,
+    point: CirclePoint<SecureField>,
+) -> Result<SecureField> {
+    holds(kernels, coeffs, 1 << log_n, "coefficients")?;
+    if log_n == 0 {
+        let first = kernels.download(coeffs)?[0];
+        return Ok(BaseField::from_u32_unchecked(first).into());
+    }
+    // stwo's folding factors: y, then x, 2x² − 1, … (as many as bits), reversed.
+    let mut factors = vec![point.y];
+    let mut x = point.x;
+    for _ in 1..log_n {
+        factors.push(x);
+        x = CirclePoint::double_x(x);
+    }
+    factors.reverse();
+    let factors: Vec<u32> = factors.into_iter().flat_map(words).collect();
+    let chunk_log = log_n.min(EVAL_CHUNK_LOG);
+    let work = 1u32 << (log_n - chunk_log);
+    let mut partials = kernels.alloc(4 * kernels.threads(work) as usize)?;
+    kernels.eval_poly_partials(
+        coeffs,
+        log_n,
+        &kernels.upload(&factors)?,
+        chunk_log,
+        &mut partials,
+    )?;
+    sum_partials(kernels, &partials)
+}
+
+/// Σ of values `[start, start + count)` of a secure column of `n` values.
+fn secure_sum<K: Kernels>(
+    kernels: &K,
+    column: &K::Column,
+    n: u32,
+    start: u32,
+    count: u32,
+) -> Result<SecureField> {
+    let mut partials = kernels.alloc(4 * kernels.threads(count).max(1) as usize)?;
+    kernels.secure_sum_partials(column, n, start, count, &mut partials)?;
+    sum_partials(kernels, &partials)
+}
+
+/// `FriOps::decompose` in place: with λ = (Σ first half − Σ second half) / n over a secure
+/// column of `n` values in bit-reversed order, the first half loses λ and the second gains it;
+/// returns λ.
+pub fn decompose<K: Kernels>(kernels: &K, column: &mut K::Column, n: usize) -> Result<SecureField> {
+    if n < 2 || !n.is_power_of_two() {
+        return Err(GpuError::Unsupported(format!(
+            "a decomposition of {n} values"
+        )));
+    }
+    holds(kernels, column, 4 * n, "decomposed column")?;
+    let n32 = as_u32(n, "decomposed values")?;
+    let half = n32 / 2;
+    let a = secure_sum(kernels, column, n32, 0, half)?;
+    let b = secure_sum(kernels, column, n32, half, half)?;
+    let lambda = (a - b) / BaseField::from_u32_unchecked(n32);
+    kernels.decompose_apply(column, n32, words(lambda))?;
+    Ok(lambda)
 }

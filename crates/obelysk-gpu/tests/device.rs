@@ -87,6 +87,20 @@ fn accumulation_on_the_device_matches_stwo() {
     }
 }
 
+#[test]
+fn evaluation_at_a_point_and_decomposition_on_the_device_match_stwo() {
+    let Some(kernels) = device("evaluation_at_a_point_and_decomposition_on_the_device_match_stwo")
+    else {
+        return;
+    };
+    for log_n in [0, 1, 5, 8, 9, 16, 20, 22] {
+        common::check_eval_at_point(kernels.as_ref(), log_n);
+    }
+    for log_n in [1, 5, 16, 20] {
+        common::check_decompose(kernels.as_ref(), log_n);
+    }
+}
+
 /// Where the loader finds no driver, asking for a GPU is an error that says so, not a panic.
 #[test]
 fn no_driver_is_gpu_unavailable() {

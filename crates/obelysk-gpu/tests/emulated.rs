@@ -107,6 +107,26 @@ mod emulated {
     }
 
     #[test]
+    fn evaluation_at_a_point_matches_stwo() {
+        for kernels in SHAPES {
+            for log_n in 0..=11 {
+                check_eval_at_point(&kernels, log_n);
+            }
+        }
+        check_eval_at_point(&Emulator::default(), 20);
+    }
+
+    #[test]
+    fn fri_decomposition_matches_stwo() {
+        for kernels in SHAPES {
+            for log_n in 1..=10 {
+                check_decompose(&kernels, log_n);
+            }
+        }
+        check_decompose(&Emulator::default(), 18);
+    }
+
+    #[test]
     fn inputs_the_kernels_cannot_take_are_refused_before_any_launch() {
         let kernels = Emulator::default();
         let log = 6;

@@ -8,6 +8,7 @@
 #include "../columns.cu"
 #include "../fri.cu"
 #include "../quotients.cu"
+#include "../reduce.cu"
 
 extern "C" {
 
@@ -71,6 +72,21 @@ void emu_copy_range(u32 grid, u32 block, const u32* src, u32 src_start, u32* dst
 
 void emu_add_assign(u32 grid, u32 block, u32* acc, const u32* other, u32 n) {
     emu_launch(grid, block, [&] { add_assign(acc, other, n); });
+}
+
+void emu_eval_poly_partials(u32 grid, u32 block, const u32* coeffs, u32 log_n,
+                            const u32* factors, u32 chunk_log, u32* partials) {
+    emu_launch(grid, block, [&] { eval_poly_partials(coeffs, log_n, factors, chunk_log, partials); });
+}
+
+void emu_secure_sum_partials(u32 grid, u32 block, const u32* column, u32 n, u32 start, u32 count,
+                             u32* partials) {
+    emu_launch(grid, block, [&] { secure_sum_partials(column, n, start, count, partials); });
+}
+
+void emu_decompose_apply(u32 grid, u32 block, u32* column, u32 n, const u32* lambda) {
+    emu_launch(grid, block,
+               [&] { decompose_apply(column, n, lambda[0], lambda[1], lambda[2], lambda[3]); });
 }
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {

@@ -358,3 +358,41 @@ pub fn check_accumulate<K: Kernels>(kernels: &K, log_n: u32) {
         "2^{log_n}"
     );
 }
+
+/// `PolyOps::eval_at_point` of 2^log_n coefficients at a random point of the extension.
+pub fn check_eval_at_point<K: Kernels>(kernels: &K, log_n: u32) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1100 + u64::from(log_n));
+    let coeffs = column(1 << log_n, 1200 + u64::from(log_n));
+    let point = CirclePoint {
+        x: random_secure(&mut rng),
+        y: random_secure(&mut rng),
+    };
+    let expected = CpuBackend::eval_at_point(
+        &CircleCoefficients::<CpuBackend>::new(field(&coeffs)),
+        point,
+    );
+    let device = kernels.upload(&coeffs).unwrap();
+    assert_eq!(
+        ops::eval_at_point(kernels, &device, log_n, point).unwrap(),
+        expected,
+        "2^{log_n} coefficients"
+    );
+}
+
+/// `FriOps::decompose` of a secure evaluation on a circle domain of 2^log_n points.
+pub fn check_decompose<K: Kernels>(kernels: &K, log_n: u32) {
+    let coords = secure_column(1 << log_n, 1300 + u64::from(log_n));
+    let (expected, expected_lambda) =
+        CpuBackend::decompose(&SecureEvaluation::<CpuBackend, BitReversedOrder>::new(
+            domain(log_n),
+            cpu_secure(&coords),
+        ));
+    let mut device = kernels.upload(&coords.concat()).unwrap();
+    let lambda = ops::decompose(kernels, &mut device, 1 << log_n).unwrap();
+    assert_eq!(lambda, expected_lambda, "λ at 2^{log_n}");
+    assert_eq!(
+        kernels.download(&device).unwrap(),
+        flat(&expected.values.columns),
+        "decomposition at 2^{log_n}"
+    );
+}

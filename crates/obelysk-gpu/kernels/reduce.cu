@@ -1,0 +1,67 @@
+// Sums over whole columns, in two steps: every thread of the launch writes its partial result
+// (a QM31, four words at 4·thread) and the host adds the partials. No shared memory, no atomics.
+#include "m31.cuh"
+
+__device__ __forceinline__ u32 thread_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
+
+__device__ __forceinline__ qm31 qm31_from_m31(u32 v) { return {v, 0, 0, 0}; }
+
+// `PolyOps::eval_at_point` (stwo's `fold`): Σ_i coeffs[i] · Π_{bit b of i set} factor(b), where
+// factor(b) = factors[log_n − 1 − b] (four words each) and bit log_n − 1 is the first split.
+// Each chunk of 2^chunk_log coefficients is folded bottom-up with a stack of partial folds,
+// then weighted by the factors of its index's high bits.
+#define MAX_CHUNK_LOG 12
+extern "C" __global__ void eval_poly_partials(const u32* coeffs, u32 log_n, const u32* factors,
+                                              u32 chunk_log, u32* partials) {
+    u32 n_chunks = 1u << (log_n - chunk_log);
+    u32 chunk = 1u << chunk_log;
+    qm31 sum = {0, 0, 0, 0};
+    for (u32 c = grid_start(); c < n_chunks; c += grid_stride()) {
+        qm31 stack[MAX_CHUNK_LOG + 1];
+        for (u32 j = 0; j < chunk; j++) {
+            qm31 v = qm31_from_m31(coeffs[(u64)c * chunk + j]);
+            u32 level = 0;
+            for (u32 idx = j; idx & 1; idx >>= 1, level++) {
+                const u32* f = factors + 4 * (log_n - 1 - level);
+                v = qm31_add(stack[level], qm31_mul(v, qm31{f[0], f[1], f[2], f[3]}));
+            }
+            stack[level] = v;
+        }
+        qm31 v = stack[chunk_log];
+        for (u32 b = chunk_log; b < log_n; b++) {
+            if ((((u64)c * chunk) >> b) & 1) {
+                const u32* f = factors + 4 * (log_n - 1 - b);
+                v = qm31_mul(v, qm31{f[0], f[1], f[2], f[3]});
+            }
+        }
+        sum = qm31_add(sum, v);
+    }
+    u32 t = thread_index();
+    partials[4 * t] = sum.a;
+    partials[4 * t + 1] = sum.b;
+    partials[4 * t + 2] = sum.c;
+    partials[4 * t + 3] = sum.d;
+}
+
+// Σ of values [start, start + count) of a secure column of n values.
+extern "C" __global__ void secure_sum_partials(const u32* column, u32 n, u32 start, u32 count,
+                                               u32* partials) {
+    qm31 sum = {0, 0, 0, 0};
+    for (u32 i = grid_start(); i < count; i += grid_stride()) {
+        sum = qm31_add(sum, qm31_load(column, n, start + i));
+    }
+    u32 t = thread_index();
+    partials[4 * t] = sum.a;
+    partials[4 * t + 1] = sum.b;
+    partials[4 * t + 2] = sum.c;
+    partials[4 * t + 3] = sum.d;
+}
+
+// FRI's decomposition, applied: the first half of a secure column minus λ, the second plus λ.
+extern "C" __global__ void decompose_apply(u32* column, u32 n, u32 l0, u32 l1, u32 l2, u32 l3) {
+    qm31 lambda = {l0, l1, l2, l3};
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        qm31 v = qm31_load(column, n, i);
+        qm31_store(column, n, i, i < n / 2 ? qm31_sub(v, lambda) : qm31_add(v, lambda));
+    }
+}
