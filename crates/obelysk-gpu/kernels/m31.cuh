@@ -31,6 +31,8 @@ struct qm31 {
     u32 a, b, c, d;
 };
 
+__device__ __forceinline__ qm31 qm31_from_m31(u32 v) { return {v, 0, 0, 0}; }
+
 __device__ __forceinline__ qm31 qm31_add(qm31 x, qm31 y) {
     return {m31_add(x.a, y.a), m31_add(x.b, y.b), m31_add(x.c, y.c), m31_add(x.d, y.d)};
 }

@@ -4,8 +4,6 @@
 
 __device__ __forceinline__ u32 thread_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
 
-__device__ __forceinline__ qm31 qm31_from_m31(u32 v) { return {v, 0, 0, 0}; }
-
 // `PolyOps::eval_at_point` (stwo's `fold`): Σ_i coeffs[i] · Π_{bit b of i set} factor(b), where
 // factor(b) = factors[log_n − 1 − b] (four words each) and bit log_n − 1 is the first split.
 // Each chunk of 2^chunk_log coefficients is folded bottom-up with a stack of partial folds,

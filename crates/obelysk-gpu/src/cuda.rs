@@ -236,6 +236,47 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(count)) }.map(|_| ()))
     }
 
+    fn cpu_constraint_quotients(
+        &self,
+        trace: &CudaSlice<u32>,
+        interaction: &CudaSlice<u32>,
+        trace_log: u32,
+        eval_log: u32,
+        coeffs: &CudaSlice<u32>,
+        challenges: &CudaSlice<u32>,
+        denom_inv: &CudaSlice<u32>,
+        accum: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        use obelysk_prover::air::{cpu, Rel};
+        if trace_log < 1 || eval_log <= trace_log || eval_log > 30 {
+            return Err(GpuError::Driver(format!(
+                "2^{trace_log} rows on 2^{eval_log}"
+            )));
+        }
+        let n = 1usize << eval_log;
+        self.check(trace, cpu::col::COUNT * n)?;
+        self.check(interaction, cpu::INTERACTION_COLUMNS * n)?;
+        self.check(coeffs, 4 * crate::codegen::cpu_constraint_count())?;
+        self.check(challenges, 24 * Rel::ALL.len() + 4)?;
+        self.check(denom_inv, 1 << (eval_log - trace_log))?;
+        self.check(accum, 4 * n)?;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("cpu_constraint_quotients"));
+        launch
+            .arg(trace)
+            .arg(interaction)
+            .arg(&trace_log)
+            .arg(&eval_log)
+            .arg(coeffs)
+            .arg(challenges)
+            .arg(denom_inv)
+            .arg(accum);
+        // SAFETY: `cpu_constraint_quotients(const u32*, const u32*, u32, u32, const u32* ×3,
+        // u32*)`; every column and table was checked against what the kernel reads.
+        launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
+    }
+
     fn decompose_apply(&self, column: &mut CudaSlice<u32>, n: u32, lambda: [u32; 4]) -> Result<()> {
         self.check(column, 4 * n as usize)?;
         let [l0, l1, l2, l3] = lambda;

@@ -104,6 +104,18 @@ mod ffi {
             n: u32,
             lambda: *const u32,
         );
+        pub fn emu_cpu_constraint_quotients(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            interaction: *const u32,
+            trace_log: u32,
+            eval_log: u32,
+            coeffs: *const u32,
+            challenges: *const u32,
+            denom_inv: *const u32,
+            accum: *mut u32,
+        );
         pub fn emu_fri_fold(
             grid: u32,
             block: u32,
@@ -213,6 +225,48 @@ impl Kernels for Emulator {
                 start,
                 count,
                 partials.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn cpu_constraint_quotients(
+        &self,
+        trace: &Vec<u32>,
+        interaction: &Vec<u32>,
+        trace_log: u32,
+        eval_log: u32,
+        coeffs: &Vec<u32>,
+        challenges: &Vec<u32>,
+        denom_inv: &Vec<u32>,
+        accum: &mut Vec<u32>,
+    ) -> Result<()> {
+        use obelysk_prover::air::{cpu, Rel};
+        assert!(
+            trace_log >= 1 && eval_log > trace_log && eval_log <= 30,
+            "2^{trace_log} rows on 2^{eval_log}"
+        );
+        let n = 1usize << eval_log;
+        check(trace, cpu::col::COUNT * n);
+        check(interaction, cpu::INTERACTION_COLUMNS * n);
+        check(coeffs, 4 * crate::codegen::cpu_constraint_count());
+        check(challenges, 24 * Rel::ALL.len() + 4);
+        check(denom_inv, 1 << (eval_log - trace_log));
+        check(accum, 4 * n);
+        // SAFETY: every column and constant table the generated kernel reads was checked
+        // against the sizes it reads (cpu_constraints.cu's header).
+        unsafe {
+            ffi::emu_cpu_constraint_quotients(
+                self.grid,
+                self.block,
+                trace.as_ptr(),
+                interaction.as_ptr(),
+                trace_log,
+                eval_log,
+                coeffs.as_ptr(),
+                challenges.as_ptr(),
+                denom_inv.as_ptr(),
+                accum.as_mut_ptr(),
             )
         };
         Ok(())

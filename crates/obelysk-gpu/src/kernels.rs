@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 7] = [
+pub const SOURCES: [KernelSource; 8] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -32,6 +32,11 @@ pub const SOURCES: [KernelSource; 7] = [
         file: "columns.cu",
         source: include_str!("../kernels/columns.cu"),
         functions: &["copy_range", "add_assign"],
+    },
+    KernelSource {
+        file: "cpu_constraints.cu",
+        source: include_str!("../kernels/cpu_constraints.cu"),
+        functions: &["cpu_constraint_quotients"],
     },
     KernelSource {
         file: "fri.cu",

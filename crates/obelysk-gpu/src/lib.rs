@@ -12,9 +12,11 @@
 //!
 //! What exists: bit reversal, the circle FFT/IFFT (interpolation and low-degree extension),
 //! lifted Blake2s Merkle trees, FRI folds and decomposition, DEEP quotients, evaluation at a
-//! point and column accumulation. What does not yet: constraint evaluation, and stwo's backend
-//! traits over device columns, so nothing proves on a GPU yet; `docs/gpu.md` tracks the plan.
+//! point, column accumulation, and the CPU component's constraint quotients, generated from the
+//! AIR ([`codegen`]). What does not yet: stwo's backend traits over device columns, so nothing
+//! proves on a GPU yet; `docs/gpu.md` tracks the plan.
 
+pub mod codegen;
 pub mod cuda;
 pub mod emulator;
 pub mod kernels;

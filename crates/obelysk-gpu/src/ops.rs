@@ -45,6 +45,20 @@ pub trait Kernels {
         count: u32,
         partials: &mut Self::Column,
     ) -> Result<()>;
+    /// The CPU component's constraint quotients (`kernels/cpu_constraints.cu`), added to
+    /// `accum`.
+    #[allow(clippy::too_many_arguments)]
+    fn cpu_constraint_quotients(
+        &self,
+        trace: &Self::Column,
+        interaction: &Self::Column,
+        trace_log: u32,
+        eval_log: u32,
+        coeffs: &Self::Column,
+        challenges: &Self::Column,
+        denom_inv: &Self::Column,
+        accum: &mut Self::Column,
+    ) -> Result<()>;
     /// First half of a secure column of `n` minus λ, second half plus λ.
     fn decompose_apply(&self, column: &mut Self::Column, n: u32, lambda: [u32; 4]) -> Result<()>;
     /// A column of `n` values whose contents are unspecified until a kernel writes them.
@@ -743,4 +757,74 @@ pub fn decompose<K: Kernels>(kernels: &K, column: &mut K::Column, n: usize) -> R
     let lambda = (a - b) / BaseField::from_u32_unchecked(n32);
     kernels.decompose_apply(column, n32, words(lambda))?;
     Ok(lambda)
+}
+
+/// `ComponentProver::evaluate_constraint_quotients_on_domain` of the CPU component on the
+/// device: `trace` holds its main columns and `interaction` its LogUp columns, extended to the
+/// evaluation domain of 2^eval_log points (one after another, bit-reversed order); the
+/// quotients of `Σ coeffs[k] · constraint_k` are added to `accum`, a secure column of 2^eval_log
+/// values. `coeffs` are in constraint order (stwo's powers, reversed).
+#[allow(clippy::too_many_arguments)]
+pub fn cpu_constraint_quotients<K: Kernels>(
+    kernels: &K,
+    trace: &K::Column,
+    interaction: &K::Column,
+    trace_log: u32,
+    eval_log: u32,
+    coeffs: &[SecureField],
+    relations: &obelysk_prover::air::Relations,
+    claimed_sum: SecureField,
+    accum: &mut K::Column,
+) -> Result<()> {
+    use obelysk_prover::air::{cpu, cumsum_shift, Rel};
+    use stwo::core::constraints::coset_vanishing;
+
+    if eval_log <= trace_log || trace_log < 1 || eval_log > 30 {
+        return Err(GpuError::Unsupported(format!(
+            "a trace of 2^{trace_log} rows on an evaluation domain of 2^{eval_log}"
+        )));
+    }
+    let n = 1usize << eval_log;
+    holds(kernels, trace, cpu::col::COUNT * n, "main columns")?;
+    holds(
+        kernels,
+        interaction,
+        cpu::INTERACTION_COLUMNS * n,
+        "interaction columns",
+    )?;
+    holds(kernels, accum, 4 * n, "accumulator")?;
+    if coeffs.len() != crate::codegen::cpu_constraint_count() {
+        return Err(GpuError::Unsupported(format!(
+            "{} coefficients for {} constraints",
+            coeffs.len(),
+            crate::codegen::cpu_constraint_count()
+        )));
+    }
+    let mut challenges: Vec<u32> = Vec::with_capacity(24 * Rel::ALL.len() + 4);
+    for rel in Rel::ALL {
+        let (z, alphas) = relations.z_and_alpha_powers(rel);
+        challenges.extend(words(z));
+        challenges.extend(alphas.into_iter().flat_map(words));
+    }
+    challenges.extend(words(cumsum_shift(claimed_sum, trace_log)));
+    let coeff_words: Vec<u32> = coeffs.iter().copied().flat_map(words).collect();
+    // The vanishing polynomial of the trace domain on each coset of the evaluation domain, as
+    // stwo's component prover computes it.
+    let trace_domain = CanonicCoset::new(trace_log);
+    let eval_domain = CanonicCoset::new(eval_log).circle_domain();
+    let mut denom_inv: Vec<BaseField> = (0..1 << (eval_log - trace_log))
+        .map(|i| coset_vanishing(trace_domain.coset(), eval_domain.at(i)).inverse())
+        .collect();
+    bit_reverse(&mut denom_inv);
+    let denom_inv: Vec<u32> = denom_inv.iter().map(|v| v.0).collect();
+    kernels.cpu_constraint_quotients(
+        trace,
+        interaction,
+        trace_log,
+        eval_log,
+        &kernels.upload(&coeff_words)?,
+        &kernels.upload(&challenges)?,
+        &kernels.upload(&denom_inv)?,
+        accum,
+    )
 }

@@ -6,6 +6,7 @@
 #include "../blake2s.cu"
 #include "../circle_fft.cu"
 #include "../columns.cu"
+#include "../cpu_constraints.cu"
 #include "../fri.cu"
 #include "../quotients.cu"
 #include "../reduce.cu"
@@ -87,6 +88,15 @@ void emu_secure_sum_partials(u32 grid, u32 block, const u32* column, u32 n, u32 
 void emu_decompose_apply(u32 grid, u32 block, u32* column, u32 n, const u32* lambda) {
     emu_launch(grid, block,
                [&] { decompose_apply(column, n, lambda[0], lambda[1], lambda[2], lambda[3]); });
+}
+
+void emu_cpu_constraint_quotients(u32 grid, u32 block, const u32* trace, const u32* interaction,
+                                  u32 trace_log, u32 eval_log, const u32* coeffs,
+                                  const u32* challenges, const u32* denom_inv, u32* accum) {
+    emu_launch(grid, block, [&] {
+        cpu_constraint_quotients(trace, interaction, trace_log, eval_log, coeffs, challenges,
+                                 denom_inv, accum);
+    });
 }
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {

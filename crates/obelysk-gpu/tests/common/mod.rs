@@ -1,6 +1,9 @@
 //! What the differential tests share: inputs, stwo's CPU results, and the comparisons, for any
 //! [`Kernels`] implementation (the emulator here, a device where there is one).
 
+// Each test binary uses part of these helpers.
+#![allow(dead_code)]
+
 use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

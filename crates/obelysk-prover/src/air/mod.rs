@@ -140,6 +140,13 @@ impl Relations {
         self.challenges(rel).combine(values)
     }
 
+    /// `z` and the powers of `alpha` of one relation, for provers that combine tuples in code of
+    /// their own (the GPU kernels).
+    pub fn z_and_alpha_powers(&self, rel: Rel) -> (SecureField, [SecureField; MAX_TUPLE]) {
+        let c = self.challenges(rel);
+        (c.z, c.alpha_powers)
+    }
+
     fn challenges(&self, rel: Rel) -> &Challenges {
         match rel {
             Rel::State => &self.state,
