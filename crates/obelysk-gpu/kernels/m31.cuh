@@ -98,6 +98,28 @@ __device__ __forceinline__ u32 layer_twiddle(const u32* line, u32 layer, u32 h) 
     }
 }
 
+// Row `r` of the secure column held by columns first .. first + 3 of `cols` (n values each).
+__device__ __forceinline__ qm31 qm31_load4(const u32* cols, u32 n, u32 first, u32 r) {
+    u64 m = n;
+    return {cols[first * m + r], cols[(first + 1) * m + r], cols[(first + 2) * m + r],
+            cols[(first + 3) * m + r]};
+}
+
+// The row one step back of `row` in a trace of 2^trace_log rows extended to 2^eval_log, both in
+// bit-reversed order: stwo's `offset_bit_reversed_circle_domain_index(row, trace_log,
+// eval_log, -1)`.
+__device__ __forceinline__ u32 prev_row(u32 row, u32 trace_log, u32 eval_log) {
+    u32 p = __brev(row) >> (32 - eval_log);
+    u32 half = 1u << (eval_log - 1);
+    u32 step = 1u << (eval_log - trace_log - 1);
+    if (p < half) {
+        p = (p + half - step) & (half - 1);
+    } else {
+        p = ((p - half + step) & (half - 1)) + half;
+    }
+    return __brev(p) >> (32 - eval_log);
+}
+
 // Index of the first element a grid-stride loop visits, and its stride.
 __device__ __forceinline__ u32 grid_start() { return blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ u32 grid_stride() { return blockDim.x * gridDim.x; }

@@ -1,14 +1,15 @@
-//! CUDA source for the CPU component's constraint quotients, generated from the AIR itself.
+//! CUDA source for every component's constraint quotients, generated from the AIR itself.
 //!
-//! The constraint code of `obelysk_prover::air::cpu` is generic over the field type, so running it
-//! on [`Expr`], a symbolic value, records every constraint and every LogUp term as an expression
-//! DAG; [`cpu_constraints_kernel`] prints that DAG as one CUDA kernel, with common
-//! subexpressions computed once. The LogUp part follows `LogupConstraints` (paired fractions, a
+//! The constraint code of `obelysk_prover::air` is generic over the field type, so running it on
+//! [`Expr`], a symbolic value, records every constraint and every LogUp term as an expression
+//! DAG; [`cpu_constraints_kernel`] and [`table_constraints_kernel`] print those DAGs as CUDA
+//! kernels, with common subexpressions computed once. The LogUp part follows `LogupConstraints` (paired fractions, a
 //! running sum in the last interaction column), with the relations' challenges as kernel
 //! arguments, so one compiled kernel serves every proof.
 //!
-//! The generated file is committed (`kernels/cpu_constraints.cu`) so that the emulator can
-//! compile it at build time; a test fails when it differs from what the AIR generates now.
+//! The generated files are committed (`kernels/cpu_constraints.cu`,
+//! `kernels/table_constraints.cu`) so that the emulator can compile them at build time; a test
+//! fails when they differ from what the AIR generates now.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -16,8 +17,14 @@ use std::ops::{Add, Mul, Neg, Sub};
 use std::rc::Rc;
 
 use obelysk_prover::air::cpu::{self, col};
-use obelysk_prover::air::{LookupSink, Rel, MAX_TUPLE};
+use obelysk_prover::air::memory::MemoryBoundaryEval;
+use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
+use obelysk_prover::air::{
+    Lookup, LookupSink, Rel, Relations, DATA_SPACE, MAX_TUPLE, RANGE_BITS, REGISTER_SPACE,
+};
+use stwo::core::channel::Blake2sChannel;
 use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
 
 /// A base-field value of one row, as an expression over the row's trace cells.
 #[derive(Clone, Debug)]
@@ -118,10 +125,38 @@ impl Printer {
     }
 }
 
-/// The kernel's source: `cpu_constraint_quotients`, one grid-stride loop over the rows of the
-/// evaluation domain.
-pub fn cpu_constraints_kernel() -> String {
-    let row: Vec<Expr> = (0..col::COUNT).map(Expr::cell).collect();
+/// One component's row: its cells (preprocessed first, then main, in the order its `evaluate`
+/// reads them), its base constraints and its LogUp terms.
+struct Component {
+    function: &'static str,
+    n_cells: usize,
+    constraints: Vec<Expr>,
+    lookups: Vec<(Rel, Expr, Vec<Expr>)>,
+}
+
+impl Component {
+    fn n_fractions(&self) -> usize {
+        self.lookups.len().div_ceil(2)
+    }
+
+    fn n_constraints(&self) -> usize {
+        self.constraints.len() + self.n_fractions()
+    }
+}
+
+fn cells(n: usize) -> Vec<Expr> {
+    (0..n).map(Expr::cell).collect()
+}
+
+fn from_lookups(lookups: Vec<Lookup<Expr>>) -> Vec<(Rel, Expr, Vec<Expr>)> {
+    lookups
+        .into_iter()
+        .map(|l| (l.rel, l.multiplicity.clone(), l.values().to_vec()))
+        .collect()
+}
+
+fn cpu_component() -> Component {
+    let row = cells(col::COUNT);
     let mut constraints = Vec::new();
     cpu::constraints_with(&row, |c| constraints.push(c));
     let mut lookups = Lookups::default();
@@ -131,13 +166,68 @@ pub fn cpu_constraints_kernel() -> String {
         cpu::N_LOOKUPS,
         "the CPU component's LogUp terms"
     );
+    Component {
+        function: "cpu_constraint_quotients",
+        n_cells: col::COUNT,
+        constraints,
+        lookups: lookups.0,
+    }
+}
 
+/// The table components: no base constraints, only LogUp terms. Their `lookups` functions take
+/// the relations only to hold them, so any will do here.
+fn table_components() -> Vec<Component> {
+    let relations = Relations::draw(&mut Blake2sChannel::default());
+    let zero = SecureField::from_m31_array([BaseField::from(0); 4]);
+    let program = ProgramTableEval {
+        log_size: 1,
+        relations: relations.clone(),
+        claimed_sum: zero,
+    };
+    let range = |bits| RangeTableEval {
+        bits,
+        relations: relations.clone(),
+        claimed_sum: zero,
+    };
+    let memory = |space| MemoryBoundaryEval {
+        space,
+        log_size: 1,
+        relations: relations.clone(),
+        claimed_sum: zero,
+    };
+    let table = |function, n_cells, lookups| Component {
+        function,
+        n_cells,
+        constraints: Vec::new(),
+        lookups: from_lookups(lookups),
+    };
+    let [range12, range5] = RANGE_BITS.map(range);
+    vec![
+        table("program_table_quotients", 6, program.lookups(&cells(6))),
+        table("range12_table_quotients", 2, range12.lookups(&cells(2))),
+        table("range5_table_quotients", 2, range5.lookups(&cells(2))),
+        table(
+            "register_memory_quotients",
+            3,
+            memory(REGISTER_SPACE).lookups(&cells(3)),
+        ),
+        table(
+            "data_memory_quotients",
+            3,
+            memory(DATA_SPACE).lookups(&cells(3)),
+        ),
+    ]
+}
+
+/// One `__global__` function: a grid-stride loop over the rows of the evaluation domain that
+/// adds `Σ_k coeff_k · constraint_k / vanishing` to `accum`.
+fn kernel_function(c: &Component) -> String {
     let mut p = Printer::default();
     let mut body = String::new();
     let w = &mut body;
     let mut coeff = 0usize;
-    for c in &constraints {
-        let v = p.value(c);
+    for constraint in &c.constraints {
+        let v = p.value(constraint);
         writeln!(
             w,
             "        acc = qm31_add(acc, qm31_mul_m31(coeff({coeff}), {v}));"
@@ -145,9 +235,9 @@ pub fn cpu_constraints_kernel() -> String {
         .unwrap();
         coeff += 1;
     }
-    // The LogUp terms, paired as `LogupConstraints` pairs them.
+    // The LogUp terms, paired as `LogupConstraints` and `add_lookups` pair them.
     let mut denominators = Vec::new();
-    for (k, (rel, multiplicity, values)) in lookups.0.iter().enumerate() {
+    for (k, (rel, multiplicity, values)) in c.lookups.iter().enumerate() {
         let r = *rel as usize;
         let first = p.value(&values[0]);
         writeln!(
@@ -165,7 +255,7 @@ pub fn cpu_constraints_kernel() -> String {
         }
         denominators.push((p.value(multiplicity), format!("d{k}")));
     }
-    let n_fractions = denominators.len().div_ceil(2);
+    let n_fractions = c.n_fractions();
     for (f, pair) in denominators.chunks(2).enumerate() {
         let (num, den) = match pair {
             [(n0, d0), (n1, d1)] => (
@@ -205,54 +295,17 @@ pub fn cpu_constraints_kernel() -> String {
         }
         coeff += 1;
     }
-
-    let loads: String = (0..col::COUNT)
+    let loads: String = (0..c.n_cells)
         .map(|i| format!("        u32 c{i} = trace[(u64){i} * n + row];\n"))
         .collect();
     format!(
-        r#"// GENERATED by `obelysk_gpu::codegen::cpu_constraints_kernel` from the AIR in
-// crates/obelysk-prover/src/air/cpu.rs; do not edit. `UPDATE_KERNELS=1 cargo test -p obelysk-gpu
-// --test codegen` writes it again.
-//
-// The CPU component's constraint quotients on its evaluation domain (2^eval_log rows, in
-// bit-reversed order): per row, Σ_k coeff_k · constraint_k over its {n_base} base constraints and
-// {n_fractions} LogUp fraction constraints, divided by the trace domain's vanishing polynomial
-// (`denom_inv[row >> trace_log]`) and added to `accum`, a secure column.
-//
-// `trace`: the {n_cols} main columns, `interaction`: the {n_inter} interaction columns, each of
-// 2^eval_log values one after another. `coeffs`: {n_coeffs} QM31 values. `challenges`: for each
-// relation z and the {max_tuple} powers of alpha (24 words), then the LogUp shift (4 words).
-#include "m31.cuh"
-
-// Row `r` of the secure column held by columns first .. first + 3 of `cols` (n values each).
-__device__ __forceinline__ qm31 qm31_load4(const u32* cols, u32 n, u32 first, u32 r) {{
-    u64 m = n;
-    return {{cols[first * m + r], cols[(first + 1) * m + r], cols[(first + 2) * m + r],
-            cols[(first + 3) * m + r]}};
-}}
-
-// `offset_bit_reversed_circle_domain_index(row, trace_log, eval_log, -1)`.
-__device__ __forceinline__ u32 prev_row(u32 row, u32 trace_log, u32 eval_log) {{
-    u32 p = __brev(row) >> (32 - eval_log);
-    u32 half = 1u << (eval_log - 1);
-    u32 step = 1u << (eval_log - trace_log - 1);
-    if (p < half) {{
-        p = (p + half - step) & (half - 1);
-    }} else {{
-        p = ((p - half + step) & (half - 1)) + half;
-    }}
-    return __brev(p) >> (32 - eval_log);
-}}
-
-extern "C" __global__ void cpu_constraint_quotients(const u32* trace, const u32* interaction,
-                                                    u32 trace_log, u32 eval_log,
-                                                    const u32* coeffs, const u32* challenges,
-                                                    const u32* denom_inv, u32* accum) {{
+        r#"
+// {function}: cells per row {n_cells}, base constraints {n_base}, LogUp fraction constraints
+// {n_fractions} ({n_inter} interaction columns), coefficients {n_coeffs}.
+extern "C" __global__ void {function}(
+    const u32* trace, const u32* interaction, u32 trace_log, u32 eval_log, const u32* coeffs,
+    const u32* challenges, const u32* denom_inv, u32* accum) {{
     u32 n = 1u << eval_log;
-#define coeff(k) (qm31{{coeffs[4 * (k)], coeffs[4 * (k) + 1], coeffs[4 * (k) + 2], coeffs[4 * (k) + 3]}})
-#define z(r) (qm31{{challenges[24 * (r)], challenges[24 * (r) + 1], challenges[24 * (r) + 2], challenges[24 * (r) + 3]}})
-#define alpha(r, i) (qm31{{challenges[24 * (r) + 4 * (i) + 4], challenges[24 * (r) + 4 * (i) + 5], challenges[24 * (r) + 4 * (i) + 6], challenges[24 * (r) + 4 * (i) + 7]}})
-#define interaction_at(f, r) qm31_load4(interaction, n, 4 * (f), (r))
     qm31 shift = {{challenges[{shift}], challenges[{shift} + 1], challenges[{shift} + 2], challenges[{shift} + 3]}};
     for (u32 row = grid_start(); row < n; row += grid_stride()) {{
 {loads}        qm31 acc = {{0, 0, 0, 0}};
@@ -260,30 +313,97 @@ extern "C" __global__ void cpu_constraint_quotients(const u32* trace, const u32*
 {statements}{body}        qm31 q = qm31_mul_m31(acc, denom_inv[row >> trace_log]);
         qm31_store(accum, n, row, qm31_add(qm31_load(accum, n, row), q));
     }}
-#undef coeff
-#undef z
-#undef alpha
-#undef interaction_at
 }}
 "#,
-        n_base = constraints.len(),
+        function = c.function,
+        n_cells = c.n_cells,
+        n_base = c.constraints.len(),
         n_fractions = n_fractions,
-        n_cols = col::COUNT,
         n_inter = 4 * n_fractions,
         n_coeffs = coeff,
-        max_tuple = MAX_TUPLE,
-        shift = 24 * Rel::ALL.len(),
+        shift = SHIFT_WORD,
         loads = loads,
         statements = p.code,
         body = body,
     )
 }
 
-/// Constraints of the kernel: what `FrameworkComponent::n_constraints` counts for the CPU
-/// component.
-pub fn cpu_constraint_count() -> usize {
-    let row: Vec<Expr> = (0..col::COUNT).map(Expr::cell).collect();
-    let mut n = 0;
-    cpu::constraints_with(&row, |_| n += 1);
-    n + cpu::N_LOOKUPS.div_ceil(2)
+/// Where the LogUp shift starts in the challenges table: after 24 words per relation.
+const SHIFT_WORD: usize = 24 * Rel::ALL.len();
+
+/// The file's header and the helpers every generated function uses.
+fn file(what: &str, functions: &[Component]) -> String {
+    let mut out = format!(
+        r#"// GENERATED by `obelysk_gpu::codegen` from the AIR in crates/obelysk-prover/src/air/; do not
+// edit. `UPDATE_KERNELS=1 cargo test -p obelysk-gpu --test codegen` writes it again.
+//
+// {what}: constraint quotients on a component's evaluation domain (2^eval_log rows, bit-reversed
+// order). Per row, Σ_k coeff_k · constraint_k over the component's base constraints and LogUp
+// fraction constraints (paired as `LogupConstraints` pairs them), divided by the trace domain's
+// vanishing polynomial (`denom_inv[row >> trace_log]`) and added to `accum`, a secure column.
+//
+// `trace`: the component's cells, preprocessed then main, each a column of 2^eval_log values one
+// after another; `interaction`: its LogUp columns, the same way. `coeffs`: one QM31 per
+// constraint. `challenges`: for each relation z and the {max_tuple} powers of alpha (24 words),
+// then the LogUp shift (4 words).
+#include "m31.cuh"
+
+#define coeff(k) (qm31{{coeffs[4 * (k)], coeffs[4 * (k) + 1], coeffs[4 * (k) + 2], coeffs[4 * (k) + 3]}})
+#define z(r) (qm31{{challenges[24 * (r)], challenges[24 * (r) + 1], challenges[24 * (r) + 2], challenges[24 * (r) + 3]}})
+#define alpha(r, i) (qm31{{challenges[24 * (r) + 4 * (i) + 4], challenges[24 * (r) + 4 * (i) + 5], challenges[24 * (r) + 4 * (i) + 6], challenges[24 * (r) + 4 * (i) + 7]}})
+#define interaction_at(f, r) qm31_load4(interaction, n, 4 * (f), (r))
+"#,
+        max_tuple = MAX_TUPLE,
+    );
+    for c in functions {
+        out.push_str(&kernel_function(c));
+    }
+    out.push_str("\n#undef coeff\n#undef z\n#undef alpha\n#undef interaction_at\n");
+    out
 }
+
+/// `kernels/cpu_constraints.cu`: the CPU component's kernel, `cpu_constraint_quotients`.
+pub fn cpu_constraints_kernel() -> String {
+    file("The CPU component", &[cpu_component()])
+}
+
+/// `kernels/table_constraints.cu`: the program, range and memory tables' kernels.
+pub fn table_constraints_kernel() -> String {
+    file(
+        "The table components (program, 12- and 5-bit ranges, register and data memory)",
+        &table_components(),
+    )
+}
+
+/// A generated constraint kernel: its entry point, and the shape of what it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConstraintKernel {
+    pub function: &'static str,
+    /// Cells per row: preprocessed then main columns.
+    pub n_cells: usize,
+    pub n_interaction_columns: usize,
+    pub n_constraints: usize,
+}
+
+/// Every generated constraint kernel, the CPU component's first.
+pub fn constraint_kernels() -> Vec<ConstraintKernel> {
+    std::iter::once(cpu_component())
+        .chain(table_components())
+        .map(|c| ConstraintKernel {
+            function: c.function,
+            n_cells: c.n_cells,
+            n_interaction_columns: 4 * c.n_fractions(),
+            n_constraints: c.n_constraints(),
+        })
+        .collect()
+}
+
+/// The kernel with entry point `function`.
+pub fn constraint_kernel(function: &str) -> Option<ConstraintKernel> {
+    constraint_kernels()
+        .into_iter()
+        .find(|k| k.function == function)
+}
+
+/// Words of the challenges table the kernels read.
+pub const CHALLENGE_WORDS: usize = SHIFT_WORD + 4;

@@ -236,8 +236,9 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(count)) }.map(|_| ()))
     }
 
-    fn cpu_constraint_quotients(
+    fn constraint_quotients(
         &self,
+        function: &'static str,
         trace: &CudaSlice<u32>,
         interaction: &CudaSlice<u32>,
         trace_log: u32,
@@ -247,22 +248,21 @@ impl Kernels for CudaKernels {
         denom_inv: &CudaSlice<u32>,
         accum: &mut CudaSlice<u32>,
     ) -> Result<()> {
-        use obelysk_prover::air::{cpu, Rel};
+        let kernel = crate::codegen::constraint_kernel(function)
+            .ok_or_else(|| GpuError::Driver(format!("no generated kernel {function}")))?;
         if trace_log < 1 || eval_log <= trace_log || eval_log > 30 {
             return Err(GpuError::Driver(format!(
                 "2^{trace_log} rows on 2^{eval_log}"
             )));
         }
         let n = 1usize << eval_log;
-        self.check(trace, cpu::col::COUNT * n)?;
-        self.check(interaction, cpu::INTERACTION_COLUMNS * n)?;
-        self.check(coeffs, 4 * crate::codegen::cpu_constraint_count())?;
-        self.check(challenges, 24 * Rel::ALL.len() + 4)?;
+        self.check(trace, kernel.n_cells * n)?;
+        self.check(interaction, kernel.n_interaction_columns * n)?;
+        self.check(coeffs, 4 * kernel.n_constraints)?;
+        self.check(challenges, crate::codegen::CHALLENGE_WORDS)?;
         self.check(denom_inv, 1 << (eval_log - trace_log))?;
         self.check(accum, 4 * n)?;
-        let mut launch = self
-            .stream
-            .launch_builder(self.function("cpu_constraint_quotients"));
+        let mut launch = self.stream.launch_builder(self.function(function));
         launch
             .arg(trace)
             .arg(interaction)
@@ -272,8 +272,8 @@ impl Kernels for CudaKernels {
             .arg(challenges)
             .arg(denom_inv)
             .arg(accum);
-        // SAFETY: `cpu_constraint_quotients(const u32*, const u32*, u32, u32, const u32* ×3,
-        // u32*)`; every column and table was checked against what the kernel reads.
+        // SAFETY: every generated kernel is `(const u32*, const u32*, u32, u32, const u32* ×3,
+        // u32*)`; every column and table was checked against the sizes its generator reports.
         launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
     }
 

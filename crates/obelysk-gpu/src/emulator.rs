@@ -116,6 +116,66 @@ mod ffi {
             denom_inv: *const u32,
             accum: *mut u32,
         );
+        pub fn emu_program_table_quotients(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            interaction: *const u32,
+            trace_log: u32,
+            eval_log: u32,
+            coeffs: *const u32,
+            challenges: *const u32,
+            denom_inv: *const u32,
+            accum: *mut u32,
+        );
+        pub fn emu_range12_table_quotients(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            interaction: *const u32,
+            trace_log: u32,
+            eval_log: u32,
+            coeffs: *const u32,
+            challenges: *const u32,
+            denom_inv: *const u32,
+            accum: *mut u32,
+        );
+        pub fn emu_range5_table_quotients(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            interaction: *const u32,
+            trace_log: u32,
+            eval_log: u32,
+            coeffs: *const u32,
+            challenges: *const u32,
+            denom_inv: *const u32,
+            accum: *mut u32,
+        );
+        pub fn emu_register_memory_quotients(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            interaction: *const u32,
+            trace_log: u32,
+            eval_log: u32,
+            coeffs: *const u32,
+            challenges: *const u32,
+            denom_inv: *const u32,
+            accum: *mut u32,
+        );
+        pub fn emu_data_memory_quotients(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            interaction: *const u32,
+            trace_log: u32,
+            eval_log: u32,
+            coeffs: *const u32,
+            challenges: *const u32,
+            denom_inv: *const u32,
+            accum: *mut u32,
+        );
         pub fn emu_fri_fold(
             grid: u32,
             block: u32,
@@ -230,8 +290,9 @@ impl Kernels for Emulator {
         Ok(())
     }
 
-    fn cpu_constraint_quotients(
+    fn constraint_quotients(
         &self,
+        function: &'static str,
         trace: &Vec<u32>,
         interaction: &Vec<u32>,
         trace_log: u32,
@@ -241,22 +302,32 @@ impl Kernels for Emulator {
         denom_inv: &Vec<u32>,
         accum: &mut Vec<u32>,
     ) -> Result<()> {
-        use obelysk_prover::air::{cpu, Rel};
+        let kernel = crate::codegen::constraint_kernel(function)
+            .unwrap_or_else(|| panic!("no generated kernel {function}"));
         assert!(
             trace_log >= 1 && eval_log > trace_log && eval_log <= 30,
             "2^{trace_log} rows on 2^{eval_log}"
         );
         let n = 1usize << eval_log;
-        check(trace, cpu::col::COUNT * n);
-        check(interaction, cpu::INTERACTION_COLUMNS * n);
-        check(coeffs, 4 * crate::codegen::cpu_constraint_count());
-        check(challenges, 24 * Rel::ALL.len() + 4);
+        check(trace, kernel.n_cells * n);
+        check(interaction, kernel.n_interaction_columns * n);
+        check(coeffs, 4 * kernel.n_constraints);
+        check(challenges, crate::codegen::CHALLENGE_WORDS);
         check(denom_inv, 1 << (eval_log - trace_log));
         check(accum, 4 * n);
-        // SAFETY: every column and constant table the generated kernel reads was checked
-        // against the sizes it reads (cpu_constraints.cu's header).
+        let launch = match function {
+            "cpu_constraint_quotients" => ffi::emu_cpu_constraint_quotients,
+            "program_table_quotients" => ffi::emu_program_table_quotients,
+            "range12_table_quotients" => ffi::emu_range12_table_quotients,
+            "range5_table_quotients" => ffi::emu_range5_table_quotients,
+            "register_memory_quotients" => ffi::emu_register_memory_quotients,
+            "data_memory_quotients" => ffi::emu_data_memory_quotients,
+            other => panic!("the emulator has no {other}"),
+        };
+        // SAFETY: every column and table the generated kernel reads was checked against the
+        // sizes its generator reports (`ConstraintKernel`).
         unsafe {
-            ffi::emu_cpu_constraint_quotients(
+            launch(
                 self.grid,
                 self.block,
                 trace.as_ptr(),

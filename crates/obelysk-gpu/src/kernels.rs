@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 8] = [
+pub const SOURCES: [KernelSource; 9] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -37,6 +37,17 @@ pub const SOURCES: [KernelSource; 8] = [
         file: "cpu_constraints.cu",
         source: include_str!("../kernels/cpu_constraints.cu"),
         functions: &["cpu_constraint_quotients"],
+    },
+    KernelSource {
+        file: "table_constraints.cu",
+        source: include_str!("../kernels/table_constraints.cu"),
+        functions: &[
+            "program_table_quotients",
+            "range12_table_quotients",
+            "range5_table_quotients",
+            "register_memory_quotients",
+            "data_memory_quotients",
+        ],
     },
     KernelSource {
         file: "fri.cu",

@@ -45,11 +45,12 @@ pub trait Kernels {
         count: u32,
         partials: &mut Self::Column,
     ) -> Result<()>;
-    /// The CPU component's constraint quotients (`kernels/cpu_constraints.cu`), added to
-    /// `accum`.
+    /// One component's constraint quotients, added to `accum`: `function` is a generated
+    /// kernel of [`crate::codegen::constraint_kernels`].
     #[allow(clippy::too_many_arguments)]
-    fn cpu_constraint_quotients(
+    fn constraint_quotients(
         &self,
+        function: &'static str,
         trace: &Self::Column,
         interaction: &Self::Column,
         trace_log: u32,
@@ -759,14 +760,16 @@ pub fn decompose<K: Kernels>(kernels: &K, column: &mut K::Column, n: usize) -> R
     Ok(lambda)
 }
 
-/// `ComponentProver::evaluate_constraint_quotients_on_domain` of the CPU component on the
-/// device: `trace` holds its main columns and `interaction` its LogUp columns, extended to the
-/// evaluation domain of 2^eval_log points (one after another, bit-reversed order); the
-/// quotients of `Σ coeffs[k] · constraint_k` are added to `accum`, a secure column of 2^eval_log
-/// values. `coeffs` are in constraint order (stwo's powers, reversed).
+/// `ComponentProver::evaluate_constraint_quotients_on_domain` of one component on the device,
+/// through its generated kernel (`function`, see [`crate::codegen::constraint_kernels`]): `trace`
+/// holds its cells (preprocessed then main columns) and `interaction` its LogUp columns,
+/// extended to the evaluation domain of 2^eval_log points (one after another, bit-reversed
+/// order); the quotients of `Σ coeffs[k] · constraint_k` are added to `accum`, a secure column
+/// of 2^eval_log values. `coeffs` are in constraint order (stwo's powers, reversed).
 #[allow(clippy::too_many_arguments)]
-pub fn cpu_constraint_quotients<K: Kernels>(
+pub fn constraint_quotients<K: Kernels>(
     kernels: &K,
+    function: &'static str,
     trace: &K::Column,
     interaction: &K::Column,
     trace_log: u32,
@@ -776,31 +779,33 @@ pub fn cpu_constraint_quotients<K: Kernels>(
     claimed_sum: SecureField,
     accum: &mut K::Column,
 ) -> Result<()> {
-    use obelysk_prover::air::{cpu, cumsum_shift, Rel};
+    use obelysk_prover::air::{cumsum_shift, Rel};
     use stwo::core::constraints::coset_vanishing;
 
+    let kernel = crate::codegen::constraint_kernel(function)
+        .ok_or_else(|| GpuError::Unsupported(format!("no generated kernel {function}")))?;
     if eval_log <= trace_log || trace_log < 1 || eval_log > 30 {
         return Err(GpuError::Unsupported(format!(
             "a trace of 2^{trace_log} rows on an evaluation domain of 2^{eval_log}"
         )));
     }
     let n = 1usize << eval_log;
-    holds(kernels, trace, cpu::col::COUNT * n, "main columns")?;
+    holds(kernels, trace, kernel.n_cells * n, "component cells")?;
     holds(
         kernels,
         interaction,
-        cpu::INTERACTION_COLUMNS * n,
+        kernel.n_interaction_columns * n,
         "interaction columns",
     )?;
     holds(kernels, accum, 4 * n, "accumulator")?;
-    if coeffs.len() != crate::codegen::cpu_constraint_count() {
+    if coeffs.len() != kernel.n_constraints {
         return Err(GpuError::Unsupported(format!(
             "{} coefficients for {} constraints",
             coeffs.len(),
-            crate::codegen::cpu_constraint_count()
+            kernel.n_constraints
         )));
     }
-    let mut challenges: Vec<u32> = Vec::with_capacity(24 * Rel::ALL.len() + 4);
+    let mut challenges: Vec<u32> = Vec::with_capacity(crate::codegen::CHALLENGE_WORDS);
     for rel in Rel::ALL {
         let (z, alphas) = relations.z_and_alpha_powers(rel);
         challenges.extend(words(z));
@@ -817,7 +822,8 @@ pub fn cpu_constraint_quotients<K: Kernels>(
         .collect();
     bit_reverse(&mut denom_inv);
     let denom_inv: Vec<u32> = denom_inv.iter().map(|v| v.0).collect();
-    kernels.cpu_constraint_quotients(
+    kernels.constraint_quotients(
+        function,
         trace,
         interaction,
         trace_log,

@@ -3,11 +3,13 @@
 
 mod common;
 
-use obelysk_gpu::codegen::{cpu_constraint_count, cpu_constraints_kernel};
+use obelysk_gpu::codegen::{constraint_kernel, cpu_constraints_kernel, table_constraints_kernel};
 use obelysk_gpu::emulator::Emulator;
 use obelysk_gpu::ops::{self, Kernels};
-use obelysk_prover::air::cpu::{self, CpuEval};
-use obelysk_prover::air::Relations;
+use obelysk_prover::air::cpu::CpuEval;
+use obelysk_prover::air::memory::MemoryBoundaryEval;
+use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
+use obelysk_prover::air::{Relations, DATA_SPACE, REGISTER_SPACE};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stwo::core::channel::{Blake2sChannel, Channel};
@@ -22,22 +24,32 @@ use stwo::prover::poly::circle::CircleEvaluation;
 use stwo::prover::poly::BitReversedOrder;
 use stwo_constraint_framework::{CpuDomainEvaluator, FrameworkEval};
 
-const KERNEL: &str = "kernels/cpu_constraints.cu";
+/// A generator of kernel source.
+type Generator = fn() -> String;
+
+/// The generated files, and the generator of each.
+const GENERATED: [(&str, Generator); 2] = [
+    ("kernels/cpu_constraints.cu", cpu_constraints_kernel),
+    ("kernels/table_constraints.cu", table_constraints_kernel),
+];
 
 #[test]
-fn the_committed_kernel_is_what_the_air_generates() {
-    let generated = cpu_constraints_kernel();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(KERNEL);
-    if std::env::var("UPDATE_KERNELS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, &generated).unwrap();
-        return;
+fn the_committed_kernels_are_what_the_air_generates() {
+    let update = std::env::var("UPDATE_KERNELS").is_ok_and(|v| v == "1");
+    for (file, generate) in GENERATED {
+        let generated = generate();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        if update {
+            std::fs::write(&path, &generated).unwrap();
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            committed == generated,
+            "{file} is stale: the AIR changed; run `UPDATE_KERNELS=1 cargo test -p obelysk-gpu \
+             --test codegen` and commit the file"
+        );
     }
-    let committed = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        committed == generated,
-        "{KERNEL} is stale: the AIR changed; run `UPDATE_KERNELS=1 cargo test -p obelysk-gpu \
-         --test codegen` and commit the file"
-    );
 }
 
 fn random_secure(rng: &mut ChaCha8Rng) -> SecureField {
@@ -47,23 +59,31 @@ fn random_secure(rng: &mut ChaCha8Rng) -> SecureField {
 }
 
 /// Random columns (the constraints need not hold: both sides evaluate the same expressions),
-/// random challenges, claimed sum and coefficients; the kernel's accumulation against stwo's
-/// `CpuDomainEvaluator` running `CpuEval::evaluate` row by row, times the same denominators.
-pub fn check_constraints<K: Kernels>(kernels: &K, trace_log: u32) {
+/// random challenges, claimed sum and coefficients; the generated kernel `function` against
+/// stwo's `CpuDomainEvaluator` running the component's `evaluate` row by row, times the same
+/// denominators. `n_preprocessed` of the kernel's cells come from the preprocessed tree.
+fn check_component<K: Kernels, E: FrameworkEval>(
+    kernels: &K,
+    function: &'static str,
+    n_preprocessed: usize,
+    trace_log: u32,
+    component: impl Fn(Relations, SecureField) -> E,
+) {
+    let kernel = constraint_kernel(function).unwrap();
     let eval_log = trace_log + 1;
     let n = 1usize << eval_log;
-    let mut rng = ChaCha8Rng::seed_from_u64(u64::from(trace_log));
-    let main: Vec<Vec<u32>> = (0..cpu::col::COUNT)
+    let mut rng = ChaCha8Rng::seed_from_u64(u64::from(trace_log) + 100 * kernel.n_cells as u64);
+    let cells: Vec<Vec<u32>> = (0..kernel.n_cells)
         .map(|k| common::column(n, 2000 + k as u64))
         .collect();
-    let interaction: Vec<Vec<u32>> = (0..cpu::INTERACTION_COLUMNS)
+    let interaction: Vec<Vec<u32>> = (0..kernel.n_interaction_columns)
         .map(|k| common::column(n, 3000 + k as u64))
         .collect();
     let mut channel = Blake2sChannel::default();
     channel.mix_u64(u64::from(trace_log));
     let relations = Relations::draw(&mut channel);
     let claimed_sum = random_secure(&mut rng);
-    let coeffs: Vec<SecureField> = (0..cpu_constraint_count())
+    let coeffs: Vec<SecureField> = (0..kernel.n_constraints)
         .map(|_| random_secure(&mut rng))
         .collect();
     let initial = common::column(4 * n, 4000);
@@ -78,18 +98,16 @@ pub fn check_constraints<K: Kernels>(kernels: &K, trace_log: u32) {
                 .collect(),
         )
     };
-    let main_evals: Vec<_> = main.iter().map(as_eval).collect();
+    let cell_evals: Vec<_> = cells.iter().map(as_eval).collect();
     let inter_evals: Vec<_> = interaction.iter().map(as_eval).collect();
+    let (preprocessed, main) = cell_evals.split_at(n_preprocessed);
     let trace = TreeVec::new(vec![
-        vec![],
-        main_evals.iter().collect(),
+        preprocessed.iter().collect(),
+        main.iter().collect(),
         inter_evals.iter().collect(),
     ]);
-    let eval = CpuEval {
-        log_size: trace_log,
-        relations: relations.clone(),
-        claimed_sum,
-    };
+    let eval = component(relations.clone(), claimed_sum);
+    assert_eq!(eval.log_size(), trace_log, "{function}");
     let trace_domain = CanonicCoset::new(trace_log);
     let mut denom_inv: Vec<BaseField> = (0..2)
         .map(|i| coset_vanishing(trace_domain.coset(), domain.at(i)).inverse())
@@ -109,15 +127,22 @@ pub fn check_constraints<K: Kernels>(kernels: &K, trace_log: u32) {
             let initial = SecureField::from_m31_array(std::array::from_fn(|c| {
                 BaseField::from_u32_unchecked(initial[c * n + row])
             }));
-            initial + eval.evaluate(evaluator).row_res * denom_inv[row >> trace_log]
+            let evaluated = eval.evaluate(evaluator);
+            assert_eq!(
+                evaluated.constraint_index,
+                coeffs.len(),
+                "{function}: constraints"
+            );
+            initial + evaluated.row_res * denom_inv[row >> trace_log]
         })
         .collect();
 
     // Ours.
     let mut accum = kernels.upload(&initial).unwrap();
-    ops::cpu_constraint_quotients(
+    ops::constraint_quotients(
         kernels,
-        &kernels.upload(&main.concat()).unwrap(),
+        function,
+        &kernels.upload(&cells.concat()).unwrap(),
         &kernels.upload(&interaction.concat()).unwrap(),
         trace_log,
         eval_log,
@@ -132,12 +157,64 @@ pub fn check_constraints<K: Kernels>(kernels: &K, trace_log: u32) {
         let g = SecureField::from_m31_array(std::array::from_fn(|c| {
             BaseField::from_u32_unchecked(got[c * n + row])
         }));
-        assert_eq!(g, *e, "row {row} of 2^{eval_log}");
+        assert_eq!(g, *e, "{function}: row {row} of 2^{eval_log}");
+    }
+}
+
+/// Every generated kernel against its component, the CPU component at `cpu_log` rows and the
+/// tables at their own sizes (a range table has 2^bits rows).
+fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32) {
+    check_component(
+        kernels,
+        "cpu_constraint_quotients",
+        0,
+        cpu_log,
+        |relations, claimed_sum| CpuEval {
+            log_size: cpu_log,
+            relations,
+            claimed_sum,
+        },
+    );
+    check_component(
+        kernels,
+        "program_table_quotients",
+        5,
+        table_log,
+        |relations, claimed_sum| ProgramTableEval {
+            log_size: table_log,
+            relations,
+            claimed_sum,
+        },
+    );
+    for (function, bits) in [
+        ("range12_table_quotients", 12),
+        ("range5_table_quotients", 5),
+    ] {
+        check_component(kernels, function, 1, bits, |relations, claimed_sum| {
+            RangeTableEval {
+                bits,
+                relations,
+                claimed_sum,
+            }
+        });
+    }
+    for (function, space) in [
+        ("register_memory_quotients", REGISTER_SPACE),
+        ("data_memory_quotients", DATA_SPACE),
+    ] {
+        check_component(kernels, function, 1, table_log, |relations, claimed_sum| {
+            MemoryBoundaryEval {
+                space,
+                log_size: table_log,
+                relations,
+                claimed_sum,
+            }
+        });
     }
 }
 
 #[test]
-fn generated_constraints_match_stwo_on_the_emulator() {
+fn generated_constraints_of_every_component_match_stwo_on_the_emulator() {
     for kernels in [
         Emulator { grid: 3, block: 7 },
         Emulator {
@@ -145,25 +222,27 @@ fn generated_constraints_match_stwo_on_the_emulator() {
             block: 256,
         },
     ] {
-        for trace_log in [2, 5, 9] {
-            check_constraints(&kernels, trace_log);
+        for (cpu_log, table_log) in [(2, 1), (5, 4), (9, 6)] {
+            check_every_component(&kernels, cpu_log, table_log);
         }
     }
 }
 
 #[test]
-fn generated_constraints_match_stwo_on_the_device() {
+fn generated_constraints_of_every_component_match_stwo_on_the_device() {
     let kernels = match obelysk_gpu::prewarm_gpu(&obelysk_gpu::GpuConfig::default()) {
         Ok(mut devices) => devices.swap_remove(0),
         Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
             panic!("REQUIRE_GPU=1 and {e}")
         }
         Err(e) => {
-            eprintln!("skipped generated_constraints_match_stwo_on_the_device: {e}");
+            eprintln!(
+                "skipped generated_constraints_of_every_component_match_stwo_on_the_device: {e}"
+            );
             return;
         }
     };
-    for trace_log in [5, 12] {
-        check_constraints(kernels.as_ref(), trace_log);
+    for (cpu_log, table_log) in [(5, 4), (16, 13)] {
+        check_every_component(kernels.as_ref(), cpu_log, table_log);
     }
 }

@@ -7,6 +7,7 @@
 #include "../circle_fft.cu"
 #include "../columns.cu"
 #include "../cpu_constraints.cu"
+#include "../table_constraints.cu"
 #include "../fri.cu"
 #include "../quotients.cu"
 #include "../reduce.cu"
@@ -90,14 +91,20 @@ void emu_decompose_apply(u32 grid, u32 block, u32* column, u32 n, const u32* lam
                [&] { decompose_apply(column, n, lambda[0], lambda[1], lambda[2], lambda[3]); });
 }
 
-void emu_cpu_constraint_quotients(u32 grid, u32 block, const u32* trace, const u32* interaction,
-                                  u32 trace_log, u32 eval_log, const u32* coeffs,
-                                  const u32* challenges, const u32* denom_inv, u32* accum) {
-    emu_launch(grid, block, [&] {
-        cpu_constraint_quotients(trace, interaction, trace_log, eval_log, coeffs, challenges,
-                                 denom_inv, accum);
-    });
-}
+#define EMU_CONSTRAINTS(name)                                                                 \
+    void emu_##name(u32 grid, u32 block, const u32* trace, const u32* interaction, u32 trace_log,  \
+                    u32 eval_log, const u32* coeffs, const u32* challenges, const u32* denom_inv,  \
+                    u32* accum) {                                                                  \
+        emu_launch(grid, block, [&] {                                                              \
+            name(trace, interaction, trace_log, eval_log, coeffs, challenges, denom_inv, accum);   \
+        });                                                                                        \
+    }
+EMU_CONSTRAINTS(cpu_constraint_quotients)
+EMU_CONSTRAINTS(program_table_quotients)
+EMU_CONSTRAINTS(range12_table_quotients)
+EMU_CONSTRAINTS(range5_table_quotients)
+EMU_CONSTRAINTS(register_memory_quotients)
+EMU_CONSTRAINTS(data_memory_quotients)
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {
     emu_launch(grid, block, [&] { zero_from(values, from, n); });
