@@ -275,7 +275,7 @@ impl<K: Kernels> CloneWith<K> for Vec<K::Column> {
     fn clone_with(&self, kernels: &K) -> anyhow::Result<Vec<K::Column>> {
         self.iter()
             .map(|c| {
-                let n = gpu(kernels.download(c))?.len();
+                let n = kernels.len(c);
                 let mut copy = gpu(kernels.alloc(n))?;
                 gpu(kernels.copy_range(c, 0, &mut copy, 0, n as u32))?;
                 Ok(copy)

@@ -1,0 +1,84 @@
+//! Constraint quotients of a component, through its kernel generated from the AIR.
+
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::utils::bit_reverse;
+
+use super::{holds, words, Kernels};
+use crate::{GpuError, Result};
+
+/// `ComponentProver::evaluate_constraint_quotients_on_domain` of one component on the device,
+/// through its generated kernel (`function`, see [`crate::codegen::constraint_kernels`]): `trace`
+/// holds its cells (preprocessed then main columns) and `interaction` its LogUp columns,
+/// extended to the evaluation domain of 2^eval_log points (one after another, bit-reversed
+/// order); the quotients of `Σ coeffs[k] · constraint_k` are added to `accum`, a secure column
+/// of 2^eval_log values. `coeffs` are in constraint order (stwo's powers, reversed).
+#[allow(clippy::too_many_arguments)]
+pub fn constraint_quotients<K: Kernels>(
+    kernels: &K,
+    function: &'static str,
+    trace: &K::Column,
+    interaction: &K::Column,
+    trace_log: u32,
+    eval_log: u32,
+    coeffs: &[SecureField],
+    relations: &obelysk_prover::air::Relations,
+    claimed_sum: SecureField,
+    accum: &mut K::Column,
+) -> Result<()> {
+    use obelysk_prover::air::{cumsum_shift, Rel};
+    use stwo::core::constraints::coset_vanishing;
+
+    let kernel = crate::codegen::constraint_kernel(function)
+        .ok_or_else(|| GpuError::Unsupported(format!("no generated kernel {function}")))?;
+    if eval_log <= trace_log || trace_log < 1 || eval_log > 30 {
+        return Err(GpuError::Unsupported(format!(
+            "a trace of 2^{trace_log} rows on an evaluation domain of 2^{eval_log}"
+        )));
+    }
+    let n = 1usize << eval_log;
+    holds(kernels, trace, kernel.n_cells * n, "component cells")?;
+    holds(
+        kernels,
+        interaction,
+        kernel.n_interaction_columns * n,
+        "interaction columns",
+    )?;
+    holds(kernels, accum, 4 * n, "accumulator")?;
+    if coeffs.len() != kernel.n_constraints {
+        return Err(GpuError::Unsupported(format!(
+            "{} coefficients for {} constraints",
+            coeffs.len(),
+            kernel.n_constraints
+        )));
+    }
+    let mut challenges: Vec<u32> = Vec::with_capacity(crate::codegen::CHALLENGE_WORDS);
+    for rel in Rel::ALL {
+        let (z, alphas) = relations.z_and_alpha_powers(rel);
+        challenges.extend(words(z));
+        challenges.extend(alphas.into_iter().flat_map(words));
+    }
+    challenges.extend(words(cumsum_shift(claimed_sum, trace_log)));
+    let coeff_words: Vec<u32> = coeffs.iter().copied().flat_map(words).collect();
+    // The vanishing polynomial of the trace domain on each coset of the evaluation domain, as
+    // stwo's component prover computes it.
+    let trace_domain = CanonicCoset::new(trace_log);
+    let eval_domain = CanonicCoset::new(eval_log).circle_domain();
+    let mut denom_inv: Vec<BaseField> = (0..1 << (eval_log - trace_log))
+        .map(|i| coset_vanishing(trace_domain.coset(), eval_domain.at(i)).inverse())
+        .collect();
+    bit_reverse(&mut denom_inv);
+    let denom_inv: Vec<u32> = denom_inv.iter().map(|v| v.0).collect();
+    kernels.constraint_quotients(
+        function,
+        trace,
+        interaction,
+        trace_log,
+        eval_log,
+        &kernels.upload(&coeff_words)?,
+        &kernels.upload(&challenges)?,
+        &kernels.upload(&denom_inv)?,
+        accum,
+    )
+}

@@ -1,0 +1,122 @@
+//! The circle FFT: interpolation and evaluation (`PolyOps`), one launch per layer.
+
+use stwo::core::fields::m31::BaseField;
+use stwo::core::poly::circle::CircleDomain;
+use stwo::core::poly::line::LineDomain;
+use stwo::core::poly::utils::domain_line_twiddles_from_tree;
+use stwo::prover::backend::CpuBackend;
+use stwo::prover::poly::circle::PolyOps;
+use stwo::prover::poly::twiddles::TwiddleTree;
+
+use super::{holds, Kernels, MIN_FFT_LOG_SIZE};
+use crate::{GpuError, Result};
+
+/// stwo's twiddle tree for a coset, on the device: forward and inverse, with the host copy that
+/// says where each layer starts.
+pub struct DeviceTwiddles<C> {
+    pub(super) host: TwiddleTree<CpuBackend>,
+    pub(super) twiddles: C,
+    pub(super) itwiddles: C,
+}
+
+impl<C> std::fmt::Debug for DeviceTwiddles<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceTwiddles")
+            .field("root_log_size", &self.host.root_coset.log_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> DeviceTwiddles<C> {
+    /// The tree of stwo's CPU backend for `coset` (what `precompute_twiddles` gives), uploaded.
+    pub fn new<K: Kernels<Column = C>>(
+        kernels: &K,
+        coset: stwo::core::circle::Coset,
+    ) -> Result<Self> {
+        let host = CpuBackend::precompute_twiddles(coset);
+        let raw = |v: &[BaseField]| v.iter().map(|x| x.0).collect::<Vec<u32>>();
+        Ok(Self {
+            twiddles: kernels.upload(&raw(&host.twiddles))?,
+            itwiddles: kernels.upload(&raw(&host.itwiddles))?,
+            host,
+        })
+    }
+
+    /// Offsets into the buffer of the domain's line layers, largest first (what stwo's
+    /// `domain_line_twiddles_from_tree` slices).
+    pub(super) fn line_offsets(&self, domain: impl Into<LineDomain>) -> Vec<u32> {
+        let buffer = &self.host.twiddles;
+        domain_line_twiddles_from_tree(domain, buffer)
+            .iter()
+            .map(|layer| {
+                let bytes = layer.as_ptr() as usize - buffer.as_ptr() as usize;
+                (bytes / std::mem::size_of::<BaseField>()) as u32
+            })
+            .collect()
+    }
+}
+
+fn check_domain<C>(domain: CircleDomain, twiddles: &DeviceTwiddles<C>) -> Result<()> {
+    if domain.log_size() < MIN_FFT_LOG_SIZE {
+        return Err(GpuError::Unsupported(format!(
+            "a domain of 2^{} points is below the kernels' 2^{MIN_FFT_LOG_SIZE}",
+            domain.log_size()
+        )));
+    }
+    if !domain.half_coset.is_doubling_of(twiddles.host.root_coset) {
+        return Err(GpuError::Unsupported(
+            "the twiddles are for another coset".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `CpuBackend::interpolate` on the device: `values` (a circle evaluation on `domain`, in
+/// bit-reversed order) become the polynomial's coefficients, in place.
+pub fn interpolate<K: Kernels>(
+    kernels: &K,
+    values: &mut K::Column,
+    domain: CircleDomain,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<()> {
+    check_domain(domain, twiddles)?;
+    holds(kernels, values, domain.size(), "interpolation")?;
+    let n_pairs = (domain.size() / 2) as u32;
+    let offsets = twiddles.line_offsets(domain);
+    // Layer 0 derives the circle twiddles from the first line layer; layer i ≥ 1 uses line
+    // layer i − 1.
+    for layer in 0..=offsets.len() as u32 {
+        let offset = offsets[layer.saturating_sub(1) as usize];
+        kernels.ifft_layer(values, &twiddles.itwiddles, offset, layer, n_pairs)?;
+    }
+    let inverse_size = BaseField::from(domain.size() as u32).inverse();
+    kernels.scale(values, inverse_size.0, domain.size() as u32)
+}
+
+/// `CpuBackend::evaluate` on the device: `buffer` holds a polynomial's coefficients in its
+/// first `n_coeffs` values; it becomes the evaluation on `domain` (bit-reversed order). Whatever
+/// the buffer held past the coefficients is overwritten.
+pub fn evaluate<K: Kernels>(
+    kernels: &K,
+    buffer: &mut K::Column,
+    n_coeffs: usize,
+    domain: CircleDomain,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<()> {
+    check_domain(domain, twiddles)?;
+    if n_coeffs > domain.size() {
+        return Err(GpuError::Unsupported(format!(
+            "{n_coeffs} coefficients do not fit a domain of {}",
+            domain.size()
+        )));
+    }
+    holds(kernels, buffer, domain.size(), "evaluation")?;
+    let n = domain.size() as u32;
+    kernels.zero_from(buffer, n_coeffs as u32, n)?;
+    let offsets = twiddles.line_offsets(domain);
+    for layer in (0..=offsets.len() as u32).rev() {
+        let offset = offsets[layer.saturating_sub(1) as usize];
+        kernels.fft_layer(buffer, &twiddles.twiddles, offset, layer, n / 2)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Host algorithms over device columns, written once for every [`Kernels`] implementation: one
+//! file per stage of a proof, each the counterpart of a stwo backend trait.
+
+mod constraints;
+mod fft;
+mod fri;
+mod merkle;
+mod poly;
+mod quotients;
+
+pub use constraints::constraint_quotients;
+pub use fft::{evaluate, interpolate, DeviceTwiddles};
+pub use fri::{decompose, fold_circle_into_line, fold_line};
+pub use merkle::{merkle_leaves, merkle_leaves_on_device, merkle_parents};
+pub use poly::eval_at_point;
+pub use quotients::{
+    accumulate, accumulate_numerators, combine_quotients, extend_quotients, NumeratorGroup,
+    Numerators,
+};
+
+use stwo::core::circle::CirclePoint;
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+
+use crate::{GpuError, Result};
+
+/// What a device (or the emulator) offers: columns of M31 values and the kernels of
+/// `kernels/*.cu`, one method per entry point with the same arguments.
+pub trait Kernels {
+    type Column;
+
+    /// Waits until every launch so far has finished (for timing).
+    fn synchronize(&self) -> Result<()>;
+    fn upload(&self, values: &[u32]) -> Result<Self::Column>;
+    /// Values in `column`.
+    fn len(&self, column: &Self::Column) -> usize;
+    /// Threads of a launch over `work` items: the partial results a reduction writes.
+    fn threads(&self, work: u32) -> u32;
+    /// Per-thread partial sums of `PolyOps::eval_at_point` over 2^log_n coefficients, chunks of
+    /// 2^chunk_log; `factors` holds log_n QM31 values, `partials` four words per thread.
+    fn eval_poly_partials(
+        &self,
+        coeffs: &Self::Column,
+        log_n: u32,
+        factors: &Self::Column,
+        chunk_log: u32,
+        partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// Per-thread partial sums of values `[start, start + count)` of a secure column of `n`.
+    fn secure_sum_partials(
+        &self,
+        column: &Self::Column,
+        n: u32,
+        start: u32,
+        count: u32,
+        partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// One component's constraint quotients, added to `accum`: `function` is a generated
+    /// kernel of [`crate::codegen::constraint_kernels`].
+    #[allow(clippy::too_many_arguments)]
+    fn constraint_quotients(
+        &self,
+        function: &'static str,
+        trace: &Self::Column,
+        interaction: &Self::Column,
+        trace_log: u32,
+        eval_log: u32,
+        coeffs: &Self::Column,
+        challenges: &Self::Column,
+        denom_inv: &Self::Column,
+        accum: &mut Self::Column,
+    ) -> Result<()>;
+    /// First half of a secure column of `n` minus λ, second half plus λ.
+    fn decompose_apply(&self, column: &mut Self::Column, n: u32, lambda: [u32; 4]) -> Result<()>;
+    /// A column of `n` values whose contents are unspecified until a kernel writes them.
+    fn alloc(&self, n: usize) -> Result<Self::Column>;
+    fn download(&self, column: &Self::Column) -> Result<Vec<u32>>;
+
+    fn bit_reverse(&self, column: &mut Self::Column, log_n: u32) -> Result<()>;
+    fn fft_layer(
+        &self,
+        column: &mut Self::Column,
+        twiddles: &Self::Column,
+        offset: u32,
+        layer: u32,
+        n_pairs: u32,
+    ) -> Result<()>;
+    fn ifft_layer(
+        &self,
+        column: &mut Self::Column,
+        itwiddles: &Self::Column,
+        offset: u32,
+        layer: u32,
+        n_pairs: u32,
+    ) -> Result<()>;
+    fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
+    fn zero_from(&self, column: &mut Self::Column, from: u32, n: u32) -> Result<()>;
+    /// `dst[dst_start..][..n] = src[src_start..][..n]`.
+    fn copy_range(
+        &self,
+        src: &Self::Column,
+        src_start: u32,
+        dst: &mut Self::Column,
+        dst_start: u32,
+        n: u32,
+    ) -> Result<()>;
+    /// `acc[i] += other[i]` for the first `n` values.
+    fn add_assign(&self, acc: &mut Self::Column, other: &Self::Column, n: u32) -> Result<()>;
+    /// Leaf hashes (8 words each) of a lifted Merkle tree of 2^lifting_log leaves over the
+    /// columns stored one after another in `values`.
+    fn merkle_leaves(
+        &self,
+        values: &Self::Column,
+        offsets: &Self::Column,
+        log_sizes: &Self::Column,
+        n_columns: u32,
+        lifting_log: u32,
+        out: &mut Self::Column,
+    ) -> Result<()>;
+    fn merkle_parents(
+        &self,
+        children: &Self::Column,
+        n_parents: u32,
+        out: &mut Self::Column,
+    ) -> Result<()>;
+    /// One batch's DEEP numerators over the first `n_rows` rows of `columns` (each `n` long,
+    /// one after another), written at `partials[out_offset..]`. `terms` holds the column index
+    /// and `c` of each term, five words per term.
+    #[allow(clippy::too_many_arguments)]
+    fn quotient_numerators(
+        &self,
+        columns: &Self::Column,
+        n: u32,
+        terms: &Self::Column,
+        n_terms: u32,
+        sum_b: [u32; 4],
+        n_rows: u32,
+        partials: &mut Self::Column,
+        out_offset: u32,
+    ) -> Result<()>;
+    /// The quotients on the evaluation subdomain of 2^log_rows rows, from every batch's
+    /// numerators (see `kernels/quotients.cu` for the layouts).
+    #[allow(clippy::too_many_arguments)]
+    fn quotient_combine(
+        &self,
+        partials: &Self::Column,
+        offsets: &Self::Column,
+        log_sizes: &Self::Column,
+        samples: &Self::Column,
+        n_samples: u32,
+        points: &Self::Column,
+        log_rows: u32,
+        out: &mut Self::Column,
+    ) -> Result<()>;
+    /// `src` and `dst` are secure columns: four coordinate columns of `n_in` (and `n_in / 2`)
+    /// values one after another.
+    #[allow(clippy::too_many_arguments)]
+    fn fri_fold(
+        &self,
+        src: &Self::Column,
+        n_in: u32,
+        dst: &mut Self::Column,
+        itwiddles: &Self::Column,
+        offset: u32,
+        circle: bool,
+        alpha: [u32; 4],
+    ) -> Result<()>;
+}
+
+/// Smallest domain the FFT kernels take: stwo special-cases sizes 2 and 4, and a launch is not
+/// worth it below a few hundred values anyway.
+pub const MIN_FFT_LOG_SIZE: u32 = 3;
+
+/// Twiddles a layer kernel reads past its offset for `n_pairs` pairs: one per butterfly block,
+/// and for the circle layer (layer 0, also a circle fold) pairs `[x, y]` of the first line layer,
+/// one pair per four blocks.
+pub fn twiddles_read(layer: u32, n_pairs: u32) -> usize {
+    let blocks = (n_pairs >> layer) as usize;
+    if layer == 0 {
+        2 * blocks.div_ceil(4)
+    } else {
+        blocks
+    }
+}
+
+/// `n` as a kernel argument, or why it does not fit one.
+fn as_u32(n: usize, what: &str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| GpuError::Unsupported(format!("{what}: {n} is past 2^32")))
+}
+
+/// Fails unless `column` holds at least `n` values.
+fn holds<K: Kernels>(kernels: &K, column: &K::Column, n: usize, what: &str) -> Result<()> {
+    let len = kernels.len(column);
+    if len < n {
+        return Err(GpuError::Unsupported(format!(
+            "{what}: a column of {len} values where {n} are needed"
+        )));
+    }
+    Ok(())
+}
+
+fn words(value: SecureField) -> [u32; 4] {
+    value.to_m31_array().map(|c| c.0)
+}
+
+fn secure(words: [u32; 4]) -> SecureField {
+    SecureField::from_m31_array(words.map(BaseField::from_u32_unchecked))
+}
+
+fn point_words(p: CirclePoint<SecureField>) -> [u32; 8] {
+    let [x, y] = [words(p.x), words(p.y)];
+    std::array::from_fn(|i| if i < 4 { x[i] } else { y[i - 4] })
+}
+
+/// Adds the four-word partial results of a reduction.
+fn sum_partials<K: Kernels>(kernels: &K, partials: &K::Column) -> Result<SecureField> {
+    Ok(kernels
+        .download(partials)?
+        .chunks(4)
+        .map(|w| secure([w[0], w[1], w[2], w[3]]))
+        .sum())
+}

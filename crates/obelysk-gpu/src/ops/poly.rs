@@ -1,0 +1,46 @@
+//! Evaluation of a polynomial at a point of the extension (`PolyOps::eval_at_point`).
+
+use stwo::core::circle::CirclePoint;
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+
+use super::{holds, sum_partials, words, Kernels};
+use crate::Result;
+
+/// Chunk of coefficients one thread folds in [`eval_at_point`]; `reduce.cu` allows up to 2^12.
+const EVAL_CHUNK_LOG: u32 = 8;
+
+/// `PolyOps::eval_at_point`: the polynomial with 2^log_n coefficients (stwo's order, on the
+/// device) at a point of the extension.
+pub fn eval_at_point<K: Kernels>(
+    kernels: &K,
+    coeffs: &K::Column,
+    log_n: u32,
+    point: CirclePoint<SecureField>,
+) -> Result<SecureField> {
+    holds(kernels, coeffs, 1 << log_n, "coefficients")?;
+    if log_n == 0 {
+        let first = kernels.download(coeffs)?[0];
+        return Ok(BaseField::from_u32_unchecked(first).into());
+    }
+    // stwo's folding factors: y, then x, 2x² − 1, … (as many as bits), reversed.
+    let mut factors = vec![point.y];
+    let mut x = point.x;
+    for _ in 1..log_n {
+        factors.push(x);
+        x = CirclePoint::double_x(x);
+    }
+    factors.reverse();
+    let factors: Vec<u32> = factors.into_iter().flat_map(words).collect();
+    let chunk_log = log_n.min(EVAL_CHUNK_LOG);
+    let work = 1u32 << (log_n - chunk_log);
+    let mut partials = kernels.alloc(4 * kernels.threads(work) as usize)?;
+    kernels.eval_poly_partials(
+        coeffs,
+        log_n,
+        &kernels.upload(&factors)?,
+        chunk_log,
+        &mut partials,
+    )?;
+    sum_partials(kernels, &partials)
+}
