@@ -3,9 +3,9 @@
 //! The constraint code of `obelysk_prover::air` is generic over the field type, so running it on
 //! [`Expr`], a symbolic value, records every constraint and every LogUp term as an expression
 //! DAG; [`cpu_constraints_kernel`] and [`table_constraints_kernel`] print those DAGs as CUDA
-//! kernels, with common subexpressions computed once. The LogUp part follows `LogupConstraints` (paired fractions, a
-//! running sum in the last interaction column), with the relations' challenges as kernel
-//! arguments, so one compiled kernel serves every proof.
+//! kernels, with common subexpressions computed once. The LogUp part follows
+//! `LogupConstraints` (paired fractions, a running sum in the last interaction column), with the
+//! relations' challenges as kernel arguments, so one compiled kernel serves every proof.
 //!
 //! The generated files are committed (`kernels/cpu_constraints.cu`,
 //! `kernels/table_constraints.cu`) so that the emulator can compile them at build time; a test
