@@ -146,33 +146,39 @@ fn measure<K: Kernels>(
 }
 
 /// Interpolation of every column on its 2^log domain and evaluation on the domain twice as
-/// large (blowup 2), as a commitment does.
+/// large (blowup 2), as a commitment does: one launch per FFT layer for all columns.
 fn lde<K: Kernels>(kernels: &K, columns: &[Vec<u32>], log: u32) -> Result<(f64, f64), Failure> {
     let domain = CanonicCoset::new(log).circle_domain();
     let extended = CanonicCoset::new(log + 1).circle_domain();
+    let (n, m) = (domain.size(), columns.len());
     let twiddles = gpu(DeviceTwiddles::new(kernels, extended.half_coset))?;
-    let uploaded = columns
-        .iter()
-        .map(|c| gpu(kernels.upload(c)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let uploaded = gpu(kernels.upload(&columns.concat()))?;
     let device = fastest(|| {
-        let mut inputs = uploaded.clone_with(kernels)?;
-        let mut outputs = (0..columns.len())
-            .map(|_| gpu(kernels.alloc(extended.size())))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut input = gpu(kernels.alloc(n * m))?;
+        gpu(kernels.copy_range(&uploaded, 0, &mut input, 0, (n * m) as u32))?;
+        let mut output = gpu(kernels.alloc(2 * n * m))?;
         gpu(kernels.synchronize())?;
         let start = Instant::now();
-        for (input, output) in inputs.iter_mut().zip(&mut outputs) {
-            gpu(ops::interpolate(kernels, input, domain, &twiddles))?;
-            gpu(kernels.copy_range(input, 0, output, 0, domain.size() as u32))?;
-            gpu(ops::evaluate(
-                kernels,
-                output,
-                domain.size(),
-                extended,
-                &twiddles,
+        gpu(ops::interpolate_columns(
+            kernels, &mut input, m, domain, &twiddles,
+        ))?;
+        for k in 0..m {
+            gpu(kernels.copy_range(
+                &input,
+                (k * n) as u32,
+                &mut output,
+                (2 * k * n) as u32,
+                n as u32,
             ))?;
         }
+        gpu(ops::evaluate_columns(
+            kernels,
+            &mut output,
+            m,
+            n,
+            extended,
+            &twiddles,
+        ))?;
         gpu(kernels.synchronize())?;
         Ok(ms(start))
     })?;
@@ -264,22 +270,4 @@ fn base_column(values: &[u32]) -> BaseColumn {
         .iter()
         .map(|&v| BaseField::from_u32_unchecked(v))
         .collect()
-}
-
-/// Fresh device copies of uploaded columns (the FFTs work in place).
-trait CloneWith<K: Kernels> {
-    fn clone_with(&self, kernels: &K) -> anyhow::Result<Vec<K::Column>>;
-}
-
-impl<K: Kernels> CloneWith<K> for Vec<K::Column> {
-    fn clone_with(&self, kernels: &K) -> anyhow::Result<Vec<K::Column>> {
-        self.iter()
-            .map(|c| {
-                let n = kernels.len(c);
-                let mut copy = gpu(kernels.alloc(n))?;
-                gpu(kernels.copy_range(c, 0, &mut copy, 0, n as u32))?;
-                Ok(copy)
-            })
-            .collect()
-    }
 }

@@ -320,45 +320,52 @@ impl Kernels for CudaKernels {
 
     fn fft_layer(
         &self,
-        column: &mut CudaSlice<u32>,
+        columns: &mut CudaSlice<u32>,
         twiddles: &CudaSlice<u32>,
         offset: u32,
         layer: u32,
         n_pairs: u32,
+        n_columns: u32,
     ) -> Result<()> {
-        self.check(column, 2 * n_pairs as usize)?;
+        self.check(columns, 2 * n_pairs as usize * n_columns as usize)?;
         self.check(twiddles, offset as usize + twiddles_read(layer, n_pairs))?;
+        let work = u32::try_from(n_pairs as u64 * n_columns as u64).unwrap_or(u32::MAX);
         let mut launch = self.stream.launch_builder(self.function("fft_layer"));
         launch
-            .arg(column)
+            .arg(columns)
             .arg(twiddles)
             .arg(&offset)
             .arg(&layer)
-            .arg(&n_pairs);
-        // SAFETY: `fft_layer(u32*, const u32*, u32, u32, u32)`; the column holds 2·n_pairs
-        // values and the twiddle tree the layer's range (the host took it from the same tree).
-        launched(unsafe { launch.launch(Self::config(n_pairs)) }.map(|_| ()))
+            .arg(&n_pairs)
+            .arg(&n_columns);
+        // SAFETY: `fft_layer(u32*, const u32*, u32, u32, u32, u32)`; the columns hold
+        // n_columns·2·n_pairs values and the twiddle tree the layer's range (checked).
+        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 
     fn ifft_layer(
         &self,
-        column: &mut CudaSlice<u32>,
+        columns: &mut CudaSlice<u32>,
         itwiddles: &CudaSlice<u32>,
         offset: u32,
         layer: u32,
         n_pairs: u32,
+        n_columns: u32,
     ) -> Result<()> {
-        self.check(column, 2 * n_pairs as usize)?;
+        self.check(columns, 2 * n_pairs as usize * n_columns as usize)?;
         self.check(itwiddles, offset as usize + twiddles_read(layer, n_pairs))?;
+        let work = u32::try_from(n_pairs as u64 * n_columns as u64).unwrap_or(u32::MAX);
         let mut launch = self.stream.launch_builder(self.function("ifft_layer"));
         launch
-            .arg(column)
+            .arg(columns)
             .arg(itwiddles)
             .arg(&offset)
             .arg(&layer)
-            .arg(&n_pairs);
-        // SAFETY: as for `fft_layer`.
-        launched(unsafe { launch.launch(Self::config(n_pairs)) }.map(|_| ()))
+            .arg(&n_pairs)
+            .arg(&n_columns);
+        // SAFETY: `ifft_layer(u32*, const u32*, u32, u32, u32, u32)`; the columns hold
+        // n_columns·2·n_pairs values and the twiddle tree the layer's range (checked).
+        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 
     fn scale(&self, column: &mut CudaSlice<u32>, factor: u32, n: u32) -> Result<()> {
@@ -369,12 +376,24 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
-    fn zero_from(&self, column: &mut CudaSlice<u32>, from: u32, n: u32) -> Result<()> {
-        self.check(column, n as usize)?;
+    fn zero_from(
+        &self,
+        columns: &mut CudaSlice<u32>,
+        from: u32,
+        n: u32,
+        n_columns: u32,
+    ) -> Result<()> {
+        if from > n {
+            return Err(GpuError::Driver(format!(
+                "zeros from {from} in columns of {n}"
+            )));
+        }
+        self.check(columns, n as usize * n_columns as usize)?;
+        let work = u32::try_from((n - from) as u64 * n_columns as u64).unwrap_or(u32::MAX);
         let mut launch = self.stream.launch_builder(self.function("zero_from"));
-        launch.arg(column).arg(&from).arg(&n);
-        // SAFETY: `zero_from(u32*, u32, u32)`; the column holds n values.
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        launch.arg(columns).arg(&from).arg(&n).arg(&n_columns);
+        // SAFETY: `zero_from(u32*, u32, u32, u32)`; the columns hold n_columns·n values.
+        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 
     fn fri_fold(

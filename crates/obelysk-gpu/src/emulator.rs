@@ -16,6 +16,7 @@ mod ffi {
             offset: u32,
             layer: u32,
             n_pairs: u32,
+            n_columns: u32,
         );
         pub fn emu_ifft_layer(
             grid: u32,
@@ -25,9 +26,17 @@ mod ffi {
             offset: u32,
             layer: u32,
             n_pairs: u32,
+            n_columns: u32,
         );
         pub fn emu_scale(grid: u32, block: u32, values: *mut u32, factor: u32, n: u32);
-        pub fn emu_zero_from(grid: u32, block: u32, values: *mut u32, from: u32, n: u32);
+        pub fn emu_zero_from(
+            grid: u32,
+            block: u32,
+            values: *mut u32,
+            from: u32,
+            n: u32,
+            n_columns: u32,
+        );
         pub fn emu_merkle_leaves(
             grid: u32,
             block: u32,
@@ -380,24 +389,27 @@ impl Kernels for Emulator {
 
     fn fft_layer(
         &self,
-        column: &mut Vec<u32>,
+        columns: &mut Vec<u32>,
         twiddles: &Vec<u32>,
         offset: u32,
         layer: u32,
         n_pairs: u32,
+        n_columns: u32,
     ) -> Result<()> {
-        check(column, 2 * n_pairs as usize);
+        check(columns, 2 * n_pairs as usize * n_columns as usize);
         check(twiddles, offset as usize + twiddles_read(layer, n_pairs));
-        // SAFETY: values below 2·n_pairs and twiddles below offset + the layer's count exist.
+        // SAFETY: n_columns columns of 2·n_pairs values, and twiddles below offset + the
+        // layer's count, exist.
         unsafe {
             ffi::emu_fft_layer(
                 self.grid,
                 self.block,
-                column.as_mut_ptr(),
+                columns.as_mut_ptr(),
                 twiddles.as_ptr(),
                 offset,
                 layer,
                 n_pairs,
+                n_columns,
             )
         };
         Ok(())
@@ -405,24 +417,27 @@ impl Kernels for Emulator {
 
     fn ifft_layer(
         &self,
-        column: &mut Vec<u32>,
+        columns: &mut Vec<u32>,
         itwiddles: &Vec<u32>,
         offset: u32,
         layer: u32,
         n_pairs: u32,
+        n_columns: u32,
     ) -> Result<()> {
-        check(column, 2 * n_pairs as usize);
+        check(columns, 2 * n_pairs as usize * n_columns as usize);
         check(itwiddles, offset as usize + twiddles_read(layer, n_pairs));
-        // SAFETY: as for `fft_layer`.
+        // SAFETY: n_columns columns of 2·n_pairs values, and twiddles below offset + the
+        // layer's count, exist.
         unsafe {
             ffi::emu_ifft_layer(
                 self.grid,
                 self.block,
-                column.as_mut_ptr(),
+                columns.as_mut_ptr(),
                 itwiddles.as_ptr(),
                 offset,
                 layer,
                 n_pairs,
+                n_columns,
             )
         };
         Ok(())
@@ -435,10 +450,20 @@ impl Kernels for Emulator {
         Ok(())
     }
 
-    fn zero_from(&self, column: &mut Vec<u32>, from: u32, n: u32) -> Result<()> {
-        check(column, n as usize);
-        // SAFETY: indices below n exist.
-        unsafe { ffi::emu_zero_from(self.grid, self.block, column.as_mut_ptr(), from, n) };
+    fn zero_from(&self, columns: &mut Vec<u32>, from: u32, n: u32, n_columns: u32) -> Result<()> {
+        assert!(from <= n, "zeros from {from} in columns of {n}");
+        check(columns, n as usize * n_columns as usize);
+        // SAFETY: n_columns columns of n values exist.
+        unsafe {
+            ffi::emu_zero_from(
+                self.grid,
+                self.block,
+                columns.as_mut_ptr(),
+                from,
+                n,
+                n_columns,
+            )
+        };
         Ok(())
     }
 

@@ -46,6 +46,16 @@ fn fft_on_the_device_matches_stwo() {
 }
 
 #[test]
+fn batched_columns_on_the_device_match_stwo() {
+    let Some(kernels) = device("batched_columns_on_the_device_match_stwo") else {
+        return;
+    };
+    for (log_size, n_columns) in [(3, 5), (9, 7), (16, 98), (20, 8)] {
+        common::check_columns(kernels.as_ref(), log_size, n_columns);
+    }
+}
+
+#[test]
 fn fri_folds_on_the_device_match_stwo() {
     let Some(kernels) = device("fri_folds_on_the_device_match_stwo") else {
         return;

@@ -58,6 +58,16 @@ mod emulated {
     }
 
     #[test]
+    fn batched_columns_match_stwo() {
+        for kernels in SHAPES {
+            for (log_size, n_columns) in [(3, 1), (3, 5), (6, 3), (9, 7)] {
+                check_columns(&kernels, log_size, n_columns);
+            }
+        }
+        check_columns(&Emulator::default(), 14, 98);
+    }
+
+    #[test]
     fn fri_folds_match_stwo() {
         for kernels in SHAPES {
             for log_size in 2..=11 {

@@ -19,13 +19,15 @@ void emu_bit_reverse(u32 grid, u32 block, u32* values, u32 log_n) {
 }
 
 void emu_fft_layer(u32 grid, u32 block, u32* values, const u32* twiddles, u32 offset, u32 layer,
-                   u32 n_pairs) {
-    emu_launch(grid, block, [&] { fft_layer(values, twiddles, offset, layer, n_pairs); });
+                   u32 n_pairs, u32 n_columns) {
+    emu_launch(grid, block,
+               [&] { fft_layer(values, twiddles, offset, layer, n_pairs, n_columns); });
 }
 
 void emu_ifft_layer(u32 grid, u32 block, u32* values, const u32* itwiddles, u32 offset,
-                    u32 layer, u32 n_pairs) {
-    emu_launch(grid, block, [&] { ifft_layer(values, itwiddles, offset, layer, n_pairs); });
+                    u32 layer, u32 n_pairs, u32 n_columns) {
+    emu_launch(grid, block,
+               [&] { ifft_layer(values, itwiddles, offset, layer, n_pairs, n_columns); });
 }
 
 void emu_scale(u32 grid, u32 block, u32* values, u32 factor, u32 n) {
@@ -106,8 +108,8 @@ EMU_CONSTRAINTS(range5_table_quotients)
 EMU_CONSTRAINTS(register_memory_quotients)
 EMU_CONSTRAINTS(data_memory_quotients)
 
-void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n) {
-    emu_launch(grid, block, [&] { zero_from(values, from, n); });
+void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n, u32 n_columns) {
+    emu_launch(grid, block, [&] { zero_from(values, from, n, n_columns); });
 }
 
 }

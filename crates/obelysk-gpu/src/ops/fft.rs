@@ -8,7 +8,7 @@ use stwo::prover::backend::CpuBackend;
 use stwo::prover::poly::circle::PolyOps;
 use stwo::prover::poly::twiddles::TwiddleTree;
 
-use super::{holds, Kernels, MIN_FFT_LOG_SIZE};
+use super::{as_u32, holds, Kernels, MIN_FFT_LOG_SIZE};
 use crate::{GpuError, Result};
 
 /// stwo's twiddle tree for a coset, on the device: forward and inverse, with the host copy that
@@ -79,18 +79,40 @@ pub fn interpolate<K: Kernels>(
     domain: CircleDomain,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
+    interpolate_columns(kernels, values, 1, domain, twiddles)
+}
+
+/// [`interpolate`] for `n_columns` evaluations on `domain` stored one after another, one launch
+/// per layer for all of them (`PolyOps::interpolate_columns`).
+pub fn interpolate_columns<K: Kernels>(
+    kernels: &K,
+    values: &mut K::Column,
+    n_columns: usize,
+    domain: CircleDomain,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<()> {
     check_domain(domain, twiddles)?;
-    holds(kernels, values, domain.size(), "interpolation")?;
+    let total = n_columns * domain.size();
+    holds(kernels, values, total, "interpolation")?;
+    let total = as_u32(total, "interpolated values")?;
+    let n_columns = n_columns as u32;
     let n_pairs = (domain.size() / 2) as u32;
     let offsets = twiddles.line_offsets(domain);
     // Layer 0 derives the circle twiddles from the first line layer; layer i ≥ 1 uses line
     // layer i − 1.
     for layer in 0..=offsets.len() as u32 {
         let offset = offsets[layer.saturating_sub(1) as usize];
-        kernels.ifft_layer(values, &twiddles.itwiddles, offset, layer, n_pairs)?;
+        kernels.ifft_layer(
+            values,
+            &twiddles.itwiddles,
+            offset,
+            layer,
+            n_pairs,
+            n_columns,
+        )?;
     }
     let inverse_size = BaseField::from(domain.size() as u32).inverse();
-    kernels.scale(values, inverse_size.0, domain.size() as u32)
+    kernels.scale(values, inverse_size.0, total)
 }
 
 /// `CpuBackend::evaluate` on the device: `buffer` holds a polynomial's coefficients in its
@@ -103,6 +125,19 @@ pub fn evaluate<K: Kernels>(
     domain: CircleDomain,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
+    evaluate_columns(kernels, buffer, 1, n_coeffs, domain, twiddles)
+}
+
+/// [`evaluate`] for `n_columns` buffers of `domain.size()` values stored one after another, each
+/// starting with `n_coeffs` coefficients, one launch per layer for all of them.
+pub fn evaluate_columns<K: Kernels>(
+    kernels: &K,
+    buffer: &mut K::Column,
+    n_columns: usize,
+    n_coeffs: usize,
+    domain: CircleDomain,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Result<()> {
     check_domain(domain, twiddles)?;
     if n_coeffs > domain.size() {
         return Err(GpuError::Unsupported(format!(
@@ -110,13 +145,16 @@ pub fn evaluate<K: Kernels>(
             domain.size()
         )));
     }
-    holds(kernels, buffer, domain.size(), "evaluation")?;
+    let total = n_columns * domain.size();
+    holds(kernels, buffer, total, "evaluation")?;
+    as_u32(total, "evaluated values")?;
+    let n_columns = n_columns as u32;
     let n = domain.size() as u32;
-    kernels.zero_from(buffer, n_coeffs as u32, n)?;
+    kernels.zero_from(buffer, n_coeffs as u32, n, n_columns)?;
     let offsets = twiddles.line_offsets(domain);
     for layer in (0..=offsets.len() as u32).rev() {
         let offset = offsets[layer.saturating_sub(1) as usize];
-        kernels.fft_layer(buffer, &twiddles.twiddles, offset, layer, n / 2)?;
+        kernels.fft_layer(buffer, &twiddles.twiddles, offset, layer, n / 2, n_columns)?;
     }
     Ok(())
 }

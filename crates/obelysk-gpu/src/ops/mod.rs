@@ -9,7 +9,7 @@ mod poly;
 mod quotients;
 
 pub use constraints::constraint_quotients;
-pub use fft::{evaluate, interpolate, DeviceTwiddles};
+pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, DeviceTwiddles};
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use merkle::{merkle_leaves, merkle_leaves_on_device, merkle_parents};
 pub use poly::eval_at_point;
@@ -77,24 +77,35 @@ pub trait Kernels {
     fn download(&self, column: &Self::Column) -> Result<Vec<u32>>;
 
     fn bit_reverse(&self, column: &mut Self::Column, log_n: u32) -> Result<()>;
+    /// One FFT layer over `n_columns` columns of `2·n_pairs` values, one after another.
     fn fft_layer(
         &self,
-        column: &mut Self::Column,
+        columns: &mut Self::Column,
         twiddles: &Self::Column,
         offset: u32,
         layer: u32,
         n_pairs: u32,
+        n_columns: u32,
     ) -> Result<()>;
+    /// One inverse FFT layer, laid out as [`Kernels::fft_layer`].
     fn ifft_layer(
         &self,
-        column: &mut Self::Column,
+        columns: &mut Self::Column,
         itwiddles: &Self::Column,
         offset: u32,
         layer: u32,
         n_pairs: u32,
+        n_columns: u32,
     ) -> Result<()>;
     fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
-    fn zero_from(&self, column: &mut Self::Column, from: u32, n: u32) -> Result<()>;
+    /// Values `[from, n)` of each of `n_columns` columns of `n` values set to zero.
+    fn zero_from(
+        &self,
+        columns: &mut Self::Column,
+        from: u32,
+        n: u32,
+        n_columns: u32,
+    ) -> Result<()>;
     /// `dst[dst_start..][..n] = src[src_start..][..n]`.
     fn copy_range(
         &self,

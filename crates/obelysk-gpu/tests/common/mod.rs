@@ -399,3 +399,45 @@ pub fn check_decompose<K: Kernels>(kernels: &K, log_n: u32) {
         "decomposition at 2^{log_n}"
     );
 }
+
+/// Several columns interpolated and then extended at blowup 2 in one launch per layer, against
+/// stwo column by column.
+pub fn check_columns<K: Kernels>(kernels: &K, log_size: u32, n_columns: usize) {
+    let n = 1usize << log_size;
+    let columns: Vec<Vec<u32>> = (0..n_columns)
+        .map(|k| column(n, 1400 + 10 * u64::from(log_size) + k as u64))
+        .collect();
+    let (small, big) = (domain(log_size), domain(log_size + 1));
+    let cpu_twiddles = CpuBackend::precompute_twiddles(big.half_coset);
+    let polys: Vec<CircleCoefficients<CpuBackend>> = columns
+        .iter()
+        .map(|c| CpuBackend::interpolate(CircleEvaluation::new(small, field(c)), &cpu_twiddles))
+        .collect();
+    let twiddles = DeviceTwiddles::new(kernels, big.half_coset).unwrap();
+    let mut device = kernels.upload(&columns.concat()).unwrap();
+    ops::interpolate_columns(kernels, &mut device, n_columns, small, &twiddles).unwrap();
+    let coeffs = kernels.download(&device).unwrap();
+    for (k, poly) in polys.iter().enumerate() {
+        assert_eq!(
+            coeffs[k * n..][..n],
+            raw(&poly.coeffs)[..],
+            "column {k} of 2^{log_size}"
+        );
+    }
+    // Coefficients at the start of each extended buffer, junk after them.
+    let mut buffers = junk(2 * n * n_columns);
+    for k in 0..n_columns {
+        buffers[2 * n * k..][..n].copy_from_slice(&coeffs[k * n..][..n]);
+    }
+    let mut device = kernels.upload(&buffers).unwrap();
+    ops::evaluate_columns(kernels, &mut device, n_columns, n, big, &twiddles).unwrap();
+    let extended = kernels.download(&device).unwrap();
+    for (k, poly) in polys.iter().enumerate() {
+        let expected = CpuBackend::evaluate(poly, big, &cpu_twiddles);
+        assert_eq!(
+            extended[2 * n * k..][..2 * n],
+            raw(&expected.values)[..],
+            "extension of column {k} of 2^{log_size}"
+        );
+    }
+}
