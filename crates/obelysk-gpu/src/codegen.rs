@@ -97,16 +97,29 @@ impl LookupSink<Expr> for Lookups {
     }
 }
 
-/// Prints expressions as `u32` statements, each distinct subexpression once.
+/// Prints expressions as `u32` statements, each distinct subexpression once: nodes already
+/// printed are found by address before their children are visited (shared nodes would otherwise
+/// be walked once per use), and structurally equal ones by their printed form.
 #[derive(Default)]
 struct Printer {
     code: String,
     names: HashMap<String, String>,
+    printed: HashMap<*const Node, String>,
 }
 
 impl Printer {
     /// The name (or literal) holding `e`'s value, printing what it needs first.
     fn value(&mut self, e: &Expr) -> String {
+        let address = Rc::as_ptr(&e.0);
+        if let Some(name) = self.printed.get(&address) {
+            return name.clone();
+        }
+        let name = self.print(e);
+        self.printed.insert(address, name.clone());
+        name
+    }
+
+    fn print(&mut self, e: &Expr) -> String {
         let rhs = match &*e.0 {
             Node::Cell(i) => return format!("c{i}"),
             Node::Const(v) => return format!("{v}u"),
@@ -385,24 +398,28 @@ pub struct ConstraintKernel {
     pub n_constraints: usize,
 }
 
-/// Every generated constraint kernel, the CPU component's first.
-pub fn constraint_kernels() -> Vec<ConstraintKernel> {
-    std::iter::once(cpu_component())
-        .chain(table_components())
-        .map(|c| ConstraintKernel {
-            function: c.function,
-            n_cells: c.n_cells,
-            n_interaction_columns: 4 * c.n_fractions(),
-            n_constraints: c.n_constraints(),
-        })
-        .collect()
+/// Every generated constraint kernel, the CPU component's first (computed once per process).
+pub fn constraint_kernels() -> &'static [ConstraintKernel] {
+    static KERNELS: std::sync::OnceLock<Vec<ConstraintKernel>> = std::sync::OnceLock::new();
+    KERNELS.get_or_init(|| {
+        std::iter::once(cpu_component())
+            .chain(table_components())
+            .map(|c| ConstraintKernel {
+                function: c.function,
+                n_cells: c.n_cells,
+                n_interaction_columns: 4 * c.n_fractions(),
+                n_constraints: c.n_constraints(),
+            })
+            .collect()
+    })
 }
 
 /// The kernel with entry point `function`.
 pub fn constraint_kernel(function: &str) -> Option<ConstraintKernel> {
     constraint_kernels()
-        .into_iter()
+        .iter()
         .find(|k| k.function == function)
+        .copied()
 }
 
 /// Words of the challenges table the kernels read.

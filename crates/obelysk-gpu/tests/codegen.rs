@@ -62,15 +62,17 @@ fn random_secure(rng: &mut ChaCha8Rng) -> SecureField {
 /// random challenges, claimed sum and coefficients; the generated kernel `function` against
 /// stwo's `CpuDomainEvaluator` running the component's `evaluate` row by row, times the same
 /// denominators. `n_preprocessed` of the kernel's cells come from the preprocessed tree.
+#[allow(clippy::too_many_arguments)]
 fn check_component<K: Kernels, E: FrameworkEval>(
     kernels: &K,
     function: &'static str,
     n_preprocessed: usize,
     trace_log: u32,
+    blowup: u32,
     component: impl Fn(Relations, SecureField) -> E,
 ) {
     let kernel = constraint_kernel(function).unwrap();
-    let eval_log = trace_log + 1;
+    let eval_log = trace_log + blowup;
     let n = 1usize << eval_log;
     let mut rng = ChaCha8Rng::seed_from_u64(u64::from(trace_log) + 100 * kernel.n_cells as u64);
     let cells: Vec<Vec<u32>> = (0..kernel.n_cells)
@@ -109,7 +111,7 @@ fn check_component<K: Kernels, E: FrameworkEval>(
     let eval = component(relations.clone(), claimed_sum);
     assert_eq!(eval.log_size(), trace_log, "{function}");
     let trace_domain = CanonicCoset::new(trace_log);
-    let mut denom_inv: Vec<BaseField> = (0..2)
+    let mut denom_inv: Vec<BaseField> = (0..1 << blowup)
         .map(|i| coset_vanishing(trace_domain.coset(), domain.at(i)).inverse())
         .collect();
     bit_reverse(&mut denom_inv);
@@ -162,13 +164,15 @@ fn check_component<K: Kernels, E: FrameworkEval>(
 }
 
 /// Every generated kernel against its component, the CPU component at `cpu_log` rows and the
-/// tables at their own sizes (a range table has 2^bits rows).
-fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32) {
+/// tables at their own sizes (a range table has 2^bits rows), on an evaluation domain `blowup`
+/// doublings larger.
+fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32, blowup: u32) {
     check_component(
         kernels,
         "cpu_constraint_quotients",
         0,
         cpu_log,
+        blowup,
         |relations, claimed_sum| CpuEval {
             log_size: cpu_log,
             relations,
@@ -180,6 +184,7 @@ fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32) 
         "program_table_quotients",
         5,
         table_log,
+        blowup,
         |relations, claimed_sum| ProgramTableEval {
             log_size: table_log,
             relations,
@@ -190,26 +195,36 @@ fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32) 
         ("range12_table_quotients", 12),
         ("range5_table_quotients", 5),
     ] {
-        check_component(kernels, function, 1, bits, |relations, claimed_sum| {
-            RangeTableEval {
+        check_component(
+            kernels,
+            function,
+            1,
+            bits,
+            blowup,
+            |relations, claimed_sum| RangeTableEval {
                 bits,
                 relations,
                 claimed_sum,
-            }
-        });
+            },
+        );
     }
     for (function, space) in [
         ("register_memory_quotients", REGISTER_SPACE),
         ("data_memory_quotients", DATA_SPACE),
     ] {
-        check_component(kernels, function, 1, table_log, |relations, claimed_sum| {
-            MemoryBoundaryEval {
+        check_component(
+            kernels,
+            function,
+            1,
+            table_log,
+            blowup,
+            |relations, claimed_sum| MemoryBoundaryEval {
                 space,
                 log_size: table_log,
                 relations,
                 claimed_sum,
-            }
-        });
+            },
+        );
     }
 }
 
@@ -222,8 +237,8 @@ fn generated_constraints_of_every_component_match_stwo_on_the_emulator() {
             block: 256,
         },
     ] {
-        for (cpu_log, table_log) in [(2, 1), (5, 4), (9, 6)] {
-            check_every_component(&kernels, cpu_log, table_log);
+        for (cpu_log, table_log, blowup) in [(2, 1, 1), (5, 4, 1), (9, 6, 1), (5, 3, 2)] {
+            check_every_component(&kernels, cpu_log, table_log, blowup);
         }
     }
 }
@@ -242,7 +257,7 @@ fn generated_constraints_of_every_component_match_stwo_on_the_device() {
             return;
         }
     };
-    for (cpu_log, table_log) in [(5, 4), (16, 13)] {
-        check_every_component(kernels.as_ref(), cpu_log, table_log);
+    for (cpu_log, table_log, blowup) in [(5, 4, 1), (5, 4, 2), (16, 13, 1)] {
+        check_every_component(kernels.as_ref(), cpu_log, table_log, blowup);
     }
 }

@@ -8,7 +8,8 @@ use super::{holds, sum_partials, words, Kernels};
 use crate::Result;
 
 /// Chunk of coefficients one thread folds in [`eval_at_point`]; `reduce.cu` allows up to 2^12.
-const EVAL_CHUNK_LOG: u32 = 8;
+/// Small chunks keep many threads busy (2^16 of them at 2^20 coefficients).
+const EVAL_CHUNK_LOG: u32 = 4;
 
 /// `PolyOps::eval_at_point`: the polynomial with 2^log_n coefficients (stwo's order, on the
 /// device) at a point of the extension.
