@@ -113,7 +113,7 @@ impl CudaKernels {
         let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
         let mut functions = HashMap::new();
         for source in &SOURCES {
-            let ptx = nvrtc::compile(source, Some(arch))?;
+            let ptx = nvrtc::ptx_for(source, arch)?;
             let module = guarded(source.file, || context.load_module(ptx))?;
             for &function in source.functions {
                 functions.insert(

@@ -57,3 +57,28 @@ fn a_kernel_that_does_not_compile_is_reported_with_the_log() {
         other => panic!("compiled a broken kernel: {other:?}"),
     }
 }
+
+#[test]
+fn ptx_written_for_a_machine_without_nvrtc_is_where_the_loader_looks() {
+    if nvrtc::library().is_err() {
+        eprintln!(
+            "skipped ptx_written_for_a_machine_without_nvrtc_is_where_the_loader_looks: no NVRTC"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("obelysk-ptx-{}", std::process::id()));
+    let files = nvrtc::write_ptx(&dir, "sm_90").unwrap();
+    assert_eq!(files.len(), SOURCES.len());
+    for (source, file) in SOURCES.iter().zip(&files) {
+        assert_eq!(*file, nvrtc::ptx_path(&dir, source, "sm_90"));
+        let ptx = std::fs::read_to_string(file).unwrap();
+        for function in source.functions {
+            assert!(
+                ptx.contains(&format!(".entry {function}(")),
+                "{}",
+                file.display()
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
