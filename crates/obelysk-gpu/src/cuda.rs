@@ -159,6 +159,34 @@ impl CudaKernels {
     }
 }
 
+impl CudaKernels {
+    /// One FFT layer in either direction (`fft_layer` or `ifft_layer`, which take the same
+    /// arguments): `(layer, n_pairs, n_columns)` as the kernels take them.
+    fn layer(
+        &self,
+        function: &str,
+        columns: &mut CudaSlice<u32>,
+        twiddles: &CudaSlice<u32>,
+        offset: u32,
+        (layer, n_pairs, n_columns): (u32, u32, u32),
+    ) -> Result<()> {
+        self.check(columns, 2 * n_pairs as usize * n_columns as usize)?;
+        self.check(twiddles, offset as usize + twiddles_read(layer, n_pairs))?;
+        let work = u32::try_from(n_pairs as u64 * n_columns as u64).unwrap_or(u32::MAX);
+        let mut launch = self.stream.launch_builder(self.function(function));
+        launch
+            .arg(columns)
+            .arg(twiddles)
+            .arg(&offset)
+            .arg(&layer)
+            .arg(&n_pairs)
+            .arg(&n_columns);
+        // SAFETY: `{i,}fft_layer(u32*, const u32*, u32, u32, u32, u32)`; the columns hold
+        // n_columns·2·n_pairs values and the twiddle tree the layer's range (checked).
+        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+    }
+}
+
 fn launched(result: std::result::Result<(), DriverError>) -> Result<()> {
     result.map_err(|e| GpuError::Driver(format!("launch: {e}")))
 }
@@ -327,20 +355,8 @@ impl Kernels for CudaKernels {
         n_pairs: u32,
         n_columns: u32,
     ) -> Result<()> {
-        self.check(columns, 2 * n_pairs as usize * n_columns as usize)?;
-        self.check(twiddles, offset as usize + twiddles_read(layer, n_pairs))?;
-        let work = u32::try_from(n_pairs as u64 * n_columns as u64).unwrap_or(u32::MAX);
-        let mut launch = self.stream.launch_builder(self.function("fft_layer"));
-        launch
-            .arg(columns)
-            .arg(twiddles)
-            .arg(&offset)
-            .arg(&layer)
-            .arg(&n_pairs)
-            .arg(&n_columns);
-        // SAFETY: `fft_layer(u32*, const u32*, u32, u32, u32, u32)`; the columns hold
-        // n_columns·2·n_pairs values and the twiddle tree the layer's range (checked).
-        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+        let shape = (layer, n_pairs, n_columns);
+        self.layer("fft_layer", columns, twiddles, offset, shape)
     }
 
     fn ifft_layer(
@@ -352,20 +368,8 @@ impl Kernels for CudaKernels {
         n_pairs: u32,
         n_columns: u32,
     ) -> Result<()> {
-        self.check(columns, 2 * n_pairs as usize * n_columns as usize)?;
-        self.check(itwiddles, offset as usize + twiddles_read(layer, n_pairs))?;
-        let work = u32::try_from(n_pairs as u64 * n_columns as u64).unwrap_or(u32::MAX);
-        let mut launch = self.stream.launch_builder(self.function("ifft_layer"));
-        launch
-            .arg(columns)
-            .arg(itwiddles)
-            .arg(&offset)
-            .arg(&layer)
-            .arg(&n_pairs)
-            .arg(&n_columns);
-        // SAFETY: `ifft_layer(u32*, const u32*, u32, u32, u32, u32)`; the columns hold
-        // n_columns·2·n_pairs values and the twiddle tree the layer's range (checked).
-        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+        let shape = (layer, n_pairs, n_columns);
+        self.layer("ifft_layer", columns, itwiddles, offset, shape)
     }
 
     fn scale(&self, column: &mut CudaSlice<u32>, factor: u32, n: u32) -> Result<()> {

@@ -214,6 +214,39 @@ impl Default for Emulator {
     }
 }
 
+/// `emu_fft_layer` and `emu_ifft_layer` take the same arguments.
+type LayerFn = unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32);
+
+impl Emulator {
+    /// One FFT layer in either direction: `(layer, n_pairs, n_columns)` as the kernels take them.
+    fn layer(
+        &self,
+        kernel: LayerFn,
+        columns: &mut [u32],
+        twiddles: &[u32],
+        offset: u32,
+        (layer, n_pairs, n_columns): (u32, u32, u32),
+    ) -> Result<()> {
+        check(columns, 2 * n_pairs as usize * n_columns as usize);
+        check(twiddles, offset as usize + twiddles_read(layer, n_pairs));
+        // SAFETY: n_columns columns of 2·n_pairs values, and twiddles below offset + the
+        // layer's count, exist.
+        unsafe {
+            kernel(
+                self.grid,
+                self.block,
+                columns.as_mut_ptr(),
+                twiddles.as_ptr(),
+                offset,
+                layer,
+                n_pairs,
+                n_columns,
+            )
+        };
+        Ok(())
+    }
+}
+
 /// Panics unless `column` holds every index a kernel over `n` values touches: the C side trusts
 /// its lengths.
 fn check(column: &[u32], n: usize) {
@@ -396,23 +429,8 @@ impl Kernels for Emulator {
         n_pairs: u32,
         n_columns: u32,
     ) -> Result<()> {
-        check(columns, 2 * n_pairs as usize * n_columns as usize);
-        check(twiddles, offset as usize + twiddles_read(layer, n_pairs));
-        // SAFETY: n_columns columns of 2·n_pairs values, and twiddles below offset + the
-        // layer's count, exist.
-        unsafe {
-            ffi::emu_fft_layer(
-                self.grid,
-                self.block,
-                columns.as_mut_ptr(),
-                twiddles.as_ptr(),
-                offset,
-                layer,
-                n_pairs,
-                n_columns,
-            )
-        };
-        Ok(())
+        let shape = (layer, n_pairs, n_columns);
+        self.layer(ffi::emu_fft_layer, columns, twiddles, offset, shape)
     }
 
     fn ifft_layer(
@@ -424,23 +442,8 @@ impl Kernels for Emulator {
         n_pairs: u32,
         n_columns: u32,
     ) -> Result<()> {
-        check(columns, 2 * n_pairs as usize * n_columns as usize);
-        check(itwiddles, offset as usize + twiddles_read(layer, n_pairs));
-        // SAFETY: n_columns columns of 2·n_pairs values, and twiddles below offset + the
-        // layer's count, exist.
-        unsafe {
-            ffi::emu_ifft_layer(
-                self.grid,
-                self.block,
-                columns.as_mut_ptr(),
-                itwiddles.as_ptr(),
-                offset,
-                layer,
-                n_pairs,
-                n_columns,
-            )
-        };
-        Ok(())
+        let shape = (layer, n_pairs, n_columns);
+        self.layer(ffi::emu_ifft_layer, columns, itwiddles, offset, shape)
     }
 
     fn scale(&self, column: &mut Vec<u32>, factor: u32, n: u32) -> Result<()> {

@@ -1,5 +1,6 @@
 //! The circle FFT: interpolation and evaluation (`PolyOps`), one launch per layer.
 
+use stwo::core::circle::Coset;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::poly::circle::CircleDomain;
 use stwo::core::poly::line::LineDomain;
@@ -44,6 +45,17 @@ impl<C> DeviceTwiddles<C> {
 
     /// Offsets into the buffer of the domain's line layers, largest first (what stwo's
     /// `domain_line_twiddles_from_tree` slices).
+    /// Fails unless `coset` is a doubling of this tree's root, so that its twiddles are a
+    /// suffix of the tree.
+    pub(super) fn covers(&self, coset: Coset) -> Result<()> {
+        if !coset.is_doubling_of(self.host.root_coset) {
+            return Err(GpuError::Unsupported(
+                "the twiddles are for another coset".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn line_offsets(&self, domain: impl Into<LineDomain>) -> Vec<u32> {
         let buffer = &self.host.twiddles;
         domain_line_twiddles_from_tree(domain, buffer)
@@ -63,12 +75,7 @@ fn check_domain<C>(domain: CircleDomain, twiddles: &DeviceTwiddles<C>) -> Result
             domain.log_size()
         )));
     }
-    if !domain.half_coset.is_doubling_of(twiddles.host.root_coset) {
-        return Err(GpuError::Unsupported(
-            "the twiddles are for another coset".into(),
-        ));
-    }
-    Ok(())
+    twiddles.covers(domain.half_coset)
 }
 
 /// `CpuBackend::interpolate` on the device: `values` (a circle evaluation on `domain`, in

@@ -9,13 +9,15 @@ use super::{as_u32, holds, sum_partials, words, DeviceTwiddles, Kernels};
 use crate::{GpuError, Result};
 
 /// One FRI step on the device: `src`, a secure column of `n` values in bit-reversed order on
-/// `domain` (a line domain, or a circle domain for the first fold), becomes the `n / 2` values
-/// of the folded evaluation; stwo's `fold_line` and `fold_circle_into_line` with one step.
+/// a line domain (or, with `circle`, on the circle domain whose half coset is `line`'s), becomes
+/// the `n / 2` values of the folded evaluation; stwo's `fold_line` and `fold_circle_into_line`
+/// with one step.
+#[allow(clippy::too_many_arguments)]
 fn fri_fold<K: Kernels>(
     kernels: &K,
     src: &K::Column,
     n: usize,
-    first_line_layer: u32,
+    line: LineDomain,
     circle: bool,
     alpha: SecureField,
     twiddles: &DeviceTwiddles<K::Column>,
@@ -26,6 +28,7 @@ fn fri_fold<K: Kernels>(
             "a fold of {n} values is the CPU's work"
         )));
     }
+    twiddles.covers(line.coset())?;
     holds(kernels, src, 4 * n, "fold source")?;
     let mut dst = kernels.alloc(4 * (n / 2))?;
     let alpha = alpha.to_m31_array().map(|c| c.0);
@@ -34,7 +37,7 @@ fn fri_fold<K: Kernels>(
         n as u32,
         &mut dst,
         &twiddles.itwiddles,
-        first_line_layer,
+        twiddles.line_offsets(line)[0],
         circle,
         alpha,
     )?;
@@ -49,21 +52,7 @@ pub fn fold_line<K: Kernels>(
     alpha: SecureField,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<K::Column> {
-    if !domain.coset().is_doubling_of(twiddles.host.root_coset) {
-        return Err(GpuError::Unsupported(
-            "the twiddles are for another coset".into(),
-        ));
-    }
-    let offsets = twiddles.line_offsets(domain);
-    fri_fold(
-        kernels,
-        src,
-        domain.size(),
-        offsets[0],
-        false,
-        alpha,
-        twiddles,
-    )
+    fri_fold(kernels, src, domain.size(), domain, false, alpha, twiddles)
 }
 
 /// `FriOps::fold_circle_into_line` on the device (into a fresh column: stwo's accumulating
@@ -75,17 +64,11 @@ pub fn fold_circle_into_line<K: Kernels>(
     alpha: SecureField,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<K::Column> {
-    if !domain.half_coset.is_doubling_of(twiddles.host.root_coset) {
-        return Err(GpuError::Unsupported(
-            "the twiddles are for another coset".into(),
-        ));
-    }
-    let offsets = twiddles.line_offsets(domain);
     fri_fold(
         kernels,
         src,
         domain.size(),
-        offsets[0],
+        domain.into(),
         true,
         alpha,
         twiddles,
