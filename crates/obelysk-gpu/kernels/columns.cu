@@ -15,3 +15,12 @@ extern "C" __global__ void add_assign(u32* acc, const u32* other, u32 n) {
         acc[i] = m31_add(acc[i], other[i]);
     }
 }
+
+// `acc[i] += small[lift(i)]` for a column of n values and one of n >> log_ratio: stwo's lift of
+// the smaller column (`AccumulationOps::lift_and_accumulate`), which repeats each pair of
+// values 2^log_ratio times.
+extern "C" __global__ void lift_add(u32* acc, const u32* small, u32 n, u32 log_ratio) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        acc[i] = m31_add(acc[i], small[((i >> (log_ratio + 1)) << 1) + (i & 1)]);
+    }
+}

@@ -9,7 +9,7 @@ use cudarc::driver::{
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::{twiddles_read, Kernels};
+use crate::ops::{lifted_len, twiddles_read, Kernels};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
@@ -579,6 +579,22 @@ impl Kernels for CudaKernels {
         let mut launch = self.stream.launch_builder(self.function("add_assign"));
         launch.arg(acc).arg(other).arg(&n);
         // SAFETY: `add_assign(u32*, const u32*, u32)`; both columns hold n values.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
+    fn lift_add(
+        &self,
+        acc: &mut CudaSlice<u32>,
+        small: &CudaSlice<u32>,
+        n: u32,
+        log_ratio: u32,
+    ) -> Result<()> {
+        self.check(acc, n as usize)?;
+        self.check(small, lifted_len(n, log_ratio))?;
+        let mut launch = self.stream.launch_builder(self.function("lift_add"));
+        launch.arg(acc).arg(small).arg(&n).arg(&log_ratio);
+        // SAFETY: `lift_add(u32*, const u32*, u32, u32)`; `acc` holds n values and `small`
+        // every index the lift reads (checked).
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 }

@@ -2,7 +2,7 @@
 //! differential tests run the host algorithms of [`crate::ops`] on it and compare with stwo's CPU
 //! backend, on machines without a GPU.
 
-use crate::ops::{twiddles_read, Kernels};
+use crate::ops::{lifted_len, twiddles_read, Kernels};
 use crate::Result;
 
 mod ffi {
@@ -88,6 +88,14 @@ mod ffi {
             n: u32,
         );
         pub fn emu_add_assign(grid: u32, block: u32, acc: *mut u32, other: *const u32, n: u32);
+        pub fn emu_lift_add(
+            grid: u32,
+            block: u32,
+            acc: *mut u32,
+            small: *const u32,
+            n: u32,
+            log_ratio: u32,
+        );
         pub fn emu_eval_poly_partials(
             grid: u32,
             block: u32,
@@ -674,6 +682,23 @@ impl Kernels for Emulator {
         check(other, n as usize);
         // SAFETY: both columns hold n values.
         unsafe { ffi::emu_add_assign(self.grid, self.block, acc.as_mut_ptr(), other.as_ptr(), n) };
+        Ok(())
+    }
+
+    fn lift_add(&self, acc: &mut Vec<u32>, small: &Vec<u32>, n: u32, log_ratio: u32) -> Result<()> {
+        check(acc, n as usize);
+        check(small, lifted_len(n, log_ratio));
+        // SAFETY: `acc` holds n values and `small` every index the lift reads.
+        unsafe {
+            ffi::emu_lift_add(
+                self.grid,
+                self.block,
+                acc.as_mut_ptr(),
+                small.as_ptr(),
+                n,
+                log_ratio,
+            )
+        };
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! AIR ([`codegen`]). What does not yet: stwo's backend traits over device columns, so nothing
 //! proves on a GPU yet; `docs/gpu.md` tracks the plan.
 
+pub mod backend;
 pub mod codegen;
 pub mod cuda;
 pub mod emulator;

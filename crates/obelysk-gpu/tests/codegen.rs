@@ -147,7 +147,7 @@ fn check_component<K: Kernels, E: FrameworkEval>(
         &kernels.upload(&cells.concat()).unwrap(),
         &kernels.upload(&interaction.concat()).unwrap(),
         trace_log,
-        eval_log,
+        domain,
         &coeffs,
         &relations,
         claimed_sum,

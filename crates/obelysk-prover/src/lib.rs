@@ -26,6 +26,7 @@ pub use claim::{Claim, JobId, Shape};
 pub use config::{ProofConfig, ProverConfig, DEFAULT_MIN_SECURITY_BITS};
 pub use error::{Error, Result, VerifyError};
 pub use proof::StarkProof;
+pub use prove::ProverBackend;
 
 use obelysk_vm::{ExecutionTrace, Program, M31};
 

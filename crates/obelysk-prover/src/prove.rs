@@ -1,10 +1,12 @@
 //! The prover: execution trace in, [`StarkProof`] out.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use stwo::core::channel::{Blake2sChannel, Channel};
+use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::CanonicCoset;
 use stwo::core::utils::MaybeOwned;
@@ -12,11 +14,13 @@ use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
 use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::backend::BackendForChannel;
 use stwo::prover::mempool::BaseColumnPool;
 use stwo::prover::pcs::CommitmentTreeProver;
-use stwo::prover::poly::circle::PolyOps;
+use stwo::prover::poly::circle::{CircleEvaluation, PolyOps};
 use stwo::prover::poly::twiddles::TwiddleTree;
-use stwo::prover::{prove, CommitmentSchemeProver};
+use stwo::prover::poly::BitReversedOrder;
+use stwo::prover::{prove, CommitmentSchemeProver, ComponentProver};
 use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use tracing::info;
 
@@ -24,7 +28,7 @@ use crate::air::preprocessed::Evaluation;
 use crate::air::witness::{interaction_trace, Witness};
 use crate::air::{cpu, preprocessed, Relations};
 use crate::claim::{Claim, JobId, Shape};
-use crate::components::{Evals, N_COMPONENTS};
+use crate::components::{Components, Evals, N_COMPONENTS};
 use crate::config::ProofConfig;
 use crate::error::{Error, Result};
 use crate::proof::StarkProof;
@@ -55,14 +59,42 @@ pub(crate) fn preprocessed_root(
     Ok(scheme.roots()[0])
 }
 
+/// A stwo backend the Obelysk prover runs on: stwo's SIMD backend here, the GPU backend in
+/// `obelysk-gpu`. Witness generation stays on the SIMD backend; its columns move over with
+/// [`ProverBackend::evaluation`].
+pub trait ProverBackend:
+    BackendForChannel<Blake2sMerkleChannel> + PolyOps<Twiddles: Send + Sync> + Send + Sync + 'static
+{
+    /// The components' provers on this backend, in component order.
+    fn provers(components: &Components) -> Vec<&dyn ComponentProver<Self>>;
+
+    /// A column computed on the host, as this backend holds it.
+    fn evaluation(evaluation: Evaluation) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        CircleEvaluation::new(
+            evaluation.domain,
+            evaluation.values.into_cpu_vec().into_iter().collect(),
+        )
+    }
+}
+
+impl ProverBackend for SimdBackend {
+    fn provers(components: &Components) -> Vec<&dyn ComponentProver<Self>> {
+        components.provers()
+    }
+
+    fn evaluation(evaluation: Evaluation) -> Evaluation {
+        evaluation
+    }
+}
+
 /// A program's preprocessed tree as the prover needs it: the twiddles for the proof's domains,
 /// the committed tree (extended columns and Merkle layers) and the columns with their ids for
 /// the LogUp generator. All of it depends on public data only, so it is kept between proofs:
 /// a worker proves many jobs of the same workload, and rebuilding the tree (a `seq` column as
 /// tall as the CPU table included) was 5% of a 2^18-step proof.
-struct Prepared {
-    twiddles: TwiddleTree<SimdBackend>,
-    tree: CommitmentTreeProver<SimdBackend, Blake2sMerkleChannel>,
+struct Prepared<B: ProverBackend> {
+    twiddles: TwiddleTree<B>,
+    tree: CommitmentTreeProver<B, Blake2sMerkleChannel>,
     ids: Vec<PreProcessedColumnId>,
     columns: Vec<(String, BaseColumn)>,
 }
@@ -70,23 +102,27 @@ struct Prepared {
 /// Programs whose preprocessed trees a process keeps (each at most a few tens of MiB).
 const PREPARED_CACHE: usize = 4;
 
-fn prepared(
+fn prepared<B: ProverBackend>(
     program: &Program,
     program_hash: [u8; 32],
     shape: &Shape,
     config: &ProofConfig,
-) -> Arc<Prepared> {
-    type Key = ([u8; 32], Shape, ProofConfig);
-    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Prepared>>>> = OnceLock::new();
+) -> Arc<Prepared<B>> {
+    type Key = (TypeId, [u8; 32], Shape, ProofConfig);
+    type Entry = Arc<dyn Any + Send + Sync>;
+    static CACHE: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (program_hash, *shape, *config);
+    let key = (TypeId::of::<B>(), program_hash, *shape, *config);
     if let Some(hit) = cache.lock().expect("cache lock").get(&key) {
-        return hit.clone();
+        return hit
+            .clone()
+            .downcast()
+            .expect("entries are keyed by their backend");
     }
     let pcs = config
         .pcs_config()
         .expect("the caller checked the configuration");
-    let twiddles = SimdBackend::precompute_twiddles(
+    let twiddles = B::precompute_twiddles(
         CanonicCoset::new(shape.max_log_size() + 1 + config.log_blowup)
             .circle_domain()
             .half_coset,
@@ -100,8 +136,10 @@ fn prepared(
         .collect();
     // What `TreeBuilder::extend_evals` and `commit` do, with coefficients stored as the rest
     // of the proof stores them.
-    let polys =
-        SimdBackend::interpolate_columns(pre.into_iter().map(|(_, e)| e).collect(), &twiddles);
+    let polys = B::interpolate_columns(
+        pre.into_iter().map(|(_, e)| B::evaluation(e)).collect(),
+        &twiddles,
+    );
     let tree = CommitmentTreeProver::new(
         polys,
         pcs.fri_config.log_blowup_factor,
@@ -124,8 +162,18 @@ fn prepared(
     prepared
 }
 
-/// Proves one execution. Timing of each phase goes to `tracing` at info level.
+/// Proves one execution on stwo's SIMD backend. Timing of each phase goes to `tracing` at info
+/// level.
 pub fn prove_trace(
+    trace: &ExecutionTrace,
+    config: &ProofConfig,
+    job_id: Option<JobId>,
+) -> Result<StarkProof> {
+    prove_trace_on::<SimdBackend>(trace, config, job_id)
+}
+
+/// Proves one execution on backend `B`; the proof is the same on every backend, byte for byte.
+pub fn prove_trace_on<B: ProverBackend>(
     trace: &ExecutionTrace,
     config: &ProofConfig,
     job_id: Option<JobId>,
@@ -137,13 +185,13 @@ pub fn prove_trace(
     info!(elapsed = ?start.elapsed(), ?shape, "trace generated");
 
     let pcs = config.pcs_config()?;
-    let prepared = prepared(trace.program(), claim.program_hash, &shape, config);
+    let prepared = prepared::<B>(trace.program(), claim.program_hash, &shape, config);
     let channel = &mut Blake2sChannel::default();
     pcs.mix_into(channel);
     claim.mix_into(channel);
     shape.mix_into(channel);
     let mut scheme =
-        CommitmentSchemeProver::<SimdBackend, Blake2sMerkleChannel>::new(pcs, &prepared.twiddles);
+        CommitmentSchemeProver::<B, Blake2sMerkleChannel>::new(pcs, &prepared.twiddles);
     scheme.set_store_polynomials_coefficients();
 
     // Tree 0: preprocessed columns, derived from the program alone.
@@ -152,7 +200,13 @@ pub fn prove_trace(
 
     // Tree 1: main trace.
     let mut builder = scheme.tree_builder();
-    builder.extend_evals(witness.main_evaluations());
+    builder.extend_evals(
+        witness
+            .main_evaluations()
+            .into_iter()
+            .map(B::evaluation)
+            .collect(),
+    );
     builder.commit(channel);
     info!(elapsed = ?start.elapsed(), "main trace committed");
 
@@ -163,12 +217,12 @@ pub fn prove_trace(
     let interaction: Vec<Evaluation> = interaction.into_iter().flatten().collect();
     channel.mix_felts(&claimed_sums);
     let mut builder = scheme.tree_builder();
-    builder.extend_evals(interaction);
+    builder.extend_evals(interaction.into_iter().map(B::evaluation).collect());
     builder.commit(channel);
     info!(elapsed = ?start.elapsed(), "interaction trace committed");
 
     let components = evals.into_components(&claimed_sums, &pre_ids);
-    let stark = prove::<SimdBackend, Blake2sMerkleChannel>(&components.provers(), channel, scheme)
+    let stark = prove::<B, Blake2sMerkleChannel>(&B::provers(&components), channel, scheme)
         .map_err(|e| Error::Proving(e.to_string()))?;
     info!(elapsed = ?start.elapsed(), "proof done");
     Ok(StarkProof {

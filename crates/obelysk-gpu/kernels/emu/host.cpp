@@ -78,6 +78,10 @@ void emu_add_assign(u32 grid, u32 block, u32* acc, const u32* other, u32 n) {
     emu_launch(grid, block, [&] { add_assign(acc, other, n); });
 }
 
+void emu_lift_add(u32 grid, u32 block, u32* acc, const u32* small, u32 n, u32 log_ratio) {
+    emu_launch(grid, block, [&] { lift_add(acc, small, n, log_ratio); });
+}
+
 void emu_eval_poly_partials(u32 grid, u32 block, const u32* coeffs, u32 log_n,
                             const u32* factors, u32 chunk_log, u32* partials) {
     emu_launch(grid, block, [&] { eval_poly_partials(coeffs, log_n, factors, chunk_log, partials); });

@@ -2,7 +2,7 @@
 
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
-use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::core::utils::bit_reverse;
 
 use super::{holds, words, Kernels};
@@ -14,6 +14,9 @@ use crate::{GpuError, Result};
 /// extended to the evaluation domain of 2^eval_log points (one after another, bit-reversed
 /// order); the quotients of `Σ coeffs[k] · constraint_k` are added to `accum`, a secure column
 /// of 2^eval_log values. `coeffs` are in constraint order (stwo's powers, reversed).
+/// `eval_domain` is the domain of 2^eval_log points the columns were evaluated on: the canonic
+/// one, or the start of a larger one (stwo's `EvaluationMode::SubDomain`); the denominators
+/// depend on it.
 #[allow(clippy::too_many_arguments)]
 pub fn constraint_quotients<K: Kernels>(
     kernels: &K,
@@ -21,7 +24,7 @@ pub fn constraint_quotients<K: Kernels>(
     trace: &K::Column,
     interaction: &K::Column,
     trace_log: u32,
-    eval_log: u32,
+    eval_domain: CircleDomain,
     coeffs: &[SecureField],
     relations: &obelysk_prover::air::Relations,
     claimed_sum: SecureField,
@@ -30,6 +33,7 @@ pub fn constraint_quotients<K: Kernels>(
     use obelysk_prover::air::{cumsum_shift, Rel};
     use stwo::core::constraints::coset_vanishing;
 
+    let eval_log = eval_domain.log_size();
     let kernel = crate::codegen::constraint_kernel(function)
         .ok_or_else(|| GpuError::Unsupported(format!("no generated kernel {function}")))?;
     if eval_log <= trace_log || trace_log < 1 || eval_log > 30 {
@@ -64,7 +68,6 @@ pub fn constraint_quotients<K: Kernels>(
     // The vanishing polynomial of the trace domain on each coset of the evaluation domain, as
     // stwo's component prover computes it.
     let trace_domain = CanonicCoset::new(trace_log);
-    let eval_domain = CanonicCoset::new(eval_log).circle_domain();
     let mut denom_inv: Vec<BaseField> = (0..1 << (eval_log - trace_log))
         .map(|i| coset_vanishing(trace_domain.coset(), eval_domain.at(i)).inverse())
         .collect();

@@ -117,6 +117,15 @@ pub trait Kernels {
     ) -> Result<()>;
     /// `acc[i] += other[i]` for the first `n` values.
     fn add_assign(&self, acc: &mut Self::Column, other: &Self::Column, n: u32) -> Result<()>;
+    /// `acc[i] += small[j]` for the first `n` values, `j` the index of stwo's lift of a column
+    /// 2^log_ratio times shorter (pairs of values repeated).
+    fn lift_add(
+        &self,
+        acc: &mut Self::Column,
+        small: &Self::Column,
+        n: u32,
+        log_ratio: u32,
+    ) -> Result<()>;
     /// Leaf hashes (8 words each) of a lifted Merkle tree of 2^lifting_log leaves over the
     /// columns stored one after another in `values`.
     fn merkle_leaves(
@@ -192,6 +201,12 @@ pub fn twiddles_read(layer: u32, n_pairs: u32) -> usize {
     } else {
         blocks
     }
+}
+
+/// Values of the shorter column [`Kernels::lift_add`] reads for `n` values of the longer one
+/// (both powers of two, the shorter of at least two values, as stwo's lift requires).
+pub fn lifted_len(n: u32, log_ratio: u32) -> usize {
+    (n >> log_ratio) as usize
 }
 
 /// `n` as a kernel argument, or why it does not fit one.

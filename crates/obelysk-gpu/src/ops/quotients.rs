@@ -41,6 +41,42 @@ pub struct Numerators<C> {
 }
 
 impl<C> Numerators<C> {
+    /// Numerators already on the device: `partials` holds, for each batch of `batches`
+    /// (offset in `partials`, log2 of its rows, summed first line coefficient, sample point),
+    /// its four coordinate columns one after another, as [`Numerators::layout`] reads them.
+    pub fn from_batches(
+        partials: C,
+        batches: impl IntoIterator<Item = (u32, u32, SecureField, CirclePoint<SecureField>)>,
+    ) -> Self {
+        let mut numerators = Self {
+            partials,
+            offsets: Vec::new(),
+            log_sizes: Vec::new(),
+            samples: Vec::new(),
+        };
+        for (offset, log_size, first, point) in batches {
+            numerators.offsets.push(offset);
+            numerators.log_sizes.push(log_size);
+            numerators.samples.extend(words(first));
+            numerators.samples.extend(point_words(point));
+        }
+        numerators
+    }
+
+    /// Where batch `s` starts in [`Numerators::partials`], log2 of its rows, and its summed
+    /// first line coefficient.
+    pub fn layout(&self, s: usize) -> (usize, u32, SecureField) {
+        let first: [u32; 4] = self.samples[12 * s..12 * s + 4]
+            .try_into()
+            .expect("4 words");
+        (self.offsets[s] as usize, self.log_sizes[s], secure(first))
+    }
+
+    /// Every batch's numerators, one after another.
+    pub fn into_partials(self) -> C {
+        self.partials
+    }
+
     /// The numerator column of batch `s` (coordinate-major) and its summed first line
     /// coefficient, as stwo's `AccumulatedNumerators` holds them.
     pub fn batch<K: Kernels<Column = C>>(

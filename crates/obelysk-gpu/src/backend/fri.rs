@@ -1,0 +1,131 @@
+//! `FriOps`: folds and the decomposition, on a secure column packed into one buffer (the four
+//! coordinates one after another, as the kernels take it).
+
+use std::array;
+
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::poly::line::LineDomain;
+use stwo::prover::backend::{Column, CpuBackend};
+use stwo::prover::fri::FriOps;
+use stwo::prover::line::LineEvaluation;
+use stwo::prover::poly::circle::{PolyOps, SecureEvaluation};
+use stwo::prover::poly::twiddles::TwiddleTree;
+use stwo::prover::poly::BitReversedOrder;
+use stwo::prover::secure_column::SecureColumnByCoords;
+
+use super::poly::device_twiddles;
+use super::{kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
+use crate::ops::{self, Kernels};
+
+/// The four coordinates of `values`, one after another in one buffer.
+pub(super) fn pack<D: Device>(values: &SecureColumnByCoords<DeviceBackend<D>>) -> Buffer<D> {
+    let n = values.len();
+    let kernels = kernels::<D>();
+    let mut packed = ok(kernels.alloc((4 * n).max(1)));
+    for (c, column) in values.columns.iter().enumerate() {
+        ok(kernels.copy_range(column.buffer(), 0, &mut packed, (c * n) as u32, n as u32));
+    }
+    packed
+}
+
+/// The inverse of [`pack`] for a column of `n` values.
+pub(super) fn unpack<D: Device>(
+    packed: Buffer<D>,
+    n: usize,
+) -> SecureColumnByCoords<DeviceBackend<D>> {
+    let whole = DeviceColumn::<D, BaseField>::from_buffer(packed, 4 * n);
+    SecureColumnByCoords {
+        columns: array::from_fn(|c| whole.slice(c * n, n)),
+    }
+}
+
+fn to_cpu<D: Device>(
+    values: &SecureColumnByCoords<DeviceBackend<D>>,
+) -> SecureColumnByCoords<CpuBackend> {
+    SecureColumnByCoords {
+        columns: values.columns.each_ref().map(|c| c.to_cpu()),
+    }
+}
+
+fn to_device<D: Device>(
+    values: SecureColumnByCoords<CpuBackend>,
+) -> SecureColumnByCoords<DeviceBackend<D>> {
+    SecureColumnByCoords {
+        columns: values.columns.map(|c| c.into_iter().collect()),
+    }
+}
+
+/// Folds of fewer values than this are the CPU's (the kernels' smallest).
+const MIN_LINE_FOLD: usize = 4;
+const MIN_CIRCLE_FOLD: usize = 8;
+
+impl<D: Device> FriOps for DeviceBackend<D> {
+    fn fold_line(
+        eval: &LineEvaluation<Self>,
+        alpha: SecureField,
+        twiddles: &TwiddleTree<Self>,
+        fold_step: u32,
+    ) -> LineEvaluation<Self> {
+        assert!(fold_step >= 1);
+        let kernels = kernels::<D>();
+        let mut domain: LineDomain = eval.domain();
+        let mut values = pack(&eval.values);
+        let mut alpha = alpha;
+        for step in 0..fold_step {
+            if domain.size() < MIN_LINE_FOLD {
+                // The last few values: stwo's CPU fold, which needs no twiddles.
+                let rest = LineEvaluation::new(domain, to_cpu(&unpack::<D>(values, domain.size())));
+                let cpu_twiddles = CpuBackend::precompute_twiddles(domain.coset());
+                let folded = CpuBackend::fold_line(&rest, alpha, &cpu_twiddles, fold_step - step);
+                return LineEvaluation::new(folded.domain(), to_device(folded.values));
+            }
+            values = ok(ops::fold_line(
+                kernels,
+                &values,
+                domain,
+                alpha,
+                device_twiddles(twiddles),
+            ));
+            domain = domain.double();
+            alpha = alpha * alpha;
+        }
+        LineEvaluation::new(domain, unpack(values, domain.size()))
+    }
+
+    fn fold_circle_into_line(
+        src: &SecureEvaluation<Self, BitReversedOrder>,
+        alpha: SecureField,
+        twiddles: &TwiddleTree<Self>,
+    ) -> LineEvaluation<Self> {
+        let domain = src.domain;
+        let line = LineDomain::new(domain.half_coset);
+        if domain.size() < MIN_CIRCLE_FOLD {
+            let cpu =
+                SecureEvaluation::<CpuBackend, BitReversedOrder>::new(domain, to_cpu(&src.values));
+            let cpu_twiddles = CpuBackend::precompute_twiddles(domain.half_coset);
+            let folded = CpuBackend::fold_circle_into_line(&cpu, alpha, &cpu_twiddles);
+            return LineEvaluation::new(folded.domain(), to_device(folded.values));
+        }
+        let folded = ok(ops::fold_circle_into_line(
+            kernels::<D>(),
+            &pack(&src.values),
+            domain,
+            alpha,
+            device_twiddles(twiddles),
+        ));
+        LineEvaluation::new(line, unpack(folded, line.size()))
+    }
+
+    fn decompose(
+        eval: &SecureEvaluation<Self, BitReversedOrder>,
+    ) -> (SecureEvaluation<Self, BitReversedOrder>, SecureField) {
+        let n = eval.domain.size();
+        let mut packed = pack(&eval.values);
+        let lambda = ok(ops::decompose(kernels::<D>(), &mut packed, n));
+        (
+            SecureEvaluation::new(eval.domain, unpack(packed, n)),
+            lambda,
+        )
+    }
+}

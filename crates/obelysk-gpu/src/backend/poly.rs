@@ -1,0 +1,225 @@
+//! `PolyOps`: interpolation, low-degree extension and evaluation at a point on the device.
+
+use std::sync::Arc;
+
+use stwo::core::circle::{CirclePoint, Coset};
+use stwo::core::fields::m31::BaseField;
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::prover::backend::{Col, Column, CpuBackend};
+use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
+use stwo::prover::poly::twiddles::{TwiddleBuffer, TwiddleTree};
+use stwo::prover::poly::BitReversedOrder;
+
+use super::{kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
+use crate::ops::{self, DeviceTwiddles, Kernels, MIN_FFT_LOG_SIZE};
+
+/// A twiddle tree on the device. stwo's `TwiddleTree` holds a forward and an inverse buffer;
+/// here both are the same [`DeviceTwiddles`], which carries both directions.
+#[derive(Debug)]
+pub struct Twiddles<D: Device>(Option<Arc<DeviceTwiddles<Buffer<D>>>>);
+
+impl<D: Device> Twiddles<D> {
+    fn device(&self) -> &DeviceTwiddles<Buffer<D>> {
+        self.0
+            .as_deref()
+            .expect("twiddles used where stwo left them empty")
+    }
+}
+
+/// The device twiddles of a stwo twiddle tree of this backend.
+pub(super) fn device_twiddles<D: Device>(
+    tree: &TwiddleTree<DeviceBackend<D>>,
+) -> &DeviceTwiddles<Buffer<D>> {
+    match &tree.twiddles.0 {
+        Some(twiddles) => twiddles,
+        None => tree.itwiddles.device(),
+    }
+}
+
+impl<D: Device> TwiddleBuffer<BitReversedOrder> for Twiddles<D> {
+    fn empty() -> Self {
+        Self(None)
+    }
+
+    /// The twiddles of the subdomain `G_{n+1} · <G_{subdomain_log_size}>` of the canonic coset
+    /// of 2^domain_log_size points, computed afresh for that subdomain (stwo's CPU buffer is a
+    /// prefix of each layer of the larger tree: the same values).
+    fn extract_subdomain_twiddles(&self, domain_log_size: u32, subdomain_log_size: u32) -> Self {
+        let (subdomain, _) = CanonicCoset::new(domain_log_size)
+            .circle_domain()
+            .split(domain_log_size - subdomain_log_size);
+        Self(Some(Arc::new(ok(DeviceTwiddles::new(
+            kernels::<D>(),
+            subdomain.half_coset,
+        )))))
+    }
+}
+
+/// stwo's CPU twiddles for `coset`, for the few operations that run on the host.
+fn cpu_twiddles(coset: Coset) -> TwiddleTree<CpuBackend> {
+    CpuBackend::precompute_twiddles(coset)
+}
+
+fn to_device<D: Device>(values: Vec<BaseField>) -> DeviceColumn<D, BaseField> {
+    values.into_iter().collect()
+}
+
+impl<D: Device> PolyOps for DeviceBackend<D> {
+    type Twiddles = Twiddles<D>;
+
+    fn interpolate(
+        eval: CircleEvaluation<Self, BaseField, BitReversedOrder>,
+        itwiddles: &TwiddleTree<Self>,
+    ) -> CircleCoefficients<Self> {
+        let domain = eval.domain;
+        let mut values = eval.values;
+        if domain.log_size() < MIN_FFT_LOG_SIZE {
+            let cpu = CpuBackend::interpolate(
+                CircleEvaluation::new(domain, values.to_cpu()),
+                &cpu_twiddles(domain.half_coset),
+            );
+            return CircleCoefficients::new(to_device(cpu.coeffs));
+        }
+        ok(ops::interpolate(
+            kernels::<D>(),
+            values.buffer_mut(),
+            domain,
+            device_twiddles(itwiddles),
+        ));
+        CircleCoefficients::new(values)
+    }
+
+    /// One column after another (stwo's default runs them on rayon's threads, which would only
+    /// queue launches on one stream from several threads).
+    fn interpolate_columns(
+        columns: Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
+        twiddles: &TwiddleTree<Self>,
+    ) -> Vec<CircleCoefficients<Self>> {
+        columns
+            .into_iter()
+            .map(|eval| Self::interpolate(eval, twiddles))
+            .collect()
+    }
+
+    fn eval_at_point(
+        poly: &CircleCoefficients<Self>,
+        point: CirclePoint<SecureField>,
+    ) -> SecureField {
+        let n = poly.coeffs.len();
+        assert!(n.is_power_of_two(), "a polynomial of {n} coefficients");
+        ok(ops::eval_at_point(
+            kernels::<D>(),
+            poly.coeffs.buffer(),
+            n.ilog2(),
+            point,
+        ))
+    }
+
+    /// On the host: used only when coefficients are not stored, and the prover stores them.
+    fn barycentric_weights(
+        coset: CanonicCoset,
+        p: CirclePoint<SecureField>,
+    ) -> Col<Self, SecureField> {
+        CpuBackend::barycentric_weights(coset, p)
+    }
+
+    /// On the host, as [`Self::barycentric_weights`].
+    fn barycentric_eval_at_point(
+        evals: &CircleEvaluation<Self, BaseField, BitReversedOrder>,
+        weights: &Col<Self, SecureField>,
+    ) -> SecureField {
+        CpuBackend::barycentric_eval_at_point(
+            &CircleEvaluation::new(evals.domain, evals.values.to_cpu()),
+            weights,
+        )
+    }
+
+    /// On the host: stwo's prover does not call it.
+    fn eval_at_point_by_folding(
+        evals: &CircleEvaluation<Self, BaseField, BitReversedOrder>,
+        point: CirclePoint<SecureField>,
+        twiddles: &TwiddleTree<Self>,
+    ) -> SecureField {
+        CpuBackend::eval_at_point_by_folding(
+            &CircleEvaluation::new(evals.domain, evals.values.to_cpu()),
+            point,
+            &cpu_twiddles(twiddles.root_coset),
+        )
+    }
+
+    fn extend(poly: &CircleCoefficients<Self>, log_size: u32) -> CircleCoefficients<Self> {
+        let n = poly.coeffs.len();
+        assert!(
+            1 << log_size >= n,
+            "extending {n} coefficients to 2^{log_size}"
+        );
+        let mut coeffs = DeviceColumn::zeros(1 << log_size);
+        ok(kernels::<D>().copy_range(poly.coeffs.buffer(), 0, coeffs.buffer_mut(), 0, n as u32));
+        CircleCoefficients::new(coeffs)
+    }
+
+    fn evaluate(
+        poly: &CircleCoefficients<Self>,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<Self>,
+    ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        Self::evaluate_into(poly, domain, twiddles, DeviceColumn::alloc(domain.size()))
+    }
+
+    fn evaluate_into(
+        poly: &CircleCoefficients<Self>,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<Self>,
+        mut buffer: Col<Self, BaseField>,
+    ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        let n = poly.coeffs.len();
+        assert!(
+            n <= domain.size(),
+            "{n} coefficients on a domain of {}",
+            domain.size()
+        );
+        if domain.log_size() < MIN_FFT_LOG_SIZE {
+            let cpu = CpuBackend::evaluate(
+                &CircleCoefficients::new(poly.coeffs.to_cpu()),
+                domain,
+                &cpu_twiddles(domain.half_coset),
+            );
+            return CircleEvaluation::new(domain, to_device(cpu.values));
+        }
+        assert_eq!(
+            buffer.len(),
+            domain.size(),
+            "an evaluation buffer of another size"
+        );
+        let kernels = kernels::<D>();
+        ok(kernels.copy_range(poly.coeffs.buffer(), 0, buffer.buffer_mut(), 0, n as u32));
+        ok(ops::evaluate(
+            kernels,
+            buffer.buffer_mut(),
+            n,
+            domain,
+            device_twiddles(twiddles),
+        ));
+        CircleEvaluation::new(domain, buffer)
+    }
+
+    fn precompute_twiddles(coset: Coset) -> TwiddleTree<Self> {
+        let twiddles = Arc::new(ok(DeviceTwiddles::new(kernels::<D>(), coset)));
+        TwiddleTree {
+            root_coset: coset,
+            twiddles: Twiddles(Some(twiddles.clone())),
+            itwiddles: Twiddles(Some(twiddles)),
+        }
+    }
+
+    fn split_at_mid(
+        poly: CircleCoefficients<Self>,
+    ) -> (CircleCoefficients<Self>, CircleCoefficients<Self>) {
+        let (left, right) = poly.coeffs.split_at_mid();
+        (
+            CircleCoefficients::new(left),
+            CircleCoefficients::new(right),
+        )
+    }
+}
