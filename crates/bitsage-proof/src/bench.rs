@@ -1,17 +1,21 @@
 //! `bitsage-proof bench`: Obelysk proofs of exactly `2^k` VM steps, each next to a plain stwo AIR
 //! with the same rows and the same number of committed base columns (the CPU component's main
-//! plus interaction columns), proven under the same configuration in the same process.
+//! plus interaction columns), proven under the same configuration in the same process. With
+//! `--backend gpu` each size is proven on the GPU and on the CPU, and the two proofs must be
+//! the same bytes.
 
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
+use obelysk_gpu::prove::ProvingBackend;
 use obelysk_prover::air::cpu;
 use obelysk_prover::baseline::run_baseline;
-use obelysk_prover::{ObelyskProver, ProverConfig};
+use obelysk_prover::{ObelyskProver, ProofConfig, ProverConfig};
 use obelysk_vm::ObelyskVM;
 use obelysk_workloads::bench_loop;
 use serde::Serialize;
 
+use crate::cli::ProveBackend;
 use crate::progress::{finish, spinner};
 use crate::Failure;
 
@@ -26,8 +30,12 @@ struct Row {
     steps_per_s: f64,
     peak_memory_mib: Option<f64>,
     security_bits: u32,
+    backend: String,
     baseline_prove_ms: Option<f64>,
     ratio: Option<f64>,
+    /// With a GPU backend: the same proof on this machine's CPU, and how many times faster.
+    cpu_prove_ms: Option<f64>,
+    speedup: Option<f64>,
 }
 
 pub fn run(
@@ -35,6 +43,7 @@ pub fn run(
     json: bool,
     baseline: bool,
     repeat: u32,
+    backend: ProveBackend,
     config: ProverConfig,
 ) -> Result<(), Failure> {
     if let Some(bad) = log_steps.iter().find(|&&l| !(4..=22).contains(&l)) {
@@ -47,9 +56,12 @@ pub fn run(
         .map_err(|e| Failure::BadInput(anyhow!(e)))?;
     let trace_columns = cpu::col::COUNT + cpu::INTERACTION_COLUMNS;
     let prover = ObelyskProver::new(config);
+    let selected = ProvingBackend::select(backend.choice()).map_err(|e| anyhow!(e))?;
+    let compare_cpu = !matches!(selected, ProvingBackend::Cpu { .. });
     if !json {
+        println!("proving on {}", selected.describe());
         println!(
-            "{:>9} {:>7} {:>10} {:>10} {:>11} {:>12} {:>10} {:>12} {:>7}",
+            "{:>9} {:>7} {:>10} {:>10} {:>11} {:>12} {:>10} {:>12} {:>7} {:>9} {:>8}",
             "steps",
             "columns",
             "prove ms",
@@ -58,7 +70,9 @@ pub fn run(
             "steps/s",
             "peak MiB",
             "baseline ms",
-            "ratio"
+            "ratio",
+            "cpu ms",
+            "speedup"
         );
     }
     for &log in log_steps {
@@ -66,7 +80,15 @@ pub fn run(
         let workload = bench_loop(steps);
         let mut best: Option<Row> = None;
         for _ in 0..repeat {
-            let mut row = measure(&prover, &workload, steps, log, json)?;
+            let mut row = measure(
+                &prover,
+                &selected,
+                &proof_config,
+                &workload,
+                (steps, log),
+                json,
+                compare_cpu,
+            )?;
             row.trace_columns = trace_columns;
             if baseline {
                 let bar = spinner(
@@ -86,6 +108,7 @@ pub fn run(
         let mut row = best.expect("repeat >= 1");
         row.steps_per_s = steps as f64 / (row.prove_ms / 1e3);
         row.ratio = row.baseline_prove_ms.map(|b| row.prove_ms / b);
+        row.speedup = row.cpu_prove_ms.map(|c| c / row.prove_ms);
         print_row(&row, json);
     }
     Ok(())
@@ -93,10 +116,12 @@ pub fn run(
 
 fn measure(
     prover: &ObelyskProver,
+    backend: &ProvingBackend,
+    config: &ProofConfig,
     workload: &obelysk_workloads::Workload,
-    steps: u64,
-    log: u32,
+    (steps, log): (u64, u32),
     json: bool,
+    compare_cpu: bool,
 ) -> Result<Row, Failure> {
     reset_peak_memory();
     let start = Instant::now();
@@ -108,10 +133,27 @@ fn measure(
 
     let bar = spinner(&format!("proving 2^{log} steps"), json);
     let start = Instant::now();
-    let proof = prover.prove_execution(&trace).map_err(|e| anyhow!(e));
+    let proof = backend.prove(&trace, config, None).map_err(|e| anyhow!(e));
     let prove_ms = ms(start);
     finish(bar);
     let proof = proof?;
+    let cpu_prove_ms = if compare_cpu {
+        let bar = spinner(&format!("proving 2^{log} steps on the CPU"), json);
+        let start = Instant::now();
+        let cpu = prover.prove_execution(&trace).map_err(|e| anyhow!(e));
+        let cpu_ms = ms(start);
+        finish(bar);
+        if cpu?.to_bytes() != proof.to_bytes() {
+            return Err(anyhow!(
+                "the {} proof differs from the CPU proof",
+                backend.describe()
+            )
+            .into());
+        }
+        Some(cpu_ms)
+    } else {
+        None
+    };
     let start = Instant::now();
     prover
         .check(&proof)
@@ -127,8 +169,11 @@ fn measure(
         steps_per_s: 0.0,
         peak_memory_mib: peak_memory_mib(),
         security_bits: proof.config.security_bits,
+        backend: backend.describe(),
         baseline_prove_ms: None,
         ratio: None,
+        cpu_prove_ms,
+        speedup: None,
     })
 }
 
@@ -144,12 +189,17 @@ impl Row {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             },
-            baseline_prove_ms: match (self.baseline_prove_ms, other.baseline_prove_ms) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            baseline_prove_ms: min_of(self.baseline_prove_ms, other.baseline_prove_ms),
+            cpu_prove_ms: min_of(self.cpu_prove_ms, other.cpu_prove_ms),
             ..self
         }
+    }
+}
+
+fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -161,7 +211,7 @@ fn print_row(row: &Row, json: bool) {
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
     println!(
-        "{:>9} {:>7} {:>10.1} {:>10.1} {:>11} {:>12.0} {:>10} {:>12} {:>7}",
+        "{:>9} {:>7} {:>10.1} {:>10.1} {:>11} {:>12.0} {:>10} {:>12} {:>7} {:>9} {:>8}",
         row.steps,
         row.trace_columns,
         row.prove_ms,
@@ -171,6 +221,8 @@ fn print_row(row: &Row, json: bool) {
         opt(row.peak_memory_mib, 0),
         opt(row.baseline_prove_ms, 1),
         opt(row.ratio, 2),
+        opt(row.cpu_prove_ms, 1),
+        opt(row.speedup, 1),
     );
 }
 

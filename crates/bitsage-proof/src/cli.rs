@@ -31,6 +31,9 @@ pub enum Command {
         batch_size: u32,
         #[command(flatten)]
         security: SecurityArgs,
+        /// Where to prove: the GPU when a CUDA device answers (auto), or the one named.
+        #[arg(long, value_enum, default_value_t = ProveBackend::Auto)]
+        backend: ProveBackend,
     },
     /// Execute a program without proving: print its outputs and step count.
     Run {
@@ -103,11 +106,15 @@ pub enum Command {
         /// fastest run of each, which filters out noise from other processes.
         #[arg(long, default_value_t = 3)]
         repeat: u32,
+        /// Where to prove. With `gpu` (or `emulator`) each size is also proven on the CPU, and
+        /// the speedup over it is printed.
+        #[arg(long, value_enum, default_value_t = ProveBackend::Cpu)]
+        backend: ProveBackend,
         #[command(flatten)]
         security: SecurityArgs,
     },
     /// Time the CUDA kernels (LDE, Merkle tree, FRI fold) against stwo's CPU SIMD backend on
-    /// this machine. Kernels only: the GPU backend does not prove yet (docs/gpu.md).
+    /// this machine, stage by stage (`bench --backend gpu` times whole proofs).
     BenchKernels {
         /// Log2 of the column lengths to measure, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "20,22")]
@@ -121,6 +128,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProveBackend {
+    /// The GPU when a CUDA device answers, else the CPU (the reason is printed).
+    Auto,
+    /// stwo's SIMD backend on this machine's CPU.
+    Cpu,
+    /// The first CUDA device `CUDA_VISIBLE_DEVICES` leaves visible; fails if none answers.
+    Gpu,
+    /// The GPU kernels compiled for the host: checks the GPU path, says nothing about speed.
+    Emulator,
+}
+
+impl ProveBackend {
+    pub fn choice(self) -> obelysk_gpu::prove::BackendChoice {
+        use obelysk_gpu::prove::BackendChoice;
+        match self {
+            Self::Auto => BackendChoice::Auto,
+            Self::Cpu => BackendChoice::Cpu,
+            Self::Gpu => BackendChoice::Gpu,
+            Self::Emulator => BackendChoice::Emulator,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +188,9 @@ pub struct GenerateArgs {
     pub job_id: Option<String>,
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// Where to prove: the GPU when a CUDA device answers (auto), or the one named.
+    #[arg(long, value_enum, default_value_t = ProveBackend::Auto)]
+    pub backend: ProveBackend,
     /// Maximum steps before execution is abandoned.
     #[arg(long, default_value_t = obelysk_vm::DEFAULT_STEP_LIMIT)]
     pub max_steps: u64,

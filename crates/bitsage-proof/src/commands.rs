@@ -1,5 +1,7 @@
 //! The subcommands other than `bench`.
 
+use crate::cli::ProveBackend;
+use obelysk_gpu::prove::ProvingBackend;
 use std::path::Path;
 use std::time::Instant;
 
@@ -19,7 +21,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo {
             batch_size,
             security,
-        } => demo(batch_size, security.prover_config()),
+            backend,
+        } => demo(batch_size, security.prover_config(), backend),
         Command::Run {
             program,
             inputs,
@@ -59,12 +62,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             json,
             no_baseline,
             repeat,
+            backend,
             security,
         } => crate::bench::run(
             &log_steps,
             json,
             !no_baseline,
             repeat.max(1),
+            backend,
             security.prover_config(),
         ),
         Command::BenchKernels {
@@ -111,13 +116,28 @@ fn show(values: &[M31]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-fn demo(batch_size: u32, config: obelysk_prover::ProverConfig) -> Result<(), Failure> {
+/// The backend `choice` names, said on stderr; bad configuration is the caller's input error.
+fn proving_backend(choice: ProveBackend) -> Result<ProvingBackend, Failure> {
+    let backend = ProvingBackend::select(choice.choice()).map_err(|e| bad_input(anyhow!(e)))?;
+    eprintln!("proving on {backend}");
+    Ok(backend)
+}
+
+fn demo(
+    batch_size: u32,
+    config: obelysk_prover::ProverConfig,
+    backend: ProveBackend,
+) -> Result<(), Failure> {
     let workload = ml_inference(batch_size, 42);
     let trace = execute(&workload.program, workload.inputs, obelysk_vm::MAX_STEPS)?;
+    let proof_config = config.proof_config().map_err(|e| bad_input(anyhow!(e)))?;
     let prover = ObelyskProver::new(config);
+    let backend = proving_backend(backend)?;
     let bar = spinner(&format!("proving {} steps", trace.steps().len()), false);
     let start = Instant::now();
-    let proof = prover.prove_execution(&trace).map_err(|e| anyhow!(e));
+    let proof = backend
+        .prove(&trace, &proof_config, None)
+        .map_err(|e| anyhow!(e));
     let prove_time = start.elapsed();
     finish(bar);
     let proof = proof?;
@@ -182,10 +202,14 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         }
     };
     let trace = execute(&program, inputs, args.max_steps)?;
-    let prover = ObelyskProver::new(args.security.prover_config());
+    let config = args.security.prover_config();
+    let proof_config = config.proof_config().map_err(|e| bad_input(anyhow!(e)))?;
+    let backend = proving_backend(args.backend)?;
     let bar = spinner(&format!("proving {} steps", trace.steps().len()), false);
     let start = Instant::now();
-    let proof = prover.prove_for_job(&trace, job_id).map_err(|e| anyhow!(e));
+    let proof = backend
+        .prove(&trace, &proof_config, job_id)
+        .map_err(|e| anyhow!(e));
     finish(bar);
     let proof = proof?;
     let elapsed = start.elapsed();

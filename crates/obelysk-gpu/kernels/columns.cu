@@ -16,6 +16,16 @@ extern "C" __global__ void add_assign(u32* acc, const u32* other, u32 n) {
     }
 }
 
+// `out[k·words + w] = src[indices[k]·words + w]`: the values stwo reads one by one
+// (`Column::at`, for decommitments), fetched in one launch.
+extern "C" __global__ void gather(const u32* src, const u32* indices, u32 n, u32 words, u32* out) {
+    for (u32 k = grid_start(); k < n; k += grid_stride()) {
+        for (u32 w = 0; w < words; ++w) {
+            out[(u64)k * words + w] = src[(u64)indices[k] * words + w];
+        }
+    }
+}
+
 // `acc[i] += small[lift(i)]` for a column of n values and one of n >> log_ratio: stwo's lift of
 // the smaller column (`AccumulationOps::lift_and_accumulate`), which repeats each pair of
 // values 2^log_ratio times.

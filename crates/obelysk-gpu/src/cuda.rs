@@ -582,6 +582,25 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
+    /// The indices are trusted to lie in `src`: the callers ([`crate::backend`]) take them
+    /// from reads of a column of known length, checked there.
+    fn gather(
+        &self,
+        src: &CudaSlice<u32>,
+        indices: &CudaSlice<u32>,
+        n: u32,
+        words: u32,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        self.check(indices, n as usize)?;
+        self.check(out, n as usize * words as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("gather"));
+        launch.arg(src).arg(indices).arg(&n).arg(&words).arg(out);
+        // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*)`; n indices and n·words
+        // outputs were checked, the indices by the caller.
+        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
     fn lift_add(
         &self,
         acc: &mut CudaSlice<u32>,

@@ -88,6 +88,15 @@ mod ffi {
             n: u32,
         );
         pub fn emu_add_assign(grid: u32, block: u32, acc: *mut u32, other: *const u32, n: u32);
+        pub fn emu_gather(
+            grid: u32,
+            block: u32,
+            src: *const u32,
+            indices: *const u32,
+            n: u32,
+            words: u32,
+            out: *mut u32,
+        );
         pub fn emu_lift_add(
             grid: u32,
             block: u32,
@@ -682,6 +691,36 @@ impl Kernels for Emulator {
         check(other, n as usize);
         // SAFETY: both columns hold n values.
         unsafe { ffi::emu_add_assign(self.grid, self.block, acc.as_mut_ptr(), other.as_ptr(), n) };
+        Ok(())
+    }
+
+    fn gather(
+        &self,
+        src: &Vec<u32>,
+        indices: &Vec<u32>,
+        n: u32,
+        words: u32,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        check(indices, n as usize);
+        check(out, n as usize * words as usize);
+        let end = indices[..n as usize]
+            .iter()
+            .max()
+            .map_or(0, |&i| (i as usize + 1) * words as usize);
+        check(src, end);
+        // SAFETY: n indices, n·words outputs, and every index's words in `src` were checked.
+        unsafe {
+            ffi::emu_gather(
+                self.grid,
+                self.block,
+                src.as_ptr(),
+                indices.as_ptr(),
+                n,
+                words,
+                out.as_mut_ptr(),
+            )
+        };
         Ok(())
     }
 

@@ -31,7 +31,7 @@ pub const SOURCES: [KernelSource; 9] = [
     KernelSource {
         file: "columns.cu",
         source: include_str!("../kernels/columns.cu"),
-        functions: &["copy_range", "add_assign", "lift_add"],
+        functions: &["copy_range", "add_assign", "lift_add", "gather"],
     },
     KernelSource {
         file: "cpu_constraints.cu",

@@ -98,6 +98,17 @@ fn accumulation_on_the_device_matches_stwo() {
 }
 
 #[test]
+fn lifts_and_gathers_on_the_device_match_stwo() {
+    let Some(kernels) = device("lifts_and_gathers_on_the_device_match_stwo") else {
+        return;
+    };
+    common::check_lift(kernels.as_ref(), &[1, 3, 12, 20]);
+    for (log_n, words) in [(0, 1), (20, 1), (20, 8)] {
+        common::check_gather(kernels.as_ref(), log_n, words);
+    }
+}
+
+#[test]
 fn evaluation_at_a_point_and_decomposition_on_the_device_match_stwo() {
     let Some(kernels) = device("evaluation_at_a_point_and_decomposition_on_the_device_match_stwo")
     else {

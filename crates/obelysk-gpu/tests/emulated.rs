@@ -117,6 +117,18 @@ mod emulated {
     }
 
     #[test]
+    fn lifts_and_gathers_match_stwo() {
+        for kernels in SHAPES {
+            for logs in [&[1][..], &[1, 1], &[1, 3], &[2, 2, 5], &[3, 4, 9]] {
+                check_lift(&kernels, logs);
+            }
+            for (log_n, words) in [(0, 1), (5, 1), (12, 1), (5, 8), (12, 8)] {
+                check_gather(&kernels, log_n, words);
+            }
+        }
+    }
+
+    #[test]
     fn evaluation_at_a_point_matches_stwo() {
         for kernels in SHAPES {
             for log_n in 0..=11 {

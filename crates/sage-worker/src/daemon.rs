@@ -6,6 +6,7 @@
 //! so neither a crash nor an absent coordinator loses it. On SIGINT or SIGTERM the slots stop
 //! leasing, finish what they hold, and the daemon exits 0.
 
+use obelysk_gpu::prove::ProvingBackend;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub struct Daemon {
     pub config: WorkerConfig,
     pub home: Home,
     pub metrics: Arc<NodeMetrics>,
-    pub backend: String,
+    pub backend: Arc<ProvingBackend>,
     in_flight: Arc<Mutex<HashMap<String, String>>>,
     state: Arc<Mutex<DaemonState>>,
 }
@@ -64,13 +65,13 @@ impl Daemon {
         config: WorkerConfig,
         home: Home,
         metrics: Arc<NodeMetrics>,
-        backend: String,
+        backend: Arc<ProvingBackend>,
     ) -> Self {
         let state = DaemonState {
             pid: std::process::id(),
             started_at: now_ms(),
             coordinator_url: config.coordinator_url.clone(),
-            backend: backend.clone(),
+            backend: backend.describe(),
             earned: "0".into(),
             ..Default::default()
         };
@@ -196,7 +197,9 @@ impl Daemon {
         self.save_state(None);
         tracing::info!(job_id, workload = lease.job.workload.as_str(), "job leased");
         let spec = lease.job.clone();
-        let proved = tokio::task::spawn_blocking(move || crate::prove::prove_job(&spec)).await;
+        let backend = self.backend.clone();
+        let proved =
+            tokio::task::spawn_blocking(move || crate::prove::prove_job(&spec, &backend)).await;
         match proved {
             Ok(Ok(proved)) => {
                 self.metrics.observe_proof(proved.elapsed.as_secs_f64());

@@ -115,7 +115,7 @@ pub async fn doctor(home: &Home) -> anyhow::Result<bool> {
         ),
         Some(reason) => r.note(
             "gpu driver",
-            format!("{reason}; proving runs on the CPU backend"),
+            format!("{reason}; proving runs on the CPU backend unless CUDA answers below"),
         ),
     }
     r.note("cuda", cuda_note());
@@ -156,7 +156,7 @@ fn cuda_note() -> String {
     );
     match obelysk_gpu::prewarm_gpu(&obelysk_gpu::GpuConfig::default()) {
         Ok(devices) => format!(
-            "{kernels}; loaded on {}; GPU proving is not implemented yet, proving runs on the CPU",
+            "{kernels}; loaded on {}; `start` proves on the GPU (BITSAGE_PROVER_BACKEND=cpu to not)",
             devices
                 .iter()
                 .map(|d| d.name().to_string())
@@ -200,10 +200,12 @@ pub fn bench(home: &Home, log_steps: u32) -> anyhow::Result<BenchResult> {
     vm.set_step_limit(steps + 16);
     let trace = vm.execute()?;
     let prover = ObelyskProver::new(ProverConfig::default());
+    let backend = crate::prove::select_backend()?;
+    let config = prover.config().proof_config()?;
     // Warm up once (allocations, twiddles), then measure.
-    prover.prove_execution(&trace)?;
+    backend.prove(&trace, &config, None)?;
     let started = Instant::now();
-    let proof = prover.prove_execution(&trace)?;
+    let proof = backend.prove(&trace, &config, None)?;
     let elapsed = started.elapsed().as_secs_f64();
     prover
         .check(&proof)
@@ -212,7 +214,7 @@ pub fn bench(home: &Home, log_steps: u32) -> anyhow::Result<BenchResult> {
         steps: trace.steps().len() as u64,
         prove_ms: elapsed * 1000.0,
         steps_per_sec: trace.steps().len() as f64 / elapsed,
-        backend: crate::gpu::detect().backend(),
+        backend: backend.describe(),
         measured_at: now_ms(),
     };
     home.create_dirs()?;

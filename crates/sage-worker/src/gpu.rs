@@ -1,5 +1,5 @@
-//! GPU detection through `nvidia-smi`. The CUDA kernels exist (`obelysk-gpu`) but do not prove
-//! yet; until they do the prover runs on the CPU's SIMD backend, and the worker says so plainly.
+//! GPU detection through `nvidia-smi`, for what the worker reports to the coordinator. Which
+//! backend proves is `obelysk_gpu::prove::ProvingBackend`'s choice (`crate::prove`).
 
 use std::process::Command;
 
@@ -12,20 +12,6 @@ pub struct Detection {
     pub compute_capability: Option<String>,
     /// Why no GPU was found (driver missing, no device, …).
     pub none_because: Option<String>,
-}
-
-impl Detection {
-    /// The prover backend this machine uses and why.
-    pub fn backend(&self) -> String {
-        match (&self.none_because, self.gpus.first()) {
-            (None, Some(gpu)) => format!(
-                "CPU SIMD (GPU {} detected; GPU proving is not implemented yet)",
-                gpu.name
-            ),
-            (Some(reason), _) => format!("CPU SIMD ({reason})"),
-            (None, None) => "CPU SIMD (no GPU)".into(),
-        }
-    }
 }
 
 /// Runs `nvidia-smi` (honouring `CUDA_VISIBLE_DEVICES` for the indices it reports).

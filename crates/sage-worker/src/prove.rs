@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bitsage_protocol::JobSpec;
+use obelysk_gpu::prove::{BackendChoice, ProvingBackend};
 use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
 use obelysk_vm::{ObelyskVM, M31};
 
@@ -16,7 +17,19 @@ pub struct Proved {
     pub elapsed: Duration,
 }
 
-pub fn prove_job(spec: &JobSpec) -> anyhow::Result<Proved> {
+/// The backend this process proves on: `BITSAGE_PROVER_BACKEND` (`auto`, the default: the GPU
+/// when a CUDA device answers, else the CPU; `cpu`; `gpu`, which fails without a device).
+pub fn select_backend() -> anyhow::Result<ProvingBackend> {
+    let choice = match std::env::var("BITSAGE_PROVER_BACKEND").as_deref() {
+        Err(_) | Ok("auto") | Ok("") => BackendChoice::Auto,
+        Ok("cpu") => BackendChoice::Cpu,
+        Ok("gpu") => BackendChoice::Gpu,
+        Ok(other) => anyhow::bail!("BITSAGE_PROVER_BACKEND={other}: expected auto, cpu or gpu"),
+    };
+    ProvingBackend::select(choice).context("BITSAGE_PROVER_BACKEND=gpu")
+}
+
+pub fn prove_job(spec: &JobSpec, backend: &ProvingBackend) -> anyhow::Result<Proved> {
     let started = Instant::now();
     let mut vm = ObelyskVM::new();
     vm.load(&spec.program);
@@ -26,9 +39,10 @@ pub fn prove_job(spec: &JobSpec) -> anyhow::Result<Proved> {
     let job_id = obelysk_prover::proof::parse_hex32(&spec.job_id).map_err(anyhow::Error::msg)?;
     let prover = ObelyskProver::new(ProverConfig::with_security_bits(spec.security_bits))
         .with_min_security_bits(spec.security_bits);
-    let proof = prover
-        .prove_for_job(&trace, Some(job_id))
-        .context("proving")?;
+    let config = prover.config().proof_config()?;
+    let proof = backend
+        .prove(&trace, &config, Some(job_id))
+        .with_context(|| format!("proving on {}", backend.describe()))?;
     // Never hand the coordinator a proof we would reject ourselves.
     prover
         .verify_claim(

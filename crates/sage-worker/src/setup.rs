@@ -54,7 +54,10 @@ pub async fn setup(home: &Home, options: &SetupOptions) -> anyhow::Result<Worker
         ),
         Some(reason) => eprintln!("• No GPU: {reason}. The CPU backend will be used."),
     }
-    eprintln!("• Prover backend: {}", detection.backend());
+    eprintln!(
+        "• Prover backend: chosen by `start`: the GPU when a CUDA device answers, else the CPU \
+         (BITSAGE_PROVER_BACKEND=auto|cpu|gpu)"
+    );
 
     let password = keys::new_password(home, network, !options.yes)?;
     let starknet_path = home.starknet_keystore();

@@ -222,7 +222,8 @@ pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
         (_, false) => {}
     }
     let detection = crate::gpu::detect();
-    let backend = detection.backend();
+    let proving = Arc::new(crate::prove::select_backend()?);
+    let backend = proving.describe();
     eprintln!("• Prover backend: {backend}");
     let metrics = Arc::new(NodeMetrics::default());
     metrics.set_gpus(detection.gpus.clone());
@@ -246,7 +247,7 @@ pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
             stop_rx.clone(),
         ));
     }
-    let daemon = Daemon::new(client, config, home.clone(), metrics, backend);
+    let daemon = Daemon::new(client, config, home.clone(), metrics, proving);
     let slots = daemon.slots().await?;
     daemon.run(slots, stop_rx).await?;
     let _ = coordinator_stop.send(true);

@@ -78,6 +78,11 @@ void emu_add_assign(u32 grid, u32 block, u32* acc, const u32* other, u32 n) {
     emu_launch(grid, block, [&] { add_assign(acc, other, n); });
 }
 
+void emu_gather(u32 grid, u32 block, const u32* src, const u32* indices, u32 n, u32 words,
+                u32* out) {
+    emu_launch(grid, block, [&] { gather(src, indices, n, words, out); });
+}
+
 void emu_lift_add(u32 grid, u32 block, u32* acc, const u32* small, u32 n, u32 log_ratio) {
     emu_launch(grid, block, [&] { lift_add(acc, small, n, log_ratio); });
 }

@@ -1,8 +1,9 @@
 //! Device columns: stwo's `Column` over a device buffer of 32-bit words.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
-use std::marker::PhantomData;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
@@ -18,6 +19,14 @@ pub trait Element: Copy + Debug + Send + Sync + 'static {
     const WORDS: usize;
     fn push_words(&self, out: &mut Vec<u32>);
     fn from_words(words: &[u32]) -> Self;
+    /// `values` as the words a device column holds.
+    fn as_words(values: &[Self]) -> Cow<'_, [u32]> {
+        let mut words = Vec::with_capacity(values.len() * Self::WORDS);
+        for value in values {
+            value.push_words(&mut words);
+        }
+        Cow::Owned(words)
+    }
 }
 
 impl Element for BaseField {
@@ -27,6 +36,9 @@ impl Element for BaseField {
     }
     fn from_words(words: &[u32]) -> Self {
         BaseField::from_u32_unchecked(words[0])
+    }
+    fn as_words(values: &[Self]) -> Cow<'_, [u32]> {
+        Cow::Borrowed(bytemuck::cast_slice(values))
     }
 }
 
@@ -49,14 +61,51 @@ impl Element for Blake2sHash {
     }
 }
 
-/// `len` values of `T` on device `D`. Single values are read through a host copy of the whole
-/// column, made on the first read and dropped on any write: stwo reads queried values one by
-/// one (`Column::at`), many per column.
+/// `len` values of `T` on device `D`.
+///
+/// stwo reads decommitted values one by one (`Column::at`): every queried row of every column
+/// of a tree, then of every Merkle layer and FRI layer. One transfer per value would cost more
+/// than the whole proof, so reads go through [`READ_HINTS`]: the rows recently read from any
+/// column. A column's first read fetches, in one gather, the rows those hints map to at its
+/// length (queries are the same for every column of a tree, and the same positions folded down
+/// for the smaller ones and for the layers); what a later read misses is fetched alone and
+/// becomes a hint. Reads are kept until the column is written.
 pub struct DeviceColumn<D: Device, T> {
     buffer: Buffer<D>,
     len: usize,
-    host: OnceLock<Vec<u32>>,
-    _values: PhantomData<T>,
+    reads: Mutex<HashMap<usize, T>>,
+}
+
+/// Recent reads as (log2 of the column's length, row), oldest first.
+static READ_HINTS: Mutex<VecDeque<(u32, u32)>> = Mutex::new(VecDeque::new());
+/// Hints kept: a few proofs' worth of queries.
+const MAX_READ_HINTS: usize = 2048;
+
+/// The rows of a column of 2^log values that the hints point at: a hint at row `i` of a column
+/// 2^k times longer maps to the pair containing `i >> k`, which is where both stwo's lift and a
+/// Merkle path read.
+fn hinted_rows(log: u32) -> Vec<u32> {
+    let hints = READ_HINTS.lock().expect("read hints");
+    let mut rows: Vec<u32> = hints
+        .iter()
+        .filter(|&&(l, _)| l >= log)
+        .flat_map(|&(l, i)| {
+            let pair = (i >> (l - log + 1)) << 1;
+            [pair, pair | 1]
+        })
+        .filter(|&r| (r as usize) < (1usize << log))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+fn hint(log: u32, row: usize) {
+    let mut hints = READ_HINTS.lock().expect("read hints");
+    if hints.len() == MAX_READ_HINTS {
+        hints.pop_front();
+    }
+    hints.push_back((log, row as u32));
 }
 
 impl<D: Device, T: Element> DeviceColumn<D, T> {
@@ -69,9 +118,19 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         Self {
             buffer,
             len,
-            host: OnceLock::new(),
-            _values: PhantomData,
+            reads: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `values`, uploaded.
+    pub fn from_values(values: &[T]) -> Self {
+        let words = T::as_words(values);
+        let buffer = if words.is_empty() {
+            ok(kernels::<D>().upload(&[0]))
+        } else {
+            ok(kernels::<D>().upload(&words))
+        };
+        Self::from_buffer(buffer, values.len())
     }
 
     /// A column of `len` values whose contents a kernel must write before they are read.
@@ -84,9 +143,9 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         &self.buffer
     }
 
-    /// The buffer, for a kernel to write; the host copy is dropped.
+    /// The buffer, for a kernel to write; values read before are forgotten.
     pub fn buffer_mut(&mut self) -> &mut Buffer<D> {
-        self.host = OnceLock::new();
+        self.reads.get_mut().expect("reads lock").clear();
         &mut self.buffer
     }
 
@@ -109,9 +168,23 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         out
     }
 
-    fn words(&self) -> &[u32] {
-        self.host
-            .get_or_init(|| ok(kernels::<D>().download(&self.buffer)))
+    /// Rows `rows` (each below `len`), fetched in one gather.
+    fn fetch(&self, rows: &[u32]) -> Vec<T> {
+        let kernels = kernels::<D>();
+        let n = rows.len();
+        let mut out = ok(kernels.alloc(n * T::WORDS));
+        ok(kernels.gather(
+            &self.buffer,
+            &ok(kernels.upload(rows)),
+            n as u32,
+            T::WORDS as u32,
+            &mut out,
+        ));
+        ok(kernels.download(&out))
+            .chunks_exact(T::WORDS)
+            .take(n)
+            .map(T::from_words)
+            .collect()
     }
 }
 
@@ -131,16 +204,7 @@ impl<D: Device, T: Element> Clone for DeviceColumn<D, T> {
 
 impl<D: Device, T: Element> FromIterator<T> for DeviceColumn<D, T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        let mut words = Vec::new();
-        let mut len = 0;
-        for value in iter {
-            value.push_words(&mut words);
-            len += 1;
-        }
-        if words.is_empty() {
-            words.push(0);
-        }
-        Self::from_buffer(ok(kernels::<D>().upload(&words)), len)
+        Self::from_values(&iter.into_iter().collect::<Vec<T>>())
     }
 }
 
@@ -157,10 +221,7 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
     }
 
     fn to_cpu(&self) -> Vec<T> {
-        let words = match self.host.get() {
-            Some(words) => words.clone(),
-            None => ok(kernels::<D>().download(&self.buffer)),
-        };
+        let words = ok(kernels::<D>().download(&self.buffer));
         words[..self.len * T::WORDS]
             .chunks_exact(T::WORDS)
             .map(T::from_words)
@@ -177,7 +238,25 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
             "index {index} of a column of {}",
             self.len
         );
-        T::from_words(&self.words()[index * T::WORDS..][..T::WORDS])
+        let mut reads = self.reads.lock().expect("reads lock");
+        if let Some(value) = reads.get(&index) {
+            return *value;
+        }
+        let log = self.len.is_power_of_two().then(|| self.len.ilog2());
+        let mut rows = match (reads.is_empty(), log) {
+            (true, Some(log)) => hinted_rows(log),
+            _ => Vec::new(),
+        };
+        if let Some(log) = log {
+            hint(log, index);
+        }
+        if rows.binary_search(&(index as u32)).is_err() {
+            rows.push(index as u32);
+        }
+        for (row, value) in rows.iter().zip(self.fetch(&rows)) {
+            reads.insert(*row as usize, value);
+        }
+        reads[&index]
     }
 
     fn set(&mut self, index: usize, value: T) {

@@ -3,10 +3,12 @@
 //! row loop replaced by one kernel launch.
 
 use stwo::core::air::Component;
+use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::prover::backend::Column;
-use stwo::prover::poly::circle::PolyOps;
+use stwo::prover::poly::circle::{CircleEvaluation, PolyOps};
+use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::{ComponentProver, DomainEvaluationAccumulator, EvaluationMode, Poly, Trace};
 use stwo_constraint_framework::{
     FrameworkComponent, FrameworkEval, INTERACTION_TRACE_IDX, ORIGINAL_TRACE_IDX,
@@ -15,6 +17,7 @@ use stwo_constraint_framework::{
 
 use obelysk_prover::air::cpu::CpuEval;
 use obelysk_prover::air::memory::MemoryBoundaryEval;
+use obelysk_prover::air::preprocessed::Evaluation;
 use obelysk_prover::air::quotients::CpuProver;
 use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
 use obelysk_prover::air::{Relations, DATA_SPACE, REGISTER_SPACE};
@@ -22,7 +25,7 @@ use obelysk_prover::components::Components;
 use obelysk_prover::ProverBackend;
 
 use super::fri::{pack, unpack};
-use super::{kernels, ok, Device, DeviceBackend};
+use super::{kernels, ok, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels};
 
 /// An evaluator with a generated kernel: its name, and the values the kernel takes as
@@ -205,5 +208,13 @@ impl<D: Device> ProverBackend for DeviceBackend<D> {
         out.push(&components.registers);
         out.push(&components.data);
         out
+    }
+
+    /// Uploaded straight from the SIMD column's memory.
+    fn evaluation(evaluation: Evaluation) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        CircleEvaluation::new(
+            evaluation.domain,
+            DeviceColumn::from_values(evaluation.values.as_slice()),
+        )
     }
 }

@@ -117,6 +117,16 @@ pub trait Kernels {
     ) -> Result<()>;
     /// `acc[i] += other[i]` for the first `n` values.
     fn add_assign(&self, acc: &mut Self::Column, other: &Self::Column, n: u32) -> Result<()>;
+    /// `out[k·words..][..words] = src[indices[k]·words..][..words]` for `k < n`; every index
+    /// must lie in `src`.
+    fn gather(
+        &self,
+        src: &Self::Column,
+        indices: &Self::Column,
+        n: u32,
+        words: u32,
+        out: &mut Self::Column,
+    ) -> Result<()>;
     /// `acc[i] += small[j]` for the first `n` values, `j` the index of stwo's lift of a column
     /// 2^log_ratio times shorter (pairs of values repeated).
     fn lift_add(

@@ -362,6 +362,63 @@ pub fn check_accumulate<K: Kernels>(kernels: &K, log_n: u32) {
     );
 }
 
+/// `AccumulationOps::lift_and_accumulate` of secure columns of 2^logs[i] values (ascending),
+/// through `lift_add` coordinate by coordinate, as the device backend runs it.
+pub fn check_lift<K: Kernels>(kernels: &K, logs: &[u32]) {
+    let columns: Vec<[Vec<u32>; 4]> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| secure_column(1 << l, 950 + i as u64))
+        .collect();
+    let expected = CpuBackend::lift_and_accumulate(columns.iter().map(cpu_secure).collect())
+        .expect("at least one column");
+    let mut sum: Vec<K::Column> = columns[0]
+        .iter()
+        .map(|c| kernels.upload(c).unwrap())
+        .collect();
+    let mut sum_log = logs[0];
+    for (column, &log) in columns.iter().zip(logs).skip(1) {
+        let mut next: Vec<K::Column> = column.iter().map(|c| kernels.upload(c).unwrap()).collect();
+        for (acc, small) in next.iter_mut().zip(&sum) {
+            kernels
+                .lift_add(acc, small, 1 << log, log - sum_log)
+                .unwrap();
+        }
+        (sum, sum_log) = (next, log);
+    }
+    let got: Vec<Vec<u32>> = sum.iter().map(|c| kernels.download(c).unwrap()).collect();
+    assert_eq!(got.concat(), flat(&expected.columns), "lift of 2^{logs:?}");
+}
+
+/// `gather` of rows of `words`-word values against plain indexing, repeated and unordered rows
+/// included.
+pub fn check_gather<K: Kernels>(kernels: &K, log_n: u32, words: u32) {
+    let n = 1usize << log_n;
+    let values = column(n * words as usize, 990 + u64::from(words));
+    let mut rng = ChaCha8Rng::seed_from_u64(991);
+    let mut rows: Vec<u32> = (0..200).map(|_| rng.gen_range(0..n as u32)).collect();
+    rows.extend([0, n as u32 - 1, 0]);
+    let expected: Vec<u32> = rows
+        .iter()
+        .flat_map(|&r| values[r as usize * words as usize..][..words as usize].to_vec())
+        .collect();
+    let mut out = kernels.upload(&junk(expected.len())).unwrap();
+    kernels
+        .gather(
+            &kernels.upload(&values).unwrap(),
+            &kernels.upload(&rows).unwrap(),
+            rows.len() as u32,
+            words,
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(
+        kernels.download(&out).unwrap(),
+        expected,
+        "2^{log_n} × {words}"
+    );
+}
+
 /// `PolyOps::eval_at_point` of 2^log_n coefficients at a random point of the extension.
 pub fn check_eval_at_point<K: Kernels>(kernels: &K, log_n: u32) {
     let mut rng = ChaCha8Rng::seed_from_u64(1100 + u64::from(log_n));
