@@ -1,7 +1,6 @@
 //! `bitsage-proof bench-kernels`: the CUDA kernels of `obelysk-gpu` on the operations a proof
 //! spends its time in, each next to stwo's CPU SIMD backend doing the same work on the same
-//! machine. This measures kernels, not proofs: the GPU backend does not prove yet
-//! (docs/gpu.md).
+//! machine: stage by stage, where `bench --backend gpu` times whole proofs.
 
 use std::time::Instant;
 

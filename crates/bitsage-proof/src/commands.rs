@@ -152,7 +152,12 @@ fn demo(
         trace.outputs().len()
     );
     println!("✓ Proof size: {:.1} KB", proof.size() as f64 / 1024.0);
-    println!("✓ Proving time: {}ms (CPU)", prove_time.as_millis());
+    let on = match backend {
+        ProvingBackend::Gpu { .. } => "GPU",
+        ProvingBackend::Emulator => "GPU kernels, emulated",
+        ProvingBackend::Cpu { .. } => "CPU",
+    };
+    println!("✓ Proving time: {}ms ({on})", prove_time.as_millis());
     println!(
         "✓ Verified in {}ms at {} bits of security",
         verify_time.as_millis(),

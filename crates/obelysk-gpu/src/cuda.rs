@@ -16,6 +16,8 @@ use crate::{library, nvrtc, GpuError, Result};
 const BLOCK: u32 = 256;
 /// Blocks per launch at most; the kernels' grid-stride loops cover the rest.
 const MAX_GRID: u32 = 1 << 16;
+/// Blocks of a reduction: 64 · 256 threads, 256 KiB of partial sums.
+const REDUCTION_GRID: u32 = 64;
 
 /// Which devices to prove on. The driver applies `CUDA_VISIBLE_DEVICES` before any of this:
 /// ordinals are among the visible devices.
@@ -140,6 +142,15 @@ impl CudaKernels {
         &self.functions[name]
     }
 
+    /// A reduction's launch: few enough threads that their partial sums are cheap to bring
+    /// back (each thread strides over many items), enough to keep the device busy.
+    fn reduction_config(work: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (work.div_ceil(BLOCK).clamp(1, REDUCTION_GRID), 1, 1),
+            ..Self::config(work)
+        }
+    }
+
     fn config(work: u32) -> LaunchConfig {
         LaunchConfig {
             grid_dim: (work.div_ceil(BLOCK).clamp(1, MAX_GRID), 1, 1),
@@ -205,7 +216,7 @@ impl Kernels for CudaKernels {
     }
 
     fn threads(&self, work: u32) -> u32 {
-        Self::config(work).grid_dim.0 * BLOCK
+        Self::reduction_config(work).grid_dim.0 * BLOCK
     }
 
     fn eval_poly_partials(
@@ -234,7 +245,7 @@ impl Kernels for CudaKernels {
             .arg(partials);
         // SAFETY: `eval_poly_partials(const u32*, u32, const u32*, u32, u32*)`; coefficients,
         // factors and one partial per thread of this launch were checked.
-        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+        launched(unsafe { launch.launch(Self::reduction_config(work)) }.map(|_| ()))
     }
 
     fn secure_sum_partials(
@@ -261,7 +272,7 @@ impl Kernels for CudaKernels {
             .arg(partials);
         // SAFETY: `secure_sum_partials(const u32*, u32, u32, u32, u32*)`; the range lies in the
         // column and there is one partial per thread of this launch.
-        launched(unsafe { launch.launch(Self::config(count)) }.map(|_| ()))
+        launched(unsafe { launch.launch(Self::reduction_config(count)) }.map(|_| ()))
     }
 
     fn constraint_quotients(

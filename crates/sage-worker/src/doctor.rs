@@ -135,8 +135,7 @@ pub async fn doctor(home: &Home) -> anyhow::Result<bool> {
 }
 
 /// What the machine offers the CUDA kernels: NVRTC compiling every kernel file, and a device
-/// loading them. GPU proving itself is not implemented yet (docs/gpu.md), so this is a note,
-/// never a failure.
+/// loading them. A machine without them proves on the CPU, so this is a note, never a failure.
 fn cuda_note() -> String {
     let nvrtc = match obelysk_gpu::nvrtc::library() {
         Err(e) => return format!("{e}; proving runs on the CPU"),

@@ -12,6 +12,7 @@
 //! callers ([`crate::prove`]) check the device before they start.
 
 mod accumulation;
+mod cache;
 mod column;
 mod components;
 mod fri;

@@ -11,7 +11,7 @@ use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
 use stwo::prover::poly::twiddles::{TwiddleBuffer, TwiddleTree};
 use stwo::prover::poly::BitReversedOrder;
 
-use super::{kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
+use super::{cache, kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, DeviceTwiddles, Kernels, MIN_FFT_LOG_SIZE};
 
 /// A twiddle tree on the device. stwo's `TwiddleTree` holds a forward and an inverse buffer;
@@ -49,10 +49,7 @@ impl<D: Device> TwiddleBuffer<BitReversedOrder> for Twiddles<D> {
         let (subdomain, _) = CanonicCoset::new(domain_log_size)
             .circle_domain()
             .split(domain_log_size - subdomain_log_size);
-        Self(Some(Arc::new(ok(DeviceTwiddles::new(
-            kernels::<D>(),
-            subdomain.half_coset,
-        )))))
+        Self(Some(cache::twiddles::<D>(subdomain.half_coset)))
     }
 }
 
@@ -205,7 +202,7 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
     }
 
     fn precompute_twiddles(coset: Coset) -> TwiddleTree<Self> {
-        let twiddles = Arc::new(ok(DeviceTwiddles::new(kernels::<D>(), coset)));
+        let twiddles = cache::twiddles::<D>(coset);
         TwiddleTree {
             root_coset: coset,
             twiddles: Twiddles(Some(twiddles.clone())),

@@ -12,10 +12,11 @@ use stwo::prover::poly::twiddles::TwiddleTree;
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
 
+use super::cache;
 use super::fri::unpack;
 use super::poly::device_twiddles;
 use super::{kernels, ok, Device, DeviceBackend, DeviceColumn};
-use crate::ops::{self, DeviceTwiddles, Kernels, NumeratorGroup, Numerators};
+use crate::ops::{self, Kernels, NumeratorGroup, Numerators};
 
 impl<D: Device> QuotientOps for DeviceBackend<D> {
     fn accumulate_numerators(
@@ -109,15 +110,17 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
             offset += 4 * rows;
         }
         let numerators = Numerators::from_batches(partials, batches);
-        let on_subdomain = ok(ops::combine_quotients(
+        let points = cache::points::<D>(lifting_log_size, log_blowup_factor);
+        let on_subdomain = ok(ops::combine_quotients_at(
             kernels,
             &numerators,
+            points.buffer(),
             lifting_log_size,
             log_blowup_factor,
         ));
         let domain = CanonicCoset::new(lifting_log_size).circle_domain();
         let (subdomain, _) = domain.split(log_blowup_factor);
-        let subdomain_twiddles = ok(DeviceTwiddles::new(kernels, subdomain.half_coset));
+        let subdomain_twiddles = cache::twiddles::<D>(subdomain.half_coset);
         let extended = ok(ops::extend_quotients(
             kernels,
             &on_subdomain,

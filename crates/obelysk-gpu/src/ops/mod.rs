@@ -14,8 +14,8 @@ pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use merkle::{merkle_leaves, merkle_leaves_on_device, merkle_parents};
 pub use poly::eval_at_point;
 pub use quotients::{
-    accumulate, accumulate_numerators, combine_quotients, extend_quotients, NumeratorGroup,
-    Numerators,
+    accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
+    subdomain_points, NumeratorGroup, Numerators,
 };
 
 use stwo::core::circle::CirclePoint;

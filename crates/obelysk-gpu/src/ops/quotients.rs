@@ -181,6 +181,30 @@ pub fn combine_quotients<K: Kernels>(
     lifting_log: u32,
     log_blowup: u32,
 ) -> Result<K::Column> {
+    let points = kernels.upload(&subdomain_points(lifting_log, log_blowup))?;
+    combine_quotients_at(kernels, numerators, &points, lifting_log, log_blowup)
+}
+
+/// The points of the evaluation subdomain [`combine_quotients`] works on, in bit-reversed order,
+/// as `x, y` words.
+pub fn subdomain_points(lifting_log: u32, log_blowup: u32) -> Vec<u32> {
+    let (subdomain, _) = CanonicCoset::new(lifting_log)
+        .circle_domain()
+        .split(log_blowup);
+    let mut points: Vec<CirclePoint<BaseField>> = subdomain.iter().collect();
+    bit_reverse(&mut points);
+    points.iter().flat_map(|p| [p.x.0, p.y.0]).collect()
+}
+
+/// [`combine_quotients`] with the subdomain's points already on the device (they depend on the
+/// sizes alone, so a prover keeps them).
+pub fn combine_quotients_at<K: Kernels>(
+    kernels: &K,
+    numerators: &Numerators<K::Column>,
+    points: &K::Column,
+    lifting_log: u32,
+    log_blowup: u32,
+) -> Result<K::Column> {
     let (subdomain, _) = CanonicCoset::new(lifting_log)
         .circle_domain()
         .split(log_blowup);
@@ -190,9 +214,7 @@ pub fn combine_quotients<K: Kernels>(
             "a batch is taller than the subdomain".into(),
         ));
     }
-    let mut points: Vec<CirclePoint<BaseField>> = subdomain.iter().collect();
-    bit_reverse(&mut points);
-    let points: Vec<u32> = points.iter().flat_map(|p| [p.x.0, p.y.0]).collect();
+    holds(kernels, points, 2 << log_rows, "subdomain points")?;
     let n_samples = numerators.offsets.len();
     let pad = |v: &[u32]| if v.is_empty() { vec![0] } else { v.to_vec() };
     let mut out = kernels.alloc(4 << log_rows)?;
@@ -202,7 +224,7 @@ pub fn combine_quotients<K: Kernels>(
         &kernels.upload(&pad(&numerators.log_sizes))?,
         &kernels.upload(&pad(&numerators.samples))?,
         n_samples as u32,
-        &kernels.upload(&points)?,
+        points,
         log_rows,
         &mut out,
     )?;
