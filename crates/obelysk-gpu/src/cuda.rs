@@ -16,8 +16,8 @@ use crate::{library, nvrtc, GpuError, Result};
 const BLOCK: u32 = 256;
 /// Blocks per launch at most; the kernels' grid-stride loops cover the rest.
 const MAX_GRID: u32 = 1 << 16;
-/// Blocks of a reduction: 64 · 256 threads, 256 KiB of partial sums.
-const REDUCTION_GRID: u32 = 64;
+/// Blocks of a reduction: 16 · 256 threads, 64 KiB of partial sums to bring back and add.
+const REDUCTION_GRID: u32 = 16;
 
 /// Which devices to prove on. The driver applies `CUDA_VISIBLE_DEVICES` before any of this:
 /// ordinals are among the visible devices.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use stwo::core::channel::{Blake2sChannel, Channel};
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
-use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::core::utils::MaybeOwned;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
@@ -67,6 +67,15 @@ pub trait ProverBackend:
 {
     /// The components' provers on this backend, in component order.
     fn provers(components: &Components) -> Vec<&dyn ComponentProver<Self>>;
+
+    /// A column computed on the host, as this backend holds it, from a borrowed column (the
+    /// witness's main columns). The SIMD backend needs its own copy; a device uploads it.
+    fn evaluation_of(
+        domain: CircleDomain,
+        values: &BaseColumn,
+    ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        Self::evaluation(CircleEvaluation::new(domain, values.clone()))
+    }
 
     /// A column computed on the host, as this backend holds it.
     fn evaluation(evaluation: Evaluation) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
@@ -202,9 +211,9 @@ pub fn prove_trace_on<B: ProverBackend>(
     let mut builder = scheme.tree_builder();
     builder.extend_evals(
         witness
-            .main_evaluations()
+            .main_columns()
             .into_iter()
-            .map(B::evaluation)
+            .map(|(domain, values)| B::evaluation_of(domain, values))
             .collect(),
     );
     builder.commit(channel);

@@ -80,6 +80,9 @@ pub struct DeviceColumn<D: Device, T> {
 static READ_HINTS: Mutex<VecDeque<(u32, u32)>> = Mutex::new(VecDeque::new());
 /// Hints kept: a few proofs' worth of queries.
 const MAX_READ_HINTS: usize = 2048;
+/// Columns up to this many words are read whole on their first read: one transfer instead of
+/// the gather's four.
+const WHOLE_READ_WORDS: usize = 1 << 14;
 
 /// The rows of a column of 2^log values that the hints point at: a hint at row `i` of a column
 /// 2^k times longer maps to the pair containing `i >> k`, which is where both stwo's lift and a
@@ -241,6 +244,14 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
         let mut reads = self.reads.lock().expect("reads lock");
         if let Some(value) = reads.get(&index) {
             return *value;
+        }
+        if reads.is_empty() && self.len * T::WORDS <= WHOLE_READ_WORDS {
+            // A small column (the top of a Merkle tree, a late FRI layer): one download.
+            let words = ok(kernels::<D>().download(&self.buffer));
+            for (row, value) in words.chunks_exact(T::WORDS).take(self.len).enumerate() {
+                reads.insert(row, T::from_words(value));
+            }
+            return reads[&index];
         }
         let log = self.len.is_power_of_two().then(|| self.len.ilog2());
         let mut rows = match (reads.is_empty(), log) {

@@ -6,6 +6,7 @@ use stwo::core::air::Component;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::Column;
 use stwo::prover::poly::circle::{CircleEvaluation, PolyOps};
 use stwo::prover::poly::BitReversedOrder;
@@ -208,6 +209,14 @@ impl<D: Device> ProverBackend for DeviceBackend<D> {
         out.push(&components.registers);
         out.push(&components.data);
         out
+    }
+
+    /// Uploaded straight from the witness's memory.
+    fn evaluation_of(
+        domain: CircleDomain,
+        values: &BaseColumn,
+    ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        CircleEvaluation::new(domain, DeviceColumn::from_values(values.as_slice()))
     }
 
     /// Uploaded straight from the SIMD column's memory.

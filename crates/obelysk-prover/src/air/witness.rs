@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
-use stwo::core::poly::circle::CanonicCoset;
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::backend::simd::m31::{PackedM31, LOG_N_LANES};
 use stwo::prover::backend::simd::prefix_sum::inclusive_prefix_sum;
@@ -198,19 +198,18 @@ impl Witness {
         }
     }
 
-    /// Main-trace evaluations in component order: cpu, program, ranges, registers, data.
-    pub fn main_evaluations(&self) -> Vec<Evaluation> {
+    /// The main trace's columns with their domains, in component order: cpu, program, ranges,
+    /// registers, data.
+    pub fn main_columns(&self) -> Vec<(CircleDomain, &BaseColumn)> {
+        let domain = |log: u32| CanonicCoset::new(log).circle_domain();
         let mut out = Vec::new();
-        let eval = |log: u32, c: &BaseColumn| {
-            CircleEvaluation::new(CanonicCoset::new(log).circle_domain(), c.clone())
-        };
-        out.extend(self.cpu.iter().map(|c| eval(self.shape.cpu_log, c)));
-        out.push(eval(self.shape.program_log, &self.program_multiplicity));
+        out.extend(self.cpu.iter().map(|c| (domain(self.shape.cpu_log), c)));
+        out.push((domain(self.shape.program_log), &self.program_multiplicity));
         for (bits, c) in RANGE_BITS.iter().zip(&self.range_multiplicity) {
-            out.push(eval(*bits, c));
+            out.push((domain(*bits), c));
         }
-        out.extend(self.registers.iter().map(|c| eval(REGISTER_LOG, c)));
-        out.extend(self.data.iter().map(|c| eval(self.shape.data_log, c)));
+        out.extend(self.registers.iter().map(|c| (domain(REGISTER_LOG), c)));
+        out.extend(self.data.iter().map(|c| (domain(self.shape.data_log), c)));
         out
     }
 }
