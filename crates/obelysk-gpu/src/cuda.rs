@@ -56,19 +56,30 @@ pub fn device_count() -> Result<usize> {
     Ok(usize::try_from(count).unwrap_or(0))
 }
 
+impl GpuConfig {
+    /// The configured ordinals, or every visible device; an error when there is none.
+    pub fn ordinals(&self) -> Result<Vec<usize>> {
+        let ordinals = match &self.devices {
+            Some(list) => list.clone(),
+            None => (0..device_count()?).collect(),
+        };
+        if ordinals.is_empty() {
+            return Err(GpuError::GpuUnavailable(
+                "the CUDA driver sees no device".into(),
+            ));
+        }
+        Ok(ordinals)
+    }
+}
+
 /// Compiles and loads every kernel on every configured device, so that the first proof does not
 /// pay for NVRTC; returns the devices ready to use. Kernels are kept for the process.
 pub fn prewarm_gpu(config: &GpuConfig) -> Result<Vec<Arc<CudaKernels>>> {
-    let ordinals = match &config.devices {
-        Some(list) => list.clone(),
-        None => (0..device_count()?).collect(),
-    };
-    if ordinals.is_empty() {
-        return Err(GpuError::GpuUnavailable(
-            "the CUDA driver sees no device".into(),
-        ));
-    }
-    ordinals.into_iter().map(CudaKernels::shared).collect()
+    config
+        .ordinals()?
+        .into_iter()
+        .map(CudaKernels::shared)
+        .collect()
 }
 
 /// One device with every kernel loaded.
@@ -136,6 +147,11 @@ impl CudaKernels {
     /// The device's name, as the driver reports it.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The device's ordinal among the visible devices.
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
     }
 
     fn function(&self, name: &str) -> &CudaFunction {

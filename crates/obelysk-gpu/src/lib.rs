@@ -24,6 +24,7 @@ pub mod kernels;
 pub mod library;
 pub mod nvrtc;
 pub mod ops;
+pub mod pool;
 pub mod prove;
 
 pub use cuda::{prewarm_gpu, CudaKernels, GpuConfig};

@@ -1,12 +1,15 @@
 //! Choosing the backend a process proves on: the GPU when a device answers, else the CPU, with
 //! the reason.
 
+use std::sync::Arc;
+
 use obelysk_prover::prove::{prove_trace, prove_trace_on};
 use obelysk_prover::{JobId, ProofConfig, StarkProof};
 use obelysk_vm::ExecutionTrace;
 
-use crate::backend::{Cuda, EmulatedBackend, GpuBackend};
-use crate::Result;
+use crate::backend::{EmulatedBackend, GpuBackend};
+use crate::pool::GpuPool;
+use crate::{GpuConfig, Result};
 
 /// What the operator asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,15 +24,15 @@ pub enum BackendChoice {
 }
 
 /// The backend proofs run on, once chosen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum ProvingBackend {
     /// stwo's SIMD backend; `fallback` says why the GPU was not used, when one was wanted.
     Cpu {
         fallback: Option<String>,
     },
-    /// The first CUDA device `CUDA_VISIBLE_DEVICES` leaves visible.
+    /// Every CUDA device `CUDA_VISIBLE_DEVICES` leaves visible, one proof per device at a time.
     Gpu {
-        device: String,
+        devices: Arc<GpuPool>,
     },
     Emulator,
 }
@@ -49,9 +52,8 @@ impl ProvingBackend {
     }
 
     fn gpu() -> Result<Self> {
-        let kernels = Cuda::install(0)?;
         Ok(Self::Gpu {
-            device: kernels.name().to_string(),
+            devices: Arc::new(GpuPool::open(&GpuConfig::default())?),
         })
     }
 
@@ -63,7 +65,10 @@ impl ProvingBackend {
             Self::Cpu {
                 fallback: Some(why),
             } => format!("CPU (stwo SIMD backend), because {why}"),
-            Self::Gpu { device } => format!("GPU ({device})"),
+            Self::Gpu { devices } => match devices.names().as_slice() {
+                [one] => format!("GPU ({one})"),
+                many => format!("{} GPUs ({})", many.len(), many.join(", ")),
+            },
             Self::Emulator => "GPU kernels in the host emulator".into(),
         }
     }
@@ -81,7 +86,11 @@ impl ProvingBackend {
     ) -> obelysk_prover::Result<StarkProof> {
         match self {
             Self::Cpu { .. } => prove_trace(trace, config, job_id),
-            Self::Gpu { .. } => prove_trace_on::<GpuBackend>(trace, config, job_id),
+            Self::Gpu { devices } => {
+                devices
+                    .run(|| prove_trace_on::<GpuBackend>(trace, config, job_id))
+                    .1
+            }
             Self::Emulator => prove_trace_on::<EmulatedBackend>(trace, config, job_id),
         }
     }

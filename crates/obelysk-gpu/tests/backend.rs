@@ -3,6 +3,8 @@
 //! (elsewhere that test prints why it skipped; `REQUIRE_GPU=1` makes a skip a failure).
 
 use obelysk_gpu::backend::{Cuda, EmulatedBackend, GpuBackend};
+use obelysk_gpu::pool::GpuPool;
+use obelysk_gpu::GpuConfig;
 use obelysk_prover::prove::{prove_trace, prove_trace_on};
 use obelysk_prover::verify::verify_proof;
 use obelysk_prover::{ProofConfig, ProverBackend, ProverConfig};
@@ -44,7 +46,7 @@ fn whole_proofs_in_the_emulator_equal_the_simd_proofs() {
 
 #[test]
 fn whole_proofs_on_the_device_equal_the_simd_proofs() {
-    if let Err(e) = Cuda::install(0) {
+    if let Err(e) = Cuda::open(0) {
         if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") {
             panic!("REQUIRE_GPU=1 and {e}");
         }
@@ -54,4 +56,44 @@ fn whole_proofs_on_the_device_equal_the_simd_proofs() {
     for (batch, bits) in [(8, 96), (8, 128), (40, 96), (2000, 96)] {
         same_proof::<GpuBackend>(&trace(batch), &config(bits));
     }
+}
+
+/// Jobs proven at once through a pool of two slots on the first device (the mechanism that puts
+/// one job on each of several GPUs, checked where there is one GPU): each proof is the CPU's.
+#[test]
+fn concurrent_jobs_through_a_device_pool_equal_the_simd_proofs() {
+    let pool = match GpuPool::open(&GpuConfig {
+        devices: Some(vec![0, 0]),
+    }) {
+        Ok(pool) => pool,
+        Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("REQUIRE_GPU=1 and {e}")
+        }
+        Err(e) => {
+            println!("skipped concurrent_jobs_through_a_device_pool_equal_the_simd_proofs: {e}");
+            return;
+        }
+    };
+    let config = config(96);
+    let traces: Vec<ExecutionTrace> = (0..4).map(|k| trace(8 + 30 * k)).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = traces
+            .iter()
+            .map(|trace| {
+                let (pool, config) = (&pool, &config);
+                scope.spawn(move || {
+                    let (_, proof) = pool.run(|| prove_trace_on::<GpuBackend>(trace, config, None));
+                    (trace, proof.unwrap())
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (trace, proof) = handle.join().unwrap();
+            let expected = prove_trace(trace, &config, None).unwrap();
+            assert!(
+                proof.to_bytes() == expected.to_bytes(),
+                "a pooled proof differs"
+            );
+        }
+    });
 }

@@ -68,6 +68,12 @@ pub trait ProverBackend:
     /// The components' provers on this backend, in component order.
     fn provers(components: &Components) -> Vec<&dyn ComponentProver<Self>>;
 
+    /// Which instance of the backend the calling thread proves on (a GPU backend with several
+    /// devices keeps each device's preprocessed tree apart).
+    fn instance() -> u64 {
+        0
+    }
+
     /// A column computed on the host, as this backend holds it, from a borrowed column (the
     /// witness's main columns). The SIMD backend needs its own copy; a device uploads it.
     fn evaluation_of(
@@ -117,11 +123,17 @@ fn prepared<B: ProverBackend>(
     shape: &Shape,
     config: &ProofConfig,
 ) -> Arc<Prepared<B>> {
-    type Key = (TypeId, [u8; 32], Shape, ProofConfig);
+    type Key = (TypeId, u64, [u8; 32], Shape, ProofConfig);
     type Entry = Arc<dyn Any + Send + Sync>;
     static CACHE: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (TypeId::of::<B>(), program_hash, *shape, *config);
+    let key = (
+        TypeId::of::<B>(),
+        B::instance(),
+        program_hash,
+        *shape,
+        *config,
+    );
     if let Some(hit) = cache.lock().expect("cache lock").get(&key) {
         return hit
             .clone()

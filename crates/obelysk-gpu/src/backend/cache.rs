@@ -11,7 +11,7 @@ use stwo::core::circle::Coset;
 use super::{kernels, ok, Buffer, Device, DeviceColumn};
 use crate::ops::{subdomain_points, DeviceTwiddles, Kernels};
 
-type Key = (TypeId, TypeId, [u64; 3]);
+type Key = (TypeId, u64, TypeId, [u64; 3]);
 
 /// Entries kept before the cache starts over (each at most the size of one column).
 const MAX_ENTRIES: usize = 32;
@@ -19,7 +19,7 @@ const MAX_ENTRIES: usize = 32;
 static CACHE: Mutex<Option<HashMap<Key, Arc<dyn Any + Send + Sync>>>> = Mutex::new(None);
 
 fn cached<D: Device, V: Any + Send + Sync>(key: [u64; 3], make: impl FnOnce() -> V) -> Arc<V> {
-    let key = (TypeId::of::<D>(), TypeId::of::<V>(), key);
+    let key = (TypeId::of::<D>(), D::instance(), TypeId::of::<V>(), key);
     if let Some(hit) = CACHE
         .lock()
         .expect("cache lock")

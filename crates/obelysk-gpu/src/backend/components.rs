@@ -211,6 +211,10 @@ impl<D: Device> ProverBackend for DeviceBackend<D> {
         out
     }
 
+    fn instance() -> u64 {
+        D::instance()
+    }
+
     /// Uploaded straight from the witness's memory.
     fn evaluation_of(
         domain: CircleDomain,

@@ -21,9 +21,10 @@ mod merkle;
 mod poly;
 mod quotients;
 
+use std::cell::Cell;
 use std::fmt::Debug;
 use std::marker::PhantomData;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
@@ -37,33 +38,50 @@ use crate::emulator::Emulator;
 use crate::ops::Kernels;
 use crate::{CudaKernels, GpuError, Result};
 
-/// Where a [`DeviceBackend`]'s columns live: one process-wide set of kernels, because stwo's
-/// columns are created without a context (`Column::zeros(len)`).
+/// Where a [`DeviceBackend`]'s columns live. stwo creates columns without a context
+/// (`Column::zeros(len)`), so the kernels are found from the calling thread.
 pub trait Device: 'static + Copy + Debug + Default + Send + Sync {
     type Kernels: Kernels<Column: Send + Sync> + Send + Sync + 'static;
-    /// The process's kernels. Panics if none were installed ([`Cuda::install`]).
+    /// The kernels this thread's work runs on. Panics if no device was opened.
     fn kernels() -> &'static Self::Kernels;
+    /// Which device [`Device::kernels`] is: buffers kept between proofs are kept per device.
+    fn instance() -> u64;
 }
 
 /// A device buffer of `D`.
 pub type Buffer<D> = <<D as Device>::Kernels as Kernels>::Column;
 
-/// The CUDA device chosen by [`Cuda::install`].
+/// A CUDA device: the one bound to this thread ([`Cuda::bind`], which [`crate::pool::GpuPool`]
+/// does for its threads), else the first one opened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cuda;
 
-static CUDA: OnceLock<Arc<CudaKernels>> = OnceLock::new();
+/// Every device opened, for the life of the process.
+static OPENED: Mutex<Vec<&'static CudaKernels>> = Mutex::new(Vec::new());
+static FIRST: OnceLock<&'static CudaKernels> = OnceLock::new();
+
+thread_local! {
+    static BOUND: Cell<Option<&'static CudaKernels>> = const { Cell::new(None) };
+}
 
 impl Cuda {
-    /// Opens device `ordinal` (compiling and loading every kernel) and makes it the one
-    /// [`GpuBackend`] proves on in this process. A second call with another ordinal keeps the
-    /// first device: several GPUs need several processes for now.
-    pub fn install(ordinal: usize) -> Result<Arc<CudaKernels>> {
-        if let Some(kernels) = CUDA.get() {
-            return Ok(kernels.clone());
+    /// Opens device `ordinal` (compiling and loading every kernel) once per process. The first
+    /// device opened serves threads that have none bound.
+    pub fn open(ordinal: usize) -> Result<&'static CudaKernels> {
+        let mut opened = OPENED.lock().expect("device list");
+        if let Some(kernels) = opened.iter().find(|k| k.ordinal() == ordinal) {
+            return Ok(kernels);
         }
-        let kernels = CudaKernels::shared(ordinal)?;
-        Ok(CUDA.get_or_init(|| kernels).clone())
+        // Shared with `prewarm_gpu`, which may have compiled the kernels already.
+        let kernels: &'static CudaKernels = Box::leak(Box::new(CudaKernels::shared(ordinal)?));
+        opened.push(kernels);
+        FIRST.get_or_init(|| kernels);
+        Ok(kernels)
+    }
+
+    /// Makes `kernels` the device of the calling thread's GPU work.
+    pub fn bind(kernels: &'static CudaKernels) {
+        BOUND.set(Some(kernels));
     }
 }
 
@@ -71,8 +89,14 @@ impl Device for Cuda {
     type Kernels = CudaKernels;
 
     fn kernels() -> &'static CudaKernels {
-        CUDA.get()
-            .expect("GpuBackend used before Cuda::install opened a device")
+        BOUND
+            .get()
+            .or_else(|| FIRST.get().copied())
+            .expect("GpuBackend used before Cuda::open opened a device")
+    }
+
+    fn instance() -> u64 {
+        Self::kernels().ordinal() as u64
     }
 }
 
@@ -87,6 +111,10 @@ impl Device for Emulated {
         static EMULATOR: Emulator = Emulator { grid: 3, block: 7 };
         &EMULATOR
     }
+
+    fn instance() -> u64 {
+        0
+    }
 }
 
 /// stwo's `Backend` over the columns of device `D`.
@@ -94,7 +122,7 @@ impl Device for Emulated {
 #[serde(bound = "")]
 pub struct DeviceBackend<D>(#[serde(skip)] PhantomData<D>);
 
-/// Proves on the CUDA device installed with [`Cuda::install`].
+/// Proves on the CUDA device of the calling thread ([`Cuda`]).
 pub type GpuBackend = DeviceBackend<Cuda>;
 /// Proves with the kernels compiled as host C++: slow, for checking a whole proof anywhere.
 pub type EmulatedBackend = DeviceBackend<Emulated>;
