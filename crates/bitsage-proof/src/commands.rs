@@ -153,9 +153,9 @@ fn demo(
     );
     println!("✓ Proof size: {:.1} KB", proof.size() as f64 / 1024.0);
     let on = match backend {
-        ProvingBackend::Gpu { .. } => "GPU",
+        _ if backend.gpu_for(proof.claim.steps) => "GPU",
         ProvingBackend::Emulator => "GPU kernels, emulated",
-        ProvingBackend::Cpu { .. } => "CPU",
+        _ => "CPU",
     };
     println!("✓ Proving time: {}ms ({on})", prove_time.as_millis());
     println!(

@@ -218,3 +218,62 @@ fn demo_reports_what_it_proved() {
         assert!(out.contains(needle), "{needle} missing from {out}");
     }
 }
+
+#[test]
+fn bench_on_the_emulated_gpu_backend_compares_with_the_cpu() {
+    let o = bin(&[
+        "bench",
+        "--backend",
+        "emulator",
+        "--log-steps",
+        "8",
+        "--repeat",
+        "1",
+        "--no-baseline",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["backend"], "GPU kernels in the host emulator");
+    for key in ["prove_ms", "cpu_prove_ms", "speedup"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    }
+}
+
+#[test]
+fn generate_says_which_backend_proved_and_why_not_the_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.json");
+    let o = bin(&[
+        "generate",
+        "--program",
+        "examples/quickstart.oasm",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    if obelysk_gpu::library::find("cuda").is_none() {
+        assert!(
+            err.contains("proving on CPU") && err.contains("no GPU"),
+            "{err}"
+        );
+    } else {
+        assert!(err.contains("proving on"), "{err}");
+    }
+    let o = bin(&[
+        "generate",
+        "--program",
+        "examples/quickstart.oasm",
+        "--backend",
+        "emulator",
+        "--output",
+        dir.path().join("e.json").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(dir.path().join("e.json")).unwrap(),
+        "the emulated GPU backend wrote other bytes"
+    );
+}

@@ -14,7 +14,8 @@ use crate::{GpuConfig, Result};
 /// What the operator asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// The GPU if one answers, else the CPU.
+    /// The GPU if one answers, else the CPU; traces below [`AUTO_GPU_MIN_LOG_STEPS`] stay on
+    /// the CPU, which proves them faster.
     Auto,
     Cpu,
     /// The GPU, or an error saying why not.
@@ -22,6 +23,11 @@ pub enum BackendChoice {
     /// The GPU kernels compiled for the host: slow; checks the GPU path without a GPU.
     Emulator,
 }
+
+/// Below 2^18 steps a 16-core host's SIMD backend beats the H200: a GPU proof has tens of
+/// milliseconds of fixed cost in small transfers (out-of-domain samples, decommitted values),
+/// measured in docs/benchmarks.md.
+pub const AUTO_GPU_MIN_LOG_STEPS: u32 = 18;
 
 /// The backend proofs run on, once chosen.
 #[derive(Clone, Debug)]
@@ -33,6 +39,8 @@ pub enum ProvingBackend {
     /// Every CUDA device `CUDA_VISIBLE_DEVICES` leaves visible, one proof per device at a time.
     Gpu {
         devices: Arc<GpuPool>,
+        /// Traces of fewer steps are proven on the CPU.
+        min_steps: u64,
     },
     Emulator,
 }
@@ -44,16 +52,21 @@ impl ProvingBackend {
         match choice {
             BackendChoice::Cpu => Ok(Self::Cpu { fallback: None }),
             BackendChoice::Emulator => Ok(Self::Emulator),
-            BackendChoice::Gpu => Self::gpu(),
-            BackendChoice::Auto => Ok(Self::gpu().unwrap_or_else(|e| Self::Cpu {
-                fallback: Some(e.to_string()),
-            })),
+            BackendChoice::Gpu => Self::gpu(0),
+            BackendChoice::Auto => {
+                Ok(
+                    Self::gpu(1 << AUTO_GPU_MIN_LOG_STEPS).unwrap_or_else(|e| Self::Cpu {
+                        fallback: Some(e.to_string()),
+                    }),
+                )
+            }
         }
     }
 
-    fn gpu() -> Result<Self> {
+    fn gpu(min_steps: u64) -> Result<Self> {
         Ok(Self::Gpu {
             devices: Arc::new(GpuPool::open(&GpuConfig::default())?),
+            min_steps,
         })
     }
 
@@ -65,16 +78,24 @@ impl ProvingBackend {
             Self::Cpu {
                 fallback: Some(why),
             } => format!("CPU (stwo SIMD backend), because {why}"),
-            Self::Gpu { devices } => match devices.names().as_slice() {
-                [one] => format!("GPU ({one})"),
-                many => format!("{} GPUs ({})", many.len(), many.join(", ")),
-            },
+            Self::Gpu { devices, min_steps } => {
+                let names = devices.names();
+                let gpus = match names.as_slice() {
+                    [one] => format!("GPU ({one})"),
+                    many => format!("{} GPUs ({})", many.len(), many.join(", ")),
+                };
+                match min_steps {
+                    0 => gpus,
+                    n => format!("{gpus} for traces of {n} steps or more, CPU below"),
+                }
+            }
             Self::Emulator => "GPU kernels in the host emulator".into(),
         }
     }
 
-    pub fn is_gpu(&self) -> bool {
-        matches!(self, Self::Gpu { .. })
+    /// Whether a trace of `steps` steps is proven on a GPU.
+    pub fn gpu_for(&self, steps: u64) -> bool {
+        matches!(self, Self::Gpu { min_steps, .. } if steps >= *min_steps)
     }
 
     /// Proves `trace`; the proof is the same on every backend, byte for byte.
@@ -86,7 +107,10 @@ impl ProvingBackend {
     ) -> obelysk_prover::Result<StarkProof> {
         match self {
             Self::Cpu { .. } => prove_trace(trace, config, job_id),
-            Self::Gpu { devices } => {
+            Self::Gpu { min_steps, .. } if (trace.steps().len() as u64) < *min_steps => {
+                prove_trace(trace, config, job_id)
+            }
+            Self::Gpu { devices, .. } => {
                 devices
                     .run(|| prove_trace_on::<GpuBackend>(trace, config, job_id))
                     .1
