@@ -10,11 +10,11 @@
 //! `.cu` sources compiled as host C++ (`kernels/emu/`), which lets the differential tests compare
 //! every kernel with stwo's CPU backend on machines without a GPU.
 //!
-//! What exists: bit reversal, the circle FFT/IFFT (interpolation and low-degree extension),
-//! lifted Blake2s Merkle trees, FRI folds and decomposition, DEEP quotients, evaluation at a
-//! point, column accumulation, and the CPU component's constraint quotients, generated from the
-//! AIR ([`codegen`]). What does not yet: stwo's backend traits over device columns, so nothing
-//! proves on a GPU yet; `docs/gpu.md` tracks the plan.
+//! On top of them, [`backend`] implements stwo's backend traits over device columns, so that
+//! stwo's `prove` runs unchanged on a GPU ([`backend::GpuBackend`]) or on the emulated kernels
+//! ([`backend::EmulatedBackend`]), giving the CPU's proof byte for byte; [`pool`] puts one job on
+//! each of several GPUs, and [`prove::ProvingBackend`] is the choice the CLIs and the worker
+//! make. `docs/gpu.md` has the measurements and what is left.
 
 pub mod backend;
 pub mod codegen;
