@@ -258,11 +258,12 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
             (true, Some(log)) => hinted_rows(log),
             _ => Vec::new(),
         };
-        if let Some(log) = log {
-            hint(log, index);
-        }
+        // A row the hints did not predict becomes one.
         if rows.binary_search(&(index as u32)).is_err() {
             rows.push(index as u32);
+            if let Some(log) = log {
+                hint(log, index);
+            }
         }
         for (row, value) in rows.iter().zip(self.fetch(&rows)) {
             reads.insert(*row as usize, value);
