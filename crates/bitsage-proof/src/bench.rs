@@ -57,7 +57,6 @@ pub fn run(
     let trace_columns = cpu::col::COUNT + cpu::INTERACTION_COLUMNS;
     let prover = ObelyskProver::new(config);
     let selected = ProvingBackend::select(backend.choice()).map_err(|e| anyhow!(e))?;
-    let compare_cpu = !matches!(selected, ProvingBackend::Cpu { .. });
     if !json {
         println!("proving on {}", selected.describe());
         println!(
@@ -78,6 +77,8 @@ pub fn run(
     for &log in log_steps {
         let steps = 1u64 << log;
         let workload = bench_loop(steps);
+        // `auto` proves small traces on the CPU: compare only what ran elsewhere.
+        let compare_cpu = selected.gpu_for(steps) || matches!(selected, ProvingBackend::Emulator);
         let mut best: Option<Row> = None;
         for _ in 0..repeat {
             let mut row = measure(
@@ -169,7 +170,11 @@ fn measure(
         steps_per_s: 0.0,
         peak_memory_mib: peak_memory_mib(),
         security_bits: proof.config.security_bits,
-        backend: backend.describe(),
+        backend: if compare_cpu {
+            backend.describe()
+        } else {
+            ProvingBackend::Cpu { fallback: None }.describe()
+        },
         baseline_prove_ms: None,
         ratio: None,
         cpu_prove_ms,

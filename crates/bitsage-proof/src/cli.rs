@@ -136,7 +136,8 @@ pub enum ProveBackend {
     Auto,
     /// stwo's SIMD backend on this machine's CPU.
     Cpu,
-    /// The first CUDA device `CUDA_VISIBLE_DEVICES` leaves visible; fails if none answers.
+    /// Every CUDA device `CUDA_VISIBLE_DEVICES` leaves visible (one proof per device), for
+    /// every size; fails if none answers.
     Gpu,
     /// The GPU kernels compiled for the host: checks the GPU path, says nothing about speed.
     Emulator,

@@ -9,7 +9,7 @@ use cudarc::driver::{
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::{lifted_len, twiddles_read, Kernels};
+use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
@@ -609,22 +609,22 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
-    /// The indices are trusted to lie in `src`: the callers ([`crate::backend`]) take them
-    /// from reads of a column of known length, checked there.
     fn gather(
         &self,
         src: &CudaSlice<u32>,
-        indices: &CudaSlice<u32>,
-        n: u32,
+        rows: &[u32],
         words: u32,
         out: &mut CudaSlice<u32>,
     ) -> Result<()> {
-        self.check(indices, n as usize)?;
-        self.check(out, n as usize * words as usize)?;
+        check_rows(rows, src.len(), words)?;
+        let n = u32::try_from(rows.len())
+            .map_err(|_| GpuError::Unsupported("2^32 rows in one gather".into()))?;
+        self.check(out, rows.len() * words as usize)?;
+        let rows = self.upload(rows)?;
         let mut launch = self.stream.launch_builder(self.function("gather"));
-        launch.arg(src).arg(indices).arg(&n).arg(&words).arg(out);
-        // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*)`; n indices and n·words
-        // outputs were checked, the indices by the caller.
+        launch.arg(src).arg(&rows).arg(&n).arg(&words).arg(out);
+        // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*)`; every row's words lie in
+        // `src` and `out` holds n·words values (checked).
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
@@ -636,7 +636,7 @@ impl Kernels for CudaKernels {
         log_ratio: u32,
     ) -> Result<()> {
         self.check(acc, n as usize)?;
-        self.check(small, lifted_len(n, log_ratio))?;
+        self.check(small, lifted_len(n, log_ratio)?)?;
         let mut launch = self.stream.launch_builder(self.function("lift_add"));
         launch.arg(acc).arg(small).arg(&n).arg(&log_ratio);
         // SAFETY: `lift_add(u32*, const u32*, u32, u32)`; `acc` holds n values and `small`

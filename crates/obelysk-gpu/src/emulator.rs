@@ -2,8 +2,8 @@
 //! differential tests run the host algorithms of [`crate::ops`] on it and compare with stwo's CPU
 //! backend, on machines without a GPU.
 
-use crate::ops::{lifted_len, twiddles_read, Kernels};
-use crate::Result;
+use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels};
+use crate::{GpuError, Result};
 
 mod ffi {
     extern "C" {
@@ -694,28 +694,18 @@ impl Kernels for Emulator {
         Ok(())
     }
 
-    fn gather(
-        &self,
-        src: &Vec<u32>,
-        indices: &Vec<u32>,
-        n: u32,
-        words: u32,
-        out: &mut Vec<u32>,
-    ) -> Result<()> {
-        check(indices, n as usize);
-        check(out, n as usize * words as usize);
-        let end = indices[..n as usize]
-            .iter()
-            .max()
-            .map_or(0, |&i| (i as usize + 1) * words as usize);
-        check(src, end);
-        // SAFETY: n indices, n·words outputs, and every index's words in `src` were checked.
+    fn gather(&self, src: &Vec<u32>, rows: &[u32], words: u32, out: &mut Vec<u32>) -> Result<()> {
+        check_rows(rows, src.len(), words)?;
+        let n = u32::try_from(rows.len())
+            .map_err(|_| GpuError::Unsupported("2^32 rows in one gather".into()))?;
+        check(out, rows.len() * words as usize);
+        // SAFETY: every row's words lie in `src` and `out` holds n·words values (checked).
         unsafe {
             ffi::emu_gather(
                 self.grid,
                 self.block,
                 src.as_ptr(),
-                indices.as_ptr(),
+                rows.as_ptr(),
                 n,
                 words,
                 out.as_mut_ptr(),
@@ -726,7 +716,7 @@ impl Kernels for Emulator {
 
     fn lift_add(&self, acc: &mut Vec<u32>, small: &Vec<u32>, n: u32, log_ratio: u32) -> Result<()> {
         check(acc, n as usize);
-        check(small, lifted_len(n, log_ratio));
+        check(small, lifted_len(n, log_ratio)?);
         // SAFETY: `acc` holds n values and `small` every index the lift reads.
         unsafe {
             ffi::emu_lift_add(

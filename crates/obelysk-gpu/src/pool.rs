@@ -7,7 +7,7 @@
 //! threads, goes to that device.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::backend::Cuda;
 use crate::{CudaKernels, GpuConfig, GpuError, Result};
@@ -15,14 +15,31 @@ use crate::{CudaKernels, GpuConfig, GpuError, Result};
 struct Slot {
     kernels: &'static CudaKernels,
     threads: rayon::ThreadPool,
-    /// Held while a proof runs: one proof per device at a time.
-    busy: Mutex<()>,
 }
 
 /// The devices of a [`GpuConfig`], ready to prove.
 pub struct GpuPool {
     slots: Vec<Slot>,
+    /// Which slots run a proof: one proof per device at a time.
+    busy: Mutex<Vec<bool>>,
+    freed: Condvar,
     next: AtomicUsize,
+}
+
+/// Frees its slot when the proof ends, panicking or not.
+struct Taken<'a> {
+    pool: &'a GpuPool,
+    slot: usize,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.pool
+            .busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)[self.slot] = false;
+        self.pool.freed.notify_one();
+    }
 }
 
 impl std::fmt::Debug for GpuPool {
@@ -50,15 +67,13 @@ impl GpuPool {
                     .start_handler(move |_| Cuda::bind(kernels))
                     .build()
                     .map_err(|e| GpuError::Driver(format!("threads for device {ordinal}: {e}")))?;
-                Ok(Slot {
-                    kernels,
-                    threads,
-                    busy: Mutex::new(()),
-                })
+                Ok(Slot { kernels, threads })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
+            busy: Mutex::new(vec![false; slots.len()]),
             slots,
+            freed: Condvar::new(),
             next: AtomicUsize::new(0),
         })
     }
@@ -71,22 +86,27 @@ impl GpuPool {
             .collect()
     }
 
-    /// Runs `work` on a free device, or, when every device is busy, on the next one in turn
-    /// once it is free. Returns the device's ordinal with the result.
+    /// Runs `work` on a free device (taking them in turn), waiting for one when every device is
+    /// busy. Returns the device's ordinal with the result.
     pub fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> (usize, R) {
+        let taken = self.take();
+        let slot = &self.slots[taken.slot];
+        (slot.kernels.ordinal(), slot.threads.install(work))
+    }
+
+    fn take(&self) -> Taken<'_> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let free = (0..n).find_map(|k| {
-            let slot = &self.slots[(start + k) % n];
-            slot.busy.try_lock().ok().map(|guard| (slot, guard))
-        });
-        let (slot, _guard) = match free {
-            Some(found) => found,
-            None => {
-                let slot = &self.slots[start];
-                (slot, slot.busy.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(slot) = (0..n).map(|k| (start + k) % n).find(|&s| !busy[s]) {
+                busy[slot] = true;
+                return Taken { pool: self, slot };
             }
-        };
-        (slot.kernels.ordinal(), slot.threads.install(work))
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }

@@ -112,12 +112,31 @@ impl ProvingBackend {
             }
             Self::Gpu { devices, .. } => {
                 devices
-                    .run(|| prove_trace_on::<GpuBackend>(trace, config, job_id))
+                    .run(|| device_proof(|| prove_trace_on::<GpuBackend>(trace, config, job_id)))
                     .1
             }
-            Self::Emulator => prove_trace_on::<EmulatedBackend>(trace, config, job_id),
+            Self::Emulator => {
+                device_proof(|| prove_trace_on::<EmulatedBackend>(trace, config, job_id))
+            }
         }
     }
+}
+
+/// Runs a proof on the device backend, whose stwo traits cannot return errors and panic on a
+/// device failure instead: the panic becomes this proof's error, and the process goes on.
+fn device_proof(
+    prove: impl FnOnce() -> obelysk_prover::Result<StarkProof>,
+) -> obelysk_prover::Result<StarkProof> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(prove)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        Err(obelysk_prover::Error::Proving(format!(
+            "the GPU backend failed: {message}"
+        )))
+    })
 }
 
 impl std::fmt::Display for ProvingBackend {

@@ -176,8 +176,10 @@ fn prepared<B: ProverBackend>(
         columns,
     });
     let mut cache = cache.lock().expect("cache lock");
-    if cache.len() >= PREPARED_CACHE {
-        cache.clear();
+    // Each backend instance (one per GPU) starts over on its own entries only.
+    let mine = |k: &Key| (k.0, k.1) == (key.0, key.1);
+    if cache.keys().filter(|k| mine(k)).count() >= PREPARED_CACHE {
+        cache.retain(|k, _| !mine(k));
     }
     cache.insert(key, prepared.clone());
     prepared

@@ -155,7 +155,8 @@ fn cuda_note() -> String {
     );
     match obelysk_gpu::prewarm_gpu(&obelysk_gpu::GpuConfig::default()) {
         Ok(devices) => format!(
-            "{kernels}; loaded on {}; `start` proves on the GPU (BITSAGE_PROVER_BACKEND=cpu to not)",
+            "{kernels}; loaded on {}; `start` proves traces of 2^18 steps and more on the GPU \
+             (BITSAGE_PROVER_BACKEND=cpu|gpu to choose)",
             devices
                 .iter()
                 .map(|d| d.name().to_string())

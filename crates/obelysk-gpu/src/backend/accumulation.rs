@@ -5,7 +5,7 @@ use stwo::prover::backend::CpuBackend;
 use stwo::prover::secure_column::SecureColumnByCoords;
 use stwo::prover::AccumulationOps;
 
-use super::{kernels, ok, Device, DeviceBackend};
+use super::{kernels, ok, u32_of, Device, DeviceBackend};
 use crate::ops::Kernels;
 
 impl<D: Device> AccumulationOps for DeviceBackend<D> {
@@ -13,7 +13,7 @@ impl<D: Device> AccumulationOps for DeviceBackend<D> {
         let n = column.len();
         assert_eq!(n, other.len(), "accumulating columns of different lengths");
         for (acc, add) in column.columns.iter_mut().zip(&other.columns) {
-            ok(kernels::<D>().add_assign(acc.buffer_mut(), add.buffer(), n as u32));
+            ok(kernels::<D>().add_assign(acc.buffer_mut(), add.buffer(), u32_of(n)));
         }
     }
 
@@ -37,7 +37,7 @@ impl<D: Device> AccumulationOps for DeviceBackend<D> {
             );
             let log_ratio = n.ilog2() - sum.len().ilog2();
             for (acc, small) in col.columns.iter_mut().zip(&sum.columns) {
-                ok(kernels::<D>().lift_add(acc.buffer_mut(), small.buffer(), n as u32, log_ratio));
+                ok(kernels::<D>().lift_add(acc.buffer_mut(), small.buffer(), u32_of(n), log_ratio));
             }
             sum = col;
         }

@@ -4,7 +4,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use stwo::core::circle::Coset;
 
@@ -13,7 +13,7 @@ use crate::ops::{subdomain_points, DeviceTwiddles, Kernels};
 
 type Key = (TypeId, u64, TypeId, [u64; 3]);
 
-/// Entries kept before the cache starts over (each at most the size of one column).
+/// Entries kept per device before that device's start over (each at most one column's size).
 const MAX_ENTRIES: usize = 32;
 
 static CACHE: Mutex<Option<HashMap<Key, Arc<dyn Any + Send + Sync>>>> = Mutex::new(None);
@@ -22,17 +22,19 @@ fn cached<D: Device, V: Any + Send + Sync>(key: [u64; 3], make: impl FnOnce() ->
     let key = (TypeId::of::<D>(), D::instance(), TypeId::of::<V>(), key);
     if let Some(hit) = CACHE
         .lock()
-        .expect("cache lock")
+        .unwrap_or_else(PoisonError::into_inner)
         .get_or_insert_with(HashMap::new)
         .get(&key)
     {
         return hit.clone().downcast().expect("entries are keyed by type");
     }
     let value = Arc::new(make());
-    let mut cache = CACHE.lock().expect("cache lock");
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     let cache = cache.get_or_insert_with(HashMap::new);
-    if cache.len() >= MAX_ENTRIES {
-        cache.clear();
+    // Each device starts over on its own entries only.
+    let mine = |k: &Key| (k.0, k.1) == (key.0, key.1);
+    if cache.keys().filter(|k| mine(k)).count() >= MAX_ENTRIES {
+        cache.retain(|k, _| !mine(k));
     }
     cache.insert(key, value.clone());
     value

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
@@ -11,7 +11,7 @@ use stwo::core::utils::bit_reverse;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::{Column, ColumnOps};
 
-use super::{kernels, ok, Buffer, Device, DeviceBackend};
+use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend};
 use crate::ops::Kernels;
 
 /// A value a device column holds, as `WORDS` 32-bit words.
@@ -66,10 +66,11 @@ impl Element for Blake2sHash {
 /// stwo reads decommitted values one by one (`Column::at`): every queried row of every column
 /// of a tree, then of every Merkle layer and FRI layer. One transfer per value would cost more
 /// than the whole proof, so reads go through [`READ_HINTS`]: the rows recently read from any
-/// column. A column's first read fetches, in one gather, the rows those hints map to at its
-/// length (queries are the same for every column of a tree, and the same positions folded down
-/// for the smaller ones and for the layers); what a later read misses is fetched alone and
-/// becomes a hint. Reads are kept until the column is written.
+/// column. A read the column has not served fetches, in one gather, the rows those hints map to
+/// at its length that it has not read yet (queries are the same for every column of a tree, and
+/// the same positions folded down for the smaller ones and for the layers); a row the hints did
+/// not predict becomes a hint. Reads are kept until the column is written (or too many pile up
+/// on a column kept between proofs).
 pub struct DeviceColumn<D: Device, T> {
     buffer: Buffer<D>,
     len: usize,
@@ -83,12 +84,14 @@ const MAX_READ_HINTS: usize = 2048;
 /// Columns up to this many words are read whole on their first read: one transfer instead of
 /// the gather's four.
 const WHOLE_READ_WORDS: usize = 1 << 14;
+/// Values a column keeps from reads before it starts over.
+const MAX_READS: usize = 1 << 16;
 
 /// The rows of a column of 2^log values that the hints point at: a hint at row `i` of a column
 /// 2^k times longer maps to the pair containing `i >> k`, which is where both stwo's lift and a
 /// Merkle path read.
 fn hinted_rows(log: u32) -> Vec<u32> {
-    let hints = READ_HINTS.lock().expect("read hints");
+    let hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
     let mut rows: Vec<u32> = hints
         .iter()
         .filter(|&&(l, _)| l >= log)
@@ -104,11 +107,11 @@ fn hinted_rows(log: u32) -> Vec<u32> {
 }
 
 fn hint(log: u32, row: usize) {
-    let mut hints = READ_HINTS.lock().expect("read hints");
+    let mut hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
     if hints.len() == MAX_READ_HINTS {
         hints.pop_front();
     }
-    hints.push_back((log, row as u32));
+    hints.push_back((log, u32_of(row)));
 }
 
 impl<D: Device, T: Element> DeviceColumn<D, T> {
@@ -148,8 +151,17 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
 
     /// The buffer, for a kernel to write; values read before are forgotten.
     pub fn buffer_mut(&mut self) -> &mut Buffer<D> {
-        self.reads.get_mut().expect("reads lock").clear();
+        self.reads
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         &mut self.buffer
+    }
+
+    /// Values read so far. A panic elsewhere while the lock was held leaves them correct, so a
+    /// poisoned lock is used as it is.
+    fn reads(&self) -> MutexGuard<'_, HashMap<usize, T>> {
+        self.reads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn into_buffer(self) -> Buffer<D> {
@@ -162,10 +174,10 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         if n > 0 {
             ok(kernels::<D>().copy_range(
                 &self.buffer,
-                start as u32,
+                u32_of(start),
                 out.buffer_mut(),
                 0,
-                n as u32,
+                u32_of(n),
             ));
         }
         out
@@ -176,13 +188,7 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         let kernels = kernels::<D>();
         let n = rows.len();
         let mut out = ok(kernels.alloc(n * T::WORDS));
-        ok(kernels.gather(
-            &self.buffer,
-            &ok(kernels.upload(rows)),
-            n as u32,
-            T::WORDS as u32,
-            &mut out,
-        ));
+        ok(kernels.gather(&self.buffer, rows, T::WORDS as u32, &mut out));
         ok(kernels.download(&out))
             .chunks_exact(T::WORDS)
             .take(n)
@@ -214,7 +220,7 @@ impl<D: Device, T: Element> FromIterator<T> for DeviceColumn<D, T> {
 impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
     fn zeros(len: usize) -> Self {
         let mut column = Self::alloc(len);
-        let n = (len * T::WORDS).max(1) as u32;
+        let n = u32_of((len * T::WORDS).max(1));
         ok(kernels::<D>().zero_from(column.buffer_mut(), 0, n, 1));
         column
     }
@@ -241,34 +247,56 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
             "index {index} of a column of {}",
             self.len
         );
-        let mut reads = self.reads.lock().expect("reads lock");
-        if let Some(value) = reads.get(&index) {
-            return *value;
+        let (value, fresh) = {
+            let reads = self.reads();
+            (reads.get(&index).copied(), reads.is_empty())
+        };
+        if let Some(value) = value {
+            return value;
         }
-        if reads.is_empty() && self.len * T::WORDS <= WHOLE_READ_WORDS {
+        // Device work happens outside the lock: a failure panics (stwo's traits cannot fail),
+        // and the values already read stay usable.
+        let fetched: Vec<(usize, T)> = if fresh && self.len * T::WORDS <= WHOLE_READ_WORDS {
             // A small column (the top of a Merkle tree, a late FRI layer): one download.
             let words = ok(kernels::<D>().download(&self.buffer));
-            for (row, value) in words.chunks_exact(T::WORDS).take(self.len).enumerate() {
-                reads.insert(row, T::from_words(value));
+            words
+                .chunks_exact(T::WORDS)
+                .take(self.len)
+                .map(T::from_words)
+                .enumerate()
+                .collect()
+        } else {
+            let log = self.len.is_power_of_two().then(|| self.len.ilog2());
+            let mut rows = log.map(hinted_rows).unwrap_or_default();
+            {
+                let reads = self.reads();
+                rows.retain(|r| !reads.contains_key(&(*r as usize)));
             }
-            return reads[&index];
-        }
-        let log = self.len.is_power_of_two().then(|| self.len.ilog2());
-        let mut rows = match (reads.is_empty(), log) {
-            (true, Some(log)) => hinted_rows(log),
-            _ => Vec::new(),
+            // A row the hints did not predict becomes one.
+            if rows.binary_search(&u32_of(index)).is_err() {
+                rows.push(u32_of(index));
+                if let Some(log) = log {
+                    hint(log, index);
+                }
+            }
+            rows.iter()
+                .map(|&r| r as usize)
+                .zip(self.fetch(&rows))
+                .collect()
         };
-        // A row the hints did not predict becomes one.
-        if rows.binary_search(&(index as u32)).is_err() {
-            rows.push(index as u32);
-            if let Some(log) = log {
-                hint(log, index);
-            }
+        let value = fetched
+            .iter()
+            .find(|(row, _)| *row == index)
+            .map(|(_, v)| *v)
+            .expect("the fetched rows include the one asked for");
+        let mut reads = self.reads();
+        // A column kept between proofs (the preprocessed tree) would otherwise collect every
+        // proof's queries.
+        if reads.len() + fetched.len() > MAX_READS {
+            reads.clear();
         }
-        for (row, value) in rows.iter().zip(self.fetch(&rows)) {
-            reads.insert(*row as usize, value);
-        }
-        reads[&index]
+        reads.extend(fetched);
+        value
     }
 
     fn set(&mut self, index: usize, value: T) {
@@ -285,7 +313,7 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
             &staged,
             0,
             self.buffer_mut(),
-            (index * T::WORDS) as u32,
+            u32_of(index * T::WORDS),
             T::WORDS as u32,
         ));
     }

@@ -26,7 +26,7 @@ use obelysk_prover::components::Components;
 use obelysk_prover::ProverBackend;
 
 use super::fri::{pack, unpack};
-use super::{kernels, ok, Device, DeviceBackend, DeviceColumn};
+use super::{kernels, ok, u32_of, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels};
 
 /// An evaluator with a generated kernel: its name, and the values the kernel takes as
@@ -152,8 +152,8 @@ impl<D: Device, E: GeneratedKernel> ComponentProver<DeviceBackend<D>> for Framew
                     values.values.buffer(),
                     0,
                     &mut out,
-                    (k * n) as u32,
-                    n as u32,
+                    u32_of(k * n),
+                    u32_of(n),
                 ));
             }
             out

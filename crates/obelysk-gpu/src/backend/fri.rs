@@ -15,7 +15,7 @@ use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
 
 use super::poly::device_twiddles;
-use super::{kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
+use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels};
 
 /// The four coordinates of `values`, one after another in one buffer.
@@ -24,7 +24,7 @@ pub(super) fn pack<D: Device>(values: &SecureColumnByCoords<DeviceBackend<D>>) -
     let kernels = kernels::<D>();
     let mut packed = ok(kernels.alloc((4 * n).max(1)));
     for (c, column) in values.columns.iter().enumerate() {
-        ok(kernels.copy_range(column.buffer(), 0, &mut packed, (c * n) as u32, n as u32));
+        ok(kernels.copy_range(column.buffer(), 0, &mut packed, u32_of(c * n), u32_of(n)));
     }
     packed
 }

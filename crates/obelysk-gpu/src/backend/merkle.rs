@@ -11,7 +11,7 @@ use stwo::prover::backend::simd::SimdBackend;
 use stwo::prover::backend::{Col, Column, CpuBackend};
 use stwo::prover::vcs_lifted::ops::{MerkleOpsLifted, PackLeavesOps};
 
-use super::{kernels, ok, Device, DeviceBackend, DeviceColumn};
+use super::{kernels, ok, u32_of, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels};
 
 impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
@@ -32,7 +32,7 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
                 n >= 2 && n.is_power_of_two(),
                 "a column of {n} values in a Merkle tree"
             );
-            ok(kernels.copy_range(column.buffer(), 0, &mut values, offset as u32, n as u32));
+            ok(kernels.copy_range(column.buffer(), 0, &mut values, u32_of(offset), u32_of(n)));
             log_sizes.push(n.ilog2());
             offset += n;
         }

@@ -5,8 +5,8 @@
 //! Base columns and Merkle layers live on the device ([`DeviceColumn`]); secure columns are
 //! four base columns (stwo's `SecureColumnByCoords`). What stays on the host: Fiat–Shamir, proof
 //! of work, and the few operations our AIR never or rarely runs (barycentric evaluation, GKR,
-//! the packing of FRI leaves, the lift of the composition accumulators), which go through
-//! stwo's CPU backend on a downloaded copy; each says so where it is implemented.
+//! the packing of FRI leaves, domains too small for a launch), which go through stwo's CPU
+//! backend on a downloaded copy; each says so where it is implemented.
 //!
 //! stwo's traits cannot fail, so a device error here is a panic with the driver's message; the
 //! callers ([`crate::prove`]) check the device before they start.
@@ -24,6 +24,7 @@ mod quotients;
 use std::cell::Cell;
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,8 @@ pub struct Cuda;
 
 /// Every device opened, for the life of the process.
 static OPENED: Mutex<Vec<&'static CudaKernels>> = Mutex::new(Vec::new());
+/// How many: with more than one, a thread must be bound to say which.
+static N_OPENED: AtomicUsize = AtomicUsize::new(0);
 static FIRST: OnceLock<&'static CudaKernels> = OnceLock::new();
 
 thread_local! {
@@ -75,6 +78,7 @@ impl Cuda {
         // Shared with `prewarm_gpu`, which may have compiled the kernels already.
         let kernels: &'static CudaKernels = Box::leak(Box::new(CudaKernels::shared(ordinal)?));
         opened.push(kernels);
+        N_OPENED.store(opened.len(), Ordering::Release);
         FIRST.get_or_init(|| kernels);
         Ok(kernels)
     }
@@ -89,9 +93,18 @@ impl Device for Cuda {
     type Kernels = CudaKernels;
 
     fn kernels() -> &'static CudaKernels {
-        BOUND
+        if let Some(kernels) = BOUND.get() {
+            return kernels;
+        }
+        // With several devices, an unbound thread could mix one device's buffers with
+        // another's: refuse rather than guess.
+        assert!(
+            N_OPENED.load(Ordering::Acquire) <= 1,
+            "GPU work on a thread bound to no device while several are open (use GpuPool)"
+        );
+        FIRST
             .get()
-            .or_else(|| FIRST.get().copied())
+            .copied()
             .expect("GpuBackend used before Cuda::open opened a device")
     }
 
@@ -133,6 +146,12 @@ impl<D: Device> BackendForChannel<Blake2sMerkleChannel> for DeviceBackend<D> {}
 /// The kernels of `D`.
 fn kernels<D: Device>() -> &'static D::Kernels {
     D::kernels()
+}
+
+/// A count or offset of words as a kernel argument; past 2^32 words is an error, not a wrap.
+#[track_caller]
+fn u32_of(n: usize) -> u32 {
+    ok(crate::ops::as_u32(n, "words in one device buffer"))
 }
 
 /// Unwraps a device result inside one of stwo's infallible trait methods.

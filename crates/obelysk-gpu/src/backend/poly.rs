@@ -11,7 +11,7 @@ use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
 use stwo::prover::poly::twiddles::{TwiddleBuffer, TwiddleTree};
 use stwo::prover::poly::BitReversedOrder;
 
-use super::{cache, kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
+use super::{cache, kernels, ok, u32_of, Buffer, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, DeviceTwiddles, Kernels, MIN_FFT_LOG_SIZE};
 
 /// A twiddle tree on the device. stwo's `TwiddleTree` holds a forward and an inverse buffer;
@@ -152,7 +152,7 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
             "extending {n} coefficients to 2^{log_size}"
         );
         let mut coeffs = DeviceColumn::zeros(1 << log_size);
-        ok(kernels::<D>().copy_range(poly.coeffs.buffer(), 0, coeffs.buffer_mut(), 0, n as u32));
+        ok(kernels::<D>().copy_range(poly.coeffs.buffer(), 0, coeffs.buffer_mut(), 0, u32_of(n)));
         CircleCoefficients::new(coeffs)
     }
 
@@ -190,7 +190,7 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
             "an evaluation buffer of another size"
         );
         let kernels = kernels::<D>();
-        ok(kernels.copy_range(poly.coeffs.buffer(), 0, buffer.buffer_mut(), 0, n as u32));
+        ok(kernels.copy_range(poly.coeffs.buffer(), 0, buffer.buffer_mut(), 0, u32_of(n)));
         ok(ops::evaluate(
             kernels,
             buffer.buffer_mut(),

@@ -15,7 +15,7 @@ use stwo::prover::secure_column::SecureColumnByCoords;
 use super::cache;
 use super::fri::unpack;
 use super::poly::device_twiddles;
-use super::{kernels, ok, Device, DeviceBackend, DeviceColumn};
+use super::{kernels, ok, u32_of, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels, NumeratorGroup, Numerators};
 
 impl<D: Device> QuotientOps for DeviceBackend<D> {
@@ -42,8 +42,8 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
                 column.values.buffer(),
                 0,
                 &mut group,
-                (i * column_len) as u32,
-                column_len as u32,
+                u32_of(i * column_len),
+                u32_of(column_len),
             ));
         }
         let numerators = ok(ops::accumulate_numerators(
@@ -97,12 +97,12 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
                     column.buffer(),
                     0,
                     &mut partials,
-                    (offset + c * rows) as u32,
-                    rows as u32,
+                    u32_of(offset + c * rows),
+                    u32_of(rows),
                 ));
             }
             batches.push((
-                offset as u32,
+                u32_of(offset),
                 rows.ilog2(),
                 acc.first_linear_term_acc,
                 acc.sample_point,

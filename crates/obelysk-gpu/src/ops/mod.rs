@@ -117,13 +117,12 @@ pub trait Kernels {
     ) -> Result<()>;
     /// `acc[i] += other[i]` for the first `n` values.
     fn add_assign(&self, acc: &mut Self::Column, other: &Self::Column, n: u32) -> Result<()>;
-    /// `out[k·words..][..words] = src[indices[k]·words..][..words]` for `k < n`; every index
-    /// must lie in `src`.
+    /// `out[k·words..][..words] = src[rows[k]·words..][..words]` for every row; a row past
+    /// `src` is an error.
     fn gather(
         &self,
         src: &Self::Column,
-        indices: &Self::Column,
-        n: u32,
+        rows: &[u32],
         words: u32,
         out: &mut Self::Column,
     ) -> Result<()>;
@@ -213,14 +212,31 @@ pub fn twiddles_read(layer: u32, n_pairs: u32) -> usize {
     }
 }
 
-/// Values of the shorter column [`Kernels::lift_add`] reads for `n` values of the longer one
-/// (both powers of two, the shorter of at least two values, as stwo's lift requires).
-pub fn lifted_len(n: u32, log_ratio: u32) -> usize {
-    (n >> log_ratio) as usize
+/// Values of the shorter column [`Kernels::lift_add`] reads for `n` values of the longer one,
+/// or why the shapes are not a lift (stwo's lift takes powers of two, the shorter column of at
+/// least two values).
+pub fn lifted_len(n: u32, log_ratio: u32) -> Result<usize> {
+    if !n.is_power_of_two() || log_ratio >= 31 || (n >> log_ratio) < 2 {
+        return Err(GpuError::Unsupported(format!(
+            "a lift of {n} values from a column 2^{log_ratio} times shorter"
+        )));
+    }
+    Ok((n >> log_ratio) as usize)
+}
+
+/// Fails unless every row lies in a column of `len` values of `words` words each.
+pub fn check_rows(rows: &[u32], len: usize, words: u32) -> Result<()> {
+    let values = len / words.max(1) as usize;
+    match rows.iter().find(|&&r| r as usize >= values) {
+        Some(r) => Err(GpuError::Unsupported(format!(
+            "row {r} of a column of {values} values"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `n` as a kernel argument, or why it does not fit one.
-fn as_u32(n: usize, what: &str) -> Result<u32> {
+pub(crate) fn as_u32(n: usize, what: &str) -> Result<u32> {
     u32::try_from(n).map_err(|_| GpuError::Unsupported(format!("{what}: {n} is past 2^32")))
 }
 

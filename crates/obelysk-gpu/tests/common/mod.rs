@@ -387,6 +387,11 @@ pub fn check_lift<K: Kernels>(kernels: &K, logs: &[u32]) {
         (sum, sum_log) = (next, log);
     }
     let got: Vec<Vec<u32>> = sum.iter().map(|c| kernels.download(c).unwrap()).collect();
+    // Not a lift: a column of 2 from one of 1, and 3 values.
+    let mut acc = kernels.upload(&[1, 2, 3, 4]).unwrap();
+    let small = kernels.upload(&[5, 6, 7, 8]).unwrap();
+    assert!(kernels.lift_add(&mut acc, &small, 2, 1).is_err());
+    assert!(kernels.lift_add(&mut acc, &small, 3, 0).is_err());
     assert_eq!(got.concat(), flat(&expected.columns), "lift of 2^{logs:?}");
 }
 
@@ -403,19 +408,16 @@ pub fn check_gather<K: Kernels>(kernels: &K, log_n: u32, words: u32) {
         .flat_map(|&r| values[r as usize * words as usize..][..words as usize].to_vec())
         .collect();
     let mut out = kernels.upload(&junk(expected.len())).unwrap();
-    kernels
-        .gather(
-            &kernels.upload(&values).unwrap(),
-            &kernels.upload(&rows).unwrap(),
-            rows.len() as u32,
-            words,
-            &mut out,
-        )
-        .unwrap();
+    let src = kernels.upload(&values).unwrap();
+    kernels.gather(&src, &rows, words, &mut out).unwrap();
     assert_eq!(
         kernels.download(&out).unwrap(),
         expected,
         "2^{log_n} × {words}"
+    );
+    assert!(
+        kernels.gather(&src, &[n as u32], words, &mut out).is_err(),
+        "a row past the column is refused"
     );
 }
 
