@@ -5,8 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PinnedHostSlice,
-    PushKernelArg,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
 };
 
 use crate::kernels::SOURCES;
@@ -89,15 +88,7 @@ pub struct CudaKernels {
     name: String,
     stream: Arc<CudaStream>,
     functions: HashMap<&'static str, CudaFunction>,
-    /// Page-locked host memory that large uploads go through (made on the first one).
-    staging: Mutex<Option<PinnedHostSlice<u32>>>,
 }
-
-/// Uploads of at least this many values go through [`CudaKernels::staging`]: the driver copies
-/// pageable memory at about 12 GB/s on the H200 host measured (docs/gpu.md).
-const STAGED_UPLOAD: usize = 1 << 20;
-/// Values the staging buffer holds (64 MiB).
-const STAGING_WORDS: usize = 1 << 24;
 
 impl std::fmt::Debug for CudaKernels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,7 +141,6 @@ impl CudaKernels {
             name,
             stream: context.default_stream(),
             functions,
-            staging: Mutex::new(None),
         })
     }
 
@@ -197,45 +187,6 @@ impl CudaKernels {
 }
 
 impl CudaKernels {
-    /// A large upload through page-locked memory: the host threads copy a chunk in, the device
-    /// pulls it at the bus's speed, and the next chunk reuses the buffer.
-    fn staged_upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
-        use rayon::prelude::*;
-        fn driver(what: &'static str) -> impl Fn(DriverError) -> GpuError {
-            move |e| GpuError::Driver(format!("{what}: {e}"))
-        }
-        // SAFETY: every value is written by the copies below before anything reads it.
-        let mut out = unsafe { self.stream.alloc::<u32>(values.len()) }
-            .map_err(driver("allocating an upload"))?;
-        let mut staging = self.staging.lock().unwrap_or_else(|e| e.into_inner());
-        if staging.is_none() {
-            // SAFETY: the buffer is only read after the copies below have written it.
-            let pinned = unsafe { self.stream.context().alloc_pinned::<u32>(STAGING_WORDS) }
-                .map_err(driver("allocating page-locked memory"))?;
-            *staging = Some(pinned);
-        }
-        let buffer = staging
-            .as_mut()
-            .expect("made above")
-            .as_mut_slice()
-            .map_err(driver("staging"))?;
-        for (k, chunk) in values.chunks(STAGING_WORDS).enumerate() {
-            let staged = &mut buffer[..chunk.len()];
-            staged
-                .par_chunks_mut(1 << 16)
-                .zip(chunk.par_chunks(1 << 16))
-                .for_each(|(to, from)| to.copy_from_slice(from));
-            let start = k * STAGING_WORDS;
-            let mut target = out.slice_mut(start..start + chunk.len());
-            self.stream
-                .memcpy_htod(&*staged, &mut target)
-                .map_err(driver("upload"))?;
-            // The next chunk overwrites the buffer.
-            self.stream.synchronize().map_err(driver("upload"))?;
-        }
-        Ok(out)
-    }
-
     /// One FFT layer in either direction (`fft_layer` or `ifft_layer`, which take the same
     /// arguments): `(layer, n_pairs, n_columns)` as the kernels take them.
     fn layer(
@@ -397,9 +348,6 @@ impl Kernels for CudaKernels {
     }
 
     fn upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
-        if values.len() >= STAGED_UPLOAD {
-            return self.staged_upload(values);
-        }
         self.stream
             .clone_htod(values)
             .map_err(|e| GpuError::Driver(format!("upload: {e}")))
