@@ -164,10 +164,6 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         self.reads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn into_buffer(self) -> Buffer<D> {
-        self.buffer
-    }
-
     /// Words `[start, start + n)` copied into a new column of `n / T::WORDS` values.
     pub fn slice(&self, start: usize, n: usize) -> Self {
         let mut out = Self::alloc(n / T::WORDS);
