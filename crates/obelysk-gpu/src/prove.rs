@@ -106,11 +106,7 @@ impl ProvingBackend {
         job_id: Option<JobId>,
     ) -> obelysk_prover::Result<StarkProof> {
         match self {
-            Self::Cpu { .. } => prove_trace(trace, config, job_id),
-            Self::Gpu { min_steps, .. } if (trace.steps().len() as u64) < *min_steps => {
-                prove_trace(trace, config, job_id)
-            }
-            Self::Gpu { devices, .. } => {
+            Self::Gpu { devices, .. } if self.gpu_for(trace.steps().len() as u64) => {
                 devices
                     .run(|| device_proof(|| prove_trace_on::<GpuBackend>(trace, config, job_id)))
                     .1
@@ -118,6 +114,8 @@ impl ProvingBackend {
             Self::Emulator => {
                 device_proof(|| prove_trace_on::<EmulatedBackend>(trace, config, job_id))
             }
+            // The CPU, or a GPU backend for a trace below its threshold.
+            Self::Cpu { .. } | Self::Gpu { .. } => prove_trace(trace, config, job_id),
         }
     }
 }

@@ -336,8 +336,12 @@ impl<D: Device> ColumnOps<BaseField> for DeviceBackend<D> {
 impl<D: Device> ColumnOps<Blake2sHash> for DeviceBackend<D> {
     type Column = DeviceColumn<D, Blake2sHash>;
 
-    fn bit_reverse_column(_column: &mut Self::Column) {
-        unimplemented!("stwo never bit-reverses a column of hashes")
+    /// stwo's prover never asks for it; on the host, through a copy, since a hash is eight
+    /// words and the kernel moves single words.
+    fn bit_reverse_column(column: &mut Self::Column) {
+        let mut hashes = column.to_cpu();
+        bit_reverse(&mut hashes);
+        *column = DeviceColumn::from_values(&hashes);
     }
 }
 
