@@ -64,6 +64,43 @@ __device__ __forceinline__ qm31 qm31_mul(qm31 x, qm31 y) {
     return {m31_add(pr0, t0), m31_add(pr1, t1), m31_add(ps0, qr0), m31_add(ps1, qr1)};
 }
 
+// M31 inverse: a^(p − 2) (and 0 for 0).
+__device__ __forceinline__ u32 m31_inv(u32 a) {
+    u32 result = 1;
+    u32 base = a;
+    u32 e = M31_P - 2;
+    while (e) {
+        if (e & 1) {
+            result = m31_mul(result, base);
+        }
+        base = m31_mul(base, base);
+        e >>= 1;
+    }
+    return result;
+}
+
+// 1 / (a + bi) = (a − bi) / (a² + b²).
+__device__ __forceinline__ void cm31_inv(u32 a, u32 b, u32* r0, u32* r1) {
+    u32 norm_inv = m31_inv(m31_add(m31_mul(a, a), m31_mul(b, b)));
+    *r0 = m31_mul(a, norm_inv);
+    *r1 = m31_neg(m31_mul(b, norm_inv));
+}
+
+// 1 / (p + q·u) = (p − q·u) / (p² − (2 + i)·q²). Inverses are unique, so this equals stwo's
+// `QM31::inverse` wherever that is defined.
+__device__ __forceinline__ qm31 qm31_inv(qm31 x) {
+    u32 pp0, pp1, qq0, qq1, e0, e1, r0, r1, s0, s1;
+    cm31_mul(x.a, x.b, x.a, x.b, &pp0, &pp1);
+    cm31_mul(x.c, x.d, x.c, x.d, &qq0, &qq1);
+    // (2 + i)(qq0 + qq1·i) = (2·qq0 − qq1) + (qq0 + 2·qq1)·i
+    u32 t0 = m31_sub(m31_add(qq0, qq0), qq1);
+    u32 t1 = m31_add(qq0, m31_add(qq1, qq1));
+    cm31_inv(m31_sub(pp0, t0), m31_sub(pp1, t1), &e0, &e1);
+    cm31_mul(x.a, x.b, e0, e1, &r0, &r1);
+    cm31_mul(m31_neg(x.c), m31_neg(x.d), e0, e1, &s0, &s1);
+    return {r0, r1, s0, s1};
+}
+
 // Value `i` of a secure column stored as four coordinate columns of `n` values, one after
 // another.
 // Indices in 64 bits: four coordinates of 2^30 values already pass 2^32.
@@ -103,6 +140,15 @@ __device__ __forceinline__ qm31 qm31_load4(const u32* cols, u32 n, u32 first, u3
     u64 m = n;
     return {cols[first * m + r], cols[(first + 1) * m + r], cols[(first + 2) * m + r],
             cols[(first + 3) * m + r]};
+}
+
+// Stores row `r` of the secure column held by columns first .. first + 3 of `cols`.
+__device__ __forceinline__ void qm31_store4(u32* cols, u32 n, u32 first, u32 r, qm31 v) {
+    u64 m = n;
+    cols[first * m + r] = v.a;
+    cols[(first + 1) * m + r] = v.b;
+    cols[(first + 2) * m + r] = v.c;
+    cols[(first + 3) * m + r] = v.d;
 }
 
 // The row one step back of `row` in a trace of 2^trace_log rows extended to 2^eval_log, both in

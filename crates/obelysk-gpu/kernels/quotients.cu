@@ -10,28 +10,6 @@
 // line coefficient, and lift(r) the lifted index of a partial column shorter than the subdomain.
 #include "m31.cuh"
 
-// M31 inverse: a^(p − 2).
-__device__ __forceinline__ u32 m31_inv(u32 a) {
-    u32 result = 1;
-    u32 base = a;
-    u32 e = M31_P - 2;
-    while (e) {
-        if (e & 1) {
-            result = m31_mul(result, base);
-        }
-        base = m31_mul(base, base);
-        e >>= 1;
-    }
-    return result;
-}
-
-// 1 / (a + bi) = (a − bi) / (a² + b²).
-__device__ __forceinline__ void cm31_inv(u32 a, u32 b, u32* r0, u32* r1) {
-    u32 norm_inv = m31_inv(m31_add(m31_mul(a, a), m31_mul(b, b)));
-    *r0 = m31_mul(a, norm_inv);
-    *r1 = m31_neg(m31_mul(b, norm_inv));
-}
-
 // `values`: the batch's source columns of `n` values each, column k from k·n. `terms`: five words
 // per term, the column index and then c_j. `sum_b` is Σ_j b_j. Writes a secure column of
 // `n_rows` values (the subdomain's rows, the first of each column) at `partials + out_offset`.

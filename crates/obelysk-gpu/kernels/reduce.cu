@@ -63,3 +63,53 @@ extern "C" __global__ void decompose_apply(u32* column, u32 n, u32 l0, u32 l1, u
         qm31_store(column, n, i, i < n / 2 ? qm31_sub(v, lambda) : qm31_add(v, lambda));
     }
 }
+
+// Where value `j` in coset order sits in a column of 2^log_n values in bit-reversed circle-domain
+// order (stwo's `coset_order_to_circle_domain_order`, then the bit reversal); log_n ≥ 1.
+__device__ __forceinline__ u32 coset_position(u32 j, u32 log_n) {
+    u32 n = 1u << log_n;
+    u32 d = (j & 1) ? n - ((j + 1) >> 1) : j >> 1;
+    return __brev(d) >> (32 - log_n);
+}
+
+// A running sum in coset order over a secure column of 2^log_n values in bit-reversed
+// circle-domain order, minus `shift` per value (stwo's `inclusive_prefix_sum` on each
+// coordinate; the column is columns first .. first + 3 of `columns`), in two launches around a
+// host step: `prefix_sum_partials` writes each chunk's
+// Σ (v − shift) (chunk c: coset indices [c·2^chunk_log, (c + 1)·2^chunk_log)) at partials[4c..],
+// the host turns those into each chunk's starting sum, and `prefix_sum_apply` rewrites every
+// value as its running sum.
+extern "C" __global__ void prefix_sum_partials(const u32* columns, u32 first, u32 log_n,
+                                               u32 chunk_log, u32 s0, u32 s1, u32 s2, u32 s3,
+                                               u32* partials) {
+    u32 n = 1u << log_n;
+    const u32* column = columns + (u64)first * n;
+    u32 chunk = 1u << chunk_log;
+    qm31 shift = {s0, s1, s2, s3};
+    for (u32 c = grid_start(); c < (n >> chunk_log); c += grid_stride()) {
+        qm31 sum = {0, 0, 0, 0};
+        for (u32 j = c * chunk; j < (c + 1) * chunk; j++) {
+            sum = qm31_add(sum, qm31_sub(qm31_load(column, n, coset_position(j, log_n)), shift));
+        }
+        partials[4 * c] = sum.a;
+        partials[4 * c + 1] = sum.b;
+        partials[4 * c + 2] = sum.c;
+        partials[4 * c + 3] = sum.d;
+    }
+}
+
+extern "C" __global__ void prefix_sum_apply(u32* columns, u32 first, u32 log_n, u32 chunk_log,
+                                            u32 s0, u32 s1, u32 s2, u32 s3, const u32* starts) {
+    u32 n = 1u << log_n;
+    u32* column = columns + (u64)first * n;
+    u32 chunk = 1u << chunk_log;
+    qm31 shift = {s0, s1, s2, s3};
+    for (u32 c = grid_start(); c < (n >> chunk_log); c += grid_stride()) {
+        qm31 sum = {starts[4 * c], starts[4 * c + 1], starts[4 * c + 2], starts[4 * c + 3]};
+        for (u32 j = c * chunk; j < (c + 1) * chunk; j++) {
+            u32 i = coset_position(j, log_n);
+            sum = qm31_add(sum, qm31_sub(qm31_load(column, n, i), shift));
+            qm31_store(column, n, i, sum);
+        }
+    }
+}

@@ -105,6 +105,8 @@ struct Printer {
     code: String,
     names: HashMap<String, String>,
     printed: HashMap<*const Node, String>,
+    /// Cells read, so that only those are loaded.
+    cells: std::collections::BTreeSet<usize>,
 }
 
 impl Printer {
@@ -121,7 +123,10 @@ impl Printer {
 
     fn print(&mut self, e: &Expr) -> String {
         let rhs = match &*e.0 {
-            Node::Cell(i) => return format!("c{i}"),
+            Node::Cell(i) => {
+                self.cells.insert(*i);
+                return format!("c{i}");
+            }
             Node::Const(v) => return format!("{v}u"),
             Node::Add(a, b) => format!("m31_add({}, {})", self.value(a), self.value(b)),
             Node::Sub(a, b) => format!("m31_sub({}, {})", self.value(a), self.value(b)),
@@ -232,24 +237,11 @@ fn table_components() -> Vec<Component> {
     ]
 }
 
-/// One `__global__` function: a grid-stride loop over the rows of the evaluation domain that
-/// adds `Σ_k coeff_k · constraint_k / vanishing` to `accum`.
-fn kernel_function(c: &Component) -> String {
-    let mut p = Printer::default();
-    let mut body = String::new();
-    let w = &mut body;
-    let mut coeff = 0usize;
-    for constraint in &c.constraints {
-        let v = p.value(constraint);
-        writeln!(
-            w,
-            "        acc = qm31_add(acc, qm31_mul_m31(coeff({coeff}), {v}));"
-        )
-        .unwrap();
-        coeff += 1;
-    }
-    // The LogUp terms, paired as `LogupConstraints` and `add_lookups` pair them.
-    let mut denominators = Vec::new();
+/// Writes the row's LogUp fractions as `num{f}` and `den{f}` (QM31 statements), paired as
+/// `LogupConstraints` and `add_lookups` pair them: `n0/d0 + n1/d1 = (n0·d1 + n1·d0) / (d0·d1)`,
+/// with `d = Σ_i alpha^i · value_i − z` for each term.
+fn fraction_lines(p: &mut Printer, c: &Component, w: &mut String) {
+    let mut terms = Vec::new();
     for (k, (rel, multiplicity, values)) in c.lookups.iter().enumerate() {
         let r = *rel as usize;
         let first = p.value(&values[0]);
@@ -266,10 +258,9 @@ fn kernel_function(c: &Component) -> String {
             )
             .unwrap();
         }
-        denominators.push((p.value(multiplicity), format!("d{k}")));
+        terms.push((p.value(multiplicity), format!("d{k}")));
     }
-    let n_fractions = c.n_fractions();
-    for (f, pair) in denominators.chunks(2).enumerate() {
+    for (f, pair) in terms.chunks(2).enumerate() {
         let (num, den) = match pair {
             [(n0, d0), (n1, d1)] => (
                 format!("qm31_add(qm31_mul_m31({d1}, {n0}), qm31_mul_m31({d0}, {n1}))"),
@@ -280,6 +271,28 @@ fn kernel_function(c: &Component) -> String {
         };
         writeln!(w, "        qm31 num{f} = {num};").unwrap();
         writeln!(w, "        qm31 den{f} = {den};").unwrap();
+    }
+}
+
+/// One `__global__` function: a grid-stride loop over the rows of the evaluation domain that
+/// adds `Σ_k coeff_k · constraint_k / vanishing` to `accum`.
+fn kernel_function(c: &Component) -> String {
+    let mut p = Printer::default();
+    let mut body = String::new();
+    let w = &mut body;
+    let mut coeff = 0usize;
+    for constraint in &c.constraints {
+        let v = p.value(constraint);
+        writeln!(
+            w,
+            "        acc = qm31_add(acc, qm31_mul_m31(coeff({coeff}), {v}));"
+        )
+        .unwrap();
+        coeff += 1;
+    }
+    fraction_lines(&mut p, c, w);
+    let n_fractions = c.n_fractions();
+    for f in 0..n_fractions {
         if f + 1 < n_fractions {
             writeln!(w, "        qm31 v{f} = interaction_at({f}, row);").unwrap();
             writeln!(w, "        earlier = qm31_add(earlier, v{f});").unwrap();
@@ -308,9 +321,6 @@ fn kernel_function(c: &Component) -> String {
         }
         coeff += 1;
     }
-    let loads: String = (0..c.n_cells)
-        .map(|i| format!("        u32 c{i} = trace[(u64){i} * n + row];\n"))
-        .collect();
     format!(
         r#"
 // {function}: cells per row {n_cells}, base constraints {n_base}, LogUp fraction constraints
@@ -335,10 +345,91 @@ extern "C" __global__ void {function}(
         n_inter = 4 * n_fractions,
         n_coeffs = coeff,
         shift = SHIFT_WORD,
-        loads = loads,
+        loads = loads(0..c.n_cells),
         statements = p.code,
         body = body,
     )
+}
+
+/// One `__global__` function that writes a component's LogUp interaction columns on its trace
+/// domain, as `obelysk_prover::air::witness::interaction_trace` does on the host: per row, every
+/// paired fraction but the last in its own four columns, and in the last four the row's whole
+/// sum (which [`crate::ops::interaction_columns`] then turns into the running sum).
+fn interaction_function(c: &Component, function: &str) -> String {
+    let mut p = Printer::default();
+    let mut body = String::new();
+    let w = &mut body;
+    fraction_lines(&mut p, c, w);
+    let n_fractions = c.n_fractions();
+    for f in 0..n_fractions {
+        writeln!(w, "        qm31 v{f} = qm31_mul(num{f}, qm31_inv(den{f}));").unwrap();
+        writeln!(w, "        sum = qm31_add(sum, v{f});").unwrap();
+        if f + 1 < n_fractions {
+            writeln!(w, "        qm31_store4(out, n, {}, row, v{f});", 4 * f).unwrap();
+        } else {
+            writeln!(w, "        qm31_store4(out, n, {}, row, sum);", 4 * f).unwrap();
+        }
+    }
+    format!(
+        r#"
+// {function}: cells per row {n_cells}, LogUp fractions {n_fractions} ({n_inter} interaction
+// columns).
+extern "C" __global__ void {function}(const u32* trace, u32 log_n, const u32* challenges, u32* out) {{
+    u32 n = 1u << log_n;
+    for (u32 row = grid_start(); row < n; row += grid_stride()) {{
+{loads}        qm31 sum = {{0, 0, 0, 0}};
+{statements}{body}    }}
+}}
+"#,
+        n_cells = c.n_cells,
+        n_inter = 4 * n_fractions,
+        loads = loads(p.cells.iter().copied()),
+        statements = p.code,
+    )
+}
+
+/// The statements that read a row's cells, `c0`, `c1`, … from columns of `n` values one after
+/// another in `trace`.
+fn loads(cells: impl IntoIterator<Item = usize>) -> String {
+    cells
+        .into_iter()
+        .map(|i| format!("        u32 c{i} = trace[(u64){i} * n + row];\n"))
+        .collect()
+}
+
+/// The challenges table as the kernels index it.
+const CHALLENGE_MACROS: &str = r#"#define z(r) (qm31{challenges[24 * (r)], challenges[24 * (r) + 1], challenges[24 * (r) + 2], challenges[24 * (r) + 3]})
+#define alpha(r, i) (qm31{challenges[24 * (r) + 4 * (i) + 4], challenges[24 * (r) + 4 * (i) + 5], challenges[24 * (r) + 4 * (i) + 6], challenges[24 * (r) + 4 * (i) + 7]})
+"#;
+
+/// `kernels/interaction.cu`: the CPU component's LogUp columns, `cpu_interaction_columns` (the
+/// tables are small enough that the host builds theirs).
+pub fn interaction_kernel() -> String {
+    format!(
+        r#"// GENERATED by `obelysk_gpu::codegen` from the AIR in crates/obelysk-prover/src/air/; do not
+// edit. `UPDATE_KERNELS=1 cargo test -p obelysk-gpu --test codegen` writes it again.
+//
+// The CPU component's LogUp interaction columns on its trace domain (2^log_n rows, bit-reversed
+// order). `trace`: the component's main columns, each of 2^log_n values, one after another.
+// `challenges`: as the constraint kernels read them. `out`: four columns per paired fraction;
+// the last four hold each row's sum of all its fractions, before the running sum.
+#include "m31.cuh"
+
+{CHALLENGE_MACROS}{function}
+#undef z
+#undef alpha
+"#,
+        function = interaction_function(&cpu_component(), INTERACTION_FUNCTION),
+    )
+}
+
+/// The entry point of [`interaction_kernel`].
+pub const INTERACTION_FUNCTION: &str = "cpu_interaction_columns";
+
+/// Interaction columns [`INTERACTION_FUNCTION`] writes, and the cells it reads per row.
+pub fn interaction_shape() -> (usize, usize) {
+    let kernel = constraint_kernels()[0];
+    (kernel.n_interaction_columns, kernel.n_cells)
 }
 
 /// Where the LogUp shift starts in the challenges table: after 24 words per relation.
@@ -362,9 +453,7 @@ fn file(what: &str, functions: &[Component]) -> String {
 #include "m31.cuh"
 
 #define coeff(k) (qm31{{coeffs[4 * (k)], coeffs[4 * (k) + 1], coeffs[4 * (k) + 2], coeffs[4 * (k) + 3]}})
-#define z(r) (qm31{{challenges[24 * (r)], challenges[24 * (r) + 1], challenges[24 * (r) + 2], challenges[24 * (r) + 3]}})
-#define alpha(r, i) (qm31{{challenges[24 * (r) + 4 * (i) + 4], challenges[24 * (r) + 4 * (i) + 5], challenges[24 * (r) + 4 * (i) + 6], challenges[24 * (r) + 4 * (i) + 7]}})
-#define interaction_at(f, r) qm31_load4(interaction, n, 4 * (f), (r))
+{CHALLENGE_MACROS}#define interaction_at(f, r) qm31_load4(interaction, n, 4 * (f), (r))
 "#,
         max_tuple = MAX_TUPLE,
     );

@@ -332,6 +332,88 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
     }
 
+    fn interaction_columns(
+        &self,
+        trace: &CudaSlice<u32>,
+        log_n: u32,
+        challenges: &CudaSlice<u32>,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        let (n_columns, n_cells) = crate::codegen::interaction_shape();
+        if !(1..=30).contains(&log_n) {
+            return Err(GpuError::Driver(format!("2^{log_n} rows")));
+        }
+        let n = 1usize << log_n;
+        self.check(trace, n_cells * n)?;
+        self.check(challenges, crate::codegen::CHALLENGE_WORDS)?;
+        self.check(out, n_columns * n)?;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function(crate::codegen::INTERACTION_FUNCTION));
+        launch.arg(trace).arg(&log_n).arg(challenges).arg(out);
+        // SAFETY: `cpu_interaction_columns(const u32*, u32, const u32*, u32*)`; the cells, the
+        // challenges and the output were checked against the generator's shape.
+        launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
+    }
+
+    fn prefix_sum_partials(
+        &self,
+        columns: &CudaSlice<u32>,
+        first: u32,
+        log_n: u32,
+        chunk_log: u32,
+        shift: [u32; 4],
+        partials: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        crate::ops::check_prefix_sum(columns.len(), first, log_n, chunk_log, partials.len())?;
+        let [s0, s1, s2, s3] = shift;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("prefix_sum_partials"));
+        launch
+            .arg(columns)
+            .arg(&first)
+            .arg(&log_n)
+            .arg(&chunk_log)
+            .arg(&s0)
+            .arg(&s1)
+            .arg(&s2)
+            .arg(&s3)
+            .arg(partials);
+        // SAFETY: `prefix_sum_partials(const u32*, u32 ×3, u32 ×4, u32*)`; the secure column
+        // and one partial per chunk were checked.
+        launched(unsafe { launch.launch(Self::config(1 << (log_n - chunk_log))) }.map(|_| ()))
+    }
+
+    fn prefix_sum_apply(
+        &self,
+        columns: &mut CudaSlice<u32>,
+        first: u32,
+        log_n: u32,
+        chunk_log: u32,
+        shift: [u32; 4],
+        starts: &CudaSlice<u32>,
+    ) -> Result<()> {
+        crate::ops::check_prefix_sum(columns.len(), first, log_n, chunk_log, starts.len())?;
+        let [s0, s1, s2, s3] = shift;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("prefix_sum_apply"));
+        launch
+            .arg(columns)
+            .arg(&first)
+            .arg(&log_n)
+            .arg(&chunk_log)
+            .arg(&s0)
+            .arg(&s1)
+            .arg(&s2)
+            .arg(&s3)
+            .arg(starts);
+        // SAFETY: `prefix_sum_apply(u32*, u32 ×3, u32 ×4, const u32*)`; the secure column and
+        // one start per chunk were checked.
+        launched(unsafe { launch.launch(Self::config(1 << (log_n - chunk_log))) }.map(|_| ()))
+    }
+
     fn decompose_apply(&self, column: &mut CudaSlice<u32>, n: u32, lambda: [u32; 4]) -> Result<()> {
         self.check(column, 4 * n as usize)?;
         let [l0, l1, l2, l3] = lambda;

@@ -130,6 +130,34 @@ mod ffi {
             n: u32,
             lambda: *const u32,
         );
+        pub fn emu_cpu_interaction_columns(
+            grid: u32,
+            block: u32,
+            trace: *const u32,
+            log_n: u32,
+            challenges: *const u32,
+            out: *mut u32,
+        );
+        pub fn emu_prefix_sum_partials(
+            grid: u32,
+            block: u32,
+            columns: *const u32,
+            first: u32,
+            log_n: u32,
+            chunk_log: u32,
+            shift: *const u32,
+            partials: *mut u32,
+        );
+        pub fn emu_prefix_sum_apply(
+            grid: u32,
+            block: u32,
+            columns: *mut u32,
+            first: u32,
+            log_n: u32,
+            chunk_log: u32,
+            shift: *const u32,
+            starts: *const u32,
+        );
         pub fn emu_cpu_constraint_quotients(
             grid: u32,
             block: u32,
@@ -397,6 +425,86 @@ impl Kernels for Emulator {
                 challenges.as_ptr(),
                 denom_inv.as_ptr(),
                 accum.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn interaction_columns(
+        &self,
+        trace: &Vec<u32>,
+        log_n: u32,
+        challenges: &Vec<u32>,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let (n_columns, n_cells) = crate::codegen::interaction_shape();
+        assert!((1..=30).contains(&log_n), "2^{log_n} rows");
+        let n = 1usize << log_n;
+        check(trace, n_cells * n);
+        check(challenges, crate::codegen::CHALLENGE_WORDS);
+        check(out, n_columns * n);
+        // SAFETY: the cells, the challenges and the output were checked against the
+        // generator's shape.
+        unsafe {
+            ffi::emu_cpu_interaction_columns(
+                self.grid,
+                self.block,
+                trace.as_ptr(),
+                log_n,
+                challenges.as_ptr(),
+                out.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn prefix_sum_partials(
+        &self,
+        columns: &Vec<u32>,
+        first: u32,
+        log_n: u32,
+        chunk_log: u32,
+        shift: [u32; 4],
+        partials: &mut Vec<u32>,
+    ) -> Result<()> {
+        crate::ops::check_prefix_sum(columns.len(), first, log_n, chunk_log, partials.len())?;
+        // SAFETY: the secure column and one partial per chunk were checked; the shift is four.
+        unsafe {
+            ffi::emu_prefix_sum_partials(
+                self.grid,
+                self.block,
+                columns.as_ptr(),
+                first,
+                log_n,
+                chunk_log,
+                shift.as_ptr(),
+                partials.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn prefix_sum_apply(
+        &self,
+        columns: &mut Vec<u32>,
+        first: u32,
+        log_n: u32,
+        chunk_log: u32,
+        shift: [u32; 4],
+        starts: &Vec<u32>,
+    ) -> Result<()> {
+        crate::ops::check_prefix_sum(columns.len(), first, log_n, chunk_log, starts.len())?;
+        // SAFETY: the secure column and one start per chunk were checked; the shift is four.
+        unsafe {
+            ffi::emu_prefix_sum_apply(
+                self.grid,
+                self.block,
+                columns.as_mut_ptr(),
+                first,
+                log_n,
+                chunk_log,
+                shift.as_ptr(),
+                starts.as_ptr(),
             )
         };
         Ok(())

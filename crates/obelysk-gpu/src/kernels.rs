@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 9] = [
+pub const SOURCES: [KernelSource; 10] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -50,6 +50,11 @@ pub const SOURCES: [KernelSource; 9] = [
         ],
     },
     KernelSource {
+        file: "interaction.cu",
+        source: include_str!("../kernels/interaction.cu"),
+        functions: &["cpu_interaction_columns"],
+    },
+    KernelSource {
         file: "fri.cu",
         source: include_str!("../kernels/fri.cu"),
         functions: &["fri_fold"],
@@ -66,6 +71,8 @@ pub const SOURCES: [KernelSource; 9] = [
             "eval_poly_partials",
             "secure_sum_partials",
             "decompose_apply",
+            "prefix_sum_partials",
+            "prefix_sum_apply",
         ],
     },
 ];

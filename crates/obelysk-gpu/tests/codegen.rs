@@ -3,7 +3,9 @@
 
 mod common;
 
-use obelysk_gpu::codegen::{constraint_kernel, cpu_constraints_kernel, table_constraints_kernel};
+use obelysk_gpu::codegen::{
+    constraint_kernel, cpu_constraints_kernel, interaction_kernel, table_constraints_kernel,
+};
 use obelysk_gpu::emulator::Emulator;
 use obelysk_gpu::ops::{self, Kernels};
 use obelysk_prover::air::cpu::CpuEval;
@@ -28,8 +30,9 @@ use stwo_constraint_framework::{CpuDomainEvaluator, FrameworkEval};
 type Generator = fn() -> String;
 
 /// The generated files, and the generator of each.
-const GENERATED: [(&str, Generator); 2] = [
+const GENERATED: [(&str, Generator); 3] = [
     ("kernels/cpu_constraints.cu", cpu_constraints_kernel),
+    ("kernels/interaction.cu", interaction_kernel),
     ("kernels/table_constraints.cu", table_constraints_kernel),
 ];
 

@@ -134,3 +134,13 @@ fn no_driver_is_gpu_unavailable() {
         other => panic!("expected GpuUnavailable, got {other:?}"),
     }
 }
+
+#[test]
+fn interaction_columns_on_the_device_match_the_host() {
+    let Some(kernels) = device("interaction_columns_on_the_device_match_the_host") else {
+        return;
+    };
+    for log_n in [4, 10, 16, 20] {
+        common::check_interaction(kernels.as_ref(), log_n);
+    }
+}

@@ -34,6 +34,18 @@ mod emulated {
         check_bit_reverse(&Emulator::default(), 20);
     }
 
+    /// Sizes whose running sum runs in one chunk per value and (from 2^15) in longer chunks.
+    #[test]
+    fn interaction_columns_match_the_host() {
+        for kernels in SHAPES {
+            for log_n in [4, 7] {
+                check_interaction(&kernels, log_n);
+            }
+        }
+        check_interaction(&Emulator::default(), 15);
+        check_interaction(&Emulator::default(), 17);
+    }
+
     #[test]
     fn interpolation_matches_stwo() {
         for kernels in SHAPES {

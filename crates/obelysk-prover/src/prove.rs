@@ -90,6 +90,25 @@ pub trait ProverBackend:
             evaluation.values.into_cpu_vec().into_iter().collect(),
         )
     }
+
+    /// What the backend keeps of the CPU component's main columns (the first [`col::COUNT`] of
+    /// the main trace) for [`ProverBackend::cpu_interaction`], before the commitment takes them.
+    type CpuColumns: Send;
+
+    fn keep_cpu_columns(
+        main: &[CircleEvaluation<Self, BaseField, BitReversedOrder>],
+    ) -> Self::CpuColumns;
+
+    /// The CPU component's LogUp interaction columns and claimed sum, equal to what
+    /// [`interaction_trace`] builds on the host from `witness`.
+    fn cpu_interaction(
+        kept: Self::CpuColumns,
+        witness: &Witness,
+        relations: &Relations,
+    ) -> (
+        Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
+        SecureField,
+    );
 }
 
 impl ProverBackend for SimdBackend {
@@ -99,6 +118,19 @@ impl ProverBackend for SimdBackend {
 
     fn evaluation(evaluation: Evaluation) -> Evaluation {
         evaluation
+    }
+
+    /// The witness's host columns are the SIMD backend's own.
+    type CpuColumns = ();
+
+    fn keep_cpu_columns(_main: &[Evaluation]) {}
+
+    fn cpu_interaction(
+        _kept: (),
+        witness: &Witness,
+        relations: &Relations,
+    ) -> (Vec<Evaluation>, SecureField) {
+        cpu_interaction_on_host(witness, relations)
     }
 }
 
@@ -222,25 +254,36 @@ pub fn prove_trace_on<B: ProverBackend>(
     let pre_ids = prepared.ids.clone();
 
     // Tree 1: main trace.
+    let main: Vec<_> = witness
+        .main_columns()
+        .into_iter()
+        .map(|(domain, values)| B::evaluation_of(domain, values))
+        .collect();
+    let cpu_columns = B::keep_cpu_columns(&main[..cpu::col::COUNT]);
     let mut builder = scheme.tree_builder();
-    builder.extend_evals(
-        witness
-            .main_columns()
-            .into_iter()
-            .map(|(domain, values)| B::evaluation_of(domain, values))
-            .collect(),
-    );
+    builder.extend_evals(main);
     builder.commit(channel);
     info!(elapsed = ?start.elapsed(), "main trace committed");
 
-    // Tree 2: LogUp interaction trace.
+    // Tree 2: LogUp interaction trace: the CPU component's on the backend, the tables' (small)
+    // on the host.
     let relations = Relations::draw(channel);
     let evals = Evals::new(&shape, &relations);
-    let (interaction, claimed_sums) = interaction_traces(&witness, &prepared.columns, &evals);
-    let interaction: Vec<Evaluation> = interaction.into_iter().flatten().collect();
+    let (mut interaction, cpu_sum) = B::cpu_interaction(cpu_columns, &witness, &relations);
+    let tables = table_interaction_traces(&witness, &prepared.columns, &evals);
+    let mut claimed_sums = [cpu_sum; N_COMPONENTS];
+    for (sum, (_, table_sum)) in claimed_sums[1..].iter_mut().zip(&tables) {
+        *sum = *table_sum;
+    }
+    interaction.extend(
+        tables
+            .into_iter()
+            .flat_map(|(columns, _)| columns)
+            .map(B::evaluation),
+    );
     channel.mix_felts(&claimed_sums);
     let mut builder = scheme.tree_builder();
-    builder.extend_evals(interaction.into_iter().map(B::evaluation).collect());
+    builder.extend_evals(interaction);
     builder.commit(channel);
     info!(elapsed = ?start.elapsed(), "interaction trace committed");
 
@@ -258,14 +301,36 @@ pub fn prove_trace_on<B: ProverBackend>(
     })
 }
 
-/// Interaction columns and claimed sum of every component, in component order. `preprocessed`
-/// pairs each preprocessed column with its id.
+/// The CPU component's interaction columns and claimed sum, built on the host.
+pub fn cpu_interaction_on_host(
+    witness: &Witness,
+    relations: &Relations,
+) -> (Vec<Evaluation>, SecureField) {
+    let cpu_cols: Vec<&BaseColumn> = witness.cpu.iter().collect();
+    interaction_trace(witness.shape.cpu_log, &cpu_cols, relations, cpu::lookups)
+}
+
+/// Interaction columns and claimed sum of every component, in component order, all built on the
+/// host. `preprocessed` pairs each preprocessed column with its id.
 pub fn interaction_traces(
     witness: &Witness,
     preprocessed: &[(String, BaseColumn)],
     evals: &Evals,
 ) -> (Vec<Vec<Evaluation>>, [SecureField; N_COMPONENTS]) {
-    let shape = witness.shape;
+    let mut out = vec![cpu_interaction_on_host(witness, &evals.cpu.relations)];
+    out.extend(table_interaction_traces(witness, preprocessed, evals));
+    let sums: Vec<SecureField> = out.iter().map(|(_, s)| *s).collect();
+    let sums = sums.try_into().expect("one sum per component");
+    (out.into_iter().map(|(c, _)| c).collect(), sums)
+}
+
+/// Interaction columns and claimed sum of every component but the CPU's (the tables), in
+/// component order.
+fn table_interaction_traces(
+    witness: &Witness,
+    preprocessed: &[(String, BaseColumn)],
+    evals: &Evals,
+) -> Vec<(Vec<Evaluation>, SecureField)> {
     let relations = &evals.cpu.relations;
     let pre = |id: &str| -> &BaseColumn {
         &preprocessed
@@ -275,14 +340,8 @@ pub fn interaction_traces(
             .1
     };
     let seq = |log: u32| pre(&preprocessed::seq_id(log).id);
-    let mut out = Vec::with_capacity(N_COMPONENTS);
-    let cpu_cols: Vec<&BaseColumn> = witness.cpu.iter().collect();
-    out.push(interaction_trace(
-        shape.cpu_log,
-        &cpu_cols,
-        relations,
-        cpu::lookups,
-    ));
+    let shape = witness.shape;
+    let mut out = Vec::with_capacity(N_COMPONENTS - 1);
     let mut program_cols = vec![seq(shape.program_log)];
     program_cols.extend((0..4).map(|k| pre(&preprocessed::program_field_id(k).id)));
     program_cols.push(&witness.program_multiplicity);
@@ -307,7 +366,5 @@ pub fn interaction_traces(
             eval.lookups(row)
         }));
     }
-    let sums: Vec<SecureField> = out.iter().map(|(_, s)| *s).collect();
-    let sums = sums.try_into().expect("one sum per component");
-    (out.into_iter().map(|(c, _)| c).collect(), sums)
+    out
 }

@@ -9,6 +9,7 @@
 #include "../cpu_constraints.cu"
 #include "../table_constraints.cu"
 #include "../fri.cu"
+#include "../interaction.cu"
 #include "../quotients.cu"
 #include "../reduce.cu"
 
@@ -116,6 +117,27 @@ EMU_CONSTRAINTS(range12_table_quotients)
 EMU_CONSTRAINTS(range5_table_quotients)
 EMU_CONSTRAINTS(register_memory_quotients)
 EMU_CONSTRAINTS(data_memory_quotients)
+
+void emu_cpu_interaction_columns(u32 grid, u32 block, const u32* trace, u32 log_n,
+                                 const u32* challenges, u32* out) {
+    emu_launch(grid, block, [&] { cpu_interaction_columns(trace, log_n, challenges, out); });
+}
+
+void emu_prefix_sum_partials(u32 grid, u32 block, const u32* columns, u32 first, u32 log_n,
+                             u32 chunk_log, const u32* shift, u32* partials) {
+    emu_launch(grid, block, [&] {
+        prefix_sum_partials(columns, first, log_n, chunk_log, shift[0], shift[1], shift[2],
+                            shift[3], partials);
+    });
+}
+
+void emu_prefix_sum_apply(u32 grid, u32 block, u32* columns, u32 first, u32 log_n, u32 chunk_log,
+                          const u32* shift, const u32* starts) {
+    emu_launch(grid, block, [&] {
+        prefix_sum_apply(columns, first, log_n, chunk_log, shift[0], shift[1], shift[2], shift[3],
+                         starts);
+    });
+}
 
 void emu_zero_from(u32 grid, u32 block, u32* values, u32 from, u32 n, u32 n_columns) {
     emu_launch(grid, block, [&] { zero_from(values, from, n, n_columns); });

@@ -21,12 +21,13 @@ use obelysk_prover::air::memory::MemoryBoundaryEval;
 use obelysk_prover::air::preprocessed::Evaluation;
 use obelysk_prover::air::quotients::CpuProver;
 use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
+use obelysk_prover::air::witness::Witness;
 use obelysk_prover::air::{Relations, DATA_SPACE, REGISTER_SPACE};
 use obelysk_prover::components::Components;
 use obelysk_prover::ProverBackend;
 
 use super::fri::{pack, unpack};
-use super::{kernels, ok, u32_of, Device, DeviceBackend, DeviceColumn};
+use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels};
 
 /// An evaluator with a generated kernel: its name, and the values the kernel takes as
@@ -229,5 +230,52 @@ impl<D: Device> ProverBackend for DeviceBackend<D> {
             evaluation.domain,
             DeviceColumn::from_values(evaluation.values.as_slice()),
         )
+    }
+
+    /// The columns copied, on the device, into one buffer: the generated kernel's cells.
+    type CpuColumns = Buffer<D>;
+
+    fn keep_cpu_columns(main: &[CircleEvaluation<Self, BaseField, BitReversedOrder>]) -> Buffer<D> {
+        let kernels = kernels::<D>();
+        let n = main.first().map_or(0, |c| c.values.len());
+        let mut cells = ok(kernels.alloc((main.len() * n).max(1)));
+        for (k, column) in main.iter().enumerate() {
+            assert_eq!(column.values.len(), n, "the CPU component's columns");
+            ok(kernels.copy_range(
+                column.values.buffer(),
+                0,
+                &mut cells,
+                u32_of(k * n),
+                u32_of(n),
+            ));
+        }
+        cells
+    }
+
+    /// Built on the device by the kernel generated from the AIR.
+    fn cpu_interaction(
+        cells: Buffer<D>,
+        witness: &Witness,
+        relations: &Relations,
+    ) -> (
+        Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
+        SecureField,
+    ) {
+        let kernels = kernels::<D>();
+        let log_n = witness.shape.cpu_log;
+        let n = 1usize << log_n;
+        let (columns, claimed_sum) =
+            ok(ops::interaction_columns(kernels, &cells, log_n, relations));
+        drop(cells);
+        let domain = CanonicCoset::new(log_n).circle_domain();
+        let n_columns = kernels.len(&columns) / n;
+        let evaluations = (0..n_columns)
+            .map(|k| {
+                let mut column = ok(kernels.alloc(n));
+                ok(kernels.copy_range(&columns, u32_of(k * n), &mut column, 0, u32_of(n)));
+                CircleEvaluation::new(domain, DeviceColumn::from_buffer(column, n))
+            })
+            .collect();
+        (evaluations, claimed_sum)
     }
 }

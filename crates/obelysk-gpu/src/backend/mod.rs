@@ -20,6 +20,7 @@ mod gkr;
 mod merkle;
 mod poly;
 mod quotients;
+mod sample;
 
 use std::cell::Cell;
 use std::fmt::Debug;

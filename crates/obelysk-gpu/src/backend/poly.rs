@@ -105,12 +105,18 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
     ) -> SecureField {
         let n = poly.coeffs.len();
         assert!(n.is_power_of_two(), "a polynomial of {n} coefficients");
-        ok(ops::eval_at_point(
-            kernels::<D>(),
+        let kernels = kernels::<D>();
+        if n == 1 {
+            return ok(ops::eval_at_point(kernels, poly.coeffs.buffer(), 0, point));
+        }
+        // Launched here, brought back with other threads' samples (see `sample`).
+        let partials = ok(ops::eval_at_point_partials(
+            kernels,
             poly.coeffs.buffer(),
             n.ilog2(),
             point,
-        ))
+        ));
+        ok(super::sample::sampler::<D>().total(partials))
     }
 
     /// On the host: used only when coefficients are not stored, and the prover stores them.

@@ -5,6 +5,8 @@ use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::core::utils::bit_reverse;
 
+use obelysk_prover::air::{Rel, Relations};
+
 use super::{holds, words, Kernels};
 use crate::{GpuError, Result};
 
@@ -26,11 +28,11 @@ pub fn constraint_quotients<K: Kernels>(
     trace_log: u32,
     eval_domain: CircleDomain,
     coeffs: &[SecureField],
-    relations: &obelysk_prover::air::Relations,
+    relations: &Relations,
     claimed_sum: SecureField,
     accum: &mut K::Column,
 ) -> Result<()> {
-    use obelysk_prover::air::{cumsum_shift, Rel};
+    use obelysk_prover::air::cumsum_shift;
     use stwo::core::constraints::coset_vanishing;
 
     let eval_log = eval_domain.log_size();
@@ -57,13 +59,7 @@ pub fn constraint_quotients<K: Kernels>(
             kernel.n_constraints
         )));
     }
-    let mut challenges: Vec<u32> = Vec::with_capacity(crate::codegen::CHALLENGE_WORDS);
-    for rel in Rel::ALL {
-        let (z, alphas) = relations.z_and_alpha_powers(rel);
-        challenges.extend(words(z));
-        challenges.extend(alphas.into_iter().flat_map(words));
-    }
-    challenges.extend(words(cumsum_shift(claimed_sum, trace_log)));
+    let challenges = challenges(relations, cumsum_shift(claimed_sum, trace_log));
     let coeff_words: Vec<u32> = coeffs.iter().copied().flat_map(words).collect();
     // The vanishing polynomial of the trace domain on each coset of the evaluation domain, as
     // stwo's component prover computes it.
@@ -84,4 +80,17 @@ pub fn constraint_quotients<K: Kernels>(
         &kernels.upload(&denom_inv)?,
         accum,
     )
+}
+
+/// The challenges table the generated kernels read: for each relation z and the powers of alpha
+/// (24 words), then the LogUp shift.
+pub(crate) fn challenges(relations: &Relations, shift: SecureField) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::with_capacity(crate::codegen::CHALLENGE_WORDS);
+    for rel in Rel::ALL {
+        let (z, alphas) = relations.z_and_alpha_powers(rel);
+        out.extend(words(z));
+        out.extend(alphas.into_iter().flat_map(words));
+    }
+    out.extend(words(shift));
+    out
 }

@@ -4,6 +4,7 @@
 mod constraints;
 mod fft;
 mod fri;
+mod interaction;
 mod merkle;
 mod poly;
 mod quotients;
@@ -11,8 +12,9 @@ mod quotients;
 pub use constraints::constraint_quotients;
 pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, DeviceTwiddles};
 pub use fri::{decompose, fold_circle_into_line, fold_line};
+pub use interaction::interaction_columns;
 pub use merkle::{merkle_leaves, merkle_leaves_on_device, merkle_parents};
-pub use poly::eval_at_point;
+pub use poly::{eval_at_point, eval_at_point_partials};
 pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
     subdomain_points, NumeratorGroup, Numerators,
@@ -69,6 +71,42 @@ pub trait Kernels {
         challenges: &Self::Column,
         denom_inv: &Self::Column,
         accum: &mut Self::Column,
+    ) -> Result<()>;
+    /// The CPU component's LogUp interaction columns on its trace domain of 2^log_n rows, through
+    /// the generated `cpu_interaction_columns`: `trace` holds its main columns one after another
+    /// and `out` gets the columns [`crate::codegen::interaction_shape`] counts (the last four hold
+    /// row sums).
+    fn interaction_columns(
+        &self,
+        trace: &Self::Column,
+        log_n: u32,
+        challenges: &Self::Column,
+        out: &mut Self::Column,
+    ) -> Result<()>;
+    /// For each chunk of 2^chunk_log values, in coset order, of the secure column at columns
+    /// `first..first + 4` of `columns` (2^log_n values each, bit-reversed circle-domain order):
+    /// Σ (v − shift), four words per chunk into `partials`.
+    #[allow(clippy::too_many_arguments)]
+    fn prefix_sum_partials(
+        &self,
+        columns: &Self::Column,
+        first: u32,
+        log_n: u32,
+        chunk_log: u32,
+        shift: [u32; 4],
+        partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// Rewrites that secure column as its running sum of (v − shift) in coset order, each chunk
+    /// starting from `starts` (four words per chunk).
+    #[allow(clippy::too_many_arguments)]
+    fn prefix_sum_apply(
+        &self,
+        columns: &mut Self::Column,
+        first: u32,
+        log_n: u32,
+        chunk_log: u32,
+        shift: [u32; 4],
+        starts: &Self::Column,
     ) -> Result<()>;
     /// First half of a secure column of `n` minus λ, second half plus λ.
     fn decompose_apply(&self, column: &mut Self::Column, n: u32, lambda: [u32; 4]) -> Result<()>;
@@ -224,6 +262,31 @@ pub fn lifted_len(n: u32, log_ratio: u32) -> Result<usize> {
     Ok((n >> log_ratio) as usize)
 }
 
+/// Fails unless a prefix sum's shape fits: 2^log_n values (1 ≤ log_n ≤ 30) in chunks of
+/// 2^chunk_log, over the secure column at `first` of `columns`, with a partial per chunk.
+pub fn check_prefix_sum(
+    columns: usize,
+    first: u32,
+    log_n: u32,
+    chunk_log: u32,
+    partials: usize,
+) -> Result<()> {
+    if !(1..=30).contains(&log_n) || chunk_log > log_n {
+        return Err(GpuError::Unsupported(format!(
+            "a prefix sum over 2^{log_n} values in chunks of 2^{chunk_log}"
+        )));
+    }
+    let n = 1usize << log_n;
+    if columns < (first as usize + 4) * n || partials < 4 * (n >> chunk_log) {
+        return Err(GpuError::Unsupported(format!(
+            "a prefix sum over columns {first}..{} of 2^{log_n} values in {columns} words, with \
+             {partials} words of partials",
+            first + 4
+        )));
+    }
+    Ok(())
+}
+
 /// Fails unless every row lies in a column of `len` values of `words` words each.
 pub fn check_rows(rows: &[u32], len: usize, words: u32) -> Result<()> {
     let values = len / words.max(1) as usize;
@@ -266,9 +329,13 @@ fn point_words(p: CirclePoint<SecureField>) -> [u32; 8] {
 
 /// Adds the four-word partial results of a reduction.
 fn sum_partials<K: Kernels>(kernels: &K, partials: &K::Column) -> Result<SecureField> {
-    Ok(kernels
-        .download(partials)?
+    Ok(sum_words(&kernels.download(partials)?))
+}
+
+/// The sum of QM31 values held as four words each.
+pub fn sum_words(words: &[u32]) -> SecureField {
+    words
         .chunks(4)
         .map(|w| secure([w[0], w[1], w[2], w[3]]))
-        .sum())
+        .sum()
 }

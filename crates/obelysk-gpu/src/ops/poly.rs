@@ -24,6 +24,25 @@ pub fn eval_at_point<K: Kernels>(
         let first = kernels.download(coeffs)?[0];
         return Ok(BaseField::from_u32_unchecked(first).into());
     }
+    let partials = eval_at_point_partials(kernels, coeffs, log_n, point)?;
+    sum_partials(kernels, &partials)
+}
+
+/// [`eval_at_point`] up to its partial sums (four words each), left on the device: their total
+/// is the value. Launches only, so that callers can bring many back in one transfer.
+/// `log_n` ≥ 1.
+pub fn eval_at_point_partials<K: Kernels>(
+    kernels: &K,
+    coeffs: &K::Column,
+    log_n: u32,
+    point: CirclePoint<SecureField>,
+) -> Result<K::Column> {
+    holds(kernels, coeffs, 1 << log_n, "coefficients")?;
+    if log_n == 0 {
+        return Err(crate::GpuError::Unsupported(
+            "partial sums of a constant polynomial".into(),
+        ));
+    }
     // stwo's folding factors: y, then x, 2x² − 1, … (as many as bits), reversed.
     let mut factors = vec![point.y];
     let mut x = point.x;
@@ -43,5 +62,5 @@ pub fn eval_at_point<K: Kernels>(
         chunk_log,
         &mut partials,
     )?;
-    sum_partials(kernels, &partials)
+    Ok(partials)
 }

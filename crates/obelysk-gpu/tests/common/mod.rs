@@ -500,3 +500,39 @@ pub fn check_columns<K: Kernels>(kernels: &K, log_size: u32, n_columns: usize) {
         );
     }
 }
+
+/// The CPU component's interaction columns built on the device from 2^log_n random rows,
+/// against the host's `interaction_trace`: every column and the claimed sum.
+pub fn check_interaction<K: Kernels>(kernels: &K, log_n: u32) {
+    use obelysk_prover::air::witness::interaction_trace;
+    use obelysk_prover::air::{cpu, Relations};
+    use stwo::core::channel::{Blake2sChannel, Channel};
+    use stwo::prover::backend::simd::column::BaseColumn;
+
+    let n = 1usize << log_n;
+    let cells: Vec<Vec<u32>> = (0..cpu::col::COUNT)
+        .map(|k| column(n, 1500 + 100 * u64::from(log_n) + k as u64))
+        .collect();
+    let mut channel = Blake2sChannel::default();
+    channel.mix_u64(u64::from(log_n));
+    let relations = Relations::draw(&mut channel);
+    let host_columns: Vec<BaseColumn> = cells
+        .iter()
+        .map(|c| field(c).into_iter().collect())
+        .collect();
+    let host_refs: Vec<&BaseColumn> = host_columns.iter().collect();
+    let (expected, expected_sum) = interaction_trace(log_n, &host_refs, &relations, cpu::lookups);
+
+    let device = kernels.upload(&cells.concat()).unwrap();
+    let (columns, sum) = ops::interaction_columns(kernels, &device, log_n, &relations).unwrap();
+    assert_eq!(sum, expected_sum, "claimed sum at 2^{log_n}");
+    let columns = kernels.download(&columns).unwrap();
+    assert_eq!(columns.len(), expected.len() * n, "columns at 2^{log_n}");
+    for (k, column) in expected.iter().enumerate() {
+        assert_eq!(
+            columns[k * n..][..n],
+            raw(column.values.as_slice())[..],
+            "interaction column {k} of 2^{log_n}"
+        );
+    }
+}
