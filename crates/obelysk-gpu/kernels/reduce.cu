@@ -1,5 +1,7 @@
 // Sums over whole columns, in two steps: every thread of the launch writes its partial result
 // (a QM31, four words at 4·thread) and the host adds the partials. No shared memory, no atomics.
+// `eval_poly_partials` is wider: its partials are a secure column, which `secure_sum_partials`
+// reduces on the device first.
 #include "m31.cuh"
 
 __device__ __forceinline__ u32 thread_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
@@ -34,11 +36,8 @@ extern "C" __global__ void eval_poly_partials(const u32* coeffs, u32 log_n, cons
         }
         sum = qm31_add(sum, v);
     }
-    u32 t = thread_index();
-    partials[4 * t] = sum.a;
-    partials[4 * t + 1] = sum.b;
-    partials[4 * t + 2] = sum.c;
-    partials[4 * t + 3] = sum.d;
+    // A secure column of one value per thread, for `secure_sum_partials` to add up on the device.
+    qm31_store(partials, grid_stride(), thread_index(), sum);
 }
 
 // Σ of values [start, start + count) of a secure column of n values.

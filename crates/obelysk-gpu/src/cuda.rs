@@ -18,6 +18,10 @@ const BLOCK: u32 = 256;
 const MAX_GRID: u32 = 1 << 16;
 /// Blocks of a reduction: 16 · 256 threads, 64 KiB of partial sums to bring back and add.
 const REDUCTION_GRID: u32 = 16;
+/// Blocks of an evaluation at a point: 2^16 threads of 16 coefficients each at 2^20, whose
+/// partial sums a reduction adds on the device (with 16 blocks, each thread folded 256 one
+/// after another, and an evaluation took tens of microseconds).
+const EVAL_GRID: u32 = 256;
 
 /// Which devices to prove on. The driver applies `CUDA_VISIBLE_DEVICES` before any of this:
 /// ordinals are among the visible devices.
@@ -167,6 +171,14 @@ impl CudaKernels {
         }
     }
 
+    /// `eval_poly_partials`: a thread per chunk up to [`EVAL_GRID`] blocks.
+    fn eval_config(work: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (work.div_ceil(BLOCK).clamp(1, EVAL_GRID), 1, 1),
+            ..Self::config(work)
+        }
+    }
+
     fn config(work: u32) -> LaunchConfig {
         LaunchConfig {
             grid_dim: (work.div_ceil(BLOCK).clamp(1, MAX_GRID), 1, 1),
@@ -235,6 +247,10 @@ impl Kernels for CudaKernels {
         Self::reduction_config(work).grid_dim.0 * BLOCK
     }
 
+    fn eval_threads(&self, work: u32) -> u32 {
+        Self::eval_config(work).grid_dim.0 * BLOCK
+    }
+
     fn eval_poly_partials(
         &self,
         coeffs: &CudaSlice<u32>,
@@ -249,7 +265,7 @@ impl Kernels for CudaKernels {
         let work = 1u32 << (log_n - chunk_log);
         self.check(coeffs, 1 << log_n)?;
         self.check(factors, 4 * log_n as usize)?;
-        self.check(partials, 4 * self.threads(work) as usize)?;
+        self.check(partials, 4 * self.eval_threads(work) as usize)?;
         let mut launch = self
             .stream
             .launch_builder(self.function("eval_poly_partials"));
@@ -261,7 +277,7 @@ impl Kernels for CudaKernels {
             .arg(partials);
         // SAFETY: `eval_poly_partials(const u32*, u32, const u32*, u32, u32*)`; coefficients,
         // factors and one partial per thread of this launch were checked.
-        launched(unsafe { launch.launch(Self::reduction_config(work)) }.map(|_| ()))
+        launched(unsafe { launch.launch(Self::eval_config(work)) }.map(|_| ()))
     }
 
     fn secure_sum_partials(

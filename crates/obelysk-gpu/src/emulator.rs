@@ -317,6 +317,10 @@ impl Kernels for Emulator {
         self.grid * self.block
     }
 
+    fn eval_threads(&self, _work: u32) -> u32 {
+        self.grid * self.block
+    }
+
     fn eval_poly_partials(
         &self,
         coeffs: &Vec<u32>,

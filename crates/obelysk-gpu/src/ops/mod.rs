@@ -38,8 +38,12 @@ pub trait Kernels {
     fn len(&self, column: &Self::Column) -> usize;
     /// Threads of a launch over `work` items: the partial results a reduction writes.
     fn threads(&self, work: u32) -> u32;
+    /// Threads of an [`Kernels::eval_poly_partials`] launch over `work` chunks: the values of
+    /// the secure column it writes.
+    fn eval_threads(&self, work: u32) -> u32;
     /// Per-thread partial sums of `PolyOps::eval_at_point` over 2^log_n coefficients, chunks of
-    /// 2^chunk_log; `factors` holds log_n QM31 values, `partials` four words per thread.
+    /// 2^chunk_log; `factors` holds log_n QM31 values, `partials` is a secure column of one
+    /// value per thread ([`Kernels::eval_threads`]).
     fn eval_poly_partials(
         &self,
         coeffs: &Self::Column,

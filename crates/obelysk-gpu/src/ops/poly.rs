@@ -8,7 +8,8 @@ use super::{holds, sum_partials, words, Kernels};
 use crate::Result;
 
 /// Chunk of coefficients one thread folds in [`eval_at_point`]; `reduce.cu` allows up to 2^12.
-/// Small chunks keep many threads busy (2^16 of them at 2^20 coefficients).
+/// Small chunks keep many threads busy (2^16 of them at 2^20 coefficients), whose partial sums
+/// a second launch adds up on the device.
 const EVAL_CHUNK_LOG: u32 = 4;
 
 /// `PolyOps::eval_at_point`: the polynomial with 2^log_n coefficients (stwo's order, on the
@@ -54,13 +55,16 @@ pub fn eval_at_point_partials<K: Kernels>(
     let factors: Vec<u32> = factors.into_iter().flat_map(words).collect();
     let chunk_log = log_n.min(EVAL_CHUNK_LOG);
     let work = 1u32 << (log_n - chunk_log);
-    let mut partials = kernels.alloc(4 * kernels.threads(work) as usize)?;
+    let threads = kernels.eval_threads(work);
+    let mut wide = kernels.alloc(4 * threads as usize)?;
     kernels.eval_poly_partials(
         coeffs,
         log_n,
         &kernels.upload(&factors)?,
         chunk_log,
-        &mut partials,
+        &mut wide,
     )?;
+    let mut partials = kernels.alloc(4 * kernels.threads(threads) as usize)?;
+    kernels.secure_sum_partials(&wide, threads, 0, threads, &mut partials)?;
     Ok(partials)
 }
