@@ -7,6 +7,8 @@ fn main() {
         .cpp(true)
         .std("c++17")
         .warnings(true)
+        // `#pragma unroll` is for NVRTC.
+        .flag_if_supported("-Wno-unknown-pragmas")
         .file("kernels/emu/host.cpp")
         .compile("obelysk_gpu_emulator");
 }

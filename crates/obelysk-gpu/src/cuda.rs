@@ -348,6 +348,32 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
     }
 
+    fn fill_cpu_columns(
+        &self,
+        records: &CudaSlice<u32>,
+        n_steps: u32,
+        code: &CudaSlice<u32>,
+        n_code: u32,
+        log_n: u32,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        crate::ops::check_cpu_fill(records.len(), n_steps, code.len(), n_code, log_n, out.len())?;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("fill_cpu_columns"));
+        launch
+            .arg(records)
+            .arg(&n_steps)
+            .arg(code)
+            .arg(&n_code)
+            .arg(&log_n)
+            .arg(out);
+        // SAFETY: `fill_cpu_columns(const u32*, u32, const u32*, u32, u32, u32*)`; the records,
+        // the code and the 50 output columns were checked, and the kernel reads no pc past
+        // `n_code`.
+        launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
+    }
+
     fn interaction_columns(
         &self,
         trace: &CudaSlice<u32>,

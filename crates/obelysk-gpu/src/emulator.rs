@@ -130,6 +130,16 @@ mod ffi {
             n: u32,
             lambda: *const u32,
         );
+        pub fn emu_fill_cpu_columns(
+            grid: u32,
+            block: u32,
+            records: *const u32,
+            n_steps: u32,
+            code: *const u32,
+            n_code: u32,
+            log_n: u32,
+            out: *mut u32,
+        );
         pub fn emu_cpu_interaction_columns(
             grid: u32,
             block: u32,
@@ -429,6 +439,33 @@ impl Kernels for Emulator {
                 challenges.as_ptr(),
                 denom_inv.as_ptr(),
                 accum.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn fill_cpu_columns(
+        &self,
+        records: &Vec<u32>,
+        n_steps: u32,
+        code: &Vec<u32>,
+        n_code: u32,
+        log_n: u32,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        crate::ops::check_cpu_fill(records.len(), n_steps, code.len(), n_code, log_n, out.len())?;
+        // SAFETY: the records, the code and the output were checked; the kernel reads no pc
+        // past `n_code`.
+        unsafe {
+            ffi::emu_fill_cpu_columns(
+                self.grid,
+                self.block,
+                records.as_ptr(),
+                n_steps,
+                code.as_ptr(),
+                n_code,
+                log_n,
+                out.as_mut_ptr(),
             )
         };
         Ok(())

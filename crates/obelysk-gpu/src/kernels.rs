@@ -12,7 +12,7 @@ pub struct KernelSource {
 }
 
 /// Every kernel file.
-pub const SOURCES: [KernelSource; 10] = [
+pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "bit_reverse.cu",
         source: include_str!("../kernels/bit_reverse.cu"),
@@ -53,6 +53,11 @@ pub const SOURCES: [KernelSource; 10] = [
         file: "interaction.cu",
         source: include_str!("../kernels/interaction.cu"),
         functions: &["cpu_interaction_columns"],
+    },
+    KernelSource {
+        file: "witness.cu",
+        source: include_str!("../kernels/witness.cu"),
+        functions: &["fill_cpu_columns"],
     },
     KernelSource {
         file: "fri.cu",

@@ -264,3 +264,100 @@ fn generated_constraints_of_every_component_match_stwo_on_the_device() {
         check_every_component(kernels.as_ref(), cpu_log, table_log, blowup);
     }
 }
+
+/// `kernels/witness.cu` names the prover's layout (columns, record words, opcode flags, slots)
+/// in `#define`s; each must equal the prover's constant.
+#[test]
+fn the_witness_kernel_uses_the_provers_layout() {
+    use obelysk_prover::air::cpu::{col, SLOT_A, SLOT_B, SLOT_C, SLOT_MEM};
+    use obelysk_prover::air::witness::{flag, record};
+    use obelysk_prover::air::{HALT_PC, LIMB_BITS};
+
+    let source = include_str!("../kernels/witness.cu");
+    let defined: std::collections::HashMap<&str, u64> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            Some((name, value.trim().parse().ok()?))
+        })
+        .collect();
+    let expected: &[(&str, usize)] = &[
+        ("COL_EN", col::EN),
+        ("COL_PC", col::PC),
+        ("COL_CLK", col::CLK),
+        ("COL_IN_IDX", col::IN_IDX),
+        ("COL_OUT_IDX", col::OUT_IDX),
+        ("COL_PC_NEXT", col::PC_NEXT),
+        ("COL_SEL", col::SEL),
+        ("COL_A", col::A),
+        ("COL_B", col::B),
+        ("COL_C", col::C),
+        ("COL_VB", col::VB),
+        ("COL_TB", col::TB),
+        ("COL_TB_LO", col::TB_LO),
+        ("COL_TB_HI", col::TB_HI),
+        ("COL_VC", col::VC),
+        ("COL_TC", col::TC),
+        ("COL_TC_LO", col::TC_LO),
+        ("COL_TC_HI", col::TC_HI),
+        ("COL_RES", col::RES),
+        ("COL_A_OLD", col::A_OLD),
+        ("COL_TA", col::TA),
+        ("COL_TA_LO", col::TA_LO),
+        ("COL_TA_HI", col::TA_HI),
+        ("COL_M_ADDR", col::M_ADDR),
+        ("COL_M_OLD", col::M_OLD),
+        ("COL_M_NEW", col::M_NEW),
+        ("COL_TM", col::TM),
+        ("COL_TM_LO", col::TM_LO),
+        ("COL_TM_HI", col::TM_HI),
+        ("COL_ZINV", col::ZINV),
+        ("COL_IZ", col::IZ),
+        ("COL_TAKEN", col::TAKEN),
+        ("COL_LT_LO", col::LT_LO),
+        ("COL_LT_MID", col::LT_MID),
+        ("COL_LT_HI", col::LT_HI),
+        ("COL_COUNT", col::COUNT),
+        ("N_OPCODES", col::A - col::SEL),
+        ("REC_PC", record::PC),
+        ("REC_B_VALUE", record::B_VALUE),
+        ("REC_C_VALUE", record::C_VALUE),
+        ("REC_RESULT", record::RESULT),
+        ("REC_MEM_ADDR", record::MEM_ADDR),
+        ("REC_MEM_BEFORE", record::MEM_BEFORE),
+        ("REC_T_OLD", record::T_OLD),
+        ("REC_A_OLD", record::A_OLD),
+        ("REC_IN_IDX", record::IN_IDX),
+        ("REC_OUT_IDX", record::OUT_IDX),
+        ("REC_WORDS", record::WORDS),
+        ("FLAG_READS_B", flag::READS_B as usize),
+        ("FLAG_READS_C", flag::READS_C as usize),
+        ("FLAG_MEMORY", flag::MEMORY as usize),
+        ("FLAG_WRITES_A", flag::WRITES_A as usize),
+        ("FLAG_STORE", flag::STORE as usize),
+        ("FLAG_JMP", flag::JMP as usize),
+        ("FLAG_JZ", flag::JZ as usize),
+        ("FLAG_JNZ", flag::JNZ as usize),
+        ("FLAG_HALT", flag::HALT as usize),
+        ("FLAG_LT", flag::LT as usize),
+        ("SLOT_B", SLOT_B as usize),
+        ("SLOT_C", SLOT_C as usize),
+        ("SLOT_MEM", SLOT_MEM as usize),
+        ("SLOT_A", SLOT_A as usize),
+        ("LIMB_BITS", LIMB_BITS as usize),
+        ("HALT_PC", HALT_PC as usize),
+    ];
+    for (name, value) in expected {
+        assert_eq!(
+            defined.get(name).copied(),
+            Some(*value as u64),
+            "kernels/witness.cu's {name}"
+        );
+    }
+    assert_eq!(
+        defined.len(),
+        expected.len(),
+        "every #define of kernels/witness.cu is checked"
+    );
+}

@@ -144,3 +144,13 @@ fn interaction_columns_on_the_device_match_the_host() {
         common::check_interaction(kernels.as_ref(), log_n);
     }
 }
+
+#[test]
+fn cpu_columns_on_the_device_match_the_host() {
+    let Some(kernels) = device("cpu_columns_on_the_device_match_the_host") else {
+        return;
+    };
+    for trace in common::fill_traces() {
+        common::check_cpu_columns(kernels.as_ref(), &trace);
+    }
+}

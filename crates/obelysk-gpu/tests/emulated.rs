@@ -34,6 +34,15 @@ mod emulated {
         check_bit_reverse(&Emulator::default(), 20);
     }
 
+    #[test]
+    fn cpu_columns_match_the_host() {
+        for trace in fill_traces() {
+            for kernels in SHAPES {
+                check_cpu_columns(&kernels, &trace);
+            }
+        }
+    }
+
     /// Sizes whose running sum runs in one chunk per value and (from 2^15) in longer chunks.
     #[test]
     fn interaction_columns_match_the_host() {

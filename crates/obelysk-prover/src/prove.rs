@@ -25,7 +25,7 @@ use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use tracing::info;
 
 use crate::air::preprocessed::Evaluation;
-use crate::air::witness::{interaction_trace, Witness};
+use crate::air::witness::{self, interaction_trace, StepRecord, Witness};
 use crate::air::{cpu, preprocessed, Relations};
 use crate::claim::{Claim, JobId, Shape};
 use crate::components::{Components, Evals, N_COMPONENTS};
@@ -91,19 +91,27 @@ pub trait ProverBackend:
         )
     }
 
-    /// What the backend keeps of the CPU component's main columns (the first [`col::COUNT`] of
-    /// the main trace) for [`ProverBackend::cpu_interaction`], before the commitment takes them.
+    /// What the backend keeps of the CPU component's main columns for
+    /// [`ProverBackend::cpu_interaction`], after the commitment has taken them.
     type CpuColumns: Send;
 
-    fn keep_cpu_columns(
-        main: &[CircleEvaluation<Self, BaseField, BitReversedOrder>],
-    ) -> Self::CpuColumns;
+    /// The CPU component's main columns (2^log_size rows) filled from the steps' records, as
+    /// this backend holds them, and what it keeps of them. Equal to
+    /// [`crate::air::witness::cpu_columns`], which fills them on the host.
+    fn cpu_columns(
+        program: &Program,
+        log_size: u32,
+        records: &[StepRecord],
+    ) -> (
+        Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
+        Self::CpuColumns,
+    );
 
     /// The CPU component's LogUp interaction columns and claimed sum, equal to what
-    /// [`interaction_trace`] builds on the host from `witness`.
+    /// [`interaction_trace`] builds on the host.
     fn cpu_interaction(
         kept: Self::CpuColumns,
-        witness: &Witness,
+        log_size: u32,
         relations: &Relations,
     ) -> (
         Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
@@ -120,17 +128,30 @@ impl ProverBackend for SimdBackend {
         evaluation
     }
 
-    /// The witness's host columns are the SIMD backend's own.
-    type CpuColumns = ();
+    /// The host's columns, kept for the interaction trace; the commitment takes a copy.
+    type CpuColumns = Vec<BaseColumn>;
 
-    fn keep_cpu_columns(_main: &[Evaluation]) {}
+    fn cpu_columns(
+        program: &Program,
+        log_size: u32,
+        records: &[StepRecord],
+    ) -> (Vec<Evaluation>, Vec<BaseColumn>) {
+        let columns = witness::cpu_columns(program, log_size, records);
+        let domain = CanonicCoset::new(log_size).circle_domain();
+        let evaluations = columns
+            .iter()
+            .map(|c| CircleEvaluation::new(domain, c.clone()))
+            .collect();
+        (evaluations, columns)
+    }
 
     fn cpu_interaction(
-        _kept: (),
-        witness: &Witness,
+        kept: Vec<BaseColumn>,
+        log_size: u32,
         relations: &Relations,
     ) -> (Vec<Evaluation>, SecureField) {
-        cpu_interaction_on_host(witness, relations)
+        let columns: Vec<&BaseColumn> = kept.iter().collect();
+        interaction_trace(log_size, &columns, relations, cpu::lookups)
     }
 }
 
@@ -235,9 +256,12 @@ pub fn prove_trace_on<B: ProverBackend>(
 ) -> Result<StarkProof> {
     let start = Instant::now();
     let claim = Claim::from_trace(trace, job_id);
-    let witness = Witness::generate(trace);
+    let (witness, records) = Witness::replay(trace);
     let shape = witness.shape;
-    info!(elapsed = ?start.elapsed(), ?shape, "trace generated");
+    info!(elapsed = ?start.elapsed(), ?shape, "trace replayed");
+    let (mut main, cpu_columns) = B::cpu_columns(trace.program(), shape.cpu_log, &records);
+    drop(records);
+    info!(elapsed = ?start.elapsed(), "trace generated");
 
     let pcs = config.pcs_config()?;
     let prepared = prepared::<B>(trace.program(), claim.program_hash, &shape, config);
@@ -254,12 +278,12 @@ pub fn prove_trace_on<B: ProverBackend>(
     let pre_ids = prepared.ids.clone();
 
     // Tree 1: main trace.
-    let main: Vec<_> = witness
-        .main_columns()
-        .into_iter()
-        .map(|(domain, values)| B::evaluation_of(domain, values))
-        .collect();
-    let cpu_columns = B::keep_cpu_columns(&main[..cpu::col::COUNT]);
+    main.extend(
+        witness
+            .table_columns()
+            .into_iter()
+            .map(|(domain, values)| B::evaluation_of(domain, values)),
+    );
     let mut builder = scheme.tree_builder();
     builder.extend_evals(main);
     builder.commit(channel);
@@ -269,7 +293,7 @@ pub fn prove_trace_on<B: ProverBackend>(
     // on the host.
     let relations = Relations::draw(channel);
     let evals = Evals::new(&shape, &relations);
-    let (mut interaction, cpu_sum) = B::cpu_interaction(cpu_columns, &witness, &relations);
+    let (mut interaction, cpu_sum) = B::cpu_interaction(cpu_columns, shape.cpu_log, &relations);
     let tables = table_interaction_traces(&witness, &prepared.columns, &evals);
     let mut claimed_sums = [cpu_sum; N_COMPONENTS];
     for (sum, (_, table_sum)) in claimed_sums[1..].iter_mut().zip(&tables) {

@@ -10,6 +10,7 @@
 #include "../table_constraints.cu"
 #include "../fri.cu"
 #include "../interaction.cu"
+#include "../witness.cu"
 #include "../quotients.cu"
 #include "../reduce.cu"
 
@@ -121,6 +122,11 @@ EMU_CONSTRAINTS(data_memory_quotients)
 void emu_cpu_interaction_columns(u32 grid, u32 block, const u32* trace, u32 log_n,
                                  const u32* challenges, u32* out) {
     emu_launch(grid, block, [&] { cpu_interaction_columns(trace, log_n, challenges, out); });
+}
+
+void emu_fill_cpu_columns(u32 grid, u32 block, const u32* records, u32 n_steps, const u32* code,
+                          u32 n_code, u32 log_n, u32* out) {
+    emu_launch(grid, block, [&] { fill_cpu_columns(records, n_steps, code, n_code, log_n, out); });
 }
 
 void emu_prefix_sum_partials(u32 grid, u32 block, const u32* columns, u32 first, u32 log_n,

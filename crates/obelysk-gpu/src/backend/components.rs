@@ -21,10 +21,11 @@ use obelysk_prover::air::memory::MemoryBoundaryEval;
 use obelysk_prover::air::preprocessed::Evaluation;
 use obelysk_prover::air::quotients::CpuProver;
 use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
-use obelysk_prover::air::witness::Witness;
+use obelysk_prover::air::witness::StepRecord;
 use obelysk_prover::air::{Relations, DATA_SPACE, REGISTER_SPACE};
 use obelysk_prover::components::Components;
 use obelysk_prover::ProverBackend;
+use obelysk_vm::Program;
 
 use super::fri::{pack, unpack};
 use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend, DeviceColumn};
@@ -232,50 +233,56 @@ impl<D: Device> ProverBackend for DeviceBackend<D> {
         )
     }
 
-    /// The columns copied, on the device, into one buffer: the generated kernel's cells.
+    /// Filled on the device from the records; the buffer of all 50 is kept, as the interaction
+    /// kernel's cells.
     type CpuColumns = Buffer<D>;
 
-    fn keep_cpu_columns(main: &[CircleEvaluation<Self, BaseField, BitReversedOrder>]) -> Buffer<D> {
-        let kernels = kernels::<D>();
-        let n = main.first().map_or(0, |c| c.values.len());
-        let mut cells = ok(kernels.alloc((main.len() * n).max(1)));
-        for (k, column) in main.iter().enumerate() {
-            assert_eq!(column.values.len(), n, "the CPU component's columns");
-            ok(kernels.copy_range(
-                column.values.buffer(),
-                0,
-                &mut cells,
-                u32_of(k * n),
-                u32_of(n),
-            ));
-        }
-        cells
+    fn cpu_columns(
+        program: &Program,
+        log_size: u32,
+        records: &[StepRecord],
+    ) -> (
+        Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
+        Buffer<D>,
+    ) {
+        let cells = ok(ops::cpu_columns(kernels::<D>(), program, log_size, records));
+        (split::<D>(&cells, log_size), cells)
     }
 
     /// Built on the device by the kernel generated from the AIR.
     fn cpu_interaction(
         cells: Buffer<D>,
-        witness: &Witness,
+        log_size: u32,
         relations: &Relations,
     ) -> (
         Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
         SecureField,
     ) {
-        let kernels = kernels::<D>();
-        let log_n = witness.shape.cpu_log;
-        let n = 1usize << log_n;
-        let (columns, claimed_sum) =
-            ok(ops::interaction_columns(kernels, &cells, log_n, relations));
+        let (columns, claimed_sum) = ok(ops::interaction_columns(
+            kernels::<D>(),
+            &cells,
+            log_size,
+            relations,
+        ));
         drop(cells);
-        let domain = CanonicCoset::new(log_n).circle_domain();
-        let n_columns = kernels.len(&columns) / n;
-        let evaluations = (0..n_columns)
-            .map(|k| {
-                let mut column = ok(kernels.alloc(n));
-                ok(kernels.copy_range(&columns, u32_of(k * n), &mut column, 0, u32_of(n)));
-                CircleEvaluation::new(domain, DeviceColumn::from_buffer(column, n))
-            })
-            .collect();
-        (evaluations, claimed_sum)
+        (split::<D>(&columns, log_size), claimed_sum)
     }
+}
+
+/// The columns of 2^log_size values one after another in `buffer`, each copied into its own
+/// evaluation (stwo owns and frees its columns one by one).
+fn split<D: Device>(
+    buffer: &Buffer<D>,
+    log_size: u32,
+) -> Vec<CircleEvaluation<DeviceBackend<D>, BaseField, BitReversedOrder>> {
+    let kernels = kernels::<D>();
+    let n = 1usize << log_size;
+    let domain = CanonicCoset::new(log_size).circle_domain();
+    (0..kernels.len(buffer) / n)
+        .map(|k| {
+            let mut column = ok(kernels.alloc(n));
+            ok(kernels.copy_range(buffer, u32_of(k * n), &mut column, 0, u32_of(n)));
+            CircleEvaluation::new(domain, DeviceColumn::from_buffer(column, n))
+        })
+        .collect()
 }

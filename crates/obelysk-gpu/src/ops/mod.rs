@@ -8,6 +8,7 @@ mod interaction;
 mod merkle;
 mod poly;
 mod quotients;
+mod witness;
 
 pub use constraints::constraint_quotients;
 pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, DeviceTwiddles};
@@ -19,6 +20,7 @@ pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
     subdomain_points, NumeratorGroup, Numerators,
 };
+pub use witness::cpu_columns;
 
 use stwo::core::circle::CirclePoint;
 use stwo::core::fields::m31::BaseField;
@@ -75,6 +77,18 @@ pub trait Kernels {
         challenges: &Self::Column,
         denom_inv: &Self::Column,
         accum: &mut Self::Column,
+    ) -> Result<()>;
+    /// The CPU component's main columns (50 of 2^log_n rows, one after another, into `out`)
+    /// from `n_steps` step records (13 words each) and the program's `n_code` instructions
+    /// (four words each): `kernels/witness.cu`.
+    fn fill_cpu_columns(
+        &self,
+        records: &Self::Column,
+        n_steps: u32,
+        code: &Self::Column,
+        n_code: u32,
+        log_n: u32,
+        out: &mut Self::Column,
     ) -> Result<()>;
     /// The CPU component's LogUp interaction columns on its trace domain of 2^log_n rows, through
     /// the generated `cpu_interaction_columns`: `trace` holds its main columns one after another
@@ -264,6 +278,31 @@ pub fn lifted_len(n: u32, log_ratio: u32) -> Result<usize> {
         )));
     }
     Ok((n >> log_ratio) as usize)
+}
+
+/// Fails unless a CPU-column fill's shape fits: `n_steps` records within 2^log_n rows (at most
+/// 2^30), and buffers that hold them.
+pub fn check_cpu_fill(
+    records: usize,
+    n_steps: u32,
+    code: usize,
+    n_code: u32,
+    log_n: u32,
+    out: usize,
+) -> Result<()> {
+    use obelysk_prover::air::{cpu::col, witness::record};
+    let fits = log_n <= 30
+        && (n_steps as usize) <= 1 << log_n
+        && records >= n_steps as usize * record::WORDS
+        && code >= 4 * n_code as usize
+        && out >= col::COUNT << log_n;
+    if !fits {
+        return Err(GpuError::Unsupported(format!(
+            "{n_steps} steps in 2^{log_n} rows from {records} record words, {n_code} \
+             instructions in {code} words, into {out} words"
+        )));
+    }
+    Ok(())
 }
 
 /// Fails unless a prefix sum's shape fits: 2^log_n values (1 ≤ log_n ≤ 30) in chunks of

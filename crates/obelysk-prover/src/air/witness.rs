@@ -19,7 +19,7 @@ use super::{
     cumsum_shift, m31, Lookup, PackedRelations, Relations, HALT_PC, LIMB_BITS, RANGE_BITS,
 };
 use crate::claim::Shape;
-use obelysk_vm::{ExecutionTrace, Instruction, OpCode, Step, M31};
+use obelysk_vm::{ExecutionTrace, Instruction, OpCode, Program, M31};
 
 /// `ceil(log2(n))`, at least the SIMD width.
 pub fn log_size_for(n: usize) -> u32 {
@@ -69,21 +69,42 @@ fn split_lt_limbs(gap: u32) -> (u32, u32, u32) {
 
 const LIMB_MASK: u32 = (1 << LIMB_BITS) - 1;
 
-/// What the sequential replay learns about one step: the previous timestamp of each access slot,
-/// the overwritten register value and the I/O indices before the step.
-#[derive(Clone, Copy, Default)]
-struct StepAux {
-    t_old: [u32; 4],
-    a_old: M31,
-    in_idx: u32,
-    out_idx: u32,
+/// Where each word of a [`StepRecord`] sits.
+pub mod record {
+    pub const PC: usize = 0;
+    pub const B_VALUE: usize = 1;
+    pub const C_VALUE: usize = 2;
+    pub const RESULT: usize = 3;
+    pub const MEM_ADDR: usize = 4;
+    pub const MEM_BEFORE: usize = 5;
+    /// The previous timestamp of each access slot (`SLOT_*`), four words.
+    pub const T_OLD: usize = 6;
+    /// The value register `a` held before the step overwrote it.
+    pub const A_OLD: usize = 10;
+    /// Inputs read and outputs written before the step.
+    pub const IN_IDX: usize = 11;
+    pub const OUT_IDX: usize = 12;
+    pub const WORDS: usize = 13;
 }
+
+/// What the CPU component's row of one step is filled from: the step as executed, and what the
+/// sequential replay learnt about it, as plain words (a device fills the rows from these too).
+pub type StepRecord = [u32; record::WORDS];
 
 /// Rows filled per parallel task.
 const ROW_CHUNK: usize = 1 << 12;
 
 impl Witness {
     pub fn generate(trace: &ExecutionTrace) -> Self {
+        let (mut witness, records) = Self::replay(trace);
+        witness.cpu = cpu_columns(trace.program(), witness.shape.cpu_log, &records);
+        witness
+    }
+
+    /// The sequential pass over the trace: every table's columns, and one [`StepRecord`] per
+    /// step for the CPU component's rows. The returned witness's `cpu` is empty: a backend fills
+    /// it from the records ([`cpu_columns`] on the host).
+    pub fn replay(trace: &ExecutionTrace) -> (Self, Vec<StepRecord>) {
         let code = trace.program().instructions();
         let steps = trace.steps();
         let shape = Shape {
@@ -92,8 +113,7 @@ impl Witness {
             data_log: log_size_for(trace.data_words() as usize),
         };
 
-        // Pass 1, sequential: replay memory to find every access's previous timestamp, and count
-        // table uses.
+        // Replay memory to find every access's previous timestamp, and count table uses.
         let mut program_mult = Counts::new(shape.program_log);
         let mut range: Vec<Counts> = RANGE_BITS.iter().map(|&b| Counts::new(b)).collect();
         let (r12, r5) = (0, 1);
@@ -103,14 +123,20 @@ impl Witness {
         let mut data_val = vec![M31::ZERO; data_len];
         let mut data_ts = vec![0u32; data_len];
         let (mut n_in, mut n_out) = (0u32, 0u32);
-        let mut aux = vec![StepAux::default(); steps.len()];
-        for (k, (step, aux)) in steps.iter().zip(aux.iter_mut()).enumerate() {
+        let mut records = vec![[0u32; record::WORDS]; steps.len()];
+        for (k, (step, r)) in steps.iter().zip(records.iter_mut()).enumerate() {
             let clk = k as u32 + 1;
             let ins = code[step.pc as usize];
             let op = ins.opcode;
             program_mult.add(step.pc);
-            aux.in_idx = n_in;
-            aux.out_idx = n_out;
+            r[record::PC] = step.pc;
+            r[record::B_VALUE] = step.b_value.value();
+            r[record::C_VALUE] = step.c_value.value();
+            r[record::RESULT] = step.result.value();
+            r[record::MEM_ADDR] = step.mem_addr;
+            r[record::MEM_BEFORE] = step.mem_before.value();
+            r[record::IN_IDX] = n_in;
+            r[record::OUT_IDX] = n_out;
             let mut touch = |ts: &mut u32, slot: u32| {
                 let old = *ts;
                 *ts = 4 * clk + slot;
@@ -119,15 +145,16 @@ impl Witness {
                 range[r12].add(hi);
                 old
             };
+            let t_old = |slot: u32| record::T_OLD + slot as usize;
             if op.reads_b() {
-                aux.t_old[SLOT_B as usize] = touch(&mut reg_ts[ins.b as usize], SLOT_B);
+                r[t_old(SLOT_B)] = touch(&mut reg_ts[ins.b as usize], SLOT_B);
             }
             if op.reads_c() {
-                aux.t_old[SLOT_C as usize] = touch(&mut reg_ts[ins.c as usize], SLOT_C);
+                r[t_old(SLOT_C)] = touch(&mut reg_ts[ins.c as usize], SLOT_C);
             }
             if op.accesses_memory() {
                 let addr = step.mem_addr as usize;
-                aux.t_old[SLOT_MEM as usize] = touch(&mut data_ts[addr], SLOT_MEM);
+                r[t_old(SLOT_MEM)] = touch(&mut data_ts[addr], SLOT_MEM);
                 data_val[addr] = if op == OpCode::Store {
                     step.c_value
                 } else {
@@ -136,12 +163,12 @@ impl Witness {
             }
             if op.writes_a() {
                 let a = ins.a as usize;
-                aux.t_old[SLOT_A as usize] = touch(&mut reg_ts[a], SLOT_A);
-                aux.a_old = reg_val[a];
+                r[t_old(SLOT_A)] = touch(&mut reg_ts[a], SLOT_A);
+                r[record::A_OLD] = reg_val[a].value();
                 reg_val[a] = step.result;
             }
             if op == OpCode::Lt {
-                let (lo, mid, hi) = split_lt_limbs(lt_gap(step).value());
+                let (lo, mid, hi) = split_lt_limbs(lt_gap(r).value());
                 range[r12].add(lo);
                 range[r12].add(mid);
                 range[r5].add(hi);
@@ -149,35 +176,6 @@ impl Witness {
             n_in += (op == OpCode::In) as u32;
             n_out += (op == OpCode::Out) as u32;
         }
-
-        // Pass 2, parallel: fill the CPU columns in row chunks, straight into SIMD columns.
-        let n_rows = 1usize << shape.cpu_log;
-        let mut cpu: Vec<BaseColumn> = (0..col::COUNT).map(|_| BaseColumn::zeros(n_rows)).collect();
-        let mut chunks: Vec<Vec<&mut [BaseField]>> = (0..n_rows.div_ceil(ROW_CHUNK))
-            .map(|_| Vec::with_capacity(col::COUNT))
-            .collect();
-        for column in cpu.iter_mut() {
-            for (chunk, cells) in column.as_mut_slice().chunks_mut(ROW_CHUNK).enumerate() {
-                chunks[chunk].push(cells);
-            }
-        }
-        chunks
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(chunk, mut cells)| {
-                let first = chunk * ROW_CHUNK;
-                let last = (first + ROW_CHUNK).min(steps.len());
-                for k in first..last.max(first) {
-                    let mut set = |c: usize, v: u32| cells[c][k - first] = m31(v);
-                    fill_row(
-                        &mut set,
-                        k as u32 + 1,
-                        code[steps[k].pc as usize],
-                        &steps[k],
-                        &aux[k],
-                    );
-                }
-            });
 
         let registers = vec![
             reg_val.iter().map(|v| m31(v.value())).collect(),
@@ -188,23 +186,22 @@ impl Witness {
             data_ts.iter().map(|&t| m31(t)).collect(),
         ];
         debug_assert_eq!(REGISTER_LOG, 4);
-        Self {
+        let witness = Self {
             shape,
-            cpu,
+            cpu: Vec::new(),
             program_multiplicity: program_mult.column(),
             range_multiplicity: range.iter().map(Counts::column).collect(),
             registers,
             data,
-        }
+        };
+        (witness, records)
     }
 
-    /// The main trace's columns with their domains, in component order: cpu, program, ranges,
+    /// The tables' main columns with their domains, in component order: program, ranges,
     /// registers, data.
-    pub fn main_columns(&self) -> Vec<(CircleDomain, &BaseColumn)> {
+    pub fn table_columns(&self) -> Vec<(CircleDomain, &BaseColumn)> {
         let domain = |log: u32| CanonicCoset::new(log).circle_domain();
-        let mut out = Vec::new();
-        out.extend(self.cpu.iter().map(|c| (domain(self.shape.cpu_log), c)));
-        out.push((domain(self.shape.program_log), &self.program_multiplicity));
+        let mut out = vec![(domain(self.shape.program_log), &self.program_multiplicity)];
         for (bits, c) in RANGE_BITS.iter().zip(&self.range_multiplicity) {
             out.push((domain(*bits), c));
         }
@@ -212,6 +209,90 @@ impl Witness {
         out.extend(self.data.iter().map(|c| (domain(self.shape.data_log), c)));
         out
     }
+
+    /// The main trace's columns with their domains, in component order: cpu, program, ranges,
+    /// registers, data.
+    pub fn main_columns(&self) -> Vec<(CircleDomain, &BaseColumn)> {
+        let domain = CanonicCoset::new(self.shape.cpu_log).circle_domain();
+        let mut out: Vec<_> = self.cpu.iter().map(|c| (domain, c)).collect();
+        out.extend(self.table_columns());
+        out
+    }
+}
+
+/// The CPU component's main columns (2^log_size rows) from the steps' records, filled on the
+/// host in parallel row chunks straight into SIMD columns; rows past the last step stay zero.
+pub fn cpu_columns(program: &Program, log_size: u32, records: &[StepRecord]) -> Vec<BaseColumn> {
+    let code = program.instructions();
+    let n_rows = 1usize << log_size;
+    let mut cpu: Vec<BaseColumn> = (0..col::COUNT).map(|_| BaseColumn::zeros(n_rows)).collect();
+    let mut chunks: Vec<Vec<&mut [BaseField]>> = (0..n_rows.div_ceil(ROW_CHUNK))
+        .map(|_| Vec::with_capacity(col::COUNT))
+        .collect();
+    for column in cpu.iter_mut() {
+        for (chunk, cells) in column.as_mut_slice().chunks_mut(ROW_CHUNK).enumerate() {
+            chunks[chunk].push(cells);
+        }
+    }
+    chunks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(chunk, mut cells)| {
+            let first = chunk * ROW_CHUNK;
+            let last = (first + ROW_CHUNK).min(records.len());
+            for k in first..last.max(first) {
+                let r = &records[k];
+                let mut set = |c: usize, v: u32| cells[c][k - first] = m31(v);
+                fill_row(&mut set, k as u32 + 1, code[r[record::PC] as usize], r);
+            }
+        });
+    cpu
+}
+
+/// Per instruction of `program`, the words a device fills CPU rows from: the opcode with its
+/// [`op_flags`] above bit 8, then `a`, `b` and `c`.
+pub fn instruction_words(program: &Program) -> Vec<u32> {
+    program
+        .instructions()
+        .iter()
+        .flat_map(|ins| {
+            let op = ins.opcode;
+            [op as u32 | op_flags(op) << 8, ins.a, ins.b, ins.c]
+        })
+        .collect()
+}
+
+/// What an opcode does, as bits a device reads ([`flag`]).
+pub fn op_flags(op: OpCode) -> u32 {
+    [
+        (op.reads_b(), flag::READS_B),
+        (op.reads_c(), flag::READS_C),
+        (op.accesses_memory(), flag::MEMORY),
+        (op.writes_a(), flag::WRITES_A),
+        (op == OpCode::Store, flag::STORE),
+        (op == OpCode::Jmp, flag::JMP),
+        (op == OpCode::Jz, flag::JZ),
+        (op == OpCode::Jnz, flag::JNZ),
+        (op == OpCode::Halt, flag::HALT),
+        (op == OpCode::Lt, flag::LT),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |bits, (_, bit)| bits | bit)
+}
+
+/// The bits of [`op_flags`].
+pub mod flag {
+    pub const READS_B: u32 = 1 << 0;
+    pub const READS_C: u32 = 1 << 1;
+    pub const MEMORY: u32 = 1 << 2;
+    pub const WRITES_A: u32 = 1 << 3;
+    pub const STORE: u32 = 1 << 4;
+    pub const JMP: u32 = 1 << 5;
+    pub const JZ: u32 = 1 << 6;
+    pub const JNZ: u32 = 1 << 7;
+    pub const HALT: u32 = 1 << 8;
+    pub const LT: u32 = 1 << 9;
 }
 
 /// Vector rows per parallel task in [`interaction_trace`]: big enough to amortise one field
@@ -326,9 +407,9 @@ pub fn rows(column: &BaseColumn) -> usize {
 }
 
 /// The gap `lt` range-checks: `vc - vb - 1` when the result is 1, `vb - vc` when it is 0.
-fn lt_gap(step: &Step) -> M31 {
-    let (vb, vc) = (step.b_value, step.c_value);
-    if step.result == M31::ONE {
+fn lt_gap(r: &StepRecord) -> M31 {
+    let (vb, vc) = (M31::new(r[record::B_VALUE]), M31::new(r[record::C_VALUE]));
+    if r[record::RESULT] == 1 {
         vc - vb - M31::ONE
     } else {
         vb - vc
@@ -336,25 +417,20 @@ fn lt_gap(step: &Step) -> M31 {
 }
 
 /// Writes one executed step's cells. Cells the step does not use stay zero.
-fn fill_row(
-    set: &mut impl FnMut(usize, u32),
-    clk: u32,
-    ins: Instruction,
-    step: &Step,
-    aux: &StepAux,
-) {
+fn fill_row(set: &mut impl FnMut(usize, u32), clk: u32, ins: Instruction, r: &StepRecord) {
     let op = ins.opcode;
+    let pc = r[record::PC];
     set(col::EN, 1);
-    set(col::PC, step.pc);
+    set(col::PC, pc);
     set(col::CLK, clk);
-    set(col::IN_IDX, aux.in_idx);
-    set(col::OUT_IDX, aux.out_idx);
+    set(col::IN_IDX, r[record::IN_IDX]);
+    set(col::OUT_IDX, r[record::OUT_IDX]);
     set(col::SEL + op as usize, 1);
     set(col::A, ins.a);
     set(col::B, ins.b);
     set(col::C, ins.c);
     let mut access = |slot: u32, [t_old, lo_col, hi_col]: [usize; 3]| {
-        let old = aux.t_old[slot as usize];
+        let old = r[record::T_OLD + slot as usize];
         let (lo, hi) = split_limbs(4 * clk + slot - old - 1);
         set(t_old, old);
         set(lo_col, lo);
@@ -373,26 +449,26 @@ fn fill_row(
         access(SLOT_A, [col::TA, col::TA_LO, col::TA_HI]);
     }
     if op.reads_b() {
-        set(col::VB, step.b_value.value());
+        set(col::VB, r[record::B_VALUE]);
     }
     if op.reads_c() {
-        set(col::VC, step.c_value.value());
+        set(col::VC, r[record::C_VALUE]);
     }
     if op.accesses_memory() {
         let new = if op == OpCode::Store {
-            step.c_value
+            r[record::C_VALUE]
         } else {
-            step.mem_before
+            r[record::MEM_BEFORE]
         };
-        set(col::M_ADDR, step.mem_addr);
-        set(col::M_OLD, step.mem_before.value());
-        set(col::M_NEW, new.value());
+        set(col::M_ADDR, r[record::MEM_ADDR]);
+        set(col::M_OLD, r[record::MEM_BEFORE]);
+        set(col::M_NEW, new);
     }
     if op.writes_a() {
-        set(col::RES, step.result.value());
-        set(col::A_OLD, aux.a_old.value());
+        set(col::RES, r[record::RESULT]);
+        set(col::A_OLD, r[record::A_OLD]);
     }
-    let vb = step.b_value;
+    let vb = M31::new(r[record::B_VALUE]);
     let mut taken = op == OpCode::Jmp;
     if matches!(op, OpCode::Jz | OpCode::Jnz) {
         let is_zero = vb == M31::ZERO;
@@ -404,11 +480,11 @@ fn fill_row(
     let pc_next = match op {
         OpCode::Halt => HALT_PC,
         _ if taken => ins.c,
-        _ => step.pc + 1,
+        _ => pc + 1,
     };
     set(col::PC_NEXT, pc_next);
     if op == OpCode::Lt {
-        let (lo, mid, hi) = split_lt_limbs(lt_gap(step).value());
+        let (lo, mid, hi) = split_lt_limbs(lt_gap(r).value());
         set(col::LT_LO, lo);
         set(col::LT_MID, mid);
         set(col::LT_HI, hi);
