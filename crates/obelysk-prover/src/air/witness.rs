@@ -52,6 +52,67 @@ impl Counts {
     }
 }
 
+impl Counts {
+    fn merge(mut self, other: Self) -> Self {
+        self.0.iter_mut().zip(other.0).for_each(|(a, b)| *a += b);
+        self
+    }
+}
+
+/// How often each table row is looked up: the program's instructions, and each range table's
+/// values ([`RANGE_BITS`]).
+struct Tables {
+    program: Counts,
+    range: Vec<Counts>,
+}
+
+impl Tables {
+    fn new(program_log: u32) -> Self {
+        Self {
+            program: Counts::new(program_log),
+            range: RANGE_BITS.iter().map(|&b| Counts::new(b)).collect(),
+        }
+    }
+
+    /// The lookups of the step at `clk`: its instruction, the limbs of each access's timestamp
+    /// gap and of `lt`'s gap.
+    fn count(&mut self, code: &[Instruction], clk: u32, r: &StepRecord) {
+        let (r12, r5) = (0, 1);
+        let pc = r[record::PC];
+        self.program.add(pc);
+        let op = code[pc as usize].opcode;
+        let touched = [
+            (op.reads_b(), SLOT_B),
+            (op.reads_c(), SLOT_C),
+            (op.accesses_memory(), SLOT_MEM),
+            (op.writes_a(), SLOT_A),
+        ];
+        for (_, slot) in touched.into_iter().filter(|(t, _)| *t) {
+            let (lo, hi) = split_limbs(4 * clk + slot - r[record::T_OLD + slot as usize] - 1);
+            self.range[r12].add(lo);
+            self.range[r12].add(hi);
+        }
+        if op == OpCode::Lt {
+            let (lo, mid, hi) = split_lt_limbs(lt_gap(r).value());
+            self.range[r12].add(lo);
+            self.range[r12].add(mid);
+            self.range[r5].add(hi);
+        }
+    }
+
+    fn merge(self, other: Self) -> Self {
+        Self {
+            program: self.program.merge(other.program),
+            range: self
+                .range
+                .into_iter()
+                .zip(other.range)
+                .map(|(a, b)| a.merge(b))
+                .collect(),
+        }
+    }
+}
+
 /// A timestamp gap (below 2^24) as two 12-bit limbs.
 fn split_limbs(diff: u32) -> (u32, u32) {
     debug_assert!(diff < 1 << (2 * LIMB_BITS));
@@ -113,48 +174,50 @@ impl Witness {
             data_log: log_size_for(trace.data_words() as usize),
         };
 
-        // Replay memory to find every access's previous timestamp, and count table uses.
-        let mut program_mult = Counts::new(shape.program_log);
-        let mut range: Vec<Counts> = RANGE_BITS.iter().map(|&b| Counts::new(b)).collect();
-        let (r12, r5) = (0, 1);
+        // The step's own values first, in parallel: this also touches every page of the
+        // records, which a sequential first touch pays for one page fault at a time.
+        let mut records = vec![[0u32; record::WORDS]; steps.len()];
+        records
+            .par_chunks_mut(ROW_CHUNK)
+            .zip(steps.par_chunks(ROW_CHUNK))
+            .for_each(|(records, steps)| {
+                for (r, step) in records.iter_mut().zip(steps) {
+                    r[record::PC] = step.pc;
+                    r[record::B_VALUE] = step.b_value.value();
+                    r[record::C_VALUE] = step.c_value.value();
+                    r[record::RESULT] = step.result.value();
+                    r[record::MEM_ADDR] = step.mem_addr;
+                    r[record::MEM_BEFORE] = step.mem_before.value();
+                }
+            });
+
+        // Sequentially, what depends on earlier steps: every access's previous timestamp, the
+        // value a write overwrites, the I/O indices, and the final memory.
         let mut reg_val = [M31::ZERO; 16];
         let mut reg_ts = [0u32; 16];
         let data_len = 1usize << shape.data_log;
         let mut data_val = vec![M31::ZERO; data_len];
         let mut data_ts = vec![0u32; data_len];
         let (mut n_in, mut n_out) = (0u32, 0u32);
-        let mut records = vec![[0u32; record::WORDS]; steps.len()];
         for (k, (step, r)) in steps.iter().zip(records.iter_mut()).enumerate() {
             let clk = k as u32 + 1;
             let ins = code[step.pc as usize];
             let op = ins.opcode;
-            program_mult.add(step.pc);
-            r[record::PC] = step.pc;
-            r[record::B_VALUE] = step.b_value.value();
-            r[record::C_VALUE] = step.c_value.value();
-            r[record::RESULT] = step.result.value();
-            r[record::MEM_ADDR] = step.mem_addr;
-            r[record::MEM_BEFORE] = step.mem_before.value();
             r[record::IN_IDX] = n_in;
             r[record::OUT_IDX] = n_out;
             let mut touch = |ts: &mut u32, slot: u32| {
-                let old = *ts;
+                r[record::T_OLD + slot as usize] = *ts;
                 *ts = 4 * clk + slot;
-                let (lo, hi) = split_limbs(*ts - old - 1);
-                range[r12].add(lo);
-                range[r12].add(hi);
-                old
             };
-            let t_old = |slot: u32| record::T_OLD + slot as usize;
             if op.reads_b() {
-                r[t_old(SLOT_B)] = touch(&mut reg_ts[ins.b as usize], SLOT_B);
+                touch(&mut reg_ts[ins.b as usize], SLOT_B);
             }
             if op.reads_c() {
-                r[t_old(SLOT_C)] = touch(&mut reg_ts[ins.c as usize], SLOT_C);
+                touch(&mut reg_ts[ins.c as usize], SLOT_C);
             }
             if op.accesses_memory() {
                 let addr = step.mem_addr as usize;
-                r[t_old(SLOT_MEM)] = touch(&mut data_ts[addr], SLOT_MEM);
+                touch(&mut data_ts[addr], SLOT_MEM);
                 data_val[addr] = if op == OpCode::Store {
                     step.c_value
                 } else {
@@ -163,19 +226,26 @@ impl Witness {
             }
             if op.writes_a() {
                 let a = ins.a as usize;
-                r[t_old(SLOT_A)] = touch(&mut reg_ts[a], SLOT_A);
+                touch(&mut reg_ts[a], SLOT_A);
                 r[record::A_OLD] = reg_val[a].value();
                 reg_val[a] = step.result;
-            }
-            if op == OpCode::Lt {
-                let (lo, mid, hi) = split_lt_limbs(lt_gap(r).value());
-                range[r12].add(lo);
-                range[r12].add(mid);
-                range[r5].add(hi);
             }
             n_in += (op == OpCode::In) as u32;
             n_out += (op == OpCode::Out) as u32;
         }
+
+        // Table uses, in parallel: each thread counts its rows, then the counts are added.
+        let tables = || Tables::new(shape.program_log);
+        let counted = records
+            .par_chunks(ROW_CHUNK)
+            .enumerate()
+            .fold(tables, |mut t, (chunk, records)| {
+                for (i, r) in records.iter().enumerate() {
+                    t.count(code, (chunk * ROW_CHUNK + i) as u32 + 1, r);
+                }
+                t
+            })
+            .reduce(tables, Tables::merge);
 
         let registers = vec![
             reg_val.iter().map(|v| m31(v.value())).collect(),
@@ -189,8 +259,8 @@ impl Witness {
         let witness = Self {
             shape,
             cpu: Vec::new(),
-            program_multiplicity: program_mult.column(),
-            range_multiplicity: range.iter().map(Counts::column).collect(),
+            program_multiplicity: counted.program.column(),
+            range_multiplicity: counted.range.iter().map(Counts::column).collect(),
             registers,
             data,
         };
