@@ -16,12 +16,14 @@ extern "C" __global__ void add_assign(u32* acc, const u32* other, u32 n) {
     }
 }
 
-// `out[k·words + w] = src[indices[k]·words + w]`: the values stwo reads one by one
-// (`Column::at`, for decommitments), fetched in one launch.
-extern "C" __global__ void gather(const u32* src, const u32* indices, u32 n, u32 words, u32* out) {
+// `out[out_start + k·words + w] = src[indices[k]·words + w]`: the values stwo reads one by one
+// (`Column::at`, for decommitments), fetched in one launch per column, several columns' into one
+// buffer.
+extern "C" __global__ void gather(const u32* src, const u32* indices, u32 n, u32 words, u32* out,
+                                  u32 out_start) {
     for (u32 k = grid_start(); k < n; k += grid_stride()) {
         for (u32 w = 0; w < words; ++w) {
-            out[(u64)k * words + w] = src[(u64)indices[k] * words + w];
+            out[(u64)out_start + (u64)k * words + w] = src[(u64)indices[k] * words + w];
         }
     }
 }

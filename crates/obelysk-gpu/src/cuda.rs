@@ -739,16 +739,23 @@ impl Kernels for CudaKernels {
         rows: &[u32],
         words: u32,
         out: &mut CudaSlice<u32>,
+        out_start: u32,
     ) -> Result<()> {
         check_rows(rows, src.len(), words)?;
         let n = u32::try_from(rows.len())
             .map_err(|_| GpuError::Unsupported("2^32 rows in one gather".into()))?;
-        self.check(out, rows.len() * words as usize)?;
+        self.check(out, out_start as usize + rows.len() * words as usize)?;
         let rows = self.upload(rows)?;
         let mut launch = self.stream.launch_builder(self.function("gather"));
-        launch.arg(src).arg(&rows).arg(&n).arg(&words).arg(out);
-        // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*)`; every row's words lie in
-        // `src` and `out` holds n·words values (checked).
+        launch
+            .arg(src)
+            .arg(&rows)
+            .arg(&n)
+            .arg(&words)
+            .arg(out)
+            .arg(&out_start);
+        // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*, u32)`; every row's words lie
+        // in `src` and `out` holds out_start + n·words values (checked).
         launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 

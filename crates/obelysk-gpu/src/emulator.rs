@@ -96,6 +96,7 @@ mod ffi {
             n: u32,
             words: u32,
             out: *mut u32,
+            out_start: u32,
         );
         pub fn emu_lift_add(
             grid: u32,
@@ -843,11 +844,23 @@ impl Kernels for Emulator {
         Ok(())
     }
 
-    fn gather(&self, src: &Vec<u32>, rows: &[u32], words: u32, out: &mut Vec<u32>) -> Result<()> {
+    fn gather(
+        &self,
+        src: &Vec<u32>,
+        rows: &[u32],
+        words: u32,
+        out: &mut Vec<u32>,
+        out_start: u32,
+    ) -> Result<()> {
         check_rows(rows, src.len(), words)?;
         let n = u32::try_from(rows.len())
             .map_err(|_| GpuError::Unsupported("2^32 rows in one gather".into()))?;
-        check(out, rows.len() * words as usize);
+        if out.len() < out_start as usize + rows.len() * words as usize {
+            return Err(GpuError::Unsupported(format!(
+                "a gather of {n} rows from word {out_start} of {} words",
+                out.len()
+            )));
+        }
         // SAFETY: every row's words lie in `src` and `out` holds n·words values (checked).
         unsafe {
             ffi::emu_gather(
@@ -858,6 +871,7 @@ impl Kernels for Emulator {
                 n,
                 words,
                 out.as_mut_ptr(),
+                out_start,
             )
         };
         Ok(())

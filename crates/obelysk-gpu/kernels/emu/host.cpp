@@ -81,8 +81,8 @@ void emu_add_assign(u32 grid, u32 block, u32* acc, const u32* other, u32 n) {
 }
 
 void emu_gather(u32 grid, u32 block, const u32* src, const u32* indices, u32 n, u32 words,
-                u32* out) {
-    emu_launch(grid, block, [&] { gather(src, indices, n, words, out); });
+                u32* out, u32 out_start) {
+    emu_launch(grid, block, [&] { gather(src, indices, n, words, out, out_start); });
 }
 
 void emu_lift_add(u32 grid, u32 block, u32* acc, const u32* small, u32 n, u32 log_ratio) {

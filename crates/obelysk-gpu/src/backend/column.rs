@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
@@ -71,10 +71,117 @@ impl Element for Blake2sHash {
 /// the same positions folded down for the smaller ones and for the layers); a row the hints did
 /// not predict becomes a hint. Reads are kept until the column is written (or too many pile up
 /// on a column kept between proofs).
+///
+/// Columns read together (a tree's columns, a Merkle tree's layers) form a [`ReadGroup`]: a
+/// read the hints predicted fetches the hinted rows of every member at once, one transfer for
+/// the whole tree. The buffer is shared with the group; a write goes to a copy.
 pub struct DeviceColumn<D: Device, T> {
-    buffer: Buffer<D>,
+    buffer: Arc<Buffer<D>>,
     len: usize,
     reads: Mutex<HashMap<usize, T>>,
+    group: Mutex<Option<(Arc<ReadGroup<D>>, usize)>>,
+}
+
+/// Columns whose decommitted values are fetched together: stwo reads a tree's columns one after
+/// another, each at the same (folded) query rows, and a transfer per column cost a 2^20-step
+/// proof about 30 ms.
+pub struct ReadGroup<D: Device> {
+    members: Mutex<Vec<Member<D>>>,
+    /// Values fetched and not yet taken, by member and row, as words.
+    fetched: Mutex<HashMap<usize, HashMap<usize, Vec<u32>>>>,
+}
+
+struct Member<D: Device> {
+    buffer: Arc<Buffer<D>>,
+    len: usize,
+    words: usize,
+}
+
+impl<D: Device> ReadGroup<D> {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            members: Mutex::new(Vec::new()),
+            fetched: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn join<T: Element>(self: &Arc<Self>, column: &DeviceColumn<D, T>) {
+        let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+        members.push(Member {
+            buffer: column.buffer.clone(),
+            len: column.len,
+            words: T::WORDS,
+        });
+        *column.group.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((self.clone(), members.len() - 1));
+    }
+
+    /// The values fetched for `member`, taken out of the group.
+    fn take(&self, member: usize) -> Option<HashMap<usize, Vec<u32>>> {
+        self.fetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&member)
+    }
+
+    /// Fetches, in one transfer, every member's hinted rows (a small member whole), and `row`
+    /// of `member`.
+    fn fetch(&self, member: usize, row: usize) {
+        let kernels = kernels::<D>();
+        let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
+        // A group kept between proofs (the preprocessed tree's) would otherwise keep rows that
+        // were fetched and never read.
+        if fetched.values().map(HashMap::len).sum::<usize>() > MAX_READS {
+            fetched.clear();
+        }
+        let plans: Vec<(usize, Vec<u32>)> = members
+            .iter()
+            .enumerate()
+            .map(|(m, c)| {
+                let mut rows = if c.len * c.words <= WHOLE_READ_WORDS {
+                    (0..u32_of(c.len)).collect()
+                } else if c.len.is_power_of_two() {
+                    hinted_rows(c.len.ilog2())
+                } else {
+                    Vec::new()
+                };
+                if m == member && rows.binary_search(&u32_of(row)).is_err() {
+                    rows.push(u32_of(row));
+                }
+                (m, rows)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect();
+        let total: usize = plans
+            .iter()
+            .map(|(m, rows)| rows.len() * members[*m].words)
+            .sum();
+        let mut out = ok(kernels.alloc(total.max(1)));
+        let mut start = 0;
+        for (m, rows) in &plans {
+            let words = members[*m].words;
+            ok(kernels.gather(
+                &members[*m].buffer,
+                rows,
+                words as u32,
+                &mut out,
+                u32_of(start),
+            ));
+            start += rows.len() * words;
+        }
+        let values = ok(kernels.download(&out));
+        eprintln!("COUNT group {} members {} words", plans.len(), values.len());
+        let mut at = 0;
+        for (m, rows) in plans {
+            let words = members[m].words;
+            let mine = fetched.entry(m).or_default();
+            for r in rows {
+                mine.insert(r as usize, values[at..at + words].to_vec());
+                at += words;
+            }
+        }
+    }
 }
 
 /// Recent reads as (log2 of the column's length, row), oldest first.
@@ -122,9 +229,31 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
             "a buffer too short for {len} values"
         );
         Self {
-            buffer,
+            buffer: Arc::new(buffer),
             len,
             reads: Mutex::new(HashMap::new()),
+            group: Mutex::new(None),
+        }
+    }
+
+    /// Makes `columns` one [`ReadGroup`], in place of any group they were in.
+    pub fn group(columns: &[&Self]) {
+        let group = ReadGroup::new();
+        for column in columns {
+            group.join(*column);
+        }
+    }
+
+    /// Adds this column to the group of `other` (a Merkle layer to the layers below it), if it
+    /// has one.
+    pub fn join_group_of<U: Element>(&self, other: &DeviceColumn<D, U>) {
+        let group = other
+            .group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((group, _)) = group {
+            group.join(self);
         }
     }
 
@@ -149,13 +278,22 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         &self.buffer
     }
 
-    /// The buffer, for a kernel to write; values read before are forgotten.
+    /// The buffer, for a kernel to write; values read before are forgotten, and the column
+    /// leaves its group (which keeps the values it had, for its other members).
     pub fn buffer_mut(&mut self) -> &mut Buffer<D> {
         self.reads
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        &mut self.buffer
+        *self.group.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        if Arc::get_mut(&mut self.buffer).is_none() {
+            let kernels = kernels::<D>();
+            let n = kernels.len(&self.buffer);
+            let mut copy = ok(kernels.alloc(n));
+            ok(kernels.copy_range(&self.buffer, 0, &mut copy, 0, u32_of(n)));
+            self.buffer = Arc::new(copy);
+        }
+        Arc::get_mut(&mut self.buffer).expect("a buffer no group shares")
     }
 
     /// Values read so far. A panic elsewhere while the lock was held leaves them correct, so a
@@ -179,12 +317,43 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         out
     }
 
+    /// `index` through the column's group: from what the group fetched, or from a fetch for
+    /// every member when the hints predicted the row. `None` when the column has no group or
+    /// the row is news (the caller fetches it alone, and it becomes a hint).
+    fn read_with_group(&self, index: usize) -> Option<T> {
+        let (group, member) = self
+            .group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let predicted = self.len.is_power_of_two()
+            && hinted_rows(self.len.ilog2())
+                .binary_search(&u32_of(index))
+                .is_ok();
+        let mut taken = group.take(member);
+        let fetched_here = taken.as_ref().is_some_and(|t| t.contains_key(&index));
+        if !fetched_here && predicted {
+            group.fetch(member, index);
+            let more = group.take(member).unwrap_or_default();
+            taken.get_or_insert_with(HashMap::new).extend(more);
+        }
+        let taken = taken?;
+        let value = taken.get(&index).map(|w| T::from_words(w));
+        let mut reads = self.reads();
+        if reads.len() + taken.len() > MAX_READS {
+            reads.clear();
+        }
+        reads.extend(taken.into_iter().map(|(r, w)| (r, T::from_words(&w))));
+        value
+    }
+
     /// Rows `rows` (each below `len`), fetched in one gather.
     fn fetch(&self, rows: &[u32]) -> Vec<T> {
+        eprintln!("COUNT single {} rows len {}", rows.len(), self.len);
         let kernels = kernels::<D>();
         let n = rows.len();
         let mut out = ok(kernels.alloc(n * T::WORDS));
-        ok(kernels.gather(&self.buffer, rows, T::WORDS as u32, &mut out));
+        ok(kernels.gather(&self.buffer, rows, T::WORDS as u32, &mut out, 0));
         ok(kernels.download(&out))
             .chunks_exact(T::WORDS)
             .take(n)
@@ -250,10 +419,13 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
         if let Some(value) = value {
             return value;
         }
+        if let Some(value) = self.read_with_group(index) {
+            return value;
+        }
         // Device work happens outside the lock: a failure panics (stwo's traits cannot fail),
         // and the values already read stay usable.
         let fetched: Vec<(usize, T)> = if fresh && self.len * T::WORDS <= WHOLE_READ_WORDS {
-            // A small column (the top of a Merkle tree, a late FRI layer): one download.
+            eprintln!("COUNT whole {}", self.len);
             let words = ok(kernels::<D>().download(&self.buffer));
             words
                 .chunks_exact(T::WORDS)
@@ -353,5 +525,46 @@ impl<D: Device> ColumnOps<SecureField> for DeviceBackend<D> {
 
     fn bit_reverse_column(column: &mut Self::Column) {
         bit_reverse(column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Emulated;
+
+    type Col = DeviceColumn<Emulated, BaseField>;
+
+    /// Past `WHOLE_READ_WORDS`, so that reads go through hints and gathers.
+    const LOG: u32 = 15;
+
+    fn values(seed: u32) -> Vec<BaseField> {
+        (0..1u32 << LOG)
+            .map(|i| BaseField::from(i.wrapping_mul(7919) ^ seed))
+            .collect()
+    }
+
+    #[test]
+    fn grouped_reads_return_each_columns_own_values_and_writes_leave_the_group() {
+        let (va, vb) = (values(1), values(2));
+        let a = Col::from_values(&va);
+        let mut b = Col::from_values(&vb);
+        Col::group(&[&a, &b]);
+        // Row 4242 predicted: the first read fetches it for both members at once.
+        hint(LOG, 4242);
+        assert_eq!(a.at(4242), va[4242]);
+        assert!(
+            b.reads().is_empty(),
+            "b's values wait in the group until it reads"
+        );
+        assert_eq!(b.at(4243), vb[4243], "the pair's other row came along");
+        // Unpredicted rows are fetched alone, and correctly.
+        assert_eq!(b.at(77), vb[77]);
+        // A write goes to b's own copy; a keeps reading the buffer it shares with the group.
+        b.set(4242, BaseField::from(5));
+        assert_eq!(b.at(4242), BaseField::from(5));
+        assert_eq!(b.to_cpu()[..4242], vb[..4242]);
+        assert_eq!(a.at(4243), va[4243]);
+        assert_eq!(a.to_cpu(), va);
     }
 }

@@ -47,7 +47,11 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
         } else {
             1 << lifting_log_size
         };
-        DeviceColumn::from_buffer(leaves, n_leaves)
+        // Decommitment reads the tree's columns, then its layers, each at the same rows.
+        DeviceColumn::group(columns);
+        let leaves = DeviceColumn::from_buffer(leaves, n_leaves);
+        DeviceColumn::group(&[&leaves]);
+        leaves
     }
 
     fn build_next_layer(prev_layer: &Col<Self, Blake2sHash>) -> Col<Self, Blake2sHash> {
@@ -57,7 +61,9 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
             prev_layer.buffer(),
             n_parents,
         ));
-        DeviceColumn::from_buffer(parents, n_parents)
+        let parents = DeviceColumn::from_buffer(parents, n_parents);
+        parents.join_group_of(prev_layer);
+        parents
     }
 }
 

@@ -173,14 +173,15 @@ pub trait Kernels {
     ) -> Result<()>;
     /// `acc[i] += other[i]` for the first `n` values.
     fn add_assign(&self, acc: &mut Self::Column, other: &Self::Column, n: u32) -> Result<()>;
-    /// `out[k·words..][..words] = src[rows[k]·words..][..words]` for every row; a row past
-    /// `src` is an error.
+    /// `out[out_start + k·words..][..words] = src[rows[k]·words..][..words]` for every row; a
+    /// row past `src` is an error.
     fn gather(
         &self,
         src: &Self::Column,
         rows: &[u32],
         words: u32,
         out: &mut Self::Column,
+        out_start: u32,
     ) -> Result<()>;
     /// `acc[i] += small[j]` for the first `n` values, `j` the index of stwo's lift of a column
     /// 2^log_ratio times shorter (pairs of values repeated).

@@ -407,17 +407,31 @@ pub fn check_gather<K: Kernels>(kernels: &K, log_n: u32, words: u32) {
         .iter()
         .flat_map(|&r| values[r as usize * words as usize..][..words as usize].to_vec())
         .collect();
-    let mut out = kernels.upload(&junk(expected.len())).unwrap();
+    // After words of another gather, which it must leave as they are.
+    let start = 5 * words;
+    let mut out = kernels
+        .upload(&junk(start as usize + expected.len()))
+        .unwrap();
     let src = kernels.upload(&values).unwrap();
-    kernels.gather(&src, &rows, words, &mut out).unwrap();
+    kernels.gather(&src, &rows, words, &mut out, start).unwrap();
+    let got = kernels.download(&out).unwrap();
+    assert_eq!(got[start as usize..], expected, "2^{log_n} × {words}");
     assert_eq!(
-        kernels.download(&out).unwrap(),
-        expected,
-        "2^{log_n} × {words}"
+        got[..start as usize],
+        junk(start as usize),
+        "words before the start"
     );
     assert!(
-        kernels.gather(&src, &[n as u32], words, &mut out).is_err(),
+        kernels
+            .gather(&src, &[n as u32], words, &mut out, 0)
+            .is_err(),
         "a row past the column is refused"
+    );
+    assert!(
+        kernels
+            .gather(&src, &rows, words, &mut out, start + 1)
+            .is_err(),
+        "an output too short from its start is refused"
     );
 }
 
