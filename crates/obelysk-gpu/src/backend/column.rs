@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use stwo::core::circle::CirclePoint;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::utils::bit_reverse;
@@ -85,10 +86,16 @@ pub struct DeviceColumn<D: Device, T> {
 /// Columns whose decommitted values are fetched together: stwo reads a tree's columns one after
 /// another, each at the same (folded) query rows, and a transfer per column cost a 2^20-step
 /// proof about 30 ms.
+///
+/// A tree's coefficient columns form one too, for out-of-domain samples: stwo evaluates each at
+/// the same point from its threads, and the first to ask evaluates every member of its size in
+/// one batch, with one transfer.
 pub struct ReadGroup<D: Device> {
     members: Mutex<Vec<Member<D>>>,
     /// Values fetched and not yet taken, by member and row, as words.
     fetched: Mutex<HashMap<usize, HashMap<usize, Vec<u32>>>>,
+    /// Samples evaluated and not yet taken, by member and point.
+    samples: Mutex<HashMap<(usize, [u32; 8]), SecureField>>,
 }
 
 struct Member<D: Device> {
@@ -102,6 +109,7 @@ impl<D: Device> ReadGroup<D> {
         Arc::new(Self {
             members: Mutex::new(Vec::new()),
             fetched: Mutex::new(HashMap::new()),
+            samples: Mutex::new(HashMap::new()),
         })
     }
 
@@ -114,6 +122,55 @@ impl<D: Device> ReadGroup<D> {
         });
         *column.group.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((self.clone(), members.len() - 1));
+    }
+
+    /// `member` (2^log_n coefficients) at `point`: evaluated with every member of its size
+    /// unless an earlier batch did.
+    fn sample(
+        &self,
+        member: usize,
+        log_n: u32,
+        point: CirclePoint<SecureField>,
+    ) -> crate::Result<SecureField> {
+        let key = |m: usize| (m, crate::ops::point_words(point));
+        // Held through the batch: the callers it serves wait here, then find their values.
+        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = samples.remove(&key(member)) {
+            return Ok(value);
+        }
+        let kernels = kernels::<D>();
+        let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+        let len = members[member].len;
+        let same: Vec<usize> = (0..members.len())
+            .filter(|&m| members[m].len == len && members[m].words == 1)
+            .collect();
+        let factors = kernels.upload(&crate::ops::point_factors(log_n, point))?;
+        let partials = same
+            .iter()
+            .map(|&m| {
+                crate::ops::eval_at_point_partials_with(
+                    kernels,
+                    &members[m].buffer,
+                    log_n,
+                    &factors,
+                )
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        drop(members);
+        let values = super::sample::sums::<D>(&partials.iter().collect::<Vec<_>>())?;
+        // Samples of a group kept between proofs (the preprocessed tree's) at earlier points.
+        if samples.len() > MAX_SAMPLES {
+            samples.clear();
+        }
+        let mut mine = None;
+        for (m, value) in same.into_iter().zip(values) {
+            if m == member {
+                mine = Some(value);
+            } else {
+                samples.insert(key(m), value);
+            }
+        }
+        Ok(mine.expect("a member is of its own size"))
     }
 
     /// The values fetched for `member`, taken out of the group.
@@ -191,6 +248,8 @@ const MAX_READ_HINTS: usize = 2048;
 /// Columns up to this many words are read whole on their first read: one transfer instead of
 /// the gather's four.
 const WHOLE_READ_WORDS: usize = 1 << 14;
+/// Samples a group keeps for members that have not asked yet, before it starts over.
+const MAX_SAMPLES: usize = 1 << 12;
 /// Values a column keeps from reads before it starts over.
 const MAX_READS: usize = 1 << 16;
 
@@ -242,6 +301,17 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         for column in columns {
             group.join(*column);
         }
+    }
+
+    /// `PolyOps::eval_at_point` of this column's 2^log_n coefficients, batched with the other
+    /// members of its group (see [`ReadGroup`]); `None` for a column with no group.
+    pub fn sample(&self, log_n: u32, point: CirclePoint<SecureField>) -> Option<SecureField> {
+        let (group, member) = self
+            .group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        Some(ok(group.sample(member, log_n, point)))
     }
 
     /// Adds this column to the group of `other` (a Merkle layer to the layers below it), if it
@@ -566,5 +636,26 @@ mod tests {
         assert_eq!(b.to_cpu()[..4242], vb[..4242]);
         assert_eq!(a.at(4243), va[4243]);
         assert_eq!(a.to_cpu(), va);
+    }
+
+    #[test]
+    fn grouped_samples_equal_single_evaluations() {
+        use stwo::core::circle::SECURE_FIELD_CIRCLE_GEN;
+        let columns: Vec<Col> = (0..3).map(|k| Col::from_values(&values(k))).collect();
+        let short = Col::from_values(&values(9)[..1 << 10]);
+        let mut members: Vec<&Col> = columns.iter().collect();
+        members.push(&short);
+        Col::group(&members);
+        let point = SECURE_FIELD_CIRCLE_GEN.mul(12345);
+        let single = |c: &Col, log| {
+            crate::ops::eval_at_point(kernels::<Emulated>(), c.buffer(), log, point).unwrap()
+        };
+        // The second column's sample comes from the batch the first one's started.
+        for c in columns.iter().rev() {
+            assert_eq!(c.sample(LOG, point), Some(single(c, LOG)));
+        }
+        assert_eq!(short.sample(10, point), Some(single(&short, 10)));
+        let loner = Col::from_values(&values(3));
+        assert_eq!(loner.sample(LOG, point), None, "a column with no group");
     }
 }

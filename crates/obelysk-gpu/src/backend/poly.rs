@@ -93,10 +93,13 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
         columns: Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
         twiddles: &TwiddleTree<Self>,
     ) -> Vec<CircleCoefficients<Self>> {
-        columns
+        let polys: Vec<CircleCoefficients<Self>> = columns
             .into_iter()
             .map(|eval| Self::interpolate(eval, twiddles))
-            .collect()
+            .collect();
+        // Out-of-domain samples evaluate a tree's columns at the same point.
+        DeviceColumn::group(&polys.iter().map(|p| &p.coeffs).collect::<Vec<_>>());
+        polys
     }
 
     fn eval_at_point(
@@ -108,6 +111,10 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
         let kernels = kernels::<D>();
         if n == 1 {
             return ok(ops::eval_at_point(kernels, poly.coeffs.buffer(), 0, point));
+        }
+        // A tree's columns are evaluated together (see `ReadGroup`).
+        if let Some(value) = poly.coeffs.sample(n.ilog2(), point) {
+            return value;
         }
         // Launched here, brought back with other threads' samples (see `sample`).
         let partials = ok(ops::eval_at_point_partials(

@@ -102,19 +102,25 @@ impl<D: Device> Sampler<D> {
 
 /// Every queued buffer's sum, from one transfer.
 fn totals<D: Device>(batch: &[(u64, Buffer<D>)]) -> Result<Vec<SecureField>> {
+    let partials: Vec<&Buffer<D>> = batch.iter().map(|(_, p)| p).collect();
+    sums::<D>(&partials)
+}
+
+/// The sum of each buffer of partial sums (four words per value), from one transfer.
+pub(super) fn sums<D: Device>(partials: &[&Buffer<D>]) -> Result<Vec<SecureField>> {
     let kernels = kernels::<D>();
-    if let [(_, only)] = batch {
+    if let [only] = partials {
         return Ok(vec![sum_words(&kernels.download(only)?)]);
     }
-    let lens: Vec<usize> = batch.iter().map(|(_, p)| kernels.len(p)).collect();
+    let lens: Vec<usize> = partials.iter().map(|p| kernels.len(p)).collect();
     let mut all = kernels.alloc(lens.iter().sum::<usize>().max(1))?;
     let mut offset = 0;
-    for ((_, partials), &len) in batch.iter().zip(&lens) {
+    for (p, &len) in partials.iter().zip(&lens) {
         let (start, n) = (
             crate::ops::as_u32(offset, "batched partial sums")?,
             crate::ops::as_u32(len, "partial sums")?,
         );
-        kernels.copy_range(partials, 0, &mut all, start, n)?;
+        kernels.copy_range(p, 0, &mut all, start, n)?;
         offset += len;
     }
     let words = kernels.download(&all)?;

@@ -15,7 +15,7 @@ pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, Devi
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use interaction::interaction_columns;
 pub use merkle::{merkle_leaves, merkle_leaves_on_device, merkle_parents};
-pub use poly::{eval_at_point, eval_at_point_partials};
+pub use poly::{eval_at_point, eval_at_point_partials, eval_at_point_partials_with, point_factors};
 pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
     subdomain_points, NumeratorGroup, Numerators,
@@ -366,7 +366,7 @@ fn secure(words: [u32; 4]) -> SecureField {
     SecureField::from_m31_array(words.map(BaseField::from_u32_unchecked))
 }
 
-fn point_words(p: CirclePoint<SecureField>) -> [u32; 8] {
+pub(crate) fn point_words(p: CirclePoint<SecureField>) -> [u32; 8] {
     let [x, y] = [words(p.x), words(p.y)];
     std::array::from_fn(|i| if i < 4 { x[i] } else { y[i - 4] })
 }

@@ -44,7 +44,13 @@ pub fn eval_at_point_partials<K: Kernels>(
             "partial sums of a constant polynomial".into(),
         ));
     }
-    // stwo's folding factors: y, then x, 2x² − 1, … (as many as bits), reversed.
+    let factors = kernels.upload(&point_factors(log_n, point))?;
+    eval_at_point_partials_with(kernels, coeffs, log_n, &factors)
+}
+
+/// stwo's folding factors of `point` for 2^log_n coefficients: y, then x, 2x² − 1, … (as many
+/// as bits), reversed; four words each.
+pub fn point_factors(log_n: u32, point: CirclePoint<SecureField>) -> Vec<u32> {
     let mut factors = vec![point.y];
     let mut x = point.x;
     for _ in 1..log_n {
@@ -52,18 +58,28 @@ pub fn eval_at_point_partials<K: Kernels>(
         x = CirclePoint::double_x(x);
     }
     factors.reverse();
-    let factors: Vec<u32> = factors.into_iter().flat_map(words).collect();
+    factors.into_iter().flat_map(words).collect()
+}
+
+/// [`eval_at_point_partials`] with the point's [`point_factors`] already on the device, for
+/// evaluating many polynomials of one size at one point.
+pub fn eval_at_point_partials_with<K: Kernels>(
+    kernels: &K,
+    coeffs: &K::Column,
+    log_n: u32,
+    factors: &K::Column,
+) -> Result<K::Column> {
+    holds(kernels, coeffs, 1 << log_n, "coefficients")?;
+    if log_n == 0 {
+        return Err(crate::GpuError::Unsupported(
+            "partial sums of a constant polynomial".into(),
+        ));
+    }
     let chunk_log = log_n.min(EVAL_CHUNK_LOG);
     let work = 1u32 << (log_n - chunk_log);
     let threads = kernels.eval_threads(work);
     let mut wide = kernels.alloc(4 * threads as usize)?;
-    kernels.eval_poly_partials(
-        coeffs,
-        log_n,
-        &kernels.upload(&factors)?,
-        chunk_log,
-        &mut wide,
-    )?;
+    kernels.eval_poly_partials(coeffs, log_n, factors, chunk_log, &mut wide)?;
     let mut partials = kernels.alloc(4 * kernels.threads(threads) as usize)?;
     kernels.secure_sum_partials(&wide, threads, 0, threads, &mut partials)?;
     Ok(partials)
