@@ -7,9 +7,11 @@ use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::prover::backend::{Col, Column, CpuBackend};
+use stwo::prover::mempool::BaseColumnPool;
 use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
 use stwo::prover::poly::twiddles::{TwiddleBuffer, TwiddleTree};
 use stwo::prover::poly::BitReversedOrder;
+use stwo::prover::Poly;
 
 use super::{cache, kernels, ok, u32_of, Buffer, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, DeviceTwiddles, Kernels, MIN_FFT_LOG_SIZE};
@@ -58,6 +60,19 @@ fn cpu_twiddles(coset: Coset) -> TwiddleTree<CpuBackend> {
     CpuBackend::precompute_twiddles(coset)
 }
 
+/// Indices of the items on each domain, in order of first appearance (`None` items are skipped).
+fn batches(domains: impl Iterator<Item = Option<CircleDomain>>) -> Vec<(CircleDomain, Vec<usize>)> {
+    let mut out: Vec<(CircleDomain, Vec<usize>)> = Vec::new();
+    for (i, domain) in domains.enumerate() {
+        let Some(domain) = domain else { continue };
+        match out.iter_mut().find(|(d, _)| *d == domain) {
+            Some((_, members)) => members.push(i),
+            None => out.push((domain, vec![i])),
+        }
+    }
+    out
+}
+
 fn to_device<D: Device>(values: Vec<BaseField>) -> DeviceColumn<D, BaseField> {
     values.into_iter().collect()
 }
@@ -87,15 +102,53 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
         CircleCoefficients::new(values)
     }
 
-    /// One column after another (stwo's default runs them on rayon's threads, which would only
-    /// queue launches on one stream from several threads).
+    /// The columns of each size in one buffer, one launch per layer for all of them: a launch
+    /// per layer per column left a 2^20-step tree waiting on a thousand launches.
     fn interpolate_columns(
         columns: Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
         twiddles: &TwiddleTree<Self>,
     ) -> Vec<CircleCoefficients<Self>> {
-        let polys: Vec<CircleCoefficients<Self>> = columns
+        let kernels = kernels::<D>();
+        let mut polys: Vec<Option<CircleCoefficients<Self>>> = Vec::new();
+        polys.resize_with(columns.len(), || None);
+        let mut columns: Vec<Option<_>> = columns.into_iter().map(Some).collect();
+        for (domain, members) in batches(columns.iter().map(|c| c.as_ref().map(|c| c.domain))) {
+            if members.len() == 1 || domain.log_size() < MIN_FFT_LOG_SIZE {
+                for m in members {
+                    let eval = columns[m].take().expect("each column once");
+                    polys[m] = Some(Self::interpolate(eval, twiddles));
+                }
+                continue;
+            }
+            let n = domain.size();
+            let mut batch = ok(kernels.alloc(members.len() * n));
+            for (k, &m) in members.iter().enumerate() {
+                let eval = columns[m].as_ref().expect("each column once");
+                ok(kernels.copy_range(
+                    eval.values.buffer(),
+                    0,
+                    &mut batch,
+                    u32_of(k * n),
+                    u32_of(n),
+                ));
+            }
+            ok(ops::interpolate_columns(
+                kernels,
+                &mut batch,
+                members.len(),
+                domain,
+                device_twiddles(twiddles),
+            ));
+            for (k, &m) in members.iter().enumerate() {
+                // The evaluation's buffer takes the coefficients, as `interpolate` does in place.
+                let mut values = columns[m].take().expect("each column once").values;
+                ok(kernels.copy_range(&batch, u32_of(k * n), values.buffer_mut(), 0, u32_of(n)));
+                polys[m] = Some(CircleCoefficients::new(values));
+            }
+        }
+        let polys: Vec<CircleCoefficients<Self>> = polys
             .into_iter()
-            .map(|eval| Self::interpolate(eval, twiddles))
+            .map(|p| p.expect("every column interpolated"))
             .collect();
         // Out-of-domain samples evaluate a tree's columns at the same point.
         DeviceColumn::group(&polys.iter().map(|p| &p.coeffs).collect::<Vec<_>>());
@@ -212,6 +265,69 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
             device_twiddles(twiddles),
         ));
         CircleEvaluation::new(domain, buffer)
+    }
+
+    /// The polynomials of each size extended in one buffer, one launch per layer for all of
+    /// them (see `interpolate_columns`). stwo's buffer pool is not used: each evaluation gets a
+    /// buffer of its own from the batch.
+    fn evaluate_polynomials(
+        polynomials: Vec<CircleCoefficients<Self>>,
+        log_blowup_factor: u32,
+        twiddles: &TwiddleTree<Self>,
+        store_polynomials_coefficients: bool,
+        _pool: &BaseColumnPool<Self>,
+    ) -> Vec<Poly<Self>> {
+        let kernels = kernels::<D>();
+        let domain_of = |p: &CircleCoefficients<Self>| {
+            CanonicCoset::new(p.log_size() + log_blowup_factor).circle_domain()
+        };
+        let mut evals: Vec<Option<CircleEvaluation<Self, BaseField, BitReversedOrder>>> =
+            Vec::new();
+        evals.resize_with(polynomials.len(), || None);
+        for (domain, members) in batches(polynomials.iter().map(|p| Some(domain_of(p)))) {
+            if members.len() == 1 || domain.log_size() < MIN_FFT_LOG_SIZE {
+                for m in members {
+                    evals[m] = Some(Self::evaluate(&polynomials[m], domain, twiddles));
+                }
+                continue;
+            }
+            let n = domain.size();
+            let n_coeffs = polynomials[members[0]].coeffs.len();
+            let mut batch = ok(kernels.alloc(members.len() * n));
+            for (k, &m) in members.iter().enumerate() {
+                let coeffs = &polynomials[m].coeffs;
+                ok(kernels.copy_range(
+                    coeffs.buffer(),
+                    0,
+                    &mut batch,
+                    u32_of(k * n),
+                    u32_of(n_coeffs),
+                ));
+            }
+            ok(ops::evaluate_columns(
+                kernels,
+                &mut batch,
+                members.len(),
+                n_coeffs,
+                domain,
+                device_twiddles(twiddles),
+            ));
+            for (k, &m) in members.iter().enumerate() {
+                let mut values = DeviceColumn::alloc(n);
+                ok(kernels.copy_range(&batch, u32_of(k * n), values.buffer_mut(), 0, u32_of(n)));
+                evals[m] = Some(CircleEvaluation::new(domain, values));
+            }
+        }
+        polynomials
+            .into_iter()
+            .zip(evals)
+            .map(|(coeffs, evals)| {
+                Poly::new(
+                    store_polynomials_coefficients.then_some(coeffs),
+                    evals.expect("every polynomial evaluated"),
+                )
+            })
+            .collect()
     }
 
     fn precompute_twiddles(coset: Coset) -> TwiddleTree<Self> {
