@@ -1,7 +1,7 @@
 //! Device columns: stwo's `Column` over a device buffer of 32-bit words.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -92,10 +92,17 @@ pub struct DeviceColumn<D: Device, T> {
 /// one batch, with one transfer.
 pub struct ReadGroup<D: Device> {
     members: Mutex<Vec<Member<D>>>,
-    /// Values fetched and not yet taken, by member and row, as words.
-    fetched: Mutex<HashMap<usize, HashMap<usize, Vec<u32>>>>,
+    fetched: Mutex<Fetched>,
     /// Samples evaluated and not yet taken, by member and point.
     samples: Mutex<HashMap<(usize, [u32; 8]), SecureField>>,
+}
+
+#[derive(Default)]
+struct Fetched {
+    /// Values fetched and not yet taken, by member and row, as words.
+    pending: HashMap<usize, HashMap<usize, Vec<u32>>>,
+    /// Rows fetched so far, by member: a fetch leaves them out.
+    seen: HashMap<usize, HashSet<u32>>,
 }
 
 struct Member<D: Device> {
@@ -108,7 +115,7 @@ impl<D: Device> ReadGroup<D> {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             members: Mutex::new(Vec::new()),
-            fetched: Mutex::new(HashMap::new()),
+            fetched: Mutex::new(Fetched::default()),
             samples: Mutex::new(HashMap::new()),
         })
     }
@@ -178,20 +185,22 @@ impl<D: Device> ReadGroup<D> {
         self.fetched
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .pending
             .remove(&member)
     }
 
-    /// Fetches, in one transfer, every member's hinted rows (a small member whole), and `row`
-    /// of `member`.
+    /// Fetches, in one transfer, every member's hinted rows (a small member whole) and `row`
+    /// of `member`, less the rows fetched before.
     fn fetch(&self, member: usize, row: usize) {
         let kernels = kernels::<D>();
         let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
         let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
-        // A group kept between proofs (the preprocessed tree's) would otherwise keep rows that
-        // were fetched and never read.
-        if fetched.values().map(HashMap::len).sum::<usize>() > MAX_READS {
-            fetched.clear();
+        // A group kept between proofs (the preprocessed tree's) would otherwise keep every
+        // proof's rows.
+        if fetched.seen.values().map(HashSet::len).sum::<usize>() > MAX_READS {
+            *fetched = Fetched::default();
         }
+        let mut hinted: HashMap<u32, Vec<u32>> = HashMap::new();
         let plans: Vec<(usize, Vec<u32>)> = members
             .iter()
             .enumerate()
@@ -199,13 +208,19 @@ impl<D: Device> ReadGroup<D> {
                 let mut rows = if c.len * c.words <= WHOLE_READ_WORDS {
                     (0..u32_of(c.len)).collect()
                 } else if c.len.is_power_of_two() {
-                    hinted_rows(c.len.ilog2())
+                    let log = c.len.ilog2();
+                    hinted
+                        .entry(log)
+                        .or_insert_with(|| hinted_rows(log))
+                        .clone()
                 } else {
                     Vec::new()
                 };
                 if m == member && rows.binary_search(&u32_of(row)).is_err() {
                     rows.push(u32_of(row));
                 }
+                let seen = fetched.seen.entry(m).or_default();
+                rows.retain(|r| seen.insert(*r));
                 (m, rows)
             })
             .filter(|(_, rows)| !rows.is_empty())
@@ -228,11 +243,10 @@ impl<D: Device> ReadGroup<D> {
             start += rows.len() * words;
         }
         let values = ok(kernels.download(&out));
-        eprintln!("COUNT group {} members {} words", plans.len(), values.len());
         let mut at = 0;
         for (m, rows) in plans {
             let words = members[m].words;
-            let mine = fetched.entry(m).or_default();
+            let mine = fetched.pending.entry(m).or_default();
             for r in rows {
                 mine.insert(r as usize, values[at..at + words].to_vec());
                 at += words;
@@ -388,26 +402,26 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
     }
 
     /// `index` through the column's group: from what the group fetched, or from a fetch for
-    /// every member when the hints predicted the row. `None` when the column has no group or
-    /// the row is news (the caller fetches it alone, and it becomes a hint).
+    /// every member (a row the hints did not predict becomes one first, so that the fetch
+    /// brings it for every member). `None` when the column has no group, or lost the row to
+    /// the cap on kept values (the caller then fetches it alone).
     fn read_with_group(&self, index: usize) -> Option<T> {
         let (group, member) = self
             .group
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()?;
-        let predicted = self.len.is_power_of_two()
-            && hinted_rows(self.len.ilog2())
-                .binary_search(&u32_of(index))
-                .is_ok();
-        let mut taken = group.take(member);
-        let fetched_here = taken.as_ref().is_some_and(|t| t.contains_key(&index));
-        if !fetched_here && predicted {
+        let mut taken = group.take(member).unwrap_or_default();
+        if !taken.contains_key(&index) {
+            if self.len.is_power_of_two() {
+                let log = self.len.ilog2();
+                if hinted_rows(log).binary_search(&u32_of(index)).is_err() {
+                    hint(log, index);
+                }
+            }
             group.fetch(member, index);
-            let more = group.take(member).unwrap_or_default();
-            taken.get_or_insert_with(HashMap::new).extend(more);
+            taken.extend(group.take(member).unwrap_or_default());
         }
-        let taken = taken?;
         let value = taken.get(&index).map(|w| T::from_words(w));
         let mut reads = self.reads();
         if reads.len() + taken.len() > MAX_READS {
@@ -419,7 +433,6 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
 
     /// Rows `rows` (each below `len`), fetched in one gather.
     fn fetch(&self, rows: &[u32]) -> Vec<T> {
-        eprintln!("COUNT single {} rows len {}", rows.len(), self.len);
         let kernels = kernels::<D>();
         let n = rows.len();
         let mut out = ok(kernels.alloc(n * T::WORDS));
@@ -495,7 +508,7 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
         // Device work happens outside the lock: a failure panics (stwo's traits cannot fail),
         // and the values already read stay usable.
         let fetched: Vec<(usize, T)> = if fresh && self.len * T::WORDS <= WHOLE_READ_WORDS {
-            eprintln!("COUNT whole {}", self.len);
+            // A small column (the top of a Merkle tree, a late FRI layer): one download.
             let words = ok(kernels::<D>().download(&self.buffer));
             words
                 .chunks_exact(T::WORDS)
