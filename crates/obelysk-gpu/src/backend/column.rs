@@ -99,11 +99,16 @@ pub struct ReadGroup<D: Device> {
 
 #[derive(Default)]
 struct Fetched {
-    /// Values fetched and not yet taken, by member and row, as words.
-    pending: HashMap<usize, HashMap<usize, Vec<u32>>>,
-    /// Rows fetched so far, by member: a fetch leaves them out.
-    seen: HashMap<usize, HashSet<u32>>,
+    /// Values fetched and not yet taken, by member: (row, words).
+    pending: HashMap<usize, Vec<(usize, Words)>>,
+    /// The last hint a fetch took in: the next one maps only those after it.
+    last_hint: u64,
+    /// Small members already fetched whole.
+    whole: HashSet<usize>,
 }
+
+/// A value's words (at most a hash's eight), without an allocation per value.
+type Words = [u32; 8];
 
 struct Member<D: Device> {
     buffer: Arc<Buffer<D>>,
@@ -121,6 +126,7 @@ impl<D: Device> ReadGroup<D> {
     }
 
     fn join<T: Element>(self: &Arc<Self>, column: &DeviceColumn<D, T>) {
+        assert!(T::WORDS <= 8, "a value of {} words", T::WORDS);
         let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
         members.push(Member {
             buffer: column.buffer.clone(),
@@ -181,7 +187,7 @@ impl<D: Device> ReadGroup<D> {
     }
 
     /// The values fetched for `member`, taken out of the group.
-    fn take(&self, member: usize) -> Option<HashMap<usize, Vec<u32>>> {
+    fn take(&self, member: usize) -> Option<Vec<(usize, Words)>> {
         self.fetched
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -189,42 +195,44 @@ impl<D: Device> ReadGroup<D> {
             .remove(&member)
     }
 
-    /// Fetches, in one transfer, every member's hinted rows (a small member whole) and `row`
-    /// of `member`, less the rows fetched before.
+    /// Fetches, in one transfer, the rows of every member that the hints since the group's
+    /// last fetch point at (a small member whole, once), and `row` of `member`.
     fn fetch(&self, member: usize, row: usize) {
         let kernels = kernels::<D>();
         let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
         let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
-        // A group kept between proofs (the preprocessed tree's) would otherwise keep every
-        // proof's rows.
-        if fetched.seen.values().map(HashSet::len).sum::<usize>() > MAX_READS {
-            *fetched = Fetched::default();
-        }
+        let since = fetched.last_hint;
+        let mut last = since;
         let mut hinted: HashMap<u32, Vec<u32>> = HashMap::new();
-        let plans: Vec<(usize, Vec<u32>)> = members
-            .iter()
-            .enumerate()
-            .map(|(m, c)| {
-                let mut rows = if c.len * c.words <= WHOLE_READ_WORDS {
+        let mut plans: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (m, c) in members.iter().enumerate() {
+            let mut rows = if c.len * c.words <= WHOLE_READ_WORDS {
+                if fetched.whole.insert(m) {
                     (0..u32_of(c.len)).collect()
-                } else if c.len.is_power_of_two() {
-                    let log = c.len.ilog2();
-                    hinted
-                        .entry(log)
-                        .or_insert_with(|| hinted_rows(log))
-                        .clone()
                 } else {
                     Vec::new()
-                };
-                if m == member && rows.binary_search(&u32_of(row)).is_err() {
-                    rows.push(u32_of(row));
                 }
-                let seen = fetched.seen.entry(m).or_default();
-                rows.retain(|r| seen.insert(*r));
-                (m, rows)
-            })
-            .filter(|(_, rows)| !rows.is_empty())
-            .collect();
+            } else if c.len.is_power_of_two() {
+                let log = c.len.ilog2();
+                hinted
+                    .entry(log)
+                    .or_insert_with(|| {
+                        let (rows, newest) = hinted_rows_after(log, since);
+                        last = last.max(newest);
+                        rows
+                    })
+                    .clone()
+            } else {
+                Vec::new()
+            };
+            if m == member && rows.binary_search(&u32_of(row)).is_err() {
+                rows.push(u32_of(row));
+            }
+            if !rows.is_empty() {
+                plans.push((m, rows));
+            }
+        }
+        fetched.last_hint = last;
         let total: usize = plans
             .iter()
             .map(|(m, rows)| rows.len() * members[*m].words)
@@ -248,50 +256,74 @@ impl<D: Device> ReadGroup<D> {
             let words = members[m].words;
             let mine = fetched.pending.entry(m).or_default();
             for r in rows {
-                mine.insert(r as usize, values[at..at + words].to_vec());
+                let mut value: Words = [0; 8];
+                value[..words].copy_from_slice(&values[at..at + words]);
+                mine.push((r as usize, value));
                 at += words;
             }
         }
     }
 }
 
-/// Recent reads as (log2 of the column's length, row), oldest first.
-static READ_HINTS: Mutex<VecDeque<(u32, u32)>> = Mutex::new(VecDeque::new());
+/// Recent reads as (log2 of the column's length, row), oldest first, each with its number in
+/// the sequence of all hints.
+static READ_HINTS: Mutex<Hints> = Mutex::new(Hints {
+    queue: VecDeque::new(),
+    next: 1,
+});
+
+struct Hints {
+    queue: VecDeque<(u32, u32, u64)>,
+    next: u64,
+}
+
 /// Hints kept: a few proofs' worth of queries.
 const MAX_READ_HINTS: usize = 2048;
 /// Columns up to this many words are read whole on their first read: one transfer instead of
 /// the gather's four.
 const WHOLE_READ_WORDS: usize = 1 << 14;
-/// Samples a group keeps for members that have not asked yet, before it starts over.
-const MAX_SAMPLES: usize = 1 << 12;
 /// Values a column keeps from reads before it starts over.
 const MAX_READS: usize = 1 << 16;
+/// Samples a group keeps for members that have not asked yet, before it starts over.
+const MAX_SAMPLES: usize = 1 << 12;
 
-/// The rows of a column of 2^log values that the hints point at: a hint at row `i` of a column
-/// 2^k times longer maps to the pair containing `i >> k`, which is where both stwo's lift and a
+/// The pair of rows a hint at row `i` of a column of 2^l values points at in a column of 2^log
+/// (l ≥ log): the pair containing `i >> (l − log)`, which is where both stwo's lift and a
 /// Merkle path read.
-fn hinted_rows(log: u32) -> Vec<u32> {
+fn hinted_pair(l: u32, i: u32, log: u32) -> Option<[u32; 2]> {
+    let pair = (i >> (l - log + 1)) << 1;
+    (l >= log && (pair as usize) < (1usize << log)).then_some([pair, pair | 1])
+}
+
+/// The rows of a column of 2^log values that the hints after number `after` point at, sorted,
+/// and the number of the last hint.
+fn hinted_rows_after(log: u32, after: u64) -> (Vec<u32>, u64) {
     let hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
     let mut rows: Vec<u32> = hints
+        .queue
         .iter()
-        .filter(|&&(l, _)| l >= log)
-        .flat_map(|&(l, i)| {
-            let pair = (i >> (l - log + 1)) << 1;
-            [pair, pair | 1]
-        })
-        .filter(|&r| (r as usize) < (1usize << log))
+        .filter(|&&(l, _, n)| n > after && l >= log)
+        .filter_map(|&(l, i, _)| hinted_pair(l, i, log))
+        .flatten()
         .collect();
     rows.sort_unstable();
     rows.dedup();
-    rows
+    (rows, hints.next - 1)
+}
+
+/// The rows of a column of 2^log values that the hints point at.
+fn hinted_rows(log: u32) -> Vec<u32> {
+    hinted_rows_after(log, 0).0
 }
 
 fn hint(log: u32, row: usize) {
     let mut hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if hints.len() == MAX_READ_HINTS {
-        hints.pop_front();
+    if hints.queue.len() == MAX_READ_HINTS {
+        hints.queue.pop_front();
     }
-    hints.push_back((log, u32_of(row)));
+    let n = hints.next;
+    hints.next += 1;
+    hints.queue.push_back((log, u32_of(row), n));
 }
 
 impl<D: Device, T: Element> DeviceColumn<D, T> {
@@ -402,33 +434,44 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
     }
 
     /// `index` through the column's group: from what the group fetched, or from a fetch for
-    /// every member (a row the hints did not predict becomes one first, so that the fetch
-    /// brings it for every member). `None` when the column has no group, or lost the row to
-    /// the cap on kept values (the caller then fetches it alone).
+    /// every member (a row no hint points at becomes one first, so that the fetch brings it for
+    /// every member). `None` when the column has no group, or lost the row to the cap on kept
+    /// values (the caller then fetches it alone).
     fn read_with_group(&self, index: usize) -> Option<T> {
         let (group, member) = self
             .group
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()?;
-        let mut taken = group.take(member).unwrap_or_default();
-        if !taken.contains_key(&index) {
-            if self.len.is_power_of_two() {
-                let log = self.len.ilog2();
-                if hinted_rows(log).binary_search(&u32_of(index)).is_err() {
-                    hint(log, index);
-                }
+        let keep = |taken: Vec<(usize, Words)>| {
+            let mut reads = self.reads();
+            if reads.len() + taken.len() > MAX_READS {
+                reads.clear();
             }
-            group.fetch(member, index);
-            taken.extend(group.take(member).unwrap_or_default());
+            reads.extend(
+                taken
+                    .into_iter()
+                    .map(|(r, w)| (r, T::from_words(&w[..T::WORDS]))),
+            );
+            reads.get(&index).copied()
+        };
+        if let Some(value) = group.take(member).and_then(keep) {
+            return Some(value);
         }
-        let value = taken.get(&index).map(|w| T::from_words(w));
-        let mut reads = self.reads();
-        if reads.len() + taken.len() > MAX_READS {
-            reads.clear();
+        if self.len.is_power_of_two() {
+            let log = self.len.ilog2();
+            let since = group
+                .fetched
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .last_hint;
+            let (pending, _) = hinted_rows_after(log, since);
+            if pending.binary_search(&u32_of(index)).is_err() {
+                hint(log, index);
+            }
         }
-        reads.extend(taken.into_iter().map(|(r, w)| (r, T::from_words(&w))));
-        value
+        group.fetch(member, index);
+        group.take(member).and_then(keep)
     }
 
     /// Rows `rows` (each below `len`), fetched in one gather.
