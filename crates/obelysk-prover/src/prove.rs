@@ -60,8 +60,9 @@ pub(crate) fn preprocessed_root(
 }
 
 /// A stwo backend the Obelysk prover runs on: stwo's SIMD backend here, the GPU backend in
-/// `obelysk-gpu`. Witness generation stays on the SIMD backend; its columns move over with
-/// [`ProverBackend::evaluation`].
+/// `obelysk-gpu`. The replay of the execution and the tables' columns stay on the host and move
+/// over with [`ProverBackend::evaluation`]; the backend fills the CPU component's columns and
+/// builds its LogUp columns ([`ProverBackend::cpu_columns`], [`ProverBackend::cpu_interaction`]).
 pub trait ProverBackend:
     BackendForChannel<Blake2sMerkleChannel> + PolyOps<Twiddles: Send + Sync> + Send + Sync + 'static
 {
@@ -295,10 +296,11 @@ pub fn prove_trace_on<B: ProverBackend>(
     let evals = Evals::new(&shape, &relations);
     let (mut interaction, cpu_sum) = B::cpu_interaction(cpu_columns, shape.cpu_log, &relations);
     let tables = table_interaction_traces(&witness, &prepared.columns, &evals);
-    let mut claimed_sums = [cpu_sum; N_COMPONENTS];
-    for (sum, (_, table_sum)) in claimed_sums[1..].iter_mut().zip(&tables) {
-        *sum = *table_sum;
-    }
+    let claimed_sums: [SecureField; N_COMPONENTS] = std::iter::once(cpu_sum)
+        .chain(tables.iter().map(|(_, sum)| *sum))
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("one claimed sum per component");
     interaction.extend(
         tables
             .into_iter()
