@@ -291,8 +291,11 @@ const MAX_SAMPLES: usize = 1 << 12;
 /// (l ≥ log): the pair containing `i >> (l − log)`, which is where both stwo's lift and a
 /// Merkle path read.
 fn hinted_pair(l: u32, i: u32, log: u32) -> Option<[u32; 2]> {
+    if l < log {
+        return None;
+    }
     let pair = (i >> (l - log + 1)) << 1;
-    (l >= log && (pair as usize) < (1usize << log)).then_some([pair, pair | 1])
+    ((pair as usize) < (1usize << log)).then_some([pair, pair | 1])
 }
 
 /// The rows of a column of 2^log values that the hints after number `after` point at, sorted,

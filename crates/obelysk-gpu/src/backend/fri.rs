@@ -29,6 +29,17 @@ pub(super) fn pack<D: Device>(values: &SecureColumnByCoords<DeviceBackend<D>>) -
     packed
 }
 
+/// [`unpack`], with the four coordinates made one read group: a FRI layer's decommitment reads
+/// them together.
+fn unpack_read_together<D: Device>(
+    packed: Buffer<D>,
+    n: usize,
+) -> SecureColumnByCoords<DeviceBackend<D>> {
+    let values = unpack(packed, n);
+    DeviceColumn::group(&values.columns.each_ref());
+    values
+}
+
 /// The inverse of [`pack`] for a column of `n` values.
 pub(super) fn unpack<D: Device>(
     packed: Buffer<D>,
@@ -90,7 +101,7 @@ impl<D: Device> FriOps for DeviceBackend<D> {
             domain = domain.double();
             alpha = alpha * alpha;
         }
-        LineEvaluation::new(domain, unpack(values, domain.size()))
+        LineEvaluation::new(domain, unpack_read_together(values, domain.size()))
     }
 
     fn fold_circle_into_line(
@@ -114,7 +125,7 @@ impl<D: Device> FriOps for DeviceBackend<D> {
             alpha,
             device_twiddles(twiddles),
         ));
-        LineEvaluation::new(line, unpack(folded, line.size()))
+        LineEvaluation::new(line, unpack_read_together(folded, line.size()))
     }
 
     fn decompose(
@@ -124,7 +135,7 @@ impl<D: Device> FriOps for DeviceBackend<D> {
         let mut packed = pack(&eval.values);
         let lambda = ok(ops::decompose(kernels::<D>(), &mut packed, n));
         (
-            SecureEvaluation::new(eval.domain, unpack(packed, n)),
+            SecureEvaluation::new(eval.domain, unpack_read_together(packed, n)),
             lambda,
         )
     }

@@ -60,17 +60,31 @@ fn cpu_twiddles(coset: Coset) -> TwiddleTree<CpuBackend> {
     CpuBackend::precompute_twiddles(coset)
 }
 
-/// Indices of the items on each domain, in order of first appearance (`None` items are skipped).
+/// Words of one batch buffer at most (1 GiB): a batch lives next to the columns it came from,
+/// and its offsets must stay below 2^32.
+const BATCH_WORDS: usize = 1 << 28;
+
+/// Indices of the items on each domain, in order of first appearance (`None` items are
+/// skipped), in batches of at most [`BATCH_WORDS`] values.
 fn batches(domains: impl Iterator<Item = Option<CircleDomain>>) -> Vec<(CircleDomain, Vec<usize>)> {
-    let mut out: Vec<(CircleDomain, Vec<usize>)> = Vec::new();
+    let mut by_domain: Vec<(CircleDomain, Vec<usize>)> = Vec::new();
     for (i, domain) in domains.enumerate() {
         let Some(domain) = domain else { continue };
-        match out.iter_mut().find(|(d, _)| *d == domain) {
+        match by_domain.iter_mut().find(|(d, _)| *d == domain) {
             Some((_, members)) => members.push(i),
-            None => out.push((domain, vec![i])),
+            None => by_domain.push((domain, vec![i])),
         }
     }
-    out
+    by_domain
+        .into_iter()
+        .flat_map(|(domain, members)| {
+            let per_batch = (BATCH_WORDS / domain.size()).max(1);
+            members
+                .chunks(per_batch)
+                .map(|chunk| (domain, chunk.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn to_device<D: Device>(values: Vec<BaseField>) -> DeviceColumn<D, BaseField> {
@@ -347,5 +361,35 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
             CircleCoefficients::new(left),
             CircleCoefficients::new(right),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_group_by_domain_in_order_and_split_past_the_word_budget() {
+        let domain = |log| CanonicCoset::new(log).circle_domain();
+        let got = batches(
+            [
+                Some(domain(4)),
+                Some(domain(27)),
+                None,
+                Some(domain(4)),
+                Some(domain(27)),
+                Some(domain(27)),
+            ]
+            .into_iter(),
+        );
+        // 2^28 words hold two columns of 2^27.
+        assert_eq!(
+            got,
+            vec![
+                (domain(4), vec![0, 3]),
+                (domain(27), vec![1, 4]),
+                (domain(27), vec![5]),
+            ]
+        );
     }
 }

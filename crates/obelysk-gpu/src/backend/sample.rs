@@ -85,18 +85,64 @@ impl<D: Device> Sampler<D> {
         state.leading = true;
         let batch = std::mem::take(&mut state.queued);
         drop(state);
-        let values = totals::<D>(&batch);
-        let mut state = self.lock();
-        for (i, (t, _)) in batch.iter().enumerate() {
-            let value = values.as_ref().map(|v| v[i]).map_err(|e| e.to_string());
-            state.done.insert(*t, value);
-        }
-        state.leading = false;
-        self.published.notify_all();
+        let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+        let lead = Lead {
+            sampler: self,
+            tickets: &tickets,
+            finished: false,
+        };
+        let values = totals::<D>(&batch).map_err(|e| e.to_string());
+        let mut state = lead.finish(values);
         let mine = state.done.remove(&ticket);
         drop(state);
         mine.expect("the leader's own partials are in its batch")
             .map_err(GpuError::Driver)
+    }
+}
+
+/// A leader's transfer in progress. Dropped without [`Lead::finish`] (the leader panicked), it
+/// still answers every caller of its batch, with an error, and lets the next caller lead:
+/// otherwise they would wait forever on a sampler that lives as long as the process.
+struct Lead<'a, D: Device> {
+    sampler: &'a Sampler<D>,
+    tickets: &'a [u64],
+    finished: bool,
+}
+
+impl<'a, D: Device> Lead<'a, D> {
+    fn finish(
+        mut self,
+        values: std::result::Result<Vec<SecureField>, String>,
+    ) -> MutexGuard<'a, State<D>> {
+        let mut state = self.sampler.lock();
+        for (i, t) in self.tickets.iter().enumerate() {
+            let value = match &values {
+                Ok(values) => Ok(values[i]),
+                Err(e) => Err(e.clone()),
+            };
+            state.done.insert(*t, value);
+        }
+        state.leading = false;
+        self.sampler.published.notify_all();
+        self.finished = true;
+        state
+    }
+}
+
+impl<D: Device> Drop for Lead<'_, D> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut state = self.sampler.lock();
+        for t in self.tickets {
+            state
+                .done
+                .entry(*t)
+                .or_insert_with(|| Err("the transfer's leader panicked".into()));
+        }
+        state.leading = false;
+        self.sampler.published.notify_all();
     }
 }
 
@@ -133,4 +179,34 @@ pub(super) fn sums<D: Device>(partials: &[&Buffer<D>]) -> Result<Vec<SecureField
             value
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Emulated;
+
+    /// A leader that panics mid-transfer still answers its batch (with an error) and hands the
+    /// lead on.
+    #[test]
+    fn a_lead_dropped_unfinished_answers_its_batch_and_steps_down() {
+        let sampler = sampler::<Emulated>();
+        let tickets = {
+            let mut state = sampler.lock();
+            state.leading = true;
+            let first = state.next_ticket;
+            state.next_ticket += 2;
+            vec![first, first + 1]
+        };
+        drop(Lead {
+            sampler: &*sampler,
+            tickets: &tickets,
+            finished: false,
+        });
+        let mut state = sampler.lock();
+        assert!(!state.leading);
+        for t in &tickets {
+            assert!(matches!(state.done.remove(t), Some(Err(_))), "ticket {t}");
+        }
+    }
 }
