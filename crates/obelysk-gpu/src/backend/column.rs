@@ -73,9 +73,10 @@ impl Element for Blake2sHash {
 /// not predict becomes a hint. Reads are kept until the column is written (or too many pile up
 /// on a column kept between proofs).
 ///
-/// Columns read together (a tree's columns, a Merkle tree's layers) form a [`ReadGroup`]: a
-/// read the hints predicted fetches the hinted rows of every member at once, one transfer for
-/// the whole tree. The buffer is shared with the group; a write goes to a copy.
+/// Columns read together (a tree's columns, a Merkle tree's layers, a FRI layer's coordinates)
+/// form a [`ReadGroup`]: a read fetches the rows the new hints point at for every member at
+/// once, one transfer for the whole tree. The buffer is shared with the group; a write goes to
+/// a copy.
 pub struct DeviceColumn<D: Device, T> {
     buffer: Arc<Buffer<D>>,
     len: usize,
