@@ -165,3 +165,35 @@ fn assert_component<E: FrameworkEval + Sync>(
         claimed_sum,
     );
 }
+
+/// A program that uses every opcode, both outcomes of each conditional jump and of `lt`, memory
+/// and I/O: the tests' (and the GPU kernels' tests') all-round trace, with inputs
+/// `[3, 4, -5, 6]`.
+pub const ALL_OPCODES: &str = "
+    in r1                 ; n
+    loadi r2, 0
+loop:
+    in r3
+    store r3, [r2 + 5]
+    load r4, [r2 + 5]
+    mul r5, r4, r4
+    add r6, r6, r5
+    sub r7, r6, r4
+    addi r2, r2, 1
+    muli r8, r2, 3
+    lt r9, r2, r1
+    jnz r9, loop
+    inv r10, r6
+    jz r0, skip
+    loadi r11, 99
+skip:
+    jz r6, never
+    lt r12, r7, r0
+    jmp end
+never:
+    loadi r13, 7
+end:
+    out r6
+    out r10
+    halt
+";

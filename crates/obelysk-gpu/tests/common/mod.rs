@@ -551,37 +551,6 @@ pub fn check_interaction<K: Kernels>(kernels: &K, log_n: u32) {
     }
 }
 
-/// Uses every opcode, both outcomes of each conditional jump and of `lt`, memory and I/O (as
-/// `obelysk-prover`'s soundness tests do).
-pub const ALL_OPCODES: &str = "
-    in r1
-    loadi r2, 0
-loop:
-    in r3
-    store r3, [r2 + 5]
-    load r4, [r2 + 5]
-    mul r5, r4, r4
-    add r6, r6, r5
-    sub r7, r6, r4
-    addi r2, r2, 1
-    muli r8, r2, 3
-    lt r9, r2, r1
-    jnz r9, loop
-    inv r10, r6
-    jz r0, skip
-    loadi r11, 99
-skip:
-    jz r6, never
-    lt r12, r7, r0
-    jmp end
-never:
-    loadi r13, 7
-end:
-    out r6
-    out r10
-    halt
-";
-
 /// Traces the CPU-column fill is checked on: every opcode, and a workload of a few thousand
 /// steps.
 pub fn fill_traces() -> Vec<obelysk_vm::ExecutionTrace> {
@@ -592,7 +561,8 @@ pub fn fill_traces() -> Vec<obelysk_vm::ExecutionTrace> {
         vm.set_inputs(inputs);
         vm.execute().expect("the test program runs")
     };
-    let all = assemble(ALL_OPCODES, "all.oasm").expect("the test program assembles");
+    let all = assemble(obelysk_prover::testing::ALL_OPCODES, "all.oasm")
+        .expect("the test program assembles");
     let inputs = [3, 4, -5, 6].map(M31::from_i64).to_vec();
     let workload = obelysk_workloads::ml_inference(4, 7);
     vec![run(&all, inputs), run(&workload.program, workload.inputs)]
