@@ -13,6 +13,9 @@ pub struct CoordinatorConfig {
     pub network: Network,
     /// `sqlite://PATH` (created if missing), `sqlite::memory:` or `postgres://…`.
     pub database: String,
+    /// What a committed SQLite transaction survives (PostgreSQL's commits always survive a
+    /// power loss).
+    pub durability: Durability,
     pub listen: SocketAddr,
     /// How long a lease lasts without a heartbeat.
     pub lease_ttl_secs: u64,
@@ -35,6 +38,36 @@ pub struct CoordinatorConfig {
     pub settlement: SettlementKind,
     /// The deployment file (`bitsage-starknet deploy|devnet --output`) for Starknet settlement.
     pub contracts: Option<PathBuf>,
+}
+
+/// What an SQLite commit survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// A crash or `kill -9` of the coordinator loses nothing that was answered; a power loss
+    /// may roll back the last transactions. No `fsync` per commit.
+    #[default]
+    Process,
+    /// Each commit is on disk before the answer: one `fsync` per commit.
+    PowerLoss,
+}
+
+impl Durability {
+    pub fn sql(self) -> bitsage_sql::Durability {
+        match self {
+            Durability::Process => bitsage_sql::Durability::Process,
+            Durability::PowerLoss => bitsage_sql::Durability::PowerLoss,
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Durability::Process => "process",
+            Durability::PowerLoss => "power-loss",
+        })
+    }
 }
 
 /// Where the coordinator settles.
@@ -63,6 +96,7 @@ impl Default for CoordinatorConfig {
         Self {
             network: Network::Local,
             database: "sqlite://bitsage-coordinator.db".into(),
+            durability: Durability::Process,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             lease_ttl_secs: 120,
             max_attempts: 3,
@@ -86,17 +120,6 @@ impl CoordinatorConfig {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
-
-    /// The database URL sqlx needs: a bare `sqlite://PATH` gets `mode=rwc` so the file is
-    /// created on first start.
-    pub fn database_url(&self) -> String {
-        let url = &self.database;
-        if url.starts_with("sqlite://") && !url.contains('?') {
-            format!("{url}?mode=rwc")
-        } else {
-            url.clone()
-        }
-    }
 }
 
 #[cfg(test)]
@@ -107,24 +130,18 @@ mod tests {
     fn a_file_overrides_only_what_it_names_and_typos_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "lease_ttl_secs = 5\nnetwork = \"sepolia\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "lease_ttl_secs = 5\nnetwork = \"sepolia\"\ndurability = \"power-loss\"\n",
+        )
+        .unwrap();
         let config = CoordinatorConfig::from_file(&path).unwrap();
         assert_eq!(config.lease_ttl_secs, 5);
+        assert_eq!(config.durability, Durability::PowerLoss);
         assert_eq!(config.network, Network::Sepolia);
         assert_eq!(config.max_attempts, 3);
         std::fs::write(&path, "lease_tll_secs = 5\n").unwrap();
         let err = CoordinatorConfig::from_file(&path).unwrap_err();
         assert!(err.contains("lease_tll_secs"), "{err}");
-    }
-
-    #[test]
-    fn sqlite_files_are_created() {
-        let mut config = CoordinatorConfig {
-            database: "sqlite:///tmp/x.db".into(),
-            ..CoordinatorConfig::default()
-        };
-        assert_eq!(config.database_url(), "sqlite:///tmp/x.db?mode=rwc");
-        config.database = "postgres://u@h/db".into();
-        assert_eq!(config.database_url(), "postgres://u@h/db");
     }
 }

@@ -19,7 +19,7 @@ pub mod openapi;
 pub mod service;
 pub mod store;
 
-pub use config::{CoordinatorConfig, SettlementKind};
+pub use config::{CoordinatorConfig, Durability, SettlementKind};
 pub use error::{ApiError, ApiResult};
 pub use http::router;
 pub use service::Coordinator;

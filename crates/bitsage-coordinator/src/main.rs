@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bitsage_coordinator::{Coordinator, CoordinatorConfig, SettlementKind};
+use bitsage_coordinator::{Coordinator, CoordinatorConfig, Durability, SettlementKind};
 use bitsage_ledger::Network;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -54,6 +54,10 @@ struct ServeArgs {
     /// `sqlite://PATH` (the default, created if missing) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "BITSAGE_DATABASE")]
     database: Option<String>,
+    /// What an answered SQLite commit survives: `process` (a crash or kill -9 of the
+    /// coordinator; no fsync per commit) or `power-loss` (one fsync per commit).
+    #[arg(long, env = "BITSAGE_DURABILITY", value_enum)]
+    durability: Option<DurabilityArg>,
     /// Which network's ledger rules apply (the faucet exists on local and sepolia only).
     #[arg(long, env = "BITSAGE_NETWORK", value_enum)]
     network: Option<NetworkArg>,
@@ -85,6 +89,12 @@ struct ServeArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum DurabilityArg {
+    Process,
+    PowerLoss,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum SettlementArg {
     Embedded,
     Starknet,
@@ -101,6 +111,12 @@ impl ServeArgs {
         }
         if let Some(v) = &self.database {
             config.database = v.clone();
+        }
+        if let Some(v) = self.durability {
+            config.durability = match v {
+                DurabilityArg::Process => Durability::Process,
+                DurabilityArg::PowerLoss => Durability::PowerLoss,
+            };
         }
         if let Some(v) = self.network {
             config.network = match v {

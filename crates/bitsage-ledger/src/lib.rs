@@ -199,7 +199,7 @@ pub enum LedgerError {
     #[error("the settlement chain did not answer: {0}")]
     ChainUnavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] bitsage_sql::Error),
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;

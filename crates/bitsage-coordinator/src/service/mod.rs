@@ -86,13 +86,14 @@ impl Coordinator {
         config: CoordinatorConfig,
         chain_key: Option<bitsage_starknet::Felt>,
     ) -> anyhow::Result<Self> {
-        let ledger = SqlLedger::connect(
-            &config.database_url(),
+        let db = bitsage_sql::Db::connect(&config.database, config.durability.sql()).await?;
+        let ledger = SqlLedger::open(
+            db.clone(),
             LedgerConfig::for_network(config.network),
             Arc::new(SystemClock),
         )
         .await?;
-        let store = JobStore::open(ledger.pool().clone(), ledger.is_postgres()).await?;
+        let store = JobStore::open(db, ledger.is_postgres()).await?;
         let ledger: Arc<dyn Settlement> = match config.settlement {
             SettlementKind::Embedded => Arc::new(ledger),
             SettlementKind::Starknet => Arc::new(starknet_settlement(&config, chain_key).await?),

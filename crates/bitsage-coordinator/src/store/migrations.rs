@@ -4,7 +4,7 @@
 //! inserted with `ON CONFLICT DO NOTHING`, so the race is harmless. New schema changes go at the
 //! end of [`MIGRATIONS`]; applied ones are never edited.
 
-use sqlx::{AnyPool, Row};
+use bitsage_sql as sql;
 
 use super::Result;
 
@@ -33,14 +33,14 @@ const V1: &[&str] = &[
 /// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL.
 const MIGRATIONS: &[(i64, &str, &[&str])] = &[(1, "jobs, workers and nonces", V1)];
 
-pub(super) async fn apply(pool: &AnyPool, postgres: bool) -> Result<()> {
-    sqlx::query(
+pub(super) async fn apply(pool: &sql::Db, postgres: bool) -> Result<()> {
+    sql::query(
         "CREATE TABLE IF NOT EXISTS coord_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .execute(pool)
     .await?;
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM coord_migrations")
+    let row = sql::query("SELECT COALESCE(MAX(version), 0) AS v FROM coord_migrations")
         .fetch_one(pool)
         .await?;
     let current: i64 = row.try_get("v")?;
@@ -51,9 +51,9 @@ pub(super) async fn apply(pool: &AnyPool, postgres: bool) -> Result<()> {
                 true => statement.replace(" BLOB", " BYTEA"),
                 false => statement.to_string(),
             };
-            sqlx::query(&statement).execute(&mut *tx).await?;
+            sql::query(&statement).execute(&mut *tx).await?;
         }
-        sqlx::query(
+        sql::query(
             "INSERT INTO coord_migrations (version, name, applied_at) VALUES ($1, $2, $3)
              ON CONFLICT (version) DO NOTHING",
         )
@@ -74,24 +74,21 @@ mod tests {
 
     #[tokio::test]
     async fn migrations_apply_once_and_are_recorded() {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
+        let pool = sql::Db::connect("sqlite::memory:", sql::Durability::Process)
             .await
             .unwrap();
         apply(&pool, false).await.unwrap();
         apply(&pool, false).await.unwrap();
-        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(version) AS v FROM coord_migrations")
+        let row = sql::query("SELECT COUNT(*) AS n, MAX(version) AS v FROM coord_migrations")
             .fetch_one(&pool)
             .await
             .unwrap();
-        assert_eq!(row.try_get::<i64, _>("n").unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(row.try_get::<i64>("n").unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(
-            row.try_get::<i64, _>("v").unwrap(),
+            row.try_get::<i64>("v").unwrap(),
             MIGRATIONS.last().unwrap().0
         );
-        sqlx::query("SELECT job_id, earned FROM coord_jobs, coord_workers LIMIT 1")
+        sql::query("SELECT job_id, earned FROM coord_jobs, coord_workers LIMIT 1")
             .fetch_optional(&pool)
             .await
             .unwrap();

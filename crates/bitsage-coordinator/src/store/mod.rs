@@ -8,18 +8,17 @@
 
 use bitsage_ledger::{Address, Amount};
 use bitsage_protocol::{JobState, WorkloadKind};
+use bitsage_sql as sql;
 use obelysk_vm::Program;
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
 
 mod migrations;
 
-pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub type Tx = sql::Tx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] bitsage_sql::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -116,7 +115,7 @@ const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inpu
 /// Jobs, workers and nonces on the shared pool.
 #[derive(Clone, Debug)]
 pub struct JobStore {
-    pool: AnyPool,
+    pool: sql::Db,
     postgres: bool,
 }
 
@@ -129,11 +128,11 @@ fn address(text: &str) -> Result<Address> {
         .map_err(|_| corrupt(format!("address `{text}`")))
 }
 
-fn job_from_row(row: &AnyRow) -> Result<JobRow> {
-    let get_str = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
-    let opt_str = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
-    let get_i64 = |c: &str| -> Result<i64> { Ok(row.try_get::<i64, _>(c)?) };
-    let opt_i64 = |c: &str| -> Result<Option<i64>> { Ok(row.try_get::<Option<i64>, _>(c)?) };
+fn job_from_row(row: &sql::Row) -> Result<JobRow> {
+    let get_str = |c: &str| -> Result<String> { Ok(row.try_get::<String>(c)?) };
+    let opt_str = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>>(c)?) };
+    let get_i64 = |c: &str| -> Result<i64> { Ok(row.try_get::<i64>(c)?) };
+    let opt_i64 = |c: &str| -> Result<Option<i64>> { Ok(row.try_get::<Option<i64>>(c)?) };
     let workload: WorkloadKind = json(&format!("\"{}\"", get_str("workload")?), "workload")?;
     let state_text = get_str("state")?;
     Ok(JobRow {
@@ -174,17 +173,17 @@ fn job_from_row(row: &AnyRow) -> Result<JobRow> {
     })
 }
 
-fn worker_from_row(row: &AnyRow) -> Result<WorkerRow> {
+fn worker_from_row(row: &sql::Row) -> Result<WorkerRow> {
     Ok(WorkerRow {
-        worker_id: address(&row.try_get::<String, _>("worker_id")?)?,
+        worker_id: address(&row.try_get::<String>("worker_id")?)?,
         gpus: row.try_get("gpus")?,
         capacity: row.try_get("capacity")?,
         registered_at: row.try_get("registered_at")?,
         last_seen: row.try_get("last_seen")?,
-        proofs_done: row.try_get::<i64, _>("proofs_done")? as u64,
-        invalid_proofs: row.try_get::<i64, _>("invalid_proofs")? as u64,
+        proofs_done: row.try_get::<i64>("proofs_done")? as u64,
+        invalid_proofs: row.try_get::<i64>("invalid_proofs")? as u64,
         earned: row
-            .try_get::<String, _>("earned")?
+            .try_get::<String>("earned")?
             .parse::<u128>()
             .map(Amount)
             .map_err(|_| corrupt("earned"))?,
@@ -193,7 +192,7 @@ fn worker_from_row(row: &AnyRow) -> Result<WorkerRow> {
 
 impl JobStore {
     /// Wraps `pool` and brings its tables to the current schema.
-    pub async fn open(pool: AnyPool, postgres: bool) -> Result<Self> {
+    pub async fn open(pool: sql::Db, postgres: bool) -> Result<Self> {
         let store = Self { pool, postgres };
         migrations::apply(&store.pool, postgres).await?;
         Ok(store)
@@ -215,7 +214,7 @@ impl JobStore {
     /// Inserts a new job in state `pending`. Returns the stored job: the new one, or the one
     /// already stored under this id (an idempotent retry).
     pub async fn insert_job(&self, job: &JobRow) -> Result<(JobRow, bool)> {
-        let result = sqlx::query(&format!(
+        let result = sql::query(&format!(
             "INSERT INTO coord_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
              $10, $11, $12, $13, NULL, NULL, NULL, $14, NULL, NULL, NULL, NULL, NULL, NULL, $15)
              ON CONFLICT (job_id) DO NOTHING"
@@ -245,7 +244,7 @@ impl JobStore {
     }
 
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>> {
-        let row = sqlx::query(&format!(
+        let row = sql::query(&format!(
             "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
         ))
         .bind(job_id)
@@ -256,19 +255,19 @@ impl JobStore {
 
     /// The stored proof of a proved job (binary encoding).
     pub async fn proof(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT proof FROM coord_jobs WHERE job_id = $1")
+        let row = sql::query("SELECT proof FROM coord_jobs WHERE job_id = $1")
             .bind(job_id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(row) => row.try_get::<Option<Vec<u8>>, _>("proof")?,
+            Some(row) => row.try_get::<Option<Vec<u8>>>("proof")?,
             None => None,
         })
     }
 
     /// `pending` → `queued` once the fee is escrowed.
     pub async fn mark_queued(&self, job_id: &str) -> Result<()> {
-        sqlx::query(
+        sql::query(
             "UPDATE coord_jobs SET state = 'queued' WHERE job_id = $1 AND state = 'pending'",
         )
         .bind(job_id)
@@ -279,7 +278,7 @@ impl JobStore {
 
     /// `pending` → `failed` when the fee could not be escrowed (nothing to refund).
     pub async fn reject_pending(&self, job_id: &str, reason: &str, now: i64) -> Result<()> {
-        sqlx::query(
+        sql::query(
             "UPDATE coord_jobs SET state = 'failed', last_error = $2, finished_at = $3,
              settlement = 'settled' WHERE job_id = $1 AND state = 'pending'",
         )
@@ -292,7 +291,7 @@ impl JobStore {
     }
 
     pub async fn pending_jobs(&self) -> Result<Vec<JobRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sql::query(&format!(
             "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE state = 'pending'"
         ))
         .fetch_all(&self.pool)
@@ -311,7 +310,7 @@ impl JobStore {
     ) -> Result<ClaimOutcome> {
         let mut tx = self.pool.begin().await?;
         // Locking the worker's row serialises its claims across replicas.
-        sqlx::query(&format!(
+        sql::query(&format!(
             "SELECT worker_id FROM coord_workers WHERE worker_id = $1{}",
             self.for_update(false)
         ))
@@ -323,7 +322,7 @@ impl JobStore {
             tx.commit().await?;
             return Ok(ClaimOutcome::AtCapacity { held });
         }
-        let next = sqlx::query(&format!(
+        let next = sql::query(&format!(
             "SELECT job_id FROM coord_jobs WHERE state = 'queued'
              ORDER BY deadline, created_at, job_id LIMIT 1{}",
             self.for_update(true)
@@ -335,7 +334,7 @@ impl JobStore {
             return Ok(ClaimOutcome::Empty);
         };
         let job_id: String = next.try_get("job_id")?;
-        sqlx::query(
+        sql::query(
             "UPDATE coord_jobs SET state = 'leased', worker = $2, lease_id = $3,
              lease_expires_at = $4, leased_at = $5 WHERE job_id = $1",
         )
@@ -346,7 +345,7 @@ impl JobStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!(
+        let row = sql::query(&format!(
             "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
         ))
         .bind(&job_id)
@@ -356,14 +355,14 @@ impl JobStore {
         Ok(ClaimOutcome::Leased(Box::new(job_from_row(&row)?)))
     }
 
-    async fn leases_held_in(&self, tx: &mut Tx<'_>, worker: Address) -> Result<u32> {
-        let row = sqlx::query(
+    async fn leases_held_in(&self, tx: &mut Tx, worker: Address) -> Result<u32> {
+        let row = sql::query(
             "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'leased' AND worker = $1",
         )
         .bind(worker.to_string())
         .fetch_one(&mut **tx)
         .await?;
-        Ok(row.try_get::<i64, _>("n")? as u32)
+        Ok(row.try_get::<i64>("n")? as u32)
     }
 
     pub async fn leases_held(&self, worker: Address) -> Result<u32> {
@@ -383,7 +382,7 @@ impl JobStore {
         let mut renewed = Vec::new();
         let mut tx = self.pool.begin().await?;
         for lease_id in lease_ids {
-            let done = sqlx::query(
+            let done = sql::query(
                 "UPDATE coord_jobs SET lease_expires_at = $3
                  WHERE lease_id = $1 AND worker = $2 AND state = 'leased'",
             )
@@ -412,7 +411,7 @@ impl JobStore {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let done = sql::query(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
              proof = $7, finished_at = $8, lease_expires_at = NULL, last_error = NULL
              WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
@@ -428,7 +427,7 @@ impl JobStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            let row = sqlx::query(&format!(
+            let row = sql::query(&format!(
                 "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
                 self.for_update(false)
             ))
@@ -437,12 +436,12 @@ impl JobStore {
             .await?;
             let before = match row {
                 Some(row) => row
-                    .try_get::<String, _>("earned")?
+                    .try_get::<String>("earned")?
                     .parse::<u128>()
                     .map_err(|_| corrupt("earned"))?,
                 None => 0,
             };
-            sqlx::query(
+            sql::query(
                 "UPDATE coord_workers SET proofs_done = proofs_done + 1, earned = $2
                  WHERE worker_id = $1",
             )
@@ -466,7 +465,7 @@ impl JobStore {
         now: i64,
     ) -> Result<Option<Released>> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
+        let row = sql::query(&format!(
             "SELECT attempts, max_attempts FROM coord_jobs
              WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'{}",
             self.for_update(false)
@@ -487,13 +486,13 @@ impl JobStore {
 
     async fn release_in(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         job_id: &str,
-        row: &AnyRow,
+        row: &sql::Row,
         reason: &str,
         now: i64,
     ) -> Result<Released> {
-        let attempts = row.try_get::<i64, _>("attempts")? + 1;
+        let attempts = row.try_get::<i64>("attempts")? + 1;
         let max_attempts: i64 = row.try_get("max_attempts")?;
         let (state, released) = if attempts >= max_attempts {
             ("failed", Released::Failed)
@@ -505,7 +504,7 @@ impl JobStore {
             Released::Failed => format!("failed after {attempts} attempts; last: {reason}"),
             Released::Requeued => reason.to_string(),
         };
-        sqlx::query(
+        sql::query(
             "UPDATE coord_jobs SET state = $2, attempts = $3, lease_id = NULL,
              lease_expires_at = NULL, last_error = $4, finished_at = $5,
              worker = CASE WHEN $2 = 'failed' THEN worker ELSE NULL END
@@ -523,7 +522,7 @@ impl JobStore {
 
     /// Moves every lease's expiry to at least `until`; returns how many leases there are.
     pub async fn extend_leases(&self, until: i64) -> Result<u64> {
-        let done = sqlx::query(
+        let done = sql::query(
             "UPDATE coord_jobs SET lease_expires_at = CASE WHEN lease_expires_at < $1 THEN $1
              ELSE lease_expires_at END WHERE state = 'leased'",
         )
@@ -536,7 +535,7 @@ impl JobStore {
     /// Returns every job whose lease ran out before `now` to the queue (or fails it).
     pub async fn expire_leases(&self, now: i64) -> Result<Vec<(String, Released)>> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sql::query(&format!(
             "SELECT job_id, attempts, max_attempts FROM coord_jobs
              WHERE state = 'leased' AND lease_expires_at < $1{}",
             self.for_update(true)
@@ -558,7 +557,7 @@ impl JobStore {
 
     /// Proved or failed jobs whose fee has not moved yet.
     pub async fn unsettled(&self) -> Result<Vec<JobRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sql::query(&format!(
             "SELECT {JOB_COLUMNS} FROM coord_jobs
              WHERE settlement = 'unsettled' AND state IN ('proved', 'failed')"
         ))
@@ -568,7 +567,7 @@ impl JobStore {
     }
 
     pub async fn mark_settled(&self, job_id: &str) -> Result<()> {
-        sqlx::query("UPDATE coord_jobs SET settlement = 'settled' WHERE job_id = $1")
+        sql::query("UPDATE coord_jobs SET settlement = 'settled' WHERE job_id = $1")
             .bind(job_id)
             .execute(&self.pool)
             .await?;
@@ -577,7 +576,7 @@ impl JobStore {
 
     /// The worker's latest jobs, newest first.
     pub async fn recent_jobs(&self, worker: Address, limit: u32) -> Result<Vec<JobRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sql::query(&format!(
             "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE worker = $1
              ORDER BY COALESCE(finished_at, leased_at, created_at) DESC LIMIT $2"
         ))
@@ -589,7 +588,7 @@ impl JobStore {
     }
 
     pub async fn jobs_by_state(&self) -> Result<Vec<(JobState, u64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM coord_jobs GROUP BY state")
+        let rows = sql::query("SELECT state, COUNT(*) AS n FROM coord_jobs GROUP BY state")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -610,7 +609,7 @@ impl JobStore {
         capacity: &str,
         now: i64,
     ) -> Result<WorkerRow> {
-        sqlx::query(
+        sql::query(
             "INSERT INTO coord_workers (worker_id, gpus, capacity, registered_at, last_seen,
              proofs_done, invalid_proofs, earned) VALUES ($1, $2, $3, $4, $4, 0, 0, '0')
              ON CONFLICT (worker_id) DO UPDATE SET gpus = $2, capacity = $3, last_seen = $4",
@@ -627,7 +626,7 @@ impl JobStore {
     }
 
     pub async fn worker(&self, worker: Address) -> Result<Option<WorkerRow>> {
-        let row = sqlx::query("SELECT * FROM coord_workers WHERE worker_id = $1")
+        let row = sql::query("SELECT * FROM coord_workers WHERE worker_id = $1")
             .bind(worker.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -635,7 +634,7 @@ impl JobStore {
     }
 
     pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
-        let rows = sqlx::query("SELECT * FROM coord_workers ORDER BY registered_at, worker_id")
+        let rows = sql::query("SELECT * FROM coord_workers ORDER BY registered_at, worker_id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(worker_from_row).collect()
@@ -643,7 +642,7 @@ impl JobStore {
 
     /// Marks the worker as seen.
     pub async fn touch_worker(&self, worker: Address, now: i64) -> Result<()> {
-        sqlx::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
+        sql::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
             .bind(worker.to_string())
             .bind(now)
             .execute(&self.pool)
@@ -660,7 +659,7 @@ impl JobStore {
         capacity: Option<&str>,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
+        sql::query(
             "UPDATE coord_workers SET last_seen = $2, gpus = $3,
              capacity = COALESCE($4, capacity) WHERE worker_id = $1",
         )
@@ -674,7 +673,7 @@ impl JobStore {
     }
 
     pub async fn count_invalid_proof(&self, worker: Address) -> Result<()> {
-        sqlx::query(
+        sql::query(
             "UPDATE coord_workers SET invalid_proofs = invalid_proofs + 1 WHERE worker_id = $1",
         )
         .bind(worker.to_string())
@@ -686,7 +685,7 @@ impl JobStore {
     /// Records `nonce` for `signer`, signed at `signed_at` (unix seconds); `false` if it was
     /// already there (a replay).
     pub async fn remember_nonce(&self, signer: &str, nonce: &str, signed_at: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let done = sql::query(
             "INSERT INTO coord_nonces (signer, nonce, signed_at) VALUES ($1, $2, $3)
              ON CONFLICT (signer, nonce) DO NOTHING",
         )
@@ -701,7 +700,7 @@ impl JobStore {
     /// Forgets nonces signed before `before` (unix seconds): their timestamps are outside the
     /// window, so a replay is refused as stale anyway.
     pub async fn prune_nonces(&self, before: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM coord_nonces WHERE signed_at < $1")
+        let done = sql::query("DELETE FROM coord_nonces WHERE signed_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await?;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use bitsage_sql as sql;
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{add, amount, corrupt, SqlLedger};
 use crate::{Address, Amount, LedgerError, Result, Totals};
@@ -34,7 +34,7 @@ pub struct Replayed {
 impl SqlLedger {
     /// Every journal row, oldest first.
     pub async fn journal(&self) -> Result<Vec<JournalEntry>> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT seq, at, kind, amount, from_account, from_bucket, to_account, to_bucket, job_id, reason
              FROM ledger_journal ORDER BY seq",
         )
@@ -104,7 +104,7 @@ impl SqlLedger {
 
     /// `(balance, stake, pending unstake)` of every stored account.
     pub async fn stored_accounts(&self) -> Result<BTreeMap<Address, (Amount, Amount, Amount)>> {
-        let rows = sqlx::query("SELECT address, balance, stake, pending FROM ledger_accounts")
+        let rows = sql::query("SELECT address, balance, stake, pending FROM ledger_accounts")
             .fetch_all(&self.pool)
             .await?;
         let mut out = BTreeMap::new();

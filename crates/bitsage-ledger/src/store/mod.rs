@@ -1,4 +1,4 @@
-//! [`SqlLedger`]: the [`crate::Settlement`] rules on SQLite or PostgreSQL through sqlx's `Any` driver.
+//! [`SqlLedger`]: the [`crate::Settlement`] rules on SQLite or PostgreSQL, through `bitsage-sql`.
 //!
 //! Every mutating operation runs in one transaction that first locks the single globals row
 //! (`FOR UPDATE` on PostgreSQL; on SQLite the pool has one connection), so operations are
@@ -8,17 +8,16 @@
 
 use std::sync::Arc;
 
+use bitsage_sql as sql;
 use primitive_types::U256;
 use serde::{de::DeserializeOwned, Serialize};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
 
 use crate::rules::{earned, pending};
 use crate::{
     AccountInfo, Address, Amount, Clock, EscrowState, LedgerConfig, LedgerError, Result, StakeTier,
 };
 
-pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(crate) type Tx = sql::Tx;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dialect {
@@ -29,7 +28,7 @@ enum Dialect {
 /// The ledger on an SQL database.
 #[derive(Clone)]
 pub struct SqlLedger {
-    pool: AnyPool,
+    pool: sql::Db,
     dialect: Dialect,
     config: LedgerConfig,
     clock: Arc<dyn Clock>,
@@ -77,12 +76,12 @@ pub(crate) fn corrupt(what: &str) -> LedgerError {
     LedgerError::Corrupt(what.to_string())
 }
 
-pub(crate) fn amount(row: &AnyRow, col: &str) -> Result<Amount> {
+pub(crate) fn amount(row: &sql::Row, col: &str) -> Result<Amount> {
     let text: String = row.try_get(col)?;
     text.parse::<u128>().map(Amount).map_err(|_| corrupt(col))
 }
 
-pub(crate) fn u256(row: &AnyRow, col: &str) -> Result<U256> {
+pub(crate) fn u256(row: &sql::Row, col: &str) -> Result<U256> {
     let text: String = row.try_get(col)?;
     U256::from_dec_str(&text).map_err(|_| corrupt(col))
 }
@@ -131,38 +130,21 @@ const JOURNAL_COLUMNS: &str = "at BIGINT NOT NULL, kind TEXT NOT NULL, amount TE
 
 impl SqlLedger {
     /// Opens (and migrates) the ledger at `url`: `sqlite://PATH`, `sqlite::memory:` or
-    /// `postgres://…`.
+    /// `postgres://…`, with SQLite's default durability.
     pub async fn connect(url: &str, config: LedgerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("postgres") {
+        let db = sql::Db::connect(url, sql::Durability::default()).await?;
+        Self::open(db, config, clock).await
+    }
+
+    /// The ledger on an open database (creating its tables), which other tables may share.
+    pub async fn open(db: sql::Db, config: LedgerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        let dialect = if db.is_postgres() {
             Dialect::Postgres
         } else {
             Dialect::Sqlite
         };
-        let options = match dialect {
-            // SQLite has one writer; one connection makes every transaction exclusive.
-            // The connection is never recycled, so `sqlite::memory:` keeps its data.
-            Dialect::Sqlite => AnyPoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::query("PRAGMA busy_timeout = 5000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        Ok(())
-                    })
-                }),
-            Dialect::Postgres => AnyPoolOptions::new().max_connections(16),
-        };
-        let pool = options.connect(url).await?;
         let ledger = Self {
-            pool,
+            pool: db,
             dialect,
             config,
             clock,
@@ -175,10 +157,9 @@ impl SqlLedger {
         &self.config
     }
 
-    /// The connection pool, for a service that keeps its own tables in the same database. On
-    /// SQLite it has one connection, so sharing it keeps every writer serialised (two pools on
-    /// one file would fail each other's lock upgrades with `SQLITE_BUSY`).
-    pub fn pool(&self) -> &AnyPool {
+    /// The database, for a service that keeps its own tables in it. On SQLite it is one
+    /// connection, so sharing it keeps every writer serialised.
+    pub fn pool(&self) -> &sql::Db {
         &self.pool
     }
 
@@ -197,7 +178,7 @@ impl SqlLedger {
         };
         let mut tx = self.pool.begin().await?;
         for statement in SCHEMA_COMMON.iter().copied().chain([journal.as_str()]) {
-            sqlx::query(statement).execute(&mut *tx).await?;
+            sql::query(statement).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -210,12 +191,12 @@ impl SqlLedger {
         }
     }
 
-    pub(crate) async fn lock(&self, tx: &mut Tx<'_>) -> Result<Globals> {
+    pub(crate) async fn lock(&self, tx: &mut Tx) -> Result<Globals> {
         let sql = format!(
             "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1{}",
             self.for_update()
         );
-        let row = sqlx::query(&sql).fetch_one(&mut **tx).await?;
+        let row = sql::query(&sql).fetch_one(&mut **tx).await?;
         Ok(Globals {
             minted: amount(&row, "minted")?,
             treasury: amount(&row, "treasury")?,
@@ -226,8 +207,8 @@ impl SqlLedger {
         })
     }
 
-    pub(crate) async fn save_globals(&self, tx: &mut Tx<'_>, g: &Globals) -> Result<()> {
-        sqlx::query(
+    pub(crate) async fn save_globals(&self, tx: &mut Tx, g: &Globals) -> Result<()> {
+        sql::query(
             "UPDATE ledger_globals SET minted = $1, treasury = $2, reward_pool = $3,
              total_stake = $4, acc = $5, escrow = $6 WHERE id = 1",
         )
@@ -242,8 +223,8 @@ impl SqlLedger {
         Ok(())
     }
 
-    pub(crate) async fn load(&self, tx: &mut Tx<'_>, address: Address) -> Result<Account> {
-        sqlx::query(
+    pub(crate) async fn load(&self, tx: &mut Tx, address: Address) -> Result<Account> {
+        sql::query(
             "INSERT INTO ledger_accounts (address, balance, stake, pending, ready_at, reward_debt, rewards, faucet_at)
              VALUES ($1, '0', '0', '0', 0, '0', '0', -1) ON CONFLICT (address) DO NOTHING",
         )
@@ -255,15 +236,15 @@ impl SqlLedger {
              FROM ledger_accounts WHERE address = $1{}",
             self.for_update()
         );
-        let row = sqlx::query(&sql)
+        let row = sql::query(&sql)
             .bind(address.to_string())
             .fetch_one(&mut **tx)
             .await?;
         account_from_row(address, &row)
     }
 
-    pub(crate) async fn save(&self, tx: &mut Tx<'_>, a: &Account) -> Result<()> {
-        sqlx::query(
+    pub(crate) async fn save(&self, tx: &mut Tx, a: &Account) -> Result<()> {
+        sql::query(
             "UPDATE ledger_accounts SET balance = $1, stake = $2, pending = $3, ready_at = $4,
              reward_debt = $5, rewards = $6, faucet_at = $7 WHERE address = $8",
         )
@@ -280,11 +261,11 @@ impl SqlLedger {
         Ok(())
     }
 
-    pub(crate) async fn record(&self, tx: &mut Tx<'_>, m: Movement<'_>) -> Result<()> {
+    pub(crate) async fn record(&self, tx: &mut Tx, m: Movement<'_>) -> Result<()> {
         if m.amount.is_zero() {
             return Ok(());
         }
-        sqlx::query(
+        sql::query(
             "INSERT INTO ledger_journal (at, kind, amount, from_account, from_bucket, to_account, to_bucket, job_id, reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -305,12 +286,12 @@ impl SqlLedger {
     /// Returns the stored outcome when `key` was already used for `op`.
     pub(crate) async fn replayed<T: DeserializeOwned>(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         key: Option<&str>,
         op: &str,
     ) -> Result<Option<T>> {
         let Some(key) = key else { return Ok(None) };
-        let row = sqlx::query("SELECT op, outcome FROM ledger_idempotency WHERE key = $1")
+        let row = sql::query("SELECT op, outcome FROM ledger_idempotency WHERE key = $1")
             .bind(key.to_string())
             .fetch_optional(&mut **tx)
             .await?;
@@ -329,14 +310,14 @@ impl SqlLedger {
 
     pub(crate) async fn remember<T: Serialize>(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut Tx,
         key: Option<&str>,
         op: &str,
         outcome: &T,
     ) -> Result<()> {
         let Some(key) = key else { return Ok(()) };
         let outcome = serde_json::to_string(outcome).map_err(|_| corrupt("outcome"))?;
-        sqlx::query("INSERT INTO ledger_idempotency (key, op, outcome) VALUES ($1, $2, $3)")
+        sql::query("INSERT INTO ledger_idempotency (key, op, outcome) VALUES ($1, $2, $3)")
             .bind(key.to_string())
             .bind(op.to_string())
             .bind(outcome)
@@ -351,7 +332,7 @@ impl SqlLedger {
         &self,
         key: Option<&str>,
         op: &str,
-    ) -> Result<Result<(Tx<'static>, Globals), T>> {
+    ) -> Result<Result<(Tx, Globals), T>> {
         let mut tx = self.pool.begin().await?;
         let globals = self.lock(&mut tx).await?;
         match self.replayed(&mut tx, key, op).await? {
@@ -363,7 +344,7 @@ impl SqlLedger {
     /// Saves the globals, remembers the outcome under `key` and commits.
     pub(crate) async fn finish<T: Serialize>(
         &self,
-        mut tx: Tx<'static>,
+        mut tx: Tx,
         g: &Globals,
         key: Option<&str>,
         op: &str,
@@ -393,16 +374,16 @@ impl SqlLedger {
 
     /// Escrow state of a job, if any.
     pub async fn escrow_state(&self, job_id: &str) -> Result<Option<EscrowState>> {
-        let row = sqlx::query("SELECT state FROM ledger_escrows WHERE job_id = $1")
+        let row = sql::query("SELECT state FROM ledger_escrows WHERE job_id = $1")
             .bind(job_id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| parse_state(&r.try_get::<String, _>("state")?))
+        row.map(|r| parse_state(&r.try_get::<String>("state")?))
             .transpose()
     }
 }
 
-fn account_from_row(address: Address, row: &AnyRow) -> Result<Account> {
+fn account_from_row(address: Address, row: &sql::Row) -> Result<Account> {
     Ok(Account {
         address,
         balance: amount(row, "balance")?,

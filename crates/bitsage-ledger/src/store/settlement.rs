@@ -1,7 +1,7 @@
 //! [`Settlement`] on the SQL store: each operation is one locked transaction.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use bitsage_sql as sql;
 
 use super::{
     add, amount, corrupt, parse_state, reset_debt, settle_rewards, take, Movement, SqlLedger,
@@ -205,12 +205,12 @@ impl Settlement for SqlLedger {
             Ok(open) => open,
             Err(()) => return Ok(()),
         };
-        let existing = sqlx::query("SELECT client, fee FROM ledger_escrows WHERE job_id = $1")
+        let existing = sql::query("SELECT client, fee FROM ledger_escrows WHERE job_id = $1")
             .bind(job_id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = existing {
-            let same = row.try_get::<String, _>("client")? == client.to_string()
+            let same = row.try_get::<String>("client")? == client.to_string()
                 && amount(&row, "fee")? == fee;
             return if same {
                 Ok(())
@@ -224,7 +224,7 @@ impl Settlement for SqlLedger {
         a.balance = take(a.balance, fee, client, "balance")?;
         g.escrow = add(g.escrow, fee)?;
         self.save(&mut tx, &a).await?;
-        sqlx::query("INSERT INTO ledger_escrows (job_id, client, fee, state, worker) VALUES ($1, $2, $3, 'escrowed', NULL)")
+        sql::query("INSERT INTO ledger_escrows (job_id, client, fee, state, worker) VALUES ($1, $2, $3, 'escrowed', NULL)")
             .bind(job_id.to_string())
             .bind(client.to_string())
             .bind(fee.0.to_string())
@@ -252,7 +252,7 @@ impl Settlement for SqlLedger {
             Ok(open) => open,
             Err(done) => return Ok(done),
         };
-        let row = sqlx::query("SELECT fee, state, worker FROM ledger_escrows WHERE job_id = $1")
+        let row = sql::query("SELECT fee, state, worker FROM ledger_escrows WHERE job_id = $1")
             .bind(job_id.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -260,7 +260,7 @@ impl Settlement for SqlLedger {
                 job_id: job_id.to_string(),
             })?;
         let fee = amount(&row, "fee")?;
-        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let state = parse_state(&row.try_get::<String>("state")?)?;
         let paid_to: Option<String> = row.try_get("worker")?;
         let mut split = FeeSplit::of(fee);
         if g.total_stake.is_zero() {
@@ -298,7 +298,7 @@ impl Settlement for SqlLedger {
             .checked_sub(fee)
             .ok_or_else(|| corrupt("escrow total"))?;
         self.save(&mut tx, &w).await?;
-        sqlx::query("UPDATE ledger_escrows SET state = 'paid', worker = $1 WHERE job_id = $2")
+        sql::query("UPDATE ledger_escrows SET state = 'paid', worker = $1 WHERE job_id = $2")
             .bind(worker.to_string())
             .bind(job_id.to_string())
             .execute(&mut *tx)
@@ -329,7 +329,7 @@ impl Settlement for SqlLedger {
             Ok(open) => open,
             Err(done) => return Ok(done),
         };
-        let row = sqlx::query("SELECT client, fee, state FROM ledger_escrows WHERE job_id = $1")
+        let row = sql::query("SELECT client, fee, state FROM ledger_escrows WHERE job_id = $1")
             .bind(job_id.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -338,10 +338,10 @@ impl Settlement for SqlLedger {
             })?;
         let fee = amount(&row, "fee")?;
         let client: Address = row
-            .try_get::<String, _>("client")?
+            .try_get::<String>("client")?
             .parse()
             .map_err(|_| corrupt("client"))?;
-        match parse_state(&row.try_get::<String, _>("state")?)? {
+        match parse_state(&row.try_get::<String>("state")?)? {
             EscrowState::Escrowed => {}
             EscrowState::Refunded => return Ok(fee),
             EscrowState::Paid => {
@@ -358,7 +358,7 @@ impl Settlement for SqlLedger {
             .checked_sub(fee)
             .ok_or_else(|| corrupt("escrow total"))?;
         self.save(&mut tx, &a).await?;
-        sqlx::query("UPDATE ledger_escrows SET state = 'refunded' WHERE job_id = $1")
+        sql::query("UPDATE ledger_escrows SET state = 'refunded' WHERE job_id = $1")
             .bind(job_id.to_string())
             .execute(&mut *tx)
             .await?;
@@ -411,7 +411,7 @@ impl Settlement for SqlLedger {
     async fn totals(&self) -> Result<Totals> {
         let mut tx = self.pool.begin().await?;
         let g = self.lock(&mut tx).await?;
-        let rows = sqlx::query("SELECT balance, stake, pending FROM ledger_accounts")
+        let rows = sql::query("SELECT balance, stake, pending FROM ledger_accounts")
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;

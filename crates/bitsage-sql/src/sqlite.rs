@@ -1,0 +1,124 @@
+//! Statements on the embedded SQLite connection, run on the calling thread.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use crate::value::{Kind, Row, Value};
+use crate::{Durability, Error, Result};
+
+/// Prepared statements kept per connection: the coordinator and the ledger use about 60.
+const STATEMENT_CACHE: usize = 128;
+
+/// Opens `sqlite://PATH[?…]`, `sqlite:PATH` or `sqlite::memory:`; a file is created if missing.
+pub(crate) fn open(url: &str, durability: Durability) -> Result<Connection> {
+    let rest = url
+        .strip_prefix("sqlite:")
+        .ok_or_else(|| Error::Url(url.to_string()))?;
+    // Options after `?` were sqlx's (`mode=rwc`); a file is always created here.
+    let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+    let conn = if rest == ":memory:" || rest == "//:memory:" {
+        Connection::open_in_memory()?
+    } else {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(Error::Url(url.to_string()));
+        }
+        Connection::open_with_flags(
+            Path::new(path),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?
+    };
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let synchronous = match durability {
+        Durability::Process => "NORMAL",
+        Durability::PowerLoss => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
+    ))?;
+    Ok(conn)
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null(_) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+        })
+    }
+}
+
+fn value(v: ValueRef<'_>, column: &str) -> Result<Value> {
+    Ok(match v {
+        ValueRef::Null => Value::Null(Kind::Text),
+        ValueRef::Integer(v) => Value::Int(v),
+        ValueRef::Text(v) => Value::Text(
+            std::str::from_utf8(v)
+                .map_err(|e| Error::Decode {
+                    column: column.to_string(),
+                    message: e.to_string(),
+                })?
+                .to_string(),
+        ),
+        ValueRef::Blob(v) => Value::Blob(v.to_vec()),
+        ValueRef::Real(_) => {
+            return Err(Error::Decode {
+                column: column.to_string(),
+                message: "real numbers are not used".into(),
+            })
+        }
+    })
+}
+
+/// Prepares `sql` (cached) and binds `$N` to `args[N - 1]`, wherever and however often `$N`
+/// appears: SQLite numbers named parameters by first appearance, not by their digits.
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    args: &[Value],
+) -> Result<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    for i in 1..=stmt.parameter_count() {
+        let name = stmt.parameter_name(i).unwrap_or("");
+        let n: usize = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::Parameter(format!("`{name}` in {sql}: use $1, $2, …")))?;
+        let arg = args
+            .get(n.wrapping_sub(1))
+            .ok_or_else(|| Error::Parameter(format!("${n} is not bound in {sql}")))?;
+        stmt.raw_bind_parameter(i, arg)?;
+    }
+    Ok(stmt)
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Value]) -> Result<u64> {
+    let mut stmt = prepare(conn, sql, args)?;
+    Ok(stmt.raw_execute()? as u64)
+}
+
+/// Every row: a statement is always stepped to its end, so a `RETURNING` statement's changes
+/// are all made.
+pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
+    let mut stmt = prepare(conn, sql, args)?;
+    let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values = (0..columns.len())
+            .map(|i| value(row.get_ref(i)?, &columns[i]))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Row {
+            columns: columns.clone(),
+            values,
+        });
+    }
+    Ok(out)
+}
