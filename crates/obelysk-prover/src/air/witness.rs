@@ -152,8 +152,12 @@ pub mod record {
 /// sequential replay learnt about it, as plain words (a device fills the rows from these too).
 pub type StepRecord = [u32; record::WORDS];
 
+mod chunks;
+
 /// Rows filled per parallel task.
 const ROW_CHUNK: usize = 1 << 12;
+/// Steps replayed per parallel task.
+const REPLAY_CHUNK: usize = 1 << 12;
 
 impl Witness {
     pub fn generate(trace: &ExecutionTrace) -> Self {
@@ -191,48 +195,13 @@ impl Witness {
                 }
             });
 
-        // Sequentially, what depends on earlier steps: every access's previous timestamp, the
-        // value a write overwrites, the I/O indices, and the final memory.
-        let mut reg_val = [M31::ZERO; 16];
-        let mut reg_ts = [0u32; 16];
+        // What depends on earlier steps: every access's previous timestamp, the value a write
+        // overwrites, the I/O indices, and the final memory. Chunks replay in parallel from an
+        // unknown state, then a short sequential pass joins them (see `chunks`).
         let data_len = 1usize << shape.data_log;
-        let mut data_val = vec![M31::ZERO; data_len];
-        let mut data_ts = vec![0u32; data_len];
-        let (mut n_in, mut n_out) = (0u32, 0u32);
-        for (k, (step, r)) in steps.iter().zip(records.iter_mut()).enumerate() {
-            let clk = k as u32 + 1;
-            let ins = code[step.pc as usize];
-            let op = ins.opcode;
-            r[record::IN_IDX] = n_in;
-            r[record::OUT_IDX] = n_out;
-            let mut touch = |ts: &mut u32, slot: u32| {
-                r[record::T_OLD + slot as usize] = *ts;
-                *ts = 4 * clk + slot;
-            };
-            if op.reads_b() {
-                touch(&mut reg_ts[ins.b as usize], SLOT_B);
-            }
-            if op.reads_c() {
-                touch(&mut reg_ts[ins.c as usize], SLOT_C);
-            }
-            if op.accesses_memory() {
-                let addr = step.mem_addr as usize;
-                touch(&mut data_ts[addr], SLOT_MEM);
-                data_val[addr] = if op == OpCode::Store {
-                    step.c_value
-                } else {
-                    step.mem_before
-                };
-            }
-            if op.writes_a() {
-                let a = ins.a as usize;
-                touch(&mut reg_ts[a], SLOT_A);
-                r[record::A_OLD] = reg_val[a].value();
-                reg_val[a] = step.result;
-            }
-            n_in += (op == OpCode::In) as u32;
-            n_out += (op == OpCode::Out) as u32;
-        }
+        let state = chunks::replay(code, steps, &mut records, data_len, REPLAY_CHUNK);
+        let (reg_val, reg_ts, data_val, data_ts) =
+            (state.reg_val, state.reg_ts, state.data_val, state.data_ts);
 
         // Table uses, in parallel: each thread counts its rows, then the counts are added.
         let tables = || Tables::new(shape.program_log);
