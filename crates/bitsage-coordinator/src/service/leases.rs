@@ -93,7 +93,8 @@ impl Coordinator {
             (None, d) => Some(d),
         };
         let store = &self.inner.store;
-        store.touch_worker(worker, now_ms()).await?;
+        // A claim marks the worker as seen; a worker held back by a higher tier is marked here.
+        let mut seen = false;
         let wait = Duration::from_secs(u64::from(wait_secs.min(self.inner.config.max_wait_secs)));
         let until = Instant::now() + wait;
         let priority = tier.priority();
@@ -131,7 +132,10 @@ impl Coordinator {
                     }
                     ClaimOutcome::Empty => {}
                 }
+            } else if !seen {
+                store.touch_worker(worker, now_ms()).await?;
             }
+            seen = true;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 store.touch_worker(worker, now_ms()).await?;

@@ -30,8 +30,22 @@ const V1: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS coord_nonces_age ON coord_nonces (signed_at)",
 ];
 
+/// Proofs move to a table of their own. SQLite rewrites a whole row, overflow pages included,
+/// when any column of it changes: with the proof inline, every later update of a proved job
+/// (settlement, a repeated result) wrote the proof again, to the WAL and then to the database.
+const V2: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS coord_proofs (job_id TEXT PRIMARY KEY, proof BLOB NOT NULL)",
+    "INSERT INTO coord_proofs (job_id, proof)
+        SELECT job_id, proof FROM coord_jobs WHERE proof IS NOT NULL
+        ON CONFLICT (job_id) DO NOTHING",
+    "UPDATE coord_jobs SET proof = NULL WHERE proof IS NOT NULL",
+];
+
 /// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL.
-const MIGRATIONS: &[(i64, &str, &[&str])] = &[(1, "jobs, workers and nonces", V1)];
+const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (1, "jobs, workers and nonces", V1),
+    (2, "proofs in a table of their own", V2),
+];
 
 pub(super) async fn apply(pool: &sql::Db, postgres: bool) -> Result<()> {
     sql::query(

@@ -255,7 +255,7 @@ impl JobStore {
 
     /// The stored proof of a proved job (binary encoding).
     pub async fn proof(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
-        let row = sql::query("SELECT proof FROM coord_jobs WHERE job_id = $1")
+        let row = sql::query("SELECT proof FROM coord_proofs WHERE job_id = $1")
             .bind(job_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -299,7 +299,8 @@ impl JobStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Leases the most urgent queued job to `worker` unless it already holds `limit` leases.
+    /// Leases the most urgent queued job to `worker` unless it already holds `limit` leases,
+    /// and marks the worker as seen at `now`.
     pub async fn claim(
         &self,
         worker: Address,
@@ -309,14 +310,12 @@ impl JobStore {
         now: i64,
     ) -> Result<ClaimOutcome> {
         let mut tx = self.pool.begin().await?;
-        // Locking the worker's row serialises its claims across replicas.
-        sql::query(&format!(
-            "SELECT worker_id FROM coord_workers WHERE worker_id = $1{}",
-            self.for_update(false)
-        ))
-        .bind(worker.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        // Writing the worker's row locks it, which serialises its claims across replicas.
+        sql::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
+            .bind(worker.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         let held = self.leases_held_in(&mut tx, worker).await?;
         if limit.is_some_and(|limit| held >= limit) {
             tx.commit().await?;
@@ -413,7 +412,7 @@ impl JobStore {
         let mut tx = self.pool.begin().await?;
         let done = sql::query(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
-             proof = $7, finished_at = $8, lease_expires_at = NULL, last_error = NULL
+             finished_at = $7, lease_expires_at = NULL, last_error = NULL
              WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
         )
         .bind(job_id)
@@ -422,11 +421,18 @@ impl JobStore {
         .bind(serde_json::to_string(&result.outputs).expect("outputs serialize"))
         .bind(result.steps as i64)
         .bind(&result.commitment)
-        .bind(result.proof.as_slice())
         .bind(now)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            sql::query(
+                "INSERT INTO coord_proofs (job_id, proof) VALUES ($1, $2)
+                 ON CONFLICT (job_id) DO UPDATE SET proof = $2",
+            )
+            .bind(job_id)
+            .bind(result.proof.as_slice())
+            .execute(&mut *tx)
+            .await?;
             let row = sql::query(&format!(
                 "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
                 self.for_update(false)
