@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Seconds over which the idle phase measures the coordinator's CPU.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
+    /// What the coordinator's SQLite commits survive: `process` (its default) or `power-loss`
+    /// (one fsync per commit).
+    #[arg(long, default_value = "process")]
+    durability: String,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -56,11 +60,12 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start() -> anyhow::Result<Self> {
+    fn start(durability: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let db = format!("sqlite://{}", dir.path().join("bench.db").display());
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+            .args(["--durability", durability])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -137,7 +142,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.jobs == 0 || args.workers == 0 {
         bail!("--jobs and --workers must be at least 1");
     }
-    let server = Server::start()?;
+    let server = Server::start(&args.durability)?;
     let url = server.url.clone();
     let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
     client.faucet().await?;
@@ -279,6 +284,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "jobs": args.jobs, "workers": args.workers, "seconds": elapsed,
+                "durability": args.durability,
                 "jobs_per_sec": args.jobs as f64 / elapsed,
                 "coordinator_cpu_ms_per_job": per_job_ms(cpu),
                 "verification_cpu_ms_per_job": per_job_ms(verify),
@@ -290,8 +296,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "coordinator bench: {} jobs, {} workers, SQLite, 96-bit proofs",
-            args.jobs, args.workers
+            "coordinator bench: {} jobs, {} workers, SQLite ({} durability), 96-bit proofs",
+            args.jobs, args.workers, args.durability
         );
         println!(
             "  throughput            {:>8.1} jobs/s (submit → lease → result → verified, {:.2} s)",
