@@ -10,7 +10,12 @@
 //!
 //! The API follows the part of sqlx's that the ledger and the coordinator use, so one SQL text
 //! serves both: `$N` placeholders, `query(sql).bind(v).fetch_one(&db)`, or `(&mut *tx)` inside
-//! a transaction.
+//! a transaction. A query is one statement, and `$N` stands alone (SQLite reads `$1::BIGINT` as
+//! a parameter named so).
+//!
+//! On SQLite a commit that writes to disk synchronously (every commit with
+//! [`Durability::PowerLoss`]) runs under `block_in_place`, so the runtime's other tasks move to
+//! another thread meanwhile; WAL checkpoints, every thousand pages, still run on the task.
 
 use std::sync::Arc;
 
@@ -58,7 +63,7 @@ pub struct Db(Arc<Backend>);
 
 #[derive(Debug)]
 enum Backend {
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Sqlite(Arc<Mutex<rusqlite::Connection>>, Durability),
     Postgres(sqlx::PgPool),
 }
 
@@ -72,7 +77,8 @@ impl Db {
                 .await?;
             Backend::Postgres(pool)
         } else if url.starts_with("sqlite:") {
-            Backend::Sqlite(Arc::new(Mutex::new(sqlite::open(url, durability)?)))
+            let conn = sqlite::open(url, durability)?;
+            Backend::Sqlite(Arc::new(Mutex::new(conn)), durability)
         } else {
             return Err(Error::Url(url.to_string()));
         };
@@ -87,10 +93,15 @@ impl Db {
     /// ends; dropped without [`Tx::commit`], it rolls back.
     pub async fn begin(&self) -> Result<Tx> {
         let conn = match &*self.0 {
-            Backend::Sqlite(conn) => {
+            Backend::Sqlite(conn, durability) => {
                 let guard = conn.clone().lock_owned().await;
+                sqlite::close_stray_transaction(&guard)?;
                 guard.execute_batch("BEGIN IMMEDIATE")?;
-                Inner::Sqlite { guard, open: true }
+                Inner::Sqlite {
+                    guard,
+                    open: true,
+                    durability: *durability,
+                }
             }
             Backend::Postgres(pool) => Inner::Postgres(Some(pool.begin().await?)),
         };
@@ -106,6 +117,7 @@ enum Inner {
     Sqlite {
         guard: OwnedMutexGuard<rusqlite::Connection>,
         open: bool,
+        durability: Durability,
     },
     Postgres(Option<sqlx::Transaction<'static, sqlx::Postgres>>),
 }
@@ -128,8 +140,20 @@ pub struct Tx {
 impl Tx {
     pub async fn commit(mut self) -> Result<()> {
         match &mut self.conn.0 {
-            Inner::Sqlite { guard, open } => {
-                guard.execute_batch("COMMIT")?;
+            Inner::Sqlite {
+                guard,
+                open,
+                durability,
+            } => {
+                let commit = || guard.execute_batch("COMMIT");
+                let blocks = *durability == Durability::PowerLoss
+                    && tokio::runtime::Handle::current().runtime_flavor()
+                        == tokio::runtime::RuntimeFlavor::MultiThread;
+                if blocks {
+                    tokio::task::block_in_place(commit)?;
+                } else {
+                    commit()?;
+                }
                 *open = false;
             }
             Inner::Postgres(tx) => {
@@ -145,7 +169,10 @@ impl Tx {
 impl Drop for Tx {
     fn drop(&mut self) {
         // PostgreSQL's transaction rolls itself back when dropped.
-        if let Inner::Sqlite { guard, open: true } = &mut self.conn.0 {
+        if let Inner::Sqlite {
+            guard, open: true, ..
+        } = &mut self.conn.0
+        {
             // A failed rollback leaves the transaction open and the next `BEGIN` fails with a
             // clear error; nothing more can be done from `drop`.
             if let Err(e) = guard.execute_batch("ROLLBACK") {
@@ -229,8 +256,10 @@ impl Query<'_> {
     pub async fn execute<'e>(self, on: impl Executor<'e>) -> Result<Done> {
         let rows_affected = match on.target() {
             Target::Db(db) => match &*db.0 {
-                Backend::Sqlite(conn) => {
-                    sqlite::execute(&*conn.lock().await, self.sql, &self.args)?
+                Backend::Sqlite(conn, _) => {
+                    let conn = conn.lock().await;
+                    sqlite::close_stray_transaction(&conn)?;
+                    sqlite::execute(&conn, self.sql, &self.args)?
                 }
                 Backend::Postgres(pool) => postgres::query(self.sql, &self.args)
                     .execute(pool)
@@ -251,7 +280,11 @@ impl Query<'_> {
     pub async fn fetch_all<'e>(self, on: impl Executor<'e>) -> Result<Vec<Row>> {
         match on.target() {
             Target::Db(db) => match &*db.0 {
-                Backend::Sqlite(conn) => sqlite::fetch(&*conn.lock().await, self.sql, &self.args),
+                Backend::Sqlite(conn, _) => {
+                    let conn = conn.lock().await;
+                    sqlite::close_stray_transaction(&conn)?;
+                    sqlite::fetch(&conn, self.sql, &self.args)
+                }
                 Backend::Postgres(pool) => postgres::rows(
                     postgres::query(self.sql, &self.args)
                         .fetch_all(pool)

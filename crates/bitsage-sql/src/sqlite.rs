@@ -44,6 +44,16 @@ pub(crate) fn open(url: &str, durability: Durability) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Rolls back a transaction that a failed rollback left open, before the connection is used
+/// outside a transaction or a new one begins: a statement would otherwise join it and be lost.
+pub(crate) fn close_stray_transaction(conn: &Connection) -> Result<()> {
+    if !conn.is_autocommit() {
+        tracing::warn!("rolling back a transaction left open on the SQLite connection");
+        conn.execute_batch("ROLLBACK")?;
+    }
+    Ok(())
+}
+
 impl ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {

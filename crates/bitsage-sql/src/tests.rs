@@ -100,3 +100,44 @@ async fn files_are_created_and_kept_across_connections() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_transaction_left_open_is_closed_before_the_connection_is_used_again() {
+    let db = memory().await;
+    // What a failed rollback would leave: a transaction nobody will commit.
+    query("BEGIN").execute(&db).await.unwrap();
+    query("INSERT INTO t (id) VALUES ('stray')")
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut tx = db.begin().await.expect("a new transaction starts");
+    let rows = query("SELECT id FROM t").fetch_all(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "the statement after the stray BEGIN was committed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_loss_commits_run_off_the_runtime_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let db = Db::connect(&url, Durability::PowerLoss).await.unwrap();
+    query("CREATE TABLE k (v BIGINT)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    query("INSERT INTO k (v) VALUES ($1)")
+        .bind(9i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    drop(db);
+    let db = Db::connect(&url, Durability::Process).await.unwrap();
+    let row = query("SELECT v FROM k").fetch_one(&db).await.unwrap();
+    assert_eq!(row.try_get::<i64>("v").unwrap(), 9);
+}

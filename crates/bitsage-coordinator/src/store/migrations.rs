@@ -1,8 +1,8 @@
-//! Versioned schema migrations. `coord_migrations` records what has been applied; each
-//! migration runs once, in its own transaction, in order. Several replicas starting at once on
-//! PostgreSQL may race to apply one: its statements are idempotent and the version row is
-//! inserted with `ON CONFLICT DO NOTHING`, so the race is harmless. New schema changes go at the
-//! end of [`MIGRATIONS`]; applied ones are never edited.
+//! Versioned schema migrations. `coord_migrations` records what has been applied; pending
+//! migrations run once, in order, in one transaction (on PostgreSQL under an advisory lock, so
+//! replicas starting at once take turns). New schema changes go at the end of [`MIGRATIONS`];
+//! applied ones are never edited. Upgrade every replica of a PostgreSQL deployment together:
+//! an older binary does not know what a newer migration moved.
 
 use bitsage_sql as sql;
 
@@ -47,19 +47,31 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (2, "proofs in a table of their own", V2),
 ];
 
+/// An arbitrary key for PostgreSQL's advisory lock that serialises replicas' migrations.
+const MIGRATION_LOCK: i64 = 0x6269_7473_6167_6531;
+
+/// Applies what `coord_migrations` does not list yet, in one transaction. On PostgreSQL an
+/// advisory lock comes first: replicas starting at once would otherwise race on `CREATE TABLE`,
+/// which fails in one of them even with `IF NOT EXISTS`.
 pub(super) async fn apply(pool: &sql::Db, postgres: bool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if postgres {
+        sql::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
     sql::query(
         "CREATE TABLE IF NOT EXISTS coord_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
     let row = sql::query("SELECT COALESCE(MAX(version), 0) AS v FROM coord_migrations")
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
     let current: i64 = row.try_get("v")?;
     for (version, name, statements) in MIGRATIONS.iter().filter(|(v, ..)| *v > current) {
-        let mut tx = pool.begin().await?;
         for statement in *statements {
             let statement = match postgres {
                 true => statement.replace(" BLOB", " BYTEA"),
@@ -67,18 +79,15 @@ pub(super) async fn apply(pool: &sql::Db, postgres: bool) -> Result<()> {
             };
             sql::query(&statement).execute(&mut *tx).await?;
         }
-        sql::query(
-            "INSERT INTO coord_migrations (version, name, applied_at) VALUES ($1, $2, $3)
-             ON CONFLICT (version) DO NOTHING",
-        )
-        .bind(*version)
-        .bind(*name)
-        .bind(bitsage_protocol::unix_millis())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        sql::query("INSERT INTO coord_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(*version)
+            .bind(*name)
+            .bind(bitsage_protocol::unix_millis())
+            .execute(&mut *tx)
+            .await?;
         tracing::info!(version, name, "schema migration applied");
     }
+    tx.commit().await?;
     Ok(())
 }
 

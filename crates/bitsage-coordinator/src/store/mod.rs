@@ -253,16 +253,24 @@ impl JobStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// The stored proof of a proved job (binary encoding).
+    /// The stored proof of a proved job (binary encoding). A proof written by a binary from
+    /// before migration 2 (a replica not yet upgraded) is still found in `coord_jobs`.
     pub async fn proof(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
-        let row = sql::query("SELECT proof FROM coord_proofs WHERE job_id = $1")
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => row.try_get::<Option<Vec<u8>>>("proof")?,
-            None => None,
-        })
+        for table in ["coord_proofs", "coord_jobs"] {
+            let row = sql::query(&format!("SELECT proof FROM {table} WHERE job_id = $1"))
+                .bind(job_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(proof) = row
+                .map(|r| r.try_get::<Option<Vec<u8>>>("proof"))
+                .transpose()?
+            {
+                if proof.is_some() {
+                    return Ok(proof);
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// `pending` → `queued` once the fee is escrowed.

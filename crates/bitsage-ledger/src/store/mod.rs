@@ -130,7 +130,9 @@ const JOURNAL_COLUMNS: &str = "at BIGINT NOT NULL, kind TEXT NOT NULL, amount TE
 
 impl SqlLedger {
     /// Opens (and migrates) the ledger at `url`: `sqlite://PATH`, `sqlite::memory:` or
-    /// `postgres://…`, with SQLite's default durability.
+    /// `postgres://…`. SQLite commits get [`sql::Durability::Process`] (WAL, no fsync per commit:
+    /// a crash of the process loses nothing committed, a power loss may); [`SqlLedger::open`]
+    /// takes a database opened with any durability.
     pub async fn connect(url: &str, config: LedgerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         let db = sql::Db::connect(url, sql::Durability::default()).await?;
         Self::open(db, config, clock).await
