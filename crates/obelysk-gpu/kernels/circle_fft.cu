@@ -1,48 +1,95 @@
-// One layer of stwo's circle FFT over a column in bit-reversed order (`fft_layer_loop` of its CPU
-// backend): pair k of layer i is (i0, i0 + 2^i) with i0 = (h << (i + 1)) + (k mod 2^i), h = k >> i,
-// and uses twiddle h of the layer. The host launches one kernel per layer.
+// Up to three consecutive layers of stwo's circle FFT over columns in bit-reversed order
+// (`fft_layer_loop` of its CPU backend), in one launch. Pair k of layer i is (i0, i0 + 2^i) with
+// i0 = (h << (i + 1)) + (k mod 2^i), h = k >> i, and uses twiddle h of the layer: so the element
+// x (bit i clear) pairs with x + 2^i under twiddle x >> (i + 1).
 //
-// `twiddles + offset` is the layer the host picked from stwo's tree: for layer i ≥ 1 the
-// domain's line layer i − 1, for layer 0 the first line layer (see `layer_twiddle`).
+// Layers low .. low + n_layers − 1 pair up the 2^n_layers values x0 + j·2^low (j < 2^n_layers,
+// bits low .. low + n_layers − 1 of x0 clear) only among themselves, so one thread loads such a
+// group, runs every layer on it in registers and writes it back: the FFT reads and writes each
+// value once per launch instead of once per layer, and the result is the same, value for value.
+//
+// `twiddles + offset_d` is the table of layer low + d, as the host picked it from stwo's tree:
+// for layer i ≥ 1 the domain's line layer i − 1, for layer 0 the first line layer (see
+// `layer_twiddle`).
 #include "m31.cuh"
 
-// Both directions work on `n_columns` columns of 2·n_pairs values stored one after another, in
-// one launch per layer: pair t of the launch is pair t mod n_pairs of column t / n_pairs.
+#define MAX_FUSED_LAYERS 3
 
-// Evaluation direction (`butterfly`): v0 + v1·t, v0 − v1·t.
-extern "C" __global__ void fft_layer(u32* values, const u32* twiddles, u32 offset, u32 layer,
-                                     u32 n_pairs, u32 n_columns) {
-    const u32* line = twiddles + offset;
-    u64 total = (u64)n_pairs * n_columns;
+// Group t of the launch is group t mod (n / 2^n_layers) of column t / (n / 2^n_layers); each
+// column holds n values, one after another.
+__device__ __forceinline__ u32* fft_group(u32* values, u64 t, u32 low, u32 n_layers, u32 n,
+                                          u32* x0) {
+    u32 groups = n >> n_layers;
+    u32 g = (u32)(t % groups);
+    u32 below = g & ((1u << low) - 1);
+    *x0 = ((g >> low) << (low + n_layers)) + below;
+    return values + (t / groups) * (u64)n;
+}
+
+// One group through layers low .. low + N − 1: the evaluation direction (`butterfly`, highest
+// layer first: v0 + v1·t, v0 − v1·t) or the interpolation direction (`ibutterfly`, lowest layer
+// first: v0 + v1, (v0 − v1)·t⁻¹). N is a template argument so that the group stays in registers.
+template <u32 N, bool INVERSE>
+__device__ __forceinline__ void fft_group_layers(u32* column, u32 x0, const u32* twiddles,
+                                                 const u32* offsets, u32 low) {
+    u32 v[1 << N];
+#pragma unroll
+    for (u32 j = 0; j < (1u << N); j++) v[j] = column[x0 + (j << low)];
+#pragma unroll
+    for (u32 step = 0; step < N; step++) {
+        u32 d = INVERSE ? step : N - 1 - step;
+        u32 layer = low + d;
+        const u32* line = twiddles + offsets[d];
+#pragma unroll
+        for (u32 j = 0; j < (1u << N); j++) {
+            if (j & (1u << d)) continue;
+            u32 t = layer_twiddle(line, layer, (x0 + (j << low)) >> (layer + 1));
+            u32 v0 = v[j];
+            u32 v1 = v[j | (1u << d)];
+            if (INVERSE) {
+                v[j] = m31_add(v0, v1);
+                v[j | (1u << d)] = m31_mul(m31_sub(v0, v1), t);
+            } else {
+                v1 = m31_mul(v1, t);
+                v[j] = m31_add(v0, v1);
+                v[j | (1u << d)] = m31_sub(v0, v1);
+            }
+        }
+    }
+#pragma unroll
+    for (u32 j = 0; j < (1u << N); j++) column[x0 + (j << low)] = v[j];
+}
+
+template <bool INVERSE>
+__device__ __forceinline__ void fft_layers_launch(u32* values, const u32* twiddles,
+                                                  const u32* offsets, u32 low, u32 n_layers,
+                                                  u32 n, u32 n_columns) {
+    u64 total = (u64)(n >> n_layers) * n_columns;
     for (u64 t = grid_start(); t < total; t += grid_stride()) {
-        u32 k = (u32)(t % n_pairs);
-        u32* column = values + (t / n_pairs) * 2 * (u64)n_pairs;
-        u32 h = k >> layer;
-        u32 i0 = (h << (layer + 1)) + (k & ((1u << layer) - 1));
-        u32 i1 = i0 + (1u << layer);
-        u32 v0 = column[i0];
-        u32 v1 = m31_mul(column[i1], layer_twiddle(line, layer, h));
-        column[i0] = m31_add(v0, v1);
-        column[i1] = m31_sub(v0, v1);
+        u32 x0;
+        u32* column = fft_group(values, t, low, n_layers, n, &x0);
+        switch (n_layers) {
+            case 1: fft_group_layers<1, INVERSE>(column, x0, twiddles, offsets, low); break;
+            case 2: fft_group_layers<2, INVERSE>(column, x0, twiddles, offsets, low); break;
+            default: fft_group_layers<3, INVERSE>(column, x0, twiddles, offsets, low); break;
+        }
     }
 }
 
-// Interpolation direction (`ibutterfly`): v0 + v1, (v0 − v1)·t⁻¹.
-extern "C" __global__ void ifft_layer(u32* values, const u32* itwiddles, u32 offset, u32 layer,
-                                      u32 n_pairs, u32 n_columns) {
-    const u32* line = itwiddles + offset;
-    u64 total = (u64)n_pairs * n_columns;
-    for (u64 t = grid_start(); t < total; t += grid_stride()) {
-        u32 k = (u32)(t % n_pairs);
-        u32* column = values + (t / n_pairs) * 2 * (u64)n_pairs;
-        u32 h = k >> layer;
-        u32 i0 = (h << (layer + 1)) + (k & ((1u << layer) - 1));
-        u32 i1 = i0 + (1u << layer);
-        u32 v0 = column[i0];
-        u32 v1 = column[i1];
-        column[i0] = m31_add(v0, v1);
-        column[i1] = m31_mul(m31_sub(v0, v1), layer_twiddle(line, layer, h));
-    }
+// `n_layers` (1 to MAX_FUSED_LAYERS) layers from `low` up, evaluation direction.
+extern "C" __global__ void fft_layers(u32* values, const u32* twiddles, u32 offset0, u32 offset1,
+                                      u32 offset2, u32 low, u32 n_layers, u32 n,
+                                      u32 n_columns) {
+    const u32 offsets[MAX_FUSED_LAYERS] = {offset0, offset1, offset2};
+    fft_layers_launch<false>(values, twiddles, offsets, low, n_layers, n, n_columns);
+}
+
+// The same layers, interpolation direction.
+extern "C" __global__ void ifft_layers(u32* values, const u32* itwiddles, u32 offset0,
+                                       u32 offset1, u32 offset2, u32 low, u32 n_layers, u32 n,
+                                       u32 n_columns) {
+    const u32 offsets[MAX_FUSED_LAYERS] = {offset0, offset1, offset2};
+    fft_layers_launch<true>(values, itwiddles, offsets, low, n_layers, n, n_columns);
 }
 
 // values[i] ·= factor for i < n (the 1/n of an interpolation).

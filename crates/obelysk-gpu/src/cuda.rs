@@ -9,7 +9,7 @@ use cudarc::driver::{
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels};
+use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels, Layers};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
@@ -199,29 +199,33 @@ impl CudaKernels {
 }
 
 impl CudaKernels {
-    /// One FFT layer in either direction (`fft_layer` or `ifft_layer`, which take the same
-    /// arguments): `(layer, n_pairs, n_columns)` as the kernels take them.
-    fn layer(
+    /// FFT layers in either direction (`fft_layers` or `ifft_layers`, which take the same
+    /// arguments) over `n_columns` columns of `n` values.
+    fn layers(
         &self,
         function: &str,
         columns: &mut CudaSlice<u32>,
         twiddles: &CudaSlice<u32>,
-        offset: u32,
-        (layer, n_pairs, n_columns): (u32, u32, u32),
+        layers: Layers,
+        (n, n_columns): (u32, u32),
     ) -> Result<()> {
-        self.check(columns, 2 * n_pairs as usize * n_columns as usize)?;
-        self.check(twiddles, offset as usize + twiddles_read(layer, n_pairs))?;
-        let work = u32::try_from(n_pairs as u64 * n_columns as u64).unwrap_or(u32::MAX);
+        self.check(columns, n as usize * n_columns as usize)?;
+        layers.check(n, twiddles.len())?;
+        let work = u32::try_from((n >> layers.count) as u64 * n_columns as u64).unwrap_or(u32::MAX);
+        let [offset0, offset1, offset2] = layers.offsets;
         let mut launch = self.stream.launch_builder(self.function(function));
         launch
             .arg(columns)
             .arg(twiddles)
-            .arg(&offset)
-            .arg(&layer)
-            .arg(&n_pairs)
+            .arg(&offset0)
+            .arg(&offset1)
+            .arg(&offset2)
+            .arg(&layers.low)
+            .arg(&layers.count)
+            .arg(&n)
             .arg(&n_columns);
-        // SAFETY: `{i,}fft_layer(u32*, const u32*, u32, u32, u32, u32)`; the columns hold
-        // n_columns·2·n_pairs values and the twiddle tree the layer's range (checked).
+        // SAFETY: `{i,}fft_layers(u32*, const u32*, u32, u32, u32, u32, u32, u32, u32)`; the
+        // columns hold n_columns·n values and the twiddle tree every layer's range (checked).
         launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 }
@@ -497,30 +501,26 @@ impl Kernels for CudaKernels {
         launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
     }
 
-    fn fft_layer(
+    fn fft_layers(
         &self,
         columns: &mut CudaSlice<u32>,
         twiddles: &CudaSlice<u32>,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        layers: Layers,
+        n: u32,
         n_columns: u32,
     ) -> Result<()> {
-        let shape = (layer, n_pairs, n_columns);
-        self.layer("fft_layer", columns, twiddles, offset, shape)
+        self.layers("fft_layers", columns, twiddles, layers, (n, n_columns))
     }
 
-    fn ifft_layer(
+    fn ifft_layers(
         &self,
         columns: &mut CudaSlice<u32>,
         itwiddles: &CudaSlice<u32>,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        layers: Layers,
+        n: u32,
         n_columns: u32,
     ) -> Result<()> {
-        let shape = (layer, n_pairs, n_columns);
-        self.layer("ifft_layer", columns, itwiddles, offset, shape)
+        self.layers("ifft_layers", columns, itwiddles, layers, (n, n_columns))
     }
 
     fn scale(&self, column: &mut CudaSlice<u32>, factor: u32, n: u32) -> Result<()> {

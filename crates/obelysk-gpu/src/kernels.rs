@@ -26,7 +26,7 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "circle_fft.cu",
         source: include_str!("../kernels/circle_fft.cu"),
-        functions: &["fft_layer", "ifft_layer", "scale", "zero_from"],
+        functions: &["fft_layers", "ifft_layers", "scale", "zero_from"],
     },
     KernelSource {
         file: "columns.cu",

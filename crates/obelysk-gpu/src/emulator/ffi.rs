@@ -3,24 +3,30 @@
 
 extern "C" {
     pub fn emu_bit_reverse(grid: u32, block: u32, values: *mut u32, log_n: u32);
-    pub fn emu_fft_layer(
+    pub fn emu_fft_layers(
         grid: u32,
         block: u32,
         values: *mut u32,
         twiddles: *const u32,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        offset0: u32,
+        offset1: u32,
+        offset2: u32,
+        low: u32,
+        n_layers: u32,
+        n: u32,
         n_columns: u32,
     );
-    pub fn emu_ifft_layer(
+    pub fn emu_ifft_layers(
         grid: u32,
         block: u32,
         values: *mut u32,
         itwiddles: *const u32,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        offset0: u32,
+        offset1: u32,
+        offset2: u32,
+        low: u32,
+        n_layers: u32,
+        n: u32,
         n_columns: u32,
     );
     pub fn emu_scale(grid: u32, block: u32, values: *mut u32, factor: u32, n: u32);

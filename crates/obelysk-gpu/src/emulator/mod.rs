@@ -2,7 +2,7 @@
 //! differential tests run the host algorithms of [`crate::ops`] on it and compare with stwo's CPU
 //! backend, on machines without a GPU.
 
-use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels};
+use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels, Layers};
 use crate::{GpuError, Result};
 
 mod ffi;
@@ -22,32 +22,36 @@ impl Default for Emulator {
     }
 }
 
-/// `emu_fft_layer` and `emu_ifft_layer` take the same arguments.
-type LayerFn = unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32);
+/// `emu_fft_layers` and `emu_ifft_layers` take the same arguments.
+type LayersFn =
+    unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32, u32, u32, u32);
 
 impl Emulator {
-    /// One FFT layer in either direction: `(layer, n_pairs, n_columns)` as the kernels take them.
-    fn layer(
+    /// FFT layers in either direction over `n_columns` columns of `n` values.
+    fn layers(
         &self,
-        kernel: LayerFn,
+        kernel: LayersFn,
         columns: &mut [u32],
         twiddles: &[u32],
-        offset: u32,
-        (layer, n_pairs, n_columns): (u32, u32, u32),
+        layers: Layers,
+        (n, n_columns): (u32, u32),
     ) -> Result<()> {
-        check(columns, 2 * n_pairs as usize * n_columns as usize);
-        check(twiddles, offset as usize + twiddles_read(layer, n_pairs));
-        // SAFETY: n_columns columns of 2·n_pairs values, and twiddles below offset + the
-        // layer's count, exist.
+        check(columns, n as usize * n_columns as usize);
+        layers.check(n, twiddles.len())?;
+        let [offset0, offset1, offset2] = layers.offsets;
+        // SAFETY: n_columns columns of n values, and every layer's twiddles, exist (checked).
         unsafe {
             kernel(
                 self.grid,
                 self.block,
                 columns.as_mut_ptr(),
                 twiddles.as_ptr(),
-                offset,
-                layer,
-                n_pairs,
+                offset0,
+                offset1,
+                offset2,
+                layers.low,
+                layers.count,
+                n,
                 n_columns,
             )
         };
@@ -339,30 +343,38 @@ impl Kernels for Emulator {
         Ok(())
     }
 
-    fn fft_layer(
+    fn fft_layers(
         &self,
         columns: &mut Vec<u32>,
         twiddles: &Vec<u32>,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        layers: Layers,
+        n: u32,
         n_columns: u32,
     ) -> Result<()> {
-        let shape = (layer, n_pairs, n_columns);
-        self.layer(ffi::emu_fft_layer, columns, twiddles, offset, shape)
+        self.layers(
+            ffi::emu_fft_layers,
+            columns,
+            twiddles,
+            layers,
+            (n, n_columns),
+        )
     }
 
-    fn ifft_layer(
+    fn ifft_layers(
         &self,
         columns: &mut Vec<u32>,
         itwiddles: &Vec<u32>,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        layers: Layers,
+        n: u32,
         n_columns: u32,
     ) -> Result<()> {
-        let shape = (layer, n_pairs, n_columns);
-        self.layer(ffi::emu_ifft_layer, columns, itwiddles, offset, shape)
+        self.layers(
+            ffi::emu_ifft_layers,
+            columns,
+            itwiddles,
+            layers,
+            (n, n_columns),
+        )
     }
 
     fn scale(&self, column: &mut Vec<u32>, factor: u32, n: u32) -> Result<()> {

@@ -9,7 +9,7 @@ use stwo::prover::backend::CpuBackend;
 use stwo::prover::poly::circle::PolyOps;
 use stwo::prover::poly::twiddles::TwiddleTree;
 
-use super::{as_u32, holds, Kernels, MIN_FFT_LOG_SIZE};
+use super::{as_u32, holds, Kernels, Layers, MIN_FFT_LOG_SIZE};
 use crate::{GpuError, Result};
 
 /// stwo's twiddle tree for a coset, on the device: forward and inverse, with the host copy that
@@ -103,18 +103,12 @@ pub fn interpolate_columns<K: Kernels>(
     holds(kernels, values, total, "interpolation")?;
     let total = as_u32(total, "interpolated values")?;
     let n_columns = n_columns as u32;
-    let n_pairs = (domain.size() / 2) as u32;
-    let offsets = twiddles.line_offsets(domain);
-    // Layer 0 derives the circle twiddles from the first line layer; layer i ≥ 1 uses line
-    // layer i − 1.
-    for layer in 0..=offsets.len() as u32 {
-        let offset = offsets[layer.saturating_sub(1) as usize];
-        kernels.ifft_layer(
+    for layers in fft_launches(domain, twiddles) {
+        kernels.ifft_layers(
             values,
             &twiddles.itwiddles,
-            offset,
-            layer,
-            n_pairs,
+            layers,
+            domain.size() as u32,
             n_columns,
         )?;
     }
@@ -158,10 +152,17 @@ pub fn evaluate_columns<K: Kernels>(
     let n_columns = n_columns as u32;
     let n = domain.size() as u32;
     kernels.zero_from(buffer, n_coeffs as u32, n, n_columns)?;
-    let offsets = twiddles.line_offsets(domain);
-    for layer in (0..=offsets.len() as u32).rev() {
-        let offset = offsets[layer.saturating_sub(1) as usize];
-        kernels.fft_layer(buffer, &twiddles.twiddles, offset, layer, n / 2, n_columns)?;
+    for layers in fft_launches(domain, twiddles).into_iter().rev() {
+        kernels.fft_layers(buffer, &twiddles.twiddles, layers, n, n_columns)?;
     }
     Ok(())
+}
+
+/// The launches of an FFT over `domain`, lowest layers first. Layer 0 derives the circle
+/// twiddles from the first line layer; layer i ≥ 1 uses line layer i − 1.
+fn fft_launches<C>(domain: CircleDomain, twiddles: &DeviceTwiddles<C>) -> Vec<Layers> {
+    let offsets = twiddles.line_offsets(domain);
+    Layers::split(offsets.len() as u32 + 1, |layer| {
+        offsets[layer.saturating_sub(1) as usize]
+    })
 }

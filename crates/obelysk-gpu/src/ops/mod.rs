@@ -133,24 +133,23 @@ pub trait Kernels {
     fn download(&self, column: &Self::Column) -> Result<Vec<u32>>;
 
     fn bit_reverse(&self, column: &mut Self::Column, log_n: u32) -> Result<()>;
-    /// One FFT layer over `n_columns` columns of `2·n_pairs` values, one after another.
-    fn fft_layer(
+    /// Consecutive FFT layers ([`Layers`]) in one launch, highest first, over `n_columns`
+    /// columns of `n` values, one after another.
+    fn fft_layers(
         &self,
         columns: &mut Self::Column,
         twiddles: &Self::Column,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        layers: Layers,
+        n: u32,
         n_columns: u32,
     ) -> Result<()>;
-    /// One inverse FFT layer, laid out as [`Kernels::fft_layer`].
-    fn ifft_layer(
+    /// The inverse FFT's layers, lowest first, laid out as [`Kernels::fft_layers`].
+    fn ifft_layers(
         &self,
         columns: &mut Self::Column,
         itwiddles: &Self::Column,
-        offset: u32,
-        layer: u32,
-        n_pairs: u32,
+        layers: Layers,
+        n: u32,
         n_columns: u32,
     ) -> Result<()>;
     fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
@@ -256,6 +255,65 @@ pub trait Kernels {
 /// Smallest domain the FFT kernels take: stwo special-cases sizes 2 and 4, and a launch is not
 /// worth it below a few hundred values anyway.
 pub const MIN_FFT_LOG_SIZE: u32 = 3;
+
+/// Most FFT layers one launch runs: a thread keeps 2^3 values in registers.
+pub const MAX_FUSED_LAYERS: u32 = 3;
+
+/// FFT layers `low .. low + count` for one launch; `offsets[d]` is where layer `low + d`'s
+/// twiddles start in the twiddle tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layers {
+    pub low: u32,
+    pub count: u32,
+    pub offsets: [u32; MAX_FUSED_LAYERS as usize],
+}
+
+impl Layers {
+    /// Splits the `n_layers` layers of an FFT, from 0 up, into launches of at most
+    /// [`MAX_FUSED_LAYERS`]; `offset(layer)` locates a layer's twiddles.
+    pub fn split(n_layers: u32, offset: impl Fn(u32) -> u32) -> Vec<Layers> {
+        (0..n_layers)
+            .step_by(MAX_FUSED_LAYERS as usize)
+            .map(|low| {
+                let count = MAX_FUSED_LAYERS.min(n_layers - low);
+                let mut offsets = [0; MAX_FUSED_LAYERS as usize];
+                for (d, o) in offsets.iter_mut().enumerate().take(count as usize) {
+                    *o = offset(low + d as u32);
+                }
+                Layers {
+                    low,
+                    count,
+                    offsets,
+                }
+            })
+            .collect()
+    }
+
+    /// Checks the launch's shape against columns of `n` values and a twiddle tree of
+    /// `n_twiddles` words; the kernels trust it.
+    pub fn check(&self, n: u32, n_twiddles: usize) -> Result<()> {
+        let fits = (1..=MAX_FUSED_LAYERS).contains(&self.count)
+            && self.low + self.count <= n.max(1).ilog2()
+            && n.is_power_of_two();
+        if !fits {
+            return Err(GpuError::Unsupported(format!(
+                "FFT layers {}..{} over columns of {n} values",
+                self.low,
+                self.low + self.count
+            )));
+        }
+        for d in 0..self.count {
+            let end = self.offsets[d as usize] as usize + twiddles_read(self.low + d, n / 2);
+            if end > n_twiddles {
+                return Err(GpuError::Unsupported(format!(
+                    "layer {} reads twiddles up to {end} of {n_twiddles}",
+                    self.low + d
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Twiddles a layer kernel reads past its offset for `n_pairs` pairs: one per butterfly block,
 /// and for the circle layer (layer 0, also a circle fold) pairs `[x, y]` of the first line layer,
@@ -382,4 +440,30 @@ pub fn sum_words(words: &[u32]) -> SecureField {
         .chunks(4)
         .map(|w| secure([w[0], w[1], w[2], w[3]]))
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_layers_split_into_launches_of_at_most_three_and_are_checked() {
+        let launches = Layers::split(7, |layer| 100 + layer);
+        let shapes: Vec<_> = launches.iter().map(|l| (l.low, l.count)).collect();
+        assert_eq!(shapes, [(0, 3), (3, 3), (6, 1)]);
+        assert_eq!(launches[1].offsets, [103, 104, 105]);
+        assert_eq!(launches[2].offsets, [106, 0, 0]);
+        // 2^7 values, twiddles enough for every layer.
+        for l in &launches {
+            l.check(1 << 7, 1 << 10).unwrap();
+        }
+        // Past the columns' layers, too few twiddles, no layer at all.
+        assert!(launches[2].check(1 << 6, 1 << 10).is_err());
+        assert!(launches[0].check(1 << 7, 100).is_err());
+        let empty = Layers {
+            count: 0,
+            ..launches[0]
+        };
+        assert!(empty.check(1 << 7, 1 << 10).is_err());
+    }
 }
