@@ -24,7 +24,7 @@ impl Default for Emulator {
 
 /// `emu_fft_layers` and `emu_ifft_layers` take the same arguments.
 type LayersFn =
-    unsafe extern "C" fn(u32, u32, *mut u32, *const u32, *const u32, u32, u32, u32, u32);
+    unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32, u32, u32, u32);
 
 impl Emulator {
     /// FFT layers in either direction over `n_columns` columns of `n` values.
@@ -38,15 +38,17 @@ impl Emulator {
     ) -> Result<()> {
         check(columns, n as usize * n_columns as usize);
         layers.check(n, twiddles.len())?;
-        // SAFETY: n_columns columns of n values, every layer's twiddles and MAX_FUSED_LAYERS
-        // offsets exist (checked, and by the array's type).
+        let [offset0, offset1, offset2] = layers.offsets;
+        // SAFETY: n_columns columns of n values, and every layer's twiddles, exist (checked).
         unsafe {
             kernel(
                 self.grid,
                 self.block,
                 columns.as_mut_ptr(),
                 twiddles.as_ptr(),
-                layers.offsets.as_ptr(),
+                offset0,
+                offset1,
+                offset2,
                 layers.low,
                 layers.count,
                 n,

@@ -256,8 +256,8 @@ pub trait Kernels {
 /// worth it below a few hundred values anyway.
 pub const MIN_FFT_LOG_SIZE: u32 = 3;
 
-/// Most FFT layers one launch runs: a thread keeps 2^5 values in registers.
-pub const MAX_FUSED_LAYERS: u32 = 5;
+/// Most FFT layers one launch runs: a thread keeps 2^3 values in registers.
+pub const MAX_FUSED_LAYERS: u32 = 3;
 
 /// FFT layers `low .. low + count` for one launch; `offsets[d]` is where layer `low + d`'s
 /// twiddles start in the twiddle tree.
@@ -447,23 +447,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fft_layers_split_into_launches_of_at_most_five_and_are_checked() {
-        let launches = Layers::split(11, |layer| 100 + layer);
+    fn fft_layers_split_into_launches_of_at_most_three_and_are_checked() {
+        let launches = Layers::split(7, |layer| 100 + layer);
         let shapes: Vec<_> = launches.iter().map(|l| (l.low, l.count)).collect();
-        assert_eq!(shapes, [(0, 5), (5, 5), (10, 1)]);
-        assert_eq!(launches[1].offsets, [105, 106, 107, 108, 109]);
-        assert_eq!(launches[2].offsets, [110, 0, 0, 0, 0]);
-        // 2^11 values, twiddles enough for every layer.
+        assert_eq!(shapes, [(0, 3), (3, 3), (6, 1)]);
+        assert_eq!(launches[1].offsets, [103, 104, 105]);
+        assert_eq!(launches[2].offsets, [106, 0, 0]);
+        // 2^7 values, twiddles enough for every layer.
         for l in &launches {
-            l.check(1 << 11, 1 << 12).unwrap();
+            l.check(1 << 7, 1 << 10).unwrap();
         }
         // Past the columns' layers, too few twiddles, no layer at all.
-        assert!(launches[2].check(1 << 10, 1 << 12).is_err());
-        assert!(launches[0].check(1 << 11, 100).is_err());
+        assert!(launches[2].check(1 << 6, 1 << 10).is_err());
+        assert!(launches[0].check(1 << 7, 100).is_err());
         let empty = Layers {
             count: 0,
             ..launches[0]
         };
-        assert!(empty.check(1 << 11, 1 << 12).is_err());
+        assert!(empty.check(1 << 7, 1 << 10).is_err());
     }
 }
