@@ -13,9 +13,10 @@
 //! a transaction. A query is one statement, and `$N` stands alone (SQLite reads `$1::BIGINT` as
 //! a parameter named so).
 //!
-//! On SQLite a commit that writes to disk synchronously (every commit with
-//! [`Durability::PowerLoss`]) runs under `block_in_place`, so the runtime's other tasks move to
-//! another thread meanwhile; WAL checkpoints, every thousand pages, still run on the task.
+//! On SQLite, with [`Durability::PowerLoss`], a transaction's commit (which fsyncs) runs under
+//! `block_in_place`, so the runtime's other tasks move to another thread meanwhile. A single
+//! statement outside a transaction, and a WAL checkpoint (every thousand pages), still run on the
+//! task.
 
 use std::sync::Arc;
 

@@ -149,7 +149,7 @@ pub mod record {
 }
 
 /// What the CPU component's row of one step is filled from: the step as executed, and what the
-/// sequential replay learnt about it, as plain words (a device fills the rows from these too).
+/// replay learnt about it, as plain words (a device fills the rows from these too).
 pub type StepRecord = [u32; record::WORDS];
 
 mod chunks;
@@ -166,8 +166,8 @@ impl Witness {
         witness
     }
 
-    /// The sequential pass over the trace: every table's columns, and one [`StepRecord`] per
-    /// step for the CPU component's rows. The returned witness's `cpu` is empty: a backend fills
+    /// The replay of the trace: every table's columns, and one [`StepRecord`] per step for the
+    /// CPU component's rows. The returned witness's `cpu` is empty: a backend fills
     /// it from the records ([`cpu_columns`] on the host).
     pub fn replay(trace: &ExecutionTrace) -> (Self, Vec<StepRecord>) {
         let code = trace.program().instructions();
