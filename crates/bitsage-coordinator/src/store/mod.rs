@@ -261,13 +261,12 @@ impl JobStore {
                 .bind(job_id)
                 .fetch_optional(&self.pool)
                 .await?;
-            if let Some(proof) = row
+            let proof = row
                 .map(|r| r.try_get::<Option<Vec<u8>>>("proof"))
                 .transpose()?
-            {
-                if proof.is_some() {
-                    return Ok(proof);
-                }
+                .flatten();
+            if proof.is_some() {
+                return Ok(proof);
             }
         }
         Ok(None)
