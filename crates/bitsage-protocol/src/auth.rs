@@ -7,7 +7,7 @@
 //! hashes every one: it is several times faster than Blake2s here. Changing any of them breaks the signature; the coordinator refuses
 //! timestamps outside its skew window and nonces it has already seen from that signer.
 
-use bitsage_wallet::{digest_to_message, Felt, PublicKey, Signature, SigningKey};
+use bitsage_wallet::{digest_to_message, Felt, KeyCache, PublicKey, Signature, SigningKey};
 
 pub const HEADER_PUBLIC_KEY: &str = "x-bitsage-public-key";
 pub const HEADER_TIMESTAMP: &str = "x-bitsage-timestamp";
@@ -157,6 +157,36 @@ impl SignedHeaders {
         now: i64,
         window_secs: i64,
     ) -> Result<(), AuthError> {
+        self.check(method, path, body, now, window_secs, |digest| {
+            self.public_key.verify(digest, &self.signature)
+        })
+    }
+
+    /// [`Self::verify`] through `keys`, which keeps each recent signer's key prepared: what a
+    /// server that hears from the same keys again and again wants.
+    pub fn verify_cached(
+        &self,
+        keys: &KeyCache,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now: i64,
+        window_secs: i64,
+    ) -> Result<(), AuthError> {
+        self.check(method, path, body, now, window_secs, |digest| {
+            keys.verify(&self.public_key, digest, &self.signature)
+        })
+    }
+
+    fn check(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now: i64,
+        window_secs: i64,
+        signature_holds: impl FnOnce(&Felt) -> bool,
+    ) -> Result<(), AuthError> {
         // abs_diff: the timestamp comes from the peer, and `i64::MIN - now` would overflow.
         let skew = self.timestamp.abs_diff(now);
         if skew > window_secs.unsigned_abs() {
@@ -168,7 +198,7 @@ impl SignedHeaders {
             });
         }
         let digest = request_digest(method, path, body, self.timestamp, &self.nonce);
-        if !self.public_key.verify(&digest, &self.signature) {
+        if !signature_holds(&digest) {
             return Err(AuthError::BadSignature);
         }
         Ok(())
@@ -187,20 +217,28 @@ mod tests {
     fn a_signed_request_verifies_and_any_change_breaks_it() {
         let key = SigningKey::generate();
         let h = signed(&key);
-        assert_eq!(h.verify("POST", "/jobs", b"{}", 1_010, 30), Ok(()));
+        // Both paths, plain and through prepared keys, give each answer.
+        let keys = KeyCache::new(4);
+        let verify = |h: &SignedHeaders, method: &str, path: &str, body: &[u8], now: i64| {
+            let plain = h.verify(method, path, body, now, 30);
+            assert_eq!(h.verify_cached(&keys, method, path, body, now, 30), plain);
+            plain
+        };
+        assert_eq!(verify(&h, "POST", "/jobs", b"{}", 1_010), Ok(()));
         let bad = Err(AuthError::BadSignature);
-        assert_eq!(h.verify("PUT", "/jobs", b"{}", 1_000, 30), bad);
-        assert_eq!(h.verify("POST", "/jobz", b"{}", 1_000, 30), bad);
-        assert_eq!(h.verify("POST", "/jobs", b"{ }", 1_000, 30), bad);
+        assert_eq!(verify(&h, "PUT", "/jobs", b"{}", 1_000), bad);
+        assert_eq!(verify(&h, "POST", "/jobz", b"{}", 1_000), bad);
+        assert_eq!(verify(&h, "POST", "/jobs", b"{ }", 1_000), bad);
         let mut other_nonce = h.clone();
         other_nonce.nonce = "abd".into();
-        assert_eq!(other_nonce.verify("POST", "/jobs", b"{}", 1_000, 30), bad);
+        assert_eq!(verify(&other_nonce, "POST", "/jobs", b"{}", 1_000), bad);
         let mut other_time = h.clone();
         other_time.timestamp += 1;
-        assert_eq!(other_time.verify("POST", "/jobs", b"{}", 1_000, 30), bad);
+        assert_eq!(verify(&other_time, "POST", "/jobs", b"{}", 1_000), bad);
         let mut other_key = h.clone();
         other_key.public_key = SigningKey::generate().public_key();
-        assert_eq!(other_key.verify("POST", "/jobs", b"{}", 1_000, 30), bad);
+        assert_eq!(verify(&other_key, "POST", "/jobs", b"{}", 1_000), bad);
+        assert_eq!(keys.len(), 2);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! Not here: what is signed (the request digest lives in `bitsage-protocol`).
 
 pub mod keystore;
+mod prepared;
+
+pub use prepared::{KeyCache, VerifyingKey};
 
 use std::fmt;
 use std::str::FromStr;

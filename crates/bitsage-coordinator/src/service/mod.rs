@@ -18,6 +18,7 @@ use bitsage_ledger::{
     AccountInfo, Address, Amount, LedgerConfig, LedgerError, Settlement, SqlLedger, SystemClock,
 };
 use bitsage_protocol::*;
+use bitsage_wallet::KeyCache;
 use blake2::{Blake2s256, Digest};
 use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
 use obelysk_vm::{Program, M31};
@@ -59,7 +60,12 @@ struct Inner {
     ledger: Arc<dyn Settlement>,
     dispatcher: Dispatcher,
     metrics: Metrics,
+    signers: KeyCache,
 }
+
+/// Signers whose keys stay prepared for signature checks (about 90 KiB each): enough for every
+/// worker of a busy coordinator; a client seen once costs one table build, about one plain check.
+const PREPARED_SIGNERS: usize = 512;
 
 impl std::fmt::Debug for Coordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,6 +111,7 @@ impl Coordinator {
                 ledger,
                 dispatcher: Dispatcher::new(),
                 metrics: Metrics::default(),
+                signers: KeyCache::new(PREPARED_SIGNERS),
             }),
         };
         coordinator
@@ -285,7 +292,8 @@ impl Coordinator {
     ) -> ApiResult<Address> {
         let now = now_ms();
         let checked = headers
-            .verify(
+            .verify_cached(
+                &self.inner.signers,
                 method,
                 path,
                 body,

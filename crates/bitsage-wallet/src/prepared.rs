@@ -1,0 +1,406 @@
+//! Signature checks for keys that sign again and again.
+//!
+//! `starknet_crypto::verify` recovers the key's point with a square root and runs two
+//! double-and-add scalar multiplications: about 0.5 ms, which is most of what a coordinator
+//! spends on a request that is not a proof. A worker signs every lease and every result with
+//! one key, so [`VerifyingKey`] does that work once: it keeps the key's point and a table of its
+//! multiples, `d·2^(4i)·Q` for every 4-bit window `i` and digit `d`, and the generator has a
+//! table of 8-bit windows, built once per process. A scalar multiplication is then a sum of one
+//! table entry per window (63 + 32 additions, no doublings), and `s⁻¹ mod n` runs in a
+//! Montgomery field modulo the curve order instead of in big integers.
+//!
+//! The point arithmetic is `starknet-types-core`'s (lambdaworks' complete projective addition);
+//! this module only decides which multiples to add. Its tests compare it with
+//! `starknet_crypto::verify`, the reference, on valid, tampered and random signatures.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use lambdaworks_math::field::element::FieldElement;
+use lambdaworks_math::field::fields::montgomery_backed_prime_fields::{IsModulus, U256PrimeField};
+use lambdaworks_math::unsigned_integer::element::U256;
+use starknet_types_core::curve::{AffinePoint, ProjectivePoint};
+
+use crate::{bound, Felt, PublicKey, Signature};
+
+/// The order `n` of the Stark curve's group.
+#[derive(Clone, Debug)]
+struct CurveOrder;
+
+impl IsModulus<U256> for CurveOrder {
+    const MODULUS: U256 = U256::from_hex_unchecked(
+        "0800000000000010ffffffffffffffffb781126dcae7b2321e66a241adc64d2f",
+    );
+}
+
+/// An integer modulo the curve order.
+type Scalar = FieldElement<U256PrimeField<CurveOrder>>;
+
+/// `value`, which the caller has checked is below 2^251 (so below `n`), as a scalar.
+fn scalar(value: &Felt) -> Scalar {
+    Scalar::new(U256::from_limbs(value.to_be_digits()))
+}
+
+/// Fewer bits per window would make smaller tables and more additions: one key's table at
+/// 4 bits is 945 points (about 90 KiB), the generator's at 8 bits 8,160 (about 780 KiB).
+const KEY_WINDOW_BITS: u32 = 4;
+const GENERATOR_WINDOW_BITS: u32 = 8;
+/// Scalars are below the curve order, which is below 2^252.
+const SCALAR_BITS: u32 = 252;
+
+/// `d·2^(w·i)·P` for every window `i` and digit `1 ≤ d < 2^w`: a fixed-base comb.
+struct Multiples {
+    window_bits: u32,
+    points: Vec<ProjectivePoint>,
+}
+
+impl Multiples {
+    fn new(base: ProjectivePoint, window_bits: u32) -> Self {
+        let digits = (1usize << window_bits) - 1;
+        let windows = SCALAR_BITS.div_ceil(window_bits) as usize;
+        let mut points = Vec::with_capacity(windows * digits);
+        let mut window_base = base;
+        for _ in 0..windows {
+            let mut multiple = window_base.clone();
+            points.push(multiple.clone());
+            for _ in 1..digits {
+                multiple = &multiple + &window_base;
+                points.push(multiple.clone());
+            }
+            // (2^w − 1)·B + B = 2^w·B, the next window's base.
+            window_base = &multiple + &window_base;
+        }
+        Self {
+            window_bits,
+            points,
+        }
+    }
+
+    /// `k·P` for `k` given as little-endian 64-bit limbs.
+    fn mul(&self, k: &[u64; 4]) -> ProjectivePoint {
+        let w = self.window_bits as usize;
+        let digits = (1usize << w) - 1;
+        let mut acc = ProjectivePoint::identity();
+        for (window, entries) in self.points.chunks_exact(digits).enumerate() {
+            let d = window_digit(k, window * w, w);
+            if d != 0 {
+                acc = &acc + &entries[d - 1];
+            }
+        }
+        acc
+    }
+}
+
+/// Bits `start..start + width` of `k` (little-endian limbs), as a number.
+fn window_digit(k: &[u64; 4], start: usize, width: usize) -> usize {
+    let (limb, shift) = (start / 64, start % 64);
+    if limb >= 4 {
+        return 0;
+    }
+    let mut bits = k[limb] >> shift;
+    if shift + width > 64 && limb + 1 < 4 {
+        bits |= k[limb + 1] << (64 - shift);
+    }
+    (bits & ((1u64 << width) - 1)) as usize
+}
+
+static GENERATOR: LazyLock<Multiples> = LazyLock::new(|| {
+    let g = AffinePoint::generator();
+    let g = ProjectivePoint::from_affine(g.x(), g.y()).expect("the generator is on the curve");
+    Multiples::new(g, GENERATOR_WINDOW_BITS)
+});
+
+/// A public key ready for repeated signature checks. Building one costs about as much as one
+/// `starknet_crypto::verify`; each check after that is several times cheaper.
+pub struct VerifyingKey {
+    key: PublicKey,
+    multiples: Multiples,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("VerifyingKey").field(&self.key).finish()
+    }
+}
+
+impl VerifyingKey {
+    /// `None` when the key's x-coordinate is not on the curve: no signature can verify.
+    pub fn new(key: PublicKey) -> Option<Self> {
+        // Either y will do: verification accepts a signature for ±Q, as starknet-crypto does.
+        let point = AffinePoint::new_from_x(&key.0, false)?;
+        let point = ProjectivePoint::from_affine(point.x(), point.y()).ok()?;
+        Some(Self {
+            key,
+            multiples: Multiples::new(point, KEY_WINDOW_BITS),
+        })
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.key
+    }
+
+    /// The same answer as `starknet_crypto::verify(key, message, r, s)`, `false` for its
+    /// errors: the bounds on the message, `r`, `s` and `s⁻¹`, then `(u1·G ± u2·Q).x = r`.
+    pub fn verify(&self, message: &Felt, signature: &Signature) -> bool {
+        let (r, s) = (&signature.r, &signature.s);
+        let below_bound = |v: &Felt| *v < bound();
+        if !below_bound(message) || *r == Felt::ZERO || !below_bound(r) {
+            return false;
+        }
+        if *s == Felt::ZERO || !below_bound(s) {
+            return false;
+        }
+        let Ok(w) = scalar(s).inv() else {
+            return false;
+        };
+        let w_felt = felt_of(&w);
+        if w_felt == Felt::ZERO || !below_bound(&w_felt) {
+            return false;
+        }
+        let u1 = scalar(message) * &w;
+        let u2 = scalar(r) * &w;
+        let a = GENERATOR.mul(&le_limbs(&u1));
+        let b = self.multiples.mul(&le_limbs(&u2));
+        x_is(&(&a + &b), r) || x_is(&(&a - &b), r)
+    }
+}
+
+fn felt_of(k: &Scalar) -> Felt {
+    let mut bytes = [0u8; 32];
+    for (chunk, limb) in bytes.chunks_exact_mut(8).zip(k.representative().limbs) {
+        chunk.copy_from_slice(&limb.to_be_bytes());
+    }
+    Felt::from_bytes_be(&bytes)
+}
+
+fn le_limbs(k: &Scalar) -> [u64; 4] {
+    let mut limbs = k.representative().limbs;
+    limbs.reverse();
+    limbs
+}
+
+/// Whether the affine x-coordinate of `p` is `r`, without an inversion: `X = r·Z`. The point at
+/// infinity has no x-coordinate and never matches.
+fn x_is(p: &ProjectivePoint, r: &Felt) -> bool {
+    !p.is_identity() && p.x() == *r * p.z()
+}
+
+/// Prepared keys for the signers seen most recently, shared between request handlers.
+///
+/// A bounded map: when it is full, an arbitrary entry makes room, so a flood of one-off keys
+/// costs each of them one table build (about one plain verification) and keeps memory bounded
+/// (`capacity` × about 90 KiB).
+#[derive(Debug)]
+pub struct KeyCache {
+    capacity: usize,
+    keys: Mutex<HashMap<PublicKey, Option<Arc<VerifyingKey>>>>,
+}
+
+impl KeyCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks `signature` over `message` by `key`, preparing the key on first sight.
+    pub fn verify(&self, key: &PublicKey, message: &Felt, signature: &Signature) -> bool {
+        let cached = self.keys.lock().expect("poisoned").get(key).cloned();
+        let prepared = match cached {
+            Some(prepared) => prepared,
+            None => {
+                // Built outside the lock: other signers' checks do not wait for it.
+                let prepared = VerifyingKey::new(*key).map(Arc::new);
+                let mut keys = self.keys.lock().expect("poisoned");
+                if keys.len() >= self.capacity {
+                    let evicted = *keys.keys().next().expect("the map is full");
+                    keys.remove(&evicted);
+                }
+                keys.insert(*key, prepared.clone());
+                prepared
+            }
+        };
+        prepared.is_some_and(|k| k.verify(message, signature))
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.lock().expect("poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningKey;
+    use rand::{Rng, SeedableRng};
+
+    fn random_felt(rng: &mut impl Rng, top_byte_mask: u8) -> Felt {
+        let mut bytes = [0u8; 32];
+        rng.fill(&mut bytes);
+        bytes[0] &= top_byte_mask;
+        Felt::from_bytes_be(&bytes)
+    }
+
+    fn reference(key: &PublicKey, message: &Felt, sig: &Signature) -> bool {
+        starknet_crypto::verify(&key.0, message, &sig.r, &sig.s).unwrap_or(false)
+    }
+
+    #[test]
+    fn the_comb_multiplies_like_the_library() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let g = AffinePoint::generator();
+        let g = ProjectivePoint::from_affine(g.x(), g.y()).unwrap();
+        let p = &g * Felt::from(123_456_789u64);
+        let n_minus_1 = Felt::from_hex_unchecked(
+            "0x0800000000000010ffffffffffffffffb781126dcae7b2321e66a241adc64d2e",
+        );
+        let mut scalars = vec![
+            Felt::ZERO,
+            Felt::ONE,
+            Felt::TWO,
+            n_minus_1,
+            bound() - Felt::ONE,
+        ];
+        scalars.extend((0..40).map(|_| random_felt(&mut rng, 0x07)));
+        for bits in [1, 3, 4, 5, 8] {
+            let comb = Multiples::new(p.clone(), bits);
+            for k in &scalars {
+                let got = comb.mul(&k.to_le_digits());
+                let want = &p * *k;
+                assert_eq!(
+                    got.to_affine().ok(),
+                    want.to_affine().ok(),
+                    "{bits} bits, k={k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn window_digits_cross_limb_boundaries() {
+        let k = [u64::MAX, 0b1011, 0, 1 << 59];
+        assert_eq!(window_digit(&k, 60, 8), 0b1011_1111);
+        assert_eq!(window_digit(&k, 0, 4), 0xf);
+        assert_eq!(window_digit(&k, 64, 4), 0b1011);
+        assert_eq!(window_digit(&k, 248, 8), 0b1000);
+        assert_eq!(window_digit(&k, 256, 8), 0);
+    }
+
+    #[test]
+    fn agrees_with_starknet_crypto_on_valid_tampered_and_random_signatures() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let cache = KeyCache::new(4);
+        for round in 0..24 {
+            let signer = SigningKey::generate();
+            let key = signer.public_key();
+            let message = random_felt(&mut rng, 0x07);
+            let sig = signer.sign(&message).unwrap();
+            let other = SigningKey::generate().public_key();
+            let one = Felt::ONE;
+            let cases = [
+                (key, message, sig),
+                (key, message + one, sig),
+                (other, message, sig),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: sig.r + one,
+                        s: sig.s,
+                    },
+                ),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: sig.r,
+                        s: sig.s + one,
+                    },
+                ),
+                (key, message, Signature { r: sig.s, s: sig.r }),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: Felt::ZERO,
+                        s: sig.s,
+                    },
+                ),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: sig.r,
+                        s: Felt::ZERO,
+                    },
+                ),
+                (key, bound(), sig),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: bound(),
+                        s: sig.s,
+                    },
+                ),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: sig.r,
+                        s: bound(),
+                    },
+                ),
+                (
+                    key,
+                    message,
+                    Signature {
+                        r: random_felt(&mut rng, 0x07),
+                        s: random_felt(&mut rng, 0x07),
+                    },
+                ),
+            ];
+            for (i, (k, m, s)) in cases.iter().enumerate() {
+                let want = reference(k, m, s);
+                assert_eq!(cache.verify(k, m, s), want, "round {round}, case {i}");
+                assert_eq!(i == 0, want, "round {round}, case {i}: the reference");
+            }
+        }
+        assert!(cache.len() <= 4);
+    }
+
+    #[test]
+    fn a_key_off_the_curve_verifies_nothing() {
+        // Scan for an x with no point: about half of all x.
+        let signer = SigningKey::generate();
+        let message = Felt::from(42u64);
+        let sig = signer.sign(&message).unwrap();
+        let off = (1u64..)
+            .map(|x| PublicKey(Felt::from(x)))
+            .find(|k| VerifyingKey::new(*k).is_none())
+            .unwrap();
+        assert!(!KeyCache::new(2).verify(&off, &message, &sig));
+    }
+
+    #[test]
+    fn a_signature_whose_sum_is_the_point_at_infinity_is_refused() {
+        // With its own secret q a signer can pick r = −z/q (mod n), so that u1·G + u2·Q is the
+        // point at infinity (starknet-crypto 0.8 panics there). It must simply fail.
+        let signer = SigningKey::generate();
+        let message = Felt::from(7u64);
+        let q = scalar(&signer.secret());
+        let r = felt_of(&-(&scalar(&message) / &q).unwrap());
+        if r >= bound() {
+            return; // this key's r is out of range; the bound check covers it
+        }
+        let sig = Signature { r, s: Felt::ONE };
+        assert!(!VerifyingKey::new(signer.public_key())
+            .unwrap()
+            .verify(&message, &sig));
+    }
+}
