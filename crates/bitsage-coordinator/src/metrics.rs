@@ -15,6 +15,8 @@ pub struct Metrics {
     pub proofs_accepted: AtomicU64,
     pub verification_failures: AtomicU64,
     pub jobs_failed: AtomicU64,
+    /// CPU time of the verification gate (the thread's own clock), in nanoseconds.
+    verification_cpu_nanos: AtomicU64,
     auth_rejections: Mutex<BTreeMap<&'static str, u64>>,
     requests: Mutex<BTreeMap<(String, String), Histogram>>,
     verification: Mutex<Histogram>,
@@ -52,11 +54,14 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn observe_verification(&self, seconds: f64) {
+    /// One proof through the gate: `seconds` of wall time, `cpu_nanos` of its thread's CPU.
+    pub fn observe_verification(&self, seconds: f64, cpu_nanos: u64) {
         self.verification
             .lock()
             .expect("metrics lock")
             .observe(seconds);
+        self.verification_cpu_nanos
+            .fetch_add(cpu_nanos, Ordering::Relaxed);
     }
 
     /// The exposition text.
@@ -140,6 +145,12 @@ impl Metrics {
             let labels = format!("method=\"{method}\",route=\"{route}\"");
             e.histogram("bitsage_http_request_duration_seconds", &labels, h);
         }
+        e.single(
+            "bitsage_verification_cpu_seconds_total",
+            "counter",
+            "CPU time spent verifying submitted proofs (deserialising included).",
+            self.verification_cpu_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        );
         e.family(
             "bitsage_verification_seconds",
             "histogram",
