@@ -18,6 +18,7 @@
 //! statement outside a transaction, and a WAL checkpoint (every thousand pages), still run on the
 //! task.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -64,7 +65,11 @@ pub struct Db(Arc<Backend>);
 
 #[derive(Debug)]
 enum Backend {
-    Sqlite(Arc<Mutex<rusqlite::Connection>>, Durability),
+    Sqlite(
+        Arc<Mutex<rusqlite::Connection>>,
+        Durability,
+        Option<PathBuf>,
+    ),
     Postgres(sqlx::PgPool),
 }
 
@@ -78,8 +83,8 @@ impl Db {
                 .await?;
             Backend::Postgres(pool)
         } else if url.starts_with("sqlite:") {
-            let conn = sqlite::open(url, durability)?;
-            Backend::Sqlite(Arc::new(Mutex::new(conn)), durability)
+            let (conn, path) = sqlite::open(url, durability)?;
+            Backend::Sqlite(Arc::new(Mutex::new(conn)), durability, path)
         } else {
             return Err(Error::Url(url.to_string()));
         };
@@ -90,11 +95,20 @@ impl Db {
         matches!(*self.0, Backend::Postgres(_))
     }
 
+    /// The database file of a SQLite database and what its commits survive; `None` for an
+    /// in-memory one and for PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<(&Path, Durability)> {
+        match &*self.0 {
+            Backend::Sqlite(_, durability, Some(path)) => Some((path, *durability)),
+            _ => None,
+        }
+    }
+
     /// Starts a transaction. On SQLite it holds the connection (and the write lock) until it
     /// ends; dropped without [`Tx::commit`], it rolls back.
     pub async fn begin(&self) -> Result<Tx> {
         let conn = match &*self.0 {
-            Backend::Sqlite(conn, durability) => {
+            Backend::Sqlite(conn, durability, _) => {
                 let guard = conn.clone().lock_owned().await;
                 sqlite::close_stray_transaction(&guard)?;
                 guard.execute_batch("BEGIN IMMEDIATE")?;
@@ -257,7 +271,7 @@ impl Query<'_> {
     pub async fn execute<'e>(self, on: impl Executor<'e>) -> Result<Done> {
         let rows_affected = match on.target() {
             Target::Db(db) => match &*db.0 {
-                Backend::Sqlite(conn, _) => {
+                Backend::Sqlite(conn, ..) => {
                     let conn = conn.lock().await;
                     sqlite::close_stray_transaction(&conn)?;
                     sqlite::execute(&conn, self.sql, &self.args)?
@@ -281,7 +295,7 @@ impl Query<'_> {
     pub async fn fetch_all<'e>(self, on: impl Executor<'e>) -> Result<Vec<Row>> {
         match on.target() {
             Target::Db(db) => match &*db.0 {
-                Backend::Sqlite(conn, _) => {
+                Backend::Sqlite(conn, ..) => {
                     let conn = conn.lock().await;
                     sqlite::close_stray_transaction(&conn)?;
                     sqlite::fetch(&conn, self.sql, &self.args)

@@ -1,6 +1,6 @@
 //! Statements on the embedded SQLite connection, run on the calling thread.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -13,25 +13,27 @@ use crate::{Durability, Error, Result};
 const STATEMENT_CACHE: usize = 128;
 
 /// Opens `sqlite://PATH[?…]`, `sqlite:PATH` or `sqlite::memory:`; a file is created if missing.
-pub(crate) fn open(url: &str, durability: Durability) -> Result<Connection> {
+/// Returns the file's path too (`None` in memory).
+pub(crate) fn open(url: &str, durability: Durability) -> Result<(Connection, Option<PathBuf>)> {
     let rest = url
         .strip_prefix("sqlite:")
         .ok_or_else(|| Error::Url(url.to_string()))?;
     // Options after `?` were sqlx's (`mode=rwc`); a file is always created here.
     let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
-    let conn = if rest == ":memory:" || rest == "//:memory:" {
-        Connection::open_in_memory()?
+    let (conn, file) = if rest == ":memory:" || rest == "//:memory:" {
+        (Connection::open_in_memory()?, None)
     } else {
         let path = rest.strip_prefix("//").unwrap_or(rest);
         if path.is_empty() {
             return Err(Error::Url(url.to_string()));
         }
-        Connection::open_with_flags(
+        let conn = Connection::open_with_flags(
             Path::new(path),
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?
+        )?;
+        (conn, Some(PathBuf::from(path)))
     };
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let synchronous = match durability {
@@ -41,7 +43,7 @@ pub(crate) fn open(url: &str, durability: Durability) -> Result<Connection> {
     conn.execute_batch(&format!(
         "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
     ))?;
-    Ok(conn)
+    Ok((conn, file))
 }
 
 /// Rolls back a transaction that a failed rollback left open, before the connection is used

@@ -209,12 +209,19 @@ impl Coordinator {
                 ApiError::bad_request("malformed_proof", format!("proof is not base64: {e}"))
             })?;
         let started = Instant::now();
-        let (checked, cpu_nanos) = tokio::task::spawn_blocking({
+        let (kept, cpu_nanos) = tokio::task::spawn_blocking({
             let job = job.clone();
+            let store = self.inner.store.clone();
             move || {
                 let cpu = thread_cpu_nanos();
-                let checked = gate(&job, &bytes);
-                (checked, thread_cpu_nanos().saturating_sub(cpu))
+                let checked = gate(&job, bytes);
+                let cpu_nanos = thread_cpu_nanos().saturating_sub(cpu);
+                // Here, off the runtime: keeping a proof may write (and fsync) its file.
+                let kept = match checked {
+                    Ok(result) => store.keep_proof(result).map(Ok),
+                    Err(reason) => Ok(Err(reason)),
+                };
+                (kept, cpu_nanos)
             }
         })
         .await
@@ -222,6 +229,7 @@ impl Coordinator {
         self.inner
             .metrics
             .observe_verification(started.elapsed().as_secs_f64(), cpu_nanos);
+        let checked = kept?;
         let result = match checked {
             Ok(result) => result,
             Err(reason) => {
@@ -243,6 +251,7 @@ impl Coordinator {
             .await?
         {
             // Someone else changed the job meanwhile: the same result twice, or an expiry.
+            store.discard_proof(job_id, &result.proof).await?;
             let job = self.job_row(job_id).await?;
             return match self
                 .repeated_result(&job, worker, &request.lease_id)
@@ -371,8 +380,8 @@ fn lease_not_held(job: &JobRow, worker: Address) -> ApiError {
 
 /// Verifies a submitted proof against the job's own claim: program, inputs, job id, security
 /// floor and step limit. Outputs come from the verified claim.
-fn gate(job: &JobRow, bytes: &[u8]) -> Result<ProvedResult, String> {
-    let proof = StarkProof::from_bytes(bytes).map_err(|e| e.to_string())?;
+fn gate(job: &JobRow, bytes: Vec<u8>) -> Result<ProvedResult, String> {
+    let proof = StarkProof::from_bytes(&bytes).map_err(|e| e.to_string())?;
     let job_id = obelysk_prover::proof::parse_hex32(&job.job_id).map_err(|e| e.to_string())?;
     let expected = ExpectedClaim {
         program: Some(job.program.clone()),
@@ -395,7 +404,7 @@ fn gate(job: &JobRow, bytes: &[u8]) -> Result<ProvedResult, String> {
         outputs: proof.claim.outputs.iter().map(|v| v.value()).collect(),
         steps: proof.claim.steps,
         commitment: format!("0x{}", hex::encode(proof.commitment())),
-        proof: bytes.to_vec(),
+        proof: StoredProof::Row(bytes),
     })
 }
 

@@ -28,7 +28,8 @@ use crate::dispatch::Dispatcher;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::{Metrics, Snapshot};
 use crate::store::{
-    ClaimOutcome, JobRow, JobStore, ProvedResult, Released, Settlement as Settled, WorkerRow,
+    ClaimOutcome, JobRow, JobStore, ProvedResult, Released, Settlement as Settled, StoredProof,
+    WorkerRow,
 };
 
 mod accounts;

@@ -6,12 +6,17 @@
 //! row keeps one worker under its lease limit across replicas. Every state change is one
 //! transaction, so a crash at any moment leaves either the old state or the new one.
 
+use std::sync::Arc;
+
 use bitsage_ledger::{Address, Amount};
 use bitsage_protocol::{JobState, WorkloadKind};
 use bitsage_sql as sql;
 use obelysk_vm::Program;
 
 mod migrations;
+mod proof_files;
+
+pub use proof_files::ProofFiles;
 
 pub type Tx = sql::Tx;
 
@@ -21,6 +26,8 @@ pub enum StoreError {
     Database(#[from] bitsage_sql::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("proof file: {0}")]
+    ProofFile(#[from] std::io::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -72,7 +79,17 @@ pub struct ProvedResult {
     pub steps: u64,
     pub commitment: String,
     /// The proof's binary encoding; `GET /jobs/:id/proof` renders it as the JSON file.
-    pub proof: Vec<u8>,
+    pub proof: StoredProof,
+}
+
+/// Where a verified proof's binary encoding is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredProof {
+    /// In a row of `coord_proofs`, written with the job's completion (PostgreSQL, and SQLite
+    /// in memory).
+    Row(Vec<u8>),
+    /// Already written to a file of the store's [`ProofFiles`], named so.
+    File(String),
 }
 
 /// What became of a job that a worker gave back or whose lease ran out.
@@ -117,6 +134,8 @@ const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inpu
 pub struct JobStore {
     pool: sql::Db,
     postgres: bool,
+    /// Where proofs go on a SQLite database in a file.
+    files: Option<Arc<ProofFiles>>,
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
@@ -193,7 +212,15 @@ fn worker_from_row(row: &sql::Row) -> Result<WorkerRow> {
 impl JobStore {
     /// Wraps `pool` and brings its tables to the current schema.
     pub async fn open(pool: sql::Db, postgres: bool) -> Result<Self> {
-        let store = Self { pool, postgres };
+        let files = match pool.sqlite_file() {
+            Some((path, durability)) => Some(Arc::new(ProofFiles::beside(path, durability)?)),
+            None => None,
+        };
+        let store = Self {
+            pool,
+            postgres,
+            files,
+        };
         migrations::apply(&store.pool, postgres).await?;
         Ok(store)
     }
@@ -253,9 +280,50 @@ impl JobStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// The stored proof of a proved job (binary encoding). A proof written by a binary from
-    /// before migration 2 (a replica not yet upgraded) is still found in `coord_jobs`.
+    /// Keeps a verified proof where this store keeps proofs: writes its file now (blocking:
+    /// call it off the async runtime), or leaves it for the completion's row.
+    pub fn keep_proof(&self, mut result: ProvedResult) -> Result<ProvedResult> {
+        if let (Some(files), StoredProof::Row(bytes)) = (&self.files, &result.proof) {
+            result.proof = StoredProof::File(files.write(bytes)?);
+        }
+        Ok(result)
+    }
+
+    /// Deletes a proof file that [`JobStore::complete`] did not record (the lease was gone),
+    /// unless the job's recorded proof is that same file.
+    pub async fn discard_proof(&self, job_id: &str, proof: &StoredProof) -> Result<()> {
+        let (Some(files), StoredProof::File(name)) = (&self.files, proof) else {
+            return Ok(());
+        };
+        if self.proof_file(job_id).await?.as_ref() != Some(name) {
+            files.remove(name)?;
+        }
+        Ok(())
+    }
+
+    async fn proof_file(&self, job_id: &str) -> Result<Option<String>> {
+        let row = sql::query("SELECT proof_file FROM coord_jobs WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>>("proof_file"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// The stored proof of a proved job (binary encoding): from its file, or from a row. A
+    /// proof written by a binary from before migration 2 (a replica not yet upgraded) is still
+    /// found in `coord_jobs`.
     pub async fn proof(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(name) = self.proof_file(job_id).await? {
+            let files = self.files.as_ref().ok_or_else(|| {
+                corrupt(format!(
+                    "job {job_id} has a proof file, and this store no folder"
+                ))
+            })?;
+            return Ok(Some(files.read(&name)?));
+        }
         for table in ["coord_proofs", "coord_jobs"] {
             let row = sql::query(&format!("SELECT proof FROM {table} WHERE job_id = $1"))
                 .bind(job_id)
@@ -417,9 +485,13 @@ impl JobStore {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        let file = match &result.proof {
+            StoredProof::File(name) => Some(name.as_str()),
+            StoredProof::Row(_) => None,
+        };
         let done = sql::query(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
-             finished_at = $7, lease_expires_at = NULL, last_error = NULL
+             finished_at = $7, lease_expires_at = NULL, last_error = NULL, proof_file = $8
              WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
         )
         .bind(job_id)
@@ -429,17 +501,20 @@ impl JobStore {
         .bind(result.steps as i64)
         .bind(&result.commitment)
         .bind(now)
+        .bind(file)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            sql::query(
-                "INSERT INTO coord_proofs (job_id, proof) VALUES ($1, $2)
-                 ON CONFLICT (job_id) DO UPDATE SET proof = $2",
-            )
-            .bind(job_id)
-            .bind(result.proof.as_slice())
-            .execute(&mut *tx)
-            .await?;
+            if let StoredProof::Row(bytes) = &result.proof {
+                sql::query(
+                    "INSERT INTO coord_proofs (job_id, proof) VALUES ($1, $2)
+                     ON CONFLICT (job_id) DO UPDATE SET proof = $2",
+                )
+                .bind(job_id)
+                .bind(bytes.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
             let row = sql::query(&format!(
                 "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
                 self.for_update(false)
@@ -720,3 +795,6 @@ impl JobStore {
         Ok(done.rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests;
