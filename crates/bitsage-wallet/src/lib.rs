@@ -1,8 +1,10 @@
 //! Identities on the BitSage network: Stark-curve key pairs and ECDSA signatures over them.
 //!
 //! Every worker and client is a [`SigningKey`]; its [`PublicKey`] (a felt252) is its identity and,
-//! on the embedded ledger, its account address. Curve arithmetic comes from `starknet-crypto`;
-//! nothing here implements curve code. Nonces are deterministic (RFC 6979), so signing needs no
+//! on the embedded ledger, its account address. Curve arithmetic comes from `starknet-crypto` and
+//! `starknet-types-core`; nothing here implements field or point formulas. A [`VerifyingKey`]
+//! (through [`KeyCache`]) checks the signatures of a key that signs often several times faster,
+//! by choosing which of its precomputed multiples to add. Nonces are deterministic (RFC 6979), so signing needs no
 //! randomness and a weak RNG cannot leak the key.
 //!
 //! Keys at rest are [`keystore::Keystore`] files (Web3 Secret Storage v3, scrypt), the format

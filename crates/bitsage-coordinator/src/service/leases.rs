@@ -251,7 +251,9 @@ impl Coordinator {
             .await?
         {
             // Someone else changed the job meanwhile: the same result twice, or an expiry.
-            store.discard_proof(job_id, &result.proof).await?;
+            if let Err(e) = store.discard_proof(job_id, &result.proof).await {
+                tracing::warn!(job_id, error = %e, "an unrecorded proof file stays");
+            }
             let job = self.job_row(job_id).await?;
             return match self
                 .repeated_result(&job, worker, &request.lease_id)
