@@ -4,7 +4,8 @@
 //! transaction is serialised; on PostgreSQL several coordinator replicas share the queue, and
 //! `FOR UPDATE SKIP LOCKED` keeps two of them from leasing one job, while locking the worker's
 //! row keeps one worker under its lease limit across replicas. Every state change is one
-//! transaction, so a crash at any moment leaves either the old state or the new one.
+//! transaction, so a crash at any moment leaves either the old state or the new one. On a SQLite
+//! file, proofs are files beside it ([`ProofFiles`]), written before the commit that names them.
 
 use std::sync::Arc;
 
