@@ -9,9 +9,12 @@
 //! table entry per window (63 + 32 additions, no doublings), and `s⁻¹ mod n` runs in a
 //! Montgomery field modulo the curve order instead of in big integers.
 //!
-//! The point arithmetic is `starknet-types-core`'s (lambdaworks' complete projective addition);
-//! this module only decides which multiples to add. Its tests compare it with
-//! `starknet_crypto::verify`, the reference, on valid, tampered and random signatures.
+//! The point arithmetic is `starknet-types-core`'s (lambdaworks' projective addition, which
+//! handles doubling and the point at infinity); this module only decides which multiples to add.
+//! Table entries stay projective: the cheaper mixed addition with an affine point
+//! (`operate_with_affine` in lambdaworks 0.13) answers the point at infinity for two points with
+//! the same y and different x. The tests compare every answer with `starknet_crypto::verify`, the
+//! reference, on valid, tampered and random signatures.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
