@@ -29,8 +29,9 @@ pub struct ProofFiles {
 const TEMPORARY_SUFFIX: &str = ".partial";
 
 impl ProofFiles {
-    /// The folder beside the database file `db`, created if missing. Files a crash left half
-    /// written are removed.
+    /// The folder beside the database file `db`, with its 256 shard folders, created if
+    /// missing (and fsynced, for `power-loss`, so that no write has to create a folder). Files a
+    /// crash left half written are removed.
     pub fn beside(db: &Path, durability: Durability) -> io::Result<Self> {
         let mut dir = db.as_os_str().to_owned();
         dir.push(".proofs");
@@ -39,7 +40,17 @@ impl ProofFiles {
             sync: durability == Durability::PowerLoss,
             next_temporary: AtomicU64::new(0),
         };
-        fs::create_dir_all(&files.dir)?;
+        for shard in 0..=255u8 {
+            fs::create_dir_all(files.dir.join(format!("{shard:02x}")))?;
+        }
+        if files.sync {
+            File::open(&files.dir)?.sync_all()?;
+            let parent = match files.dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            File::open(parent)?.sync_all()?;
+        }
         files.remove_partial_files()?;
         Ok(files)
     }
@@ -65,7 +76,7 @@ impl ProofFiles {
     }
 
     fn path_of(&self, name: &str) -> io::Result<PathBuf> {
-        if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if name.len() != 64 || !name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("`{name}` is not a proof file name"),
@@ -82,10 +93,6 @@ impl ProofFiles {
             return Ok(name);
         }
         let shard = path.parent().expect("a shard folder");
-        let new_shard = !shard.exists();
-        if new_shard {
-            fs::create_dir_all(shard)?;
-        }
         let temporary = shard.join(format!(
             "{name}.{}.{}{TEMPORARY_SUFFIX}",
             std::process::id(),
@@ -100,9 +107,6 @@ impl ProofFiles {
         fs::rename(&temporary, &path)?;
         if self.sync {
             File::open(shard)?.sync_all()?;
-            if new_shard {
-                File::open(&self.dir)?.sync_all()?;
-            }
         }
         Ok(name)
     }
