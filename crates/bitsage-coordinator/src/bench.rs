@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use base64::Engine;
 use bitsage_coordinator::service::job_id_for;
 use bitsage_ledger::Amount;
 use bitsage_protocol::*;
@@ -175,7 +174,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let proofs = {
         let program = program.clone();
         let jobs = args.jobs;
-        tokio::task::spawn_blocking(move || -> anyhow::Result<HashMap<String, String>> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<HashMap<String, Vec<u8>>> {
             let prover = ObelyskProver::new(ProverConfig::default());
             let mut out = HashMap::new();
             for i in 0..jobs {
@@ -186,10 +185,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let trace = vm.execute()?;
                 let id = obelysk_prover::proof::parse_hex32(&job_id).map_err(anyhow::Error::msg)?;
                 let proof = prover.prove_for_job(&trace, Some(id))?;
-                out.insert(
-                    job_id,
-                    base64::engine::general_purpose::STANDARD.encode(proof.to_bytes()),
-                );
+                out.insert(job_id, proof.to_bytes());
             }
             Ok(out)
         })
@@ -204,8 +200,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             for (i, job_id) in
                 (0..proofs.len()).map(|i| (i, job_id_for(address, &format!("bench-{i}"))))
             {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(&proofs[&job_id])?;
-                let proof = obelysk_prover::StarkProof::from_bytes(&bytes)?;
+                let proof = obelysk_prover::StarkProof::from_bytes(&proofs[&job_id])?;
                 let expected = obelysk_prover::ExpectedClaim {
                     program: Some(program.clone()),
                     inputs: Some(vec![M31::new(i as u32), M31::new(3)]),
@@ -249,13 +244,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     .clone();
                 let t = Instant::now();
                 worker
-                    .submit_result(
-                        &lease.job.job_id,
-                        &ResultRequest {
-                            lease_id: lease.lease_id,
-                            proof,
-                        },
-                    )
+                    .submit_proof(&lease.job.job_id, &lease.lease_id, proof)
                     .await?;
                 latencies.record("result", t);
                 done.fetch_add(1, Ordering::SeqCst);

@@ -3,13 +3,14 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
 use bitsage_ledger::Address;
 use bitsage_protocol::*;
 use serde::de::DeserializeOwned;
@@ -31,6 +32,25 @@ impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
+        let SignedBytes { signer, body } = SignedBytes::from_request(req, state).await?;
+        let body = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("malformed_body", format!("request body is not valid: {e}"))
+        })?;
+        Ok(Signed { signer, body })
+    }
+}
+
+/// A body of raw bytes whose request was signed.
+#[derive(Debug)]
+pub struct SignedBytes {
+    pub signer: Address,
+    pub body: Bytes,
+}
+
+impl FromRequest<Coordinator> for SignedBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
         let headers = SignedHeaders::from_lookup(|name| {
             parts.headers.get(name).and_then(|v| v.to_str().ok())
@@ -42,7 +62,7 @@ impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
                 return Err(e.into());
             }
         };
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| {
                 ApiError::new(
@@ -52,12 +72,9 @@ impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
                 )
             })?;
         let signer = state
-            .authenticate(&headers, parts.method.as_str(), parts.uri.path(), &bytes)
+            .authenticate(&headers, parts.method.as_str(), parts.uri.path(), &body)
             .await?;
-        let body = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request("malformed_body", format!("request body is not valid: {e}"))
-        })?;
-        Ok(Signed { signer, body })
+        Ok(SignedBytes { signer, body })
     }
 }
 
@@ -71,6 +88,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/jobs/{id}", get(job))
         .route("/jobs/{id}/proof", get(job_proof))
         .route("/jobs/{id}/result", post(job_result))
+        .route("/jobs/{id}/leases/{lease_id}/proof", post(job_proof_upload))
         .route("/jobs/{id}/fail", post(job_fail))
         .route("/workers", get(workers))
         .route("/workers/register", post(register))
@@ -172,7 +190,26 @@ async fn job_result(
     Path(id): Path<String>,
     req: Signed<ResultRequest>,
 ) -> ApiResult<Json<ResultResponse>> {
-    Ok(Json(c.submit_result(req.signer, &id, req.body).await?))
+    let proof = base64::engine::general_purpose::STANDARD
+        .decode(req.body.proof.as_bytes())
+        .map_err(|e| {
+            ApiError::bad_request("malformed_proof", format!("proof is not base64: {e}"))
+        })?;
+    let lease_id = &req.body.lease_id;
+    Ok(Json(
+        c.submit_result(req.signer, &id, lease_id, proof).await?,
+    ))
+}
+
+async fn job_proof_upload(
+    State(c): State<Coordinator>,
+    Path((id, lease_id)): Path<(String, String)>,
+    req: SignedBytes,
+) -> ApiResult<Json<ResultResponse>> {
+    let proof = req.body.into();
+    Ok(Json(
+        c.submit_result(req.signer, &id, &lease_id, proof).await?,
+    ))
 }
 
 async fn job_fail(

@@ -33,6 +33,9 @@ const fn route(
     }
 }
 
+/// The request "schema" of a body that is a binary proof (`StarkProof::to_bytes`).
+const PROOF_BYTES: &str = "ProofBytes";
+
 pub const ROUTES: &[Route] = &[
     route("get", "/health", "Liveness, version, network and the coordinator's clock.", false, None, "Health"),
     route("get", "/metrics", "Prometheus text: jobs by state, lease expiries, verification failures, latencies, workers online.", false, None, "PrometheusText"),
@@ -41,6 +44,7 @@ pub const ROUTES: &[Route] = &[
     route("get", "/jobs/{id}", "A job's state, attempts, worker, timings and verified outputs.", false, None, "JobView"),
     route("get", "/jobs/{id}/proof", "The proof file and its 32-byte commitment, once proved.", false, None, "ProofView"),
     route("post", "/jobs/{id}/result", "Submit a proof for a held lease; it is verified before it is accepted and paid.", true, Some("ResultRequest"), "ResultResponse"),
+    route("post", "/jobs/{id}/leases/{lease_id}/proof", "The same as /jobs/{id}/result with the binary proof as the body (a quarter smaller than base64 in JSON).", true, Some(PROOF_BYTES), "ResultResponse"),
     route("post", "/jobs/{id}/fail", "Give a leased job back with a reason.", true, Some("FailRequest"), "JobView"),
     route("get", "/workers", "Registered workers with GPUs, tier, online state and proofs done.", false, None, "WorkerViewList"),
     route("get", "/workers/{id}", "One worker with its latest jobs.", false, None, "WorkerDetail"),
@@ -82,7 +86,9 @@ pub fn document() -> Value {
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
-        if let Some(req) = r.request {
+        if r.request == Some(PROOF_BYTES) {
+            op["requestBody"] = json!({ "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
+        } else if let Some(req) = r.request {
             op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema_ref(req) } } });
             schemas.insert(
                 req.to_string(),
@@ -108,7 +114,7 @@ pub fn document() -> Value {
         "info": {
             "title": "BitSage coordinator",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Jobs, leases, the verification gate and the ledger of the BitSage proving network. Mutating requests are signed: headers x-bitsage-public-key, x-bitsage-timestamp (unix seconds), x-bitsage-nonce and x-bitsage-signature (Stark-curve ECDSA `0xR,0xS` over Blake2s of method, path, body hash, timestamp and nonce; see bitsage_protocol::auth)."
+            "description": "Jobs, leases, the verification gate and the ledger of the BitSage proving network. Mutating requests are signed: headers x-bitsage-public-key, x-bitsage-timestamp (unix seconds), x-bitsage-nonce and x-bitsage-signature (Stark-curve ECDSA `0xR,0xS` over BLAKE3 of method, path, body hash, timestamp and nonce; see bitsage_protocol::auth)."
         },
         "paths": paths,
         "components": {

@@ -5,6 +5,7 @@ mod common;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use base64::Engine;
 use bitsage_ledger::{Amount, FeeSplit};
 use bitsage_protocol::*;
 use common::*;
@@ -334,6 +335,14 @@ async fn results_from_another_worker_are_refused_and_a_repeated_result_is_one_co
         (err.status(), err.code()),
         (Some(409), Some("lease_not_held"))
     );
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&result.proof)
+        .unwrap();
+    let err = thief
+        .submit_proof(&job.job_id, &lease.lease_id, bytes.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("lease_not_held"), "binary upload: {err}");
     let err = thief
         .fail(
             &job.job_id,
@@ -349,6 +358,12 @@ async fn results_from_another_worker_are_refused_and_a_repeated_result_is_one_co
     let first = holder.submit_result(&job.job_id, &result).await.unwrap();
     let again = holder.submit_result(&job.job_id, &result).await.unwrap();
     assert_eq!(first, again);
+    // The same proof through the binary route is the same completion.
+    let binary = holder
+        .submit_proof(&job.job_id, &lease.lease_id, bytes)
+        .await
+        .unwrap();
+    assert_eq!(first, binary);
     assert_eq!(
         first.payout.unwrap().worker,
         FeeSplit::of(Amount::sage(10)).worker

@@ -125,13 +125,24 @@ impl CoordinatorClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T> {
-        let key = self.key.as_ref().ok_or(ClientError::NoKey)?;
         let bytes = serde_json::to_vec(body).expect("API bodies serialize");
+        self.post_signed(path, bytes, "application/json", timeout)
+            .await
+    }
+
+    async fn post_signed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        timeout: Duration,
+    ) -> Result<T> {
+        let key = self.key.as_ref().ok_or(ClientError::NoKey)?;
         let signed = SignedHeaders::sign(key, "POST", path, &bytes, crate::unix_millis() / 1000);
         let mut request = self
             .http
             .post(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .timeout(timeout)
             .body(bytes);
         for (name, value) in signed.to_pairs() {
@@ -229,6 +240,23 @@ impl CoordinatorClient {
         self.post(
             &format!("/jobs/{job_id}/result"),
             request,
+            Duration::from_secs(300),
+        )
+        .await
+    }
+
+    /// Submits a binary proof (`StarkProof::to_bytes`) for `lease_id`, as the body itself: a
+    /// quarter smaller than [`Self::submit_result`]'s base64 in JSON, and cheaper to check.
+    pub async fn submit_proof(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        proof: Vec<u8>,
+    ) -> Result<ResultResponse> {
+        self.post_signed(
+            &format!("/jobs/{job_id}/leases/{lease_id}/proof"),
+            proof,
+            "application/octet-stream",
             Duration::from_secs(300),
         )
         .await

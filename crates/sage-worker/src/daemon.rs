@@ -245,9 +245,14 @@ impl Daemon {
     /// stopping, a coordinator that is away gets a few more tries; after that the proof stays in
     /// the outbox for the next start.
     async fn submit(&self, pending: &Pending, shutdown: &watch::Receiver<bool>) {
-        let request = ResultRequest {
-            lease_id: pending.lease_id.clone(),
-            proof: pending.proof.clone(),
+        // The outbox keeps base64 (it is JSON); the coordinator takes the bytes themselves.
+        let proof = match base64::engine::general_purpose::STANDARD.decode(&pending.proof) {
+            Ok(proof) => proof,
+            Err(e) => {
+                tracing::warn!(job_id = pending.job_id, error = %e, "kept proof is damaged; dropping it");
+                Outbox::new(&self.home).remove(&pending.job_id);
+                return;
+            }
         };
         let mut attempt = 0;
         let mut tries_while_stopping = 0;
@@ -262,7 +267,11 @@ impl Daemon {
                     return;
                 }
             }
-            match self.client.submit_result(&pending.job_id, &request).await {
+            let submitted = self
+                .client
+                .submit_proof(&pending.job_id, &pending.lease_id, proof.clone())
+                .await;
+            match submitted {
                 Ok(answer) => {
                     NodeMetrics::inc(&self.metrics.proofs_generated);
                     if let Some(payout) = answer.payout {

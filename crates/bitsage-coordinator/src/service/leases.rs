@@ -194,20 +194,13 @@ impl Coordinator {
         &self,
         worker: Address,
         job_id: &str,
-        request: ResultRequest,
+        lease_id: &str,
+        bytes: Vec<u8>,
     ) -> ApiResult<ResultResponse> {
         let job = self.job_row(job_id).await?;
-        if let Some(answer) = self
-            .repeated_result(&job, worker, &request.lease_id)
-            .await?
-        {
+        if let Some(answer) = self.repeated_result(&job, worker, lease_id).await? {
             return Ok(answer);
         }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(request.proof.as_bytes())
-            .map_err(|e| {
-                ApiError::bad_request("malformed_proof", format!("proof is not base64: {e}"))
-            })?;
         let started = Instant::now();
         let (kept, cpu_nanos) = tokio::task::spawn_blocking({
             let job = job.clone();
@@ -232,17 +225,13 @@ impl Coordinator {
         let checked = kept?;
         let result = match checked {
             Ok(result) => result,
-            Err(reason) => {
-                return Err(self
-                    .refuse_proof(&job, worker, &request.lease_id, reason)
-                    .await)
-            }
+            Err(reason) => return Err(self.refuse_proof(&job, worker, lease_id, reason).await),
         };
         let store = &self.inner.store;
         if !store
             .complete(
                 job_id,
-                &request.lease_id,
+                lease_id,
                 worker,
                 &result,
                 bitsage_ledger::FeeSplit::of(job.fee).worker,
@@ -255,10 +244,7 @@ impl Coordinator {
                 tracing::warn!(job_id, error = %e, "an unrecorded proof file stays");
             }
             let job = self.job_row(job_id).await?;
-            return match self
-                .repeated_result(&job, worker, &request.lease_id)
-                .await?
-            {
+            return match self.repeated_result(&job, worker, lease_id).await? {
                 Some(answer) => Ok(answer),
                 None => Err(lease_not_held(&job, worker)),
             };

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use base64::Engine;
 use bitsage_ledger::{
     AccountInfo, Address, Amount, LedgerConfig, LedgerError, Settlement, SqlLedger, SystemClock,
 };

@@ -164,8 +164,12 @@ pub async fn work_until(
             continue;
         };
         let result = prove_lease(&lease).await;
+        // As sage-worker sends it: the binary proof as the body.
+        let proof = base64::engine::general_purpose::STANDARD
+            .decode(&result.proof)
+            .unwrap();
         worker
-            .submit_result(&lease.job.job_id, &result)
+            .submit_proof(&lease.job.job_id, &lease.lease_id, proof)
             .await
             .expect("result accepted");
         proved.fetch_add(1, Ordering::SeqCst);
