@@ -209,7 +209,7 @@ impl Coordinator {
                 let cpu = thread_cpu_nanos();
                 let checked = gate(&job, bytes);
                 let cpu_nanos = thread_cpu_nanos().saturating_sub(cpu);
-                // Here, off the runtime: keeping a proof may write (and fsync) its file.
+                // Here, off the runtime: keeping a proof may write (and fsync) the proof log.
                 let kept = match checked {
                     Ok(result) => store.keep_proof(result).map(Ok),
                     Err(reason) => Ok(Err(reason)),
@@ -240,9 +240,6 @@ impl Coordinator {
             .await?
         {
             // Someone else changed the job meanwhile: the same result twice, or an expiry.
-            if let Err(e) = store.discard_proof(job_id, &result.proof).await {
-                tracing::warn!(job_id, error = %e, "an unrecorded proof file stays");
-            }
             let job = self.job_row(job_id).await?;
             return match self.repeated_result(&job, worker, lease_id).await? {
                 Some(answer) => Ok(answer),

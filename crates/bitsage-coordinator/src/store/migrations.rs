@@ -41,15 +41,15 @@ const V2: &[&str] = &[
     "UPDATE coord_jobs SET proof = NULL WHERE proof IS NOT NULL",
 ];
 
-/// Proofs of a SQLite database in a file move out to files beside it (see `ProofFiles`); the
-/// row names the file. Rows written before stay where they are and are still read.
-const V3: &[&str] = &["ALTER TABLE coord_jobs ADD COLUMN proof_file TEXT"];
+/// Proofs of a SQLite database in a file go to a log beside it (see `ProofLog`); the row keeps
+/// the proof's place. Rows written before stay where they are and are still read.
+const V3: &[&str] = &["ALTER TABLE coord_jobs ADD COLUMN proof_place TEXT"];
 
 /// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL.
 const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (1, "jobs, workers and nonces", V1),
     (2, "proofs in a table of their own", V2),
-    (3, "proofs in files beside a SQLite database", V3),
+    (3, "proofs in a log beside a SQLite database", V3),
 ];
 
 /// An arbitrary key for PostgreSQL's advisory lock that serialises replicas' migrations.

@@ -5,7 +5,8 @@
 //! `FOR UPDATE SKIP LOCKED` keeps two of them from leasing one job, while locking the worker's
 //! row keeps one worker under its lease limit across replicas. Every state change is one
 //! transaction, so a crash at any moment leaves either the old state or the new one. On a SQLite
-//! file, proofs are files beside it ([`ProofFiles`]), written before the commit that names them.
+//! file, proofs are appended to segment files beside it ([`ProofLog`]) before the commit that
+//! records their place.
 
 use std::sync::Arc;
 
@@ -15,9 +16,9 @@ use bitsage_sql as sql;
 use obelysk_vm::Program;
 
 mod migrations;
-mod proof_files;
+mod proof_log;
 
-pub use proof_files::ProofFiles;
+pub use proof_log::ProofLog;
 
 pub type Tx = sql::Tx;
 
@@ -27,8 +28,8 @@ pub enum StoreError {
     Database(#[from] bitsage_sql::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("proof file: {0}")]
-    ProofFile(#[from] std::io::Error),
+    #[error("proof log: {0}")]
+    ProofLog(#[from] std::io::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -89,8 +90,8 @@ pub enum StoredProof {
     /// In a row of `coord_proofs`, written with the job's completion (PostgreSQL, and SQLite
     /// in memory).
     Row(Vec<u8>),
-    /// Already written to a file of the store's [`ProofFiles`], named so.
-    File(String),
+    /// Already appended to the store's [`ProofLog`], at this place.
+    Logged(String),
 }
 
 /// What became of a job that a worker gave back or whose lease ran out.
@@ -136,7 +137,7 @@ pub struct JobStore {
     pool: sql::Db,
     postgres: bool,
     /// Where proofs go on a SQLite database in a file.
-    files: Option<Arc<ProofFiles>>,
+    log: Option<Arc<ProofLog>>,
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
@@ -213,14 +214,14 @@ fn worker_from_row(row: &sql::Row) -> Result<WorkerRow> {
 impl JobStore {
     /// Wraps `pool` and brings its tables to the current schema.
     pub async fn open(pool: sql::Db, postgres: bool) -> Result<Self> {
-        let files = match pool.sqlite_file() {
-            Some((path, durability)) => Some(Arc::new(ProofFiles::beside(path, durability)?)),
+        let log = match pool.sqlite_file() {
+            Some((path, durability)) => Some(Arc::new(ProofLog::beside(path, durability)?)),
             None => None,
         };
         let store = Self {
             pool,
             postgres,
-            files,
+            log,
         };
         migrations::apply(&store.pool, postgres).await?;
         Ok(store)
@@ -281,49 +282,34 @@ impl JobStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// Keeps a verified proof where this store keeps proofs: writes its file now (blocking:
-    /// call it off the async runtime), or leaves it for the completion's row.
+    /// Keeps a verified proof where this store keeps proofs: appends it to the log now
+    /// (blocking: call it off the async runtime), or leaves it for the completion's row.
     pub fn keep_proof(&self, mut result: ProvedResult) -> Result<ProvedResult> {
-        if let (Some(files), StoredProof::Row(bytes)) = (&self.files, &result.proof) {
-            result.proof = StoredProof::File(files.write(bytes)?);
+        if let (Some(log), StoredProof::Row(bytes)) = (&self.log, &result.proof) {
+            result.proof = StoredProof::Logged(log.append(bytes)?);
         }
         Ok(result)
     }
 
-    /// Deletes a proof file that [`JobStore::complete`] did not record (the lease was gone),
-    /// unless the job's recorded proof is that same file.
-    pub async fn discard_proof(&self, job_id: &str, proof: &StoredProof) -> Result<()> {
-        let (Some(files), StoredProof::File(name)) = (&self.files, proof) else {
-            return Ok(());
-        };
-        if self.proof_file(job_id).await?.as_ref() != Some(name) {
-            files.remove(name)?;
-        }
-        Ok(())
-    }
-
-    async fn proof_file(&self, job_id: &str) -> Result<Option<String>> {
-        let row = sql::query("SELECT proof_file FROM coord_jobs WHERE job_id = $1")
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<String>>("proof_file"))
-            .transpose()?
-            .flatten())
-    }
-
-    /// The stored proof of a proved job (binary encoding): from its file, or from a row. A
+    /// The stored proof of a proved job (binary encoding): from the log, or from a row. A
     /// proof written by a binary from before migration 2 (a replica not yet upgraded) is still
     /// found in `coord_jobs`.
     pub async fn proof(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
-        if let Some(name) = self.proof_file(job_id).await? {
-            let files = self.files.as_ref().ok_or_else(|| {
+        let row = sql::query("SELECT proof_place FROM coord_jobs WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let place = row
+            .map(|r| r.try_get::<Option<String>>("proof_place"))
+            .transpose()?
+            .flatten();
+        if let Some(place) = place {
+            let log = self.log.as_ref().ok_or_else(|| {
                 corrupt(format!(
-                    "job {job_id} has a proof file, and this store no folder"
+                    "job {job_id}'s proof is in a proof log, and this store has none"
                 ))
             })?;
-            return Ok(Some(files.read(&name)?));
+            return Ok(Some(log.read(&place)?));
         }
         for table in ["coord_proofs", "coord_jobs"] {
             let row = sql::query(&format!("SELECT proof FROM {table} WHERE job_id = $1"))
@@ -486,13 +472,13 @@ impl JobStore {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let file = match &result.proof {
-            StoredProof::File(name) => Some(name.as_str()),
+        let place = match &result.proof {
+            StoredProof::Logged(place) => Some(place.as_str()),
             StoredProof::Row(_) => None,
         };
         let done = sql::query(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
-             finished_at = $7, lease_expires_at = NULL, last_error = NULL, proof_file = $8
+             finished_at = $7, lease_expires_at = NULL, last_error = NULL, proof_place = $8
              WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
         )
         .bind(job_id)
@@ -502,7 +488,7 @@ impl JobStore {
         .bind(result.steps as i64)
         .bind(&result.commitment)
         .bind(now)
-        .bind(file)
+        .bind(place)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {

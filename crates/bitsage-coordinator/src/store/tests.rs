@@ -1,4 +1,4 @@
-//! Where proofs go: files beside a SQLite file, rows elsewhere, and rows of older versions.
+//! Where proofs go: a log beside a SQLite file, rows elsewhere, and rows of older versions.
 
 use super::*;
 
@@ -38,15 +38,17 @@ fn worker() -> Address {
 }
 
 #[tokio::test]
-async fn a_sqlite_file_keeps_proofs_in_files_and_discards_unrecorded_ones() {
+async fn a_sqlite_file_keeps_proofs_in_its_log() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let store = store_with_leased_job(&url).await;
     let proof = vec![7u8; 100_000];
     let kept = store.keep_proof(result(&proof)).unwrap();
-    let StoredProof::File(name) = kept.proof.clone() else {
-        panic!("a file-backed store keeps a file, got {:?}", kept.proof);
-    };
+    assert!(
+        matches!(kept.proof, StoredProof::Logged(_)),
+        "a file-backed store logs the proof, got {:?}",
+        kept.proof
+    );
     assert!(store
         .complete("j1", "l1", worker(), &kept, Amount(1), 5)
         .await
@@ -58,26 +60,13 @@ async fn a_sqlite_file_keeps_proofs_in_files_and_discards_unrecorded_ones() {
         .unwrap();
     assert_eq!(rows.try_get::<i64>("n").unwrap(), 0, "no proof in a row");
 
-    // The same proof again: not recorded (the lease is done), and its file, the recorded one,
-    // stays.
-    let again = store.keep_proof(result(&proof)).unwrap();
+    // A later proof for the same lease is not recorded; the first stays the job's proof.
+    let late = store.keep_proof(result(&[9u8; 1000])).unwrap();
     assert!(!store
-        .complete("j1", "l1", worker(), &again, Amount(1), 6)
+        .complete("j1", "l1", worker(), &late, Amount(1), 6)
         .await
         .unwrap());
-    store.discard_proof("j1", &again.proof).await.unwrap();
     assert_eq!(store.proof("j1").await.unwrap(), Some(proof.clone()));
-
-    // Another proof that came too late: its file goes.
-    let late = store.keep_proof(result(&[9u8; 1000])).unwrap();
-    let StoredProof::File(late_name) = late.proof.clone() else {
-        unreachable!()
-    };
-    assert_ne!(late_name, name);
-    let files = store.files.clone().unwrap();
-    assert!(files.read(&late_name).is_ok());
-    store.discard_proof("j1", &late.proof).await.unwrap();
-    assert!(files.read(&late_name).is_err());
 
     // Reopened, the store finds the proof again.
     drop(store);
