@@ -3,8 +3,8 @@
 //! A proof is about 160 KiB. In SQLite it went to the WAL at commit and into the database again
 //! at the next checkpoint, which also fsyncs: over a third of the coordinator's SQLite time per
 //! job (profiled with `bitsage-coordinator bench`). A file per proof was tried next: creating
-//! an inode per proof cost more than SQLite had (ext4 without a journal scans its inode table
-//! for free inodes that were not deleted recently). So proofs are appended to segment files of
+//! an inode per proof cost about what it saved (ext4 without a journal checks free inodes
+//! against their deletion time before reusing one). So proofs are appended to segment files of
 //! up to [`SEGMENT_BYTES`], and the database keeps each proof's place: segment, offset, length
 //! and BLAKE3 hash. PostgreSQL replicas need not share a disk, so they keep proofs in rows.
 //!
