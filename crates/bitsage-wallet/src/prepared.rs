@@ -138,10 +138,6 @@ impl VerifyingKey {
         })
     }
 
-    pub fn public_key(&self) -> PublicKey {
-        self.key
-    }
-
     /// The same answer as `starknet_crypto::verify(key, message, r, s)`, `false` for its
     /// errors: the bounds on the message, `r`, `s` and `s⁻¹`, then `(u1·G ± u2·Q).x = r`.
     pub fn verify(&self, message: &Felt, signature: &Signature) -> bool {

@@ -154,10 +154,6 @@ impl ProofLog {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Appends `proof` and returns its place. Blocking: call it off the async runtime.
     pub fn append(&self, proof: &[u8]) -> io::Result<String> {
         let hash = blake3::hash(proof).to_hex().to_string();
@@ -274,7 +270,7 @@ mod tests {
         let log = ProofLog::beside(&db, Durability::Process).unwrap();
         let place = log.append(&proof(1, 5000)).unwrap();
         let parsed = Place::parse(&place).unwrap();
-        let file = open_segment(log.dir(), parsed.segment).unwrap();
+        let file = open_segment(&log.dir, parsed.segment).unwrap();
         file.write_all_at(b"x", parsed.offset + 10).unwrap();
         assert!(
             log.read(&place).is_err(),
