@@ -91,7 +91,10 @@ impl From<AuthError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::ReplayedNonce(nonce) => AuthError::ReplayedNonce { nonce }.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -17,11 +17,13 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::Coordinator;
+use crate::store::Nonce;
 
 /// Largest request body: a proof at 128 bits is under 1 MiB, base64 adds a third.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// A JSON body whose request was signed; `signer` is the verified key's address.
+/// A JSON body whose request was signed; `signer` is the verified key's address. Its nonce is
+/// stored before the handler runs.
 #[derive(Debug)]
 pub struct Signed<T> {
     pub signer: Address,
@@ -32,50 +34,115 @@ impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
-        let SignedBytes { signer, body } = SignedBytes::from_request(req, state).await?;
-        let body = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request("malformed_body", format!("request body is not valid: {e}"))
-        })?;
-        Ok(Signed { signer, body })
+        let (signer, body, nonce) = signed_request(req, state).await?;
+        finish(state, &nonce, Ok(())).await?;
+        Ok(Signed {
+            signer,
+            body: json_body(&body)?,
+        })
     }
 }
 
-/// A body of raw bytes whose request was signed.
+/// A signed request whose handler stores its nonce in its first transaction, saving a commit
+/// of its own: the hot routes (submit, lease, result). [`finish`] stores it when the handler
+/// did not.
 #[derive(Debug)]
-pub struct SignedBytes {
+pub struct Deferred<T> {
     pub signer: Address,
-    pub body: Bytes,
+    pub body: T,
+    pub nonce: Nonce,
 }
 
-impl FromRequest<Coordinator> for SignedBytes {
+impl<T: DeserializeOwned + Send> FromRequest<Coordinator> for Deferred<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        let headers = SignedHeaders::from_lookup(|name| {
-            parts.headers.get(name).and_then(|v| v.to_str().ok())
-        });
-        let headers = match headers {
-            Ok(h) => h,
-            Err(e) => {
-                state.metrics().auth_rejected(e.code());
-                return Err(e.into());
+        let (signer, body, nonce) = signed_request(req, state).await?;
+        let refused = match json_body(&body) {
+            Ok(body) => {
+                return Ok(Deferred {
+                    signer,
+                    body,
+                    nonce,
+                })
             }
+            Err(e) => e,
         };
-        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-                )
-            })?;
-        let signer = state
-            .authenticate(&headers, parts.method.as_str(), parts.uri.path(), &body)
-            .await?;
-        Ok(SignedBytes { signer, body })
+        finish(state, &nonce, Err(refused)).await
     }
+}
+
+/// [`Deferred`] with a body of raw bytes.
+#[derive(Debug)]
+pub struct DeferredBytes {
+    pub signer: Address,
+    pub body: Bytes,
+    pub nonce: Nonce,
+}
+
+impl FromRequest<Coordinator> for DeferredBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
+        let (signer, body, nonce) = signed_request(req, state).await?;
+        Ok(DeferredBytes {
+            signer,
+            body,
+            nonce,
+        })
+    }
+}
+
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_body", format!("request body is not valid: {e}"))
+    })
+}
+
+/// The signer, body and nonce of a signed request whose signature and time are good.
+async fn signed_request(req: Request, state: &Coordinator) -> ApiResult<(Address, Bytes, Nonce)> {
+    let (parts, body) = req.into_parts();
+    let headers =
+        SignedHeaders::from_lookup(|name| parts.headers.get(name).and_then(|v| v.to_str().ok()));
+    let headers = match headers {
+        Ok(h) => h,
+        Err(e) => {
+            state.metrics().auth_rejected(e.code());
+            return Err(e.into());
+        }
+    };
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    let (signer, nonce) =
+        state.authenticate(&headers, parts.method.as_str(), parts.uri.path(), &body)?;
+    Ok((signer, body, nonce))
+}
+
+/// Ends a signed request: stores its nonce unless the handler's transaction did, so that even
+/// a refused request cannot be replayed, and counts a replay. A replay is answered as one
+/// whatever the handler said.
+async fn finish<R>(c: &Coordinator, nonce: &Nonce, result: ApiResult<R>) -> ApiResult<R> {
+    let stored = c.store_nonce(nonce).await;
+    let result = match (result, stored) {
+        (_, Err(e)) | (Err(e), Ok(())) => Err(e),
+        (Ok(v), Ok(())) => Ok(v),
+    };
+    if let Err(e) = &result {
+        let replayed = AuthError::ReplayedNonce {
+            nonce: String::new(),
+        };
+        if e.code() == replayed.code() {
+            c.metrics().auth_rejected(e.code());
+        }
+    }
+    result
 }
 
 /// The whole API.
@@ -166,12 +233,11 @@ async fn openapi() -> Response {
 
 async fn submit_job(
     State(c): State<Coordinator>,
-    req: Signed<SubmitJobRequest>,
+    req: Deferred<SubmitJobRequest>,
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(c.submit(req.signer, req.body).await?),
-    ))
+    let job = c.submit(req.signer, req.body, &req.nonce).await;
+    let job = finish(&c, &req.nonce, job).await?;
+    Ok((StatusCode::CREATED, Json(job)))
 }
 
 async fn job(State(c): State<Coordinator>, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
@@ -188,28 +254,30 @@ async fn job_proof(
 async fn job_result(
     State(c): State<Coordinator>,
     Path(id): Path<String>,
-    req: Signed<ResultRequest>,
+    req: Deferred<ResultRequest>,
 ) -> ApiResult<Json<ResultResponse>> {
-    let proof = base64::engine::general_purpose::STANDARD
-        .decode(req.body.proof.as_bytes())
-        .map_err(|e| {
-            ApiError::bad_request("malformed_proof", format!("proof is not base64: {e}"))
-        })?;
-    let lease_id = &req.body.lease_id;
-    Ok(Json(
-        c.submit_result(req.signer, &id, lease_id, proof).await?,
-    ))
+    let answer = match base64::engine::general_purpose::STANDARD.decode(req.body.proof.as_bytes()) {
+        Ok(proof) => {
+            c.submit_result(req.signer, &id, &req.body.lease_id, proof, &req.nonce)
+                .await
+        }
+        Err(e) => Err(ApiError::bad_request(
+            "malformed_proof",
+            format!("proof is not base64: {e}"),
+        )),
+    };
+    Ok(Json(finish(&c, &req.nonce, answer).await?))
 }
 
 async fn job_proof_upload(
     State(c): State<Coordinator>,
     Path((id, lease_id)): Path<(String, String)>,
-    req: SignedBytes,
+    req: DeferredBytes,
 ) -> ApiResult<Json<ResultResponse>> {
-    let proof = req.body.into();
-    Ok(Json(
-        c.submit_result(req.signer, &id, &lease_id, proof).await?,
-    ))
+    let answer = c
+        .submit_result(req.signer, &id, &lease_id, req.body.into(), &req.nonce)
+        .await;
+    Ok(Json(finish(&c, &req.nonce, answer).await?))
 }
 
 async fn job_fail(
@@ -242,10 +310,13 @@ async fn register(
 async fn lease(
     State(c): State<Coordinator>,
     Path(id): Path<String>,
-    req: Signed<LeaseRequest>,
+    req: Deferred<LeaseRequest>,
 ) -> ApiResult<Json<LeaseResponse>> {
-    same_worker(&id, req.signer)?;
-    let lease = c.lease(req.signer, req.body.wait_secs).await?;
+    let lease = match same_worker(&id, req.signer) {
+        Ok(()) => c.lease(req.signer, req.body.wait_secs, &req.nonce).await,
+        Err(e) => Err(e),
+    };
+    let lease = finish(&c, &req.nonce, lease).await?;
     Ok(Json(LeaseResponse { lease }))
 }
 

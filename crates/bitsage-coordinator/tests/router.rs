@@ -194,6 +194,112 @@ async fn signed_requests_are_checked_for_signature_time_and_replay() {
     );
 }
 
+/// Submit, lease and result store their nonce with their own write; a refused request, or one
+/// whose write was rolled back, still burns its nonce, so no replay gets through.
+#[tokio::test]
+async fn requests_that_store_their_nonce_with_their_write_cannot_be_replayed_either() {
+    let (app, _dir) = app().await;
+    let key = SigningKey::generate();
+    let client: bitsage_ledger::Address = key.public_key().to_string().parse().unwrap();
+    let submit = |idempotency_key: &str| {
+        let request = bitsage_protocol::SubmitJobRequest {
+            workload: bitsage_protocol::WorkloadKind::Custom,
+            program: Some(obelysk_vm::asm::assemble("in r0\nout r0\nhalt\n", "j.oasm").unwrap()),
+            params: Default::default(),
+            inputs: vec![5],
+            fee: bitsage_ledger::Amount::sage(1),
+            deadline_secs: None,
+            security_bits: None,
+            max_steps: None,
+            idempotency_key: Some(idempotency_key.into()),
+        };
+        let body = serde_json::to_string(&request).unwrap();
+        let headers = SignedHeaders::sign(&key, "POST", "/jobs", body.as_bytes(), now());
+        (body, headers)
+    };
+    let job_state = |key: &str| {
+        let path = format!(
+            "/jobs/{}",
+            bitsage_coordinator::service::job_id_for(client, key)
+        );
+        let app = app.clone();
+        async move {
+            let (_, bytes) = send(&app, Request::get(&path).body(Body::empty()).unwrap()).await;
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["state"].clone()
+        }
+    };
+
+    // Refused for want of funds: the job is kept as failed, the escrow rolled back.
+    let (body, poor) = submit("k1");
+    let (status, bytes) = send(&app, signed("/jobs", &body, &poor)).await;
+    assert_eq!(
+        (status, error_code(&bytes).as_str()),
+        (StatusCode::PAYMENT_REQUIRED, "insufficient_funds")
+    );
+    assert_eq!(job_state("k1").await, "failed");
+    let faucet = SignedHeaders::sign(&key, "POST", "/accounts/faucet", b"{}", now());
+    assert_eq!(
+        send(&app, signed("/accounts/faucet", "{}", &faucet))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Funded now, the refused request replayed is still refused.
+    let (status, bytes) = send(&app, signed("/jobs", &body, &poor)).await;
+    assert_eq!(
+        (status, error_code(&bytes).as_str()),
+        (StatusCode::CONFLICT, "replayed_nonce")
+    );
+    assert_eq!(job_state("k1").await, "failed");
+
+    // Accepted, then replayed: one job, one fee.
+    let (body, ok) = submit("k2");
+    assert_eq!(
+        send(&app, signed("/jobs", &body, &ok)).await.0,
+        StatusCode::CREATED
+    );
+    let (status, bytes) = send(&app, signed("/jobs", &body, &ok)).await;
+    assert_eq!(
+        (status, error_code(&bytes).as_str()),
+        (StatusCode::CONFLICT, "replayed_nonce")
+    );
+    let (_, bytes) = send(
+        &app,
+        Request::get(format!("/accounts/{client}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let account: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        account["balance"],
+        serde_json::to_value(bitsage_ledger::Amount::sage(9_999)).unwrap(),
+        "{account}"
+    );
+
+    // A lease refused (for another worker's id) burns its nonce too.
+    let path = format!("/workers/{}/lease", SigningKey::generate().public_key());
+    let h = SignedHeaders::sign(&key, "POST", &path, b"{}", now());
+    for expected in ["not_your_worker", "replayed_nonce"] {
+        let (_, bytes) = send(&app, signed(&path, "{}", &h)).await;
+        assert_eq!(error_code(&bytes), expected);
+    }
+    // So does a result for a job that does not exist.
+    let path = "/jobs/0x01/leases/l1/proof";
+    let h = SignedHeaders::sign(&key, "POST", path, b"proof", now());
+    for expected in ["unknown_job", "replayed_nonce"] {
+        let (_, bytes) = send(&app, signed(path, "proof", &h)).await;
+        assert_eq!(error_code(&bytes), expected);
+    }
+
+    let (_, metrics) = send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("bitsage_auth_rejections_total{reason=\"replayed_nonce\"} 4"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_4xx_that_says_what_was_wrong() {
     let (app, _dir) = app().await;

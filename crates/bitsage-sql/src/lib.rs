@@ -41,6 +41,12 @@ pub enum Error {
     Decode { column: String, message: String },
     #[error("statement parameters: {0}")]
     Parameter(String),
+    #[error(
+        "the SQLite database {} is in use by another process: one SQLite file serves one \
+         coordinator (use PostgreSQL for several)",
+        .0.display()
+    )]
+    InUse(PathBuf),
     #[error("unsupported database URL `{0}`: use sqlite://PATH, sqlite::memory: or postgres://…")]
     Url(String),
 }
@@ -177,6 +183,25 @@ impl Tx {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Marks a point that [`Tx::rollback_to`] returns to, undoing only what came after it.
+    pub async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        query(&format!("SAVEPOINT {name}"))
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes what ran since [`Tx::savepoint`] `name`; the transaction goes on (on PostgreSQL
+    /// also after a failed statement).
+    pub async fn rollback_to(&mut self, name: &'static str) -> Result<()> {
+        query(&format!("ROLLBACK TO SAVEPOINT {name}"))
+            .execute(&mut **self)
+            .await?;
         Ok(())
     }
 }

@@ -141,3 +141,25 @@ async fn power_loss_commits_run_off_the_runtime_and_persist() {
     let row = query("SELECT v FROM k").fetch_one(&db).await.unwrap();
     assert_eq!(row.try_get::<i64>("v").unwrap(), 9);
 }
+
+#[tokio::test]
+async fn a_sqlite_file_serves_one_owner_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("one.db").display());
+    let first = Db::connect(&url, Durability::Process).await.unwrap();
+    query("CREATE TABLE k (v BIGINT)")
+        .execute(&first)
+        .await
+        .unwrap();
+    let second = Db::connect(&url, Durability::Process).await;
+    match second {
+        Err(e @ Error::InUse(_)) => assert!(e.to_string().contains("one.db"), "{e}"),
+        other => panic!("a second owner was let in: {other:?}"),
+    }
+    drop(first);
+    let again = Db::connect(&url, Durability::Process).await.unwrap();
+    query("INSERT INTO k (v) VALUES (1)")
+        .execute(&again)
+        .await
+        .unwrap();
+}

@@ -3,8 +3,14 @@
 use super::*;
 
 impl Coordinator {
-    /// `POST /jobs`: checks the job, stores it, escrows the fee, queues it.
-    pub async fn submit(&self, client: Address, request: SubmitJobRequest) -> ApiResult<JobView> {
+    /// `POST /jobs`: checks the job, stores it, escrows the fee, queues it. With the embedded
+    /// ledger all of that, and the request's nonce, is one transaction.
+    pub async fn submit(
+        &self,
+        client: Address,
+        request: SubmitJobRequest,
+        nonce: &Nonce,
+    ) -> ApiResult<JobView> {
         let config = &self.inner.config;
         let (program, inputs) = expand_workload(&request)?;
         if request.fee.is_zero() {
@@ -67,7 +73,10 @@ impl Coordinator {
             last_error: None,
             settlement: Settled::Unsettled,
         };
-        let (stored, inserted) = self.inner.store.insert_job(&job).await?;
+        let store = &self.inner.store;
+        let mut tx = store.begin().await?;
+        store.nonce_in(&mut tx, nonce).await?;
+        let (mut stored, inserted) = store.insert_job_in(&mut tx, &job).await?;
         if !inserted {
             let same = stored.client == job.client
                 && stored.program == job.program
@@ -80,17 +89,61 @@ impl Coordinator {
                 ));
             }
             if stored.state != JobState::Pending {
+                store.commit(tx, nonce).await?;
                 return Ok(view(&stored));
             }
         }
-        self.escrow_and_queue(&stored).await?;
+        let Some(ledger) = &self.inner.embedded else {
+            // The fee moves elsewhere (on chain): the job is stored `pending` first, so that a
+            // crash before it is queued leaves it for `recover` to finish.
+            store.commit(tx, nonce).await?;
+            self.escrow_and_queue(&stored).await?;
+            return self.queued(&stored.job_id).await;
+        };
+        tx.savepoint("escrow").await.map_err(internal)?;
+        match ledger
+            .escrow_in(&mut tx, &stored.job_id, stored.client, stored.fee)
+            .await
+        {
+            Ok(()) => {
+                store.mark_queued(&mut *tx, &stored.job_id).await?;
+                store.commit(tx, nonce).await?;
+                self.inner.dispatcher.wake(1);
+                stored.state = JobState::Queued;
+                self.queued_view(&stored)
+            }
+            // Nothing is kept: the client may try again.
+            Err(
+                e @ (LedgerError::Database(_)
+                | LedgerError::Corrupt(_)
+                | LedgerError::ChainUnavailable(_)),
+            ) => Err(e.into()),
+            Err(e) => {
+                tx.rollback_to("escrow").await.map_err(internal)?;
+                let reason = format!("fee could not be escrowed: {e}");
+                store
+                    .reject_pending(&mut *tx, &stored.job_id, &reason, now_ms())
+                    .await?;
+                store.commit(tx, nonce).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Counts and logs a job just queued, and answers with its view.
+    fn queued_view(&self, job: &JobRow) -> ApiResult<JobView> {
         Metrics::inc(&self.inner.metrics.jobs_submitted);
         tracing::info!(
-            job_id = stored.job_id,
-            workload = stored.workload.as_str(),
+            job_id = job.job_id,
+            workload = job.workload.as_str(),
             "job queued"
         );
-        self.job(&stored.job_id).await
+        Ok(view(job))
+    }
+
+    async fn queued(&self, job_id: &str) -> ApiResult<JobView> {
+        let job = self.job_row(job_id).await?;
+        self.queued_view(&job)
     }
 
     pub async fn job(&self, job_id: &str) -> ApiResult<JobView> {

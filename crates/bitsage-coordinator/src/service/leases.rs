@@ -71,8 +71,14 @@ impl Coordinator {
         })
     }
 
-    /// `POST /workers/:id/lease`: a job for `worker`, waiting up to `wait_secs` for one.
-    pub async fn lease(&self, worker: Address, wait_secs: u32) -> ApiResult<Option<Lease>> {
+    /// `POST /workers/:id/lease`: a job for `worker`, waiting up to `wait_secs` for one. The
+    /// request's nonce is stored with its first claim.
+    pub async fn lease(
+        &self,
+        worker: Address,
+        wait_secs: u32,
+        nonce: &Nonce,
+    ) -> ApiResult<Option<Lease>> {
         let row = self.registered(worker).await?;
         let account = self.inner.ledger.account(worker).await?;
         let Some(tier) = account.tier else {
@@ -107,7 +113,7 @@ impl Coordinator {
                 let expires_at = now + self.lease_ttl_ms();
                 parked.looking();
                 match store
-                    .claim(worker, limit, &lease_id, expires_at, now)
+                    .claim(worker, limit, &lease_id, expires_at, now, nonce)
                     .await?
                 {
                     ClaimOutcome::Leased(job) => {
@@ -189,13 +195,15 @@ impl Coordinator {
         })
     }
 
-    /// `POST /jobs/:id/result`: the verification gate.
+    /// `POST /jobs/:id/result`: the verification gate. With the embedded ledger the result,
+    /// its payout and the request's nonce commit together.
     pub async fn submit_result(
         &self,
         worker: Address,
         job_id: &str,
         lease_id: &str,
         bytes: Vec<u8>,
+        nonce: &Nonce,
     ) -> ApiResult<ResultResponse> {
         let job = self.job_row(job_id).await?;
         if let Some(answer) = self.repeated_result(&job, worker, lease_id).await? {
@@ -222,45 +230,86 @@ impl Coordinator {
         self.inner
             .metrics
             .observe_verification(started.elapsed().as_secs_f64(), cpu_nanos);
-        let checked = kept?;
-        let result = match checked {
+        let result = match kept? {
             Ok(result) => result,
-            Err(reason) => return Err(self.refuse_proof(&job, worker, lease_id, reason).await),
+            Err(reason) => {
+                // The refusal counts against the worker: a replay must not count it twice.
+                self.store_nonce(nonce).await?;
+                return Err(self.refuse_proof(&job, worker, lease_id, reason).await);
+            }
         };
         let store = &self.inner.store;
-        if !store
-            .complete(
-                job_id,
-                lease_id,
-                worker,
-                &result,
-                bitsage_ledger::FeeSplit::of(job.fee).worker,
-                now_ms(),
-            )
-            .await?
-        {
+        let earned = bitsage_ledger::FeeSplit::of(job.fee).worker;
+        let mut tx = store.begin().await?;
+        store.nonce_in(&mut tx, nonce).await?;
+        let proved = store
+            .complete_in(&mut tx, job_id, lease_id, worker, &result, earned, now_ms())
+            .await?;
+        let Some(proved) = proved else {
+            drop(tx);
             // Someone else changed the job meanwhile: the same result twice, or an expiry.
             let job = self.job_row(job_id).await?;
             return match self.repeated_result(&job, worker, lease_id).await? {
                 Some(answer) => Ok(answer),
                 None => Err(lease_not_held(&job, worker)),
             };
-        }
+        };
+        let paid = match &self.inner.embedded {
+            Some(ledger) => Some(self.pay_in(ledger, &mut tx, &proved).await?),
+            None => None,
+        };
+        store.commit(tx, nonce).await?;
         Metrics::inc(&self.inner.metrics.proofs_accepted);
         tracing::info!(job_id, %worker, steps = result.steps, "proof verified and accepted");
-        let job = self.job_row(job_id).await?;
-        // If paying fails here the maintenance loop pays later; the result is already safe.
-        let payout = match self.settle(&job).await {
-            Ok(payout) => payout,
-            Err(e) => {
+        let payout = match paid {
+            Some(payout) => payout,
+            // If paying fails here the maintenance loop pays later; the result is already safe.
+            None => self.settle(&proved).await.unwrap_or_else(|e| {
                 tracing::warn!(job_id, error = %e, "payout deferred");
                 None
-            }
+            }),
         };
         Ok(ResultResponse {
-            job: view(&self.job_row(job_id).await?),
+            job: view(&proved),
             payout,
         })
+    }
+
+    /// Pays a proved job's fee on the embedded ledger inside `tx`. A payment that fails is
+    /// undone alone, and the job left unsettled for the maintenance loop: the result stays.
+    async fn pay_in(
+        &self,
+        ledger: &SqlLedger,
+        tx: &mut Tx,
+        job: &JobRow,
+    ) -> ApiResult<Option<Payout>> {
+        let (Some(worker), Some(commitment)) = (
+            job.worker,
+            job.commitment
+                .as_deref()
+                .and_then(|c| obelysk_prover::proof::parse_hex32(c).ok()),
+        ) else {
+            return Err(internal("a proved job without its worker or commitment"));
+        };
+        tx.savepoint("pay").await.map_err(internal)?;
+        match ledger.pay_in(tx, &job.job_id, worker, &commitment).await {
+            Ok(split) => {
+                self.inner
+                    .store
+                    .mark_settled(&mut **tx, &job.job_id)
+                    .await?;
+                Ok(Some(Payout {
+                    worker: split.worker,
+                    treasury: split.treasury,
+                    stakers: split.stakers,
+                }))
+            }
+            Err(e) => {
+                tx.rollback_to("pay").await.map_err(internal)?;
+                tracing::warn!(job_id = job.job_id, error = %e, "payout deferred");
+                Ok(None)
+            }
+        }
     }
 
     /// The answer to a result that was already accepted for this lease; `Err` if the worker

@@ -27,8 +27,8 @@ use crate::dispatch::Dispatcher;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::{Metrics, Snapshot};
 use crate::store::{
-    ClaimOutcome, JobRow, JobStore, ProvedResult, Released, Settlement as Settled, StoredProof,
-    WorkerRow,
+    ClaimOutcome, JobRow, JobStore, Nonce, ProvedResult, Released, Settlement as Settled,
+    StoredProof, Tx, WorkerRow,
 };
 
 mod accounts;
@@ -58,6 +58,9 @@ struct Inner {
     config: CoordinatorConfig,
     store: JobStore,
     ledger: Arc<dyn Settlement>,
+    /// The ledger when it lives in the store's database: a job's escrow and its payout then
+    /// commit in the same transaction as the job's own change.
+    embedded: Option<SqlLedger>,
     dispatcher: Dispatcher,
     metrics: Metrics,
     signers: KeyCache,
@@ -100,15 +103,19 @@ impl Coordinator {
         )
         .await?;
         let store = JobStore::open(db, ledger.is_postgres()).await?;
-        let ledger: Arc<dyn Settlement> = match config.settlement {
-            SettlementKind::Embedded => Arc::new(ledger),
-            SettlementKind::Starknet => Arc::new(starknet_settlement(&config, chain_key).await?),
+        let (ledger, embedded): (Arc<dyn Settlement>, _) = match config.settlement {
+            SettlementKind::Embedded => (Arc::new(ledger.clone()), Some(ledger)),
+            SettlementKind::Starknet => (
+                Arc::new(starknet_settlement(&config, chain_key).await?),
+                None,
+            ),
         };
         let coordinator = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 ledger,
+                embedded,
                 dispatcher: Dispatcher::new(),
                 metrics: Metrics::default(),
                 signers: KeyCache::new(PREPARED_SIGNERS),
@@ -249,7 +256,8 @@ impl Coordinator {
             }
             _ => return Ok(None),
         };
-        self.inner.store.mark_settled(&job.job_id).await?;
+        let store = &self.inner.store;
+        store.mark_settled(store.db(), &job.job_id).await?;
         Ok(payout)
     }
 
@@ -261,7 +269,8 @@ impl Coordinator {
             .await
         {
             Ok(()) => {
-                self.inner.store.mark_queued(&job.job_id).await?;
+                let store = &self.inner.store;
+                store.mark_queued(store.db(), &job.job_id).await?;
                 self.inner.dispatcher.wake(1);
                 Ok(())
             }
@@ -273,23 +282,25 @@ impl Coordinator {
             ) => Err(e.into()),
             Err(e) => {
                 let reason = format!("fee could not be escrowed: {e}");
-                self.inner
-                    .store
-                    .reject_pending(&job.job_id, &reason, now_ms())
+                let store = &self.inner.store;
+                store
+                    .reject_pending(store.db(), &job.job_id, &reason, now_ms())
                     .await?;
                 Err(e.into())
             }
         }
     }
 
-    /// Checks a signed request and records its nonce. Returns the signer.
-    pub async fn authenticate(
+    /// Checks a signed request's signature and time. Returns the signer and the request's
+    /// nonce, not stored yet: the request stores it with its first commit, or
+    /// [`Coordinator::store_nonce`] does.
+    pub fn authenticate(
         &self,
         headers: &SignedHeaders,
         method: &str,
         path: &str,
         body: &[u8],
-    ) -> ApiResult<Address> {
+    ) -> ApiResult<(Address, Nonce)> {
         let now = now_ms();
         let checked = headers
             .verify_cached(
@@ -308,19 +319,14 @@ impl Coordinator {
         let signer = address_of(&headers.public_key);
         // Kept under the signed time: the nonce must outlive every moment at which that
         // timestamp is still inside the window.
-        if !self
-            .inner
-            .store
-            .remember_nonce(&signer.to_string(), &headers.nonce, headers.timestamp)
-            .await?
-        {
-            let e = AuthError::ReplayedNonce {
-                nonce: headers.nonce.clone(),
-            };
-            self.inner.metrics.auth_rejected(e.code());
-            return Err(e.into());
-        }
-        Ok(signer)
+        let nonce = Nonce::new(signer.to_string(), headers.nonce.clone(), headers.timestamp);
+        Ok((signer, nonce))
+    }
+
+    /// Stores a request's nonce unless its transaction did: a request that wrote nothing, or
+    /// one whose effects must not run before its nonce is safe.
+    pub async fn store_nonce(&self, nonce: &Nonce) -> ApiResult<()> {
+        Ok(self.inner.store.store_nonce(nonce).await?)
     }
 
     pub fn health(&self) -> Health {

@@ -45,11 +45,26 @@ const V2: &[&str] = &[
 /// the proof's place. Rows written before stay where they are and are still read.
 const V3: &[&str] = &["ALTER TABLE coord_jobs ADD COLUMN proof_place TEXT"];
 
-/// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL.
+/// Nonces keyed by signing time first. A replay repeats the signed time, so the triple is as
+/// unique as (signer, nonce) for what matters; every new nonce then lands on the last page of
+/// one tree, where it landed on a random page of two (the key, the age index) besides the
+/// table's, and pruning cuts the front of that tree.
+const V4: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS coord_nonces_by_time (
+        signed_at BIGINT NOT NULL, signer TEXT NOT NULL, nonce TEXT NOT NULL,
+        PRIMARY KEY (signed_at, signer, nonce)) WITHOUT ROWID",
+    "INSERT INTO coord_nonces_by_time (signed_at, signer, nonce)
+        SELECT signed_at, signer, nonce FROM coord_nonces",
+    "DROP TABLE coord_nonces",
+];
+
+/// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL, and
+/// `WITHOUT ROWID` (SQLite's clustered table) is dropped there.
 const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (1, "jobs, workers and nonces", V1),
     (2, "proofs in a table of their own", V2),
     (3, "proofs in a log beside a SQLite database", V3),
+    (4, "nonces keyed by signing time", V4),
 ];
 
 /// An arbitrary key for PostgreSQL's advisory lock that serialises replicas' migrations.
@@ -79,7 +94,9 @@ pub(super) async fn apply(pool: &sql::Db, postgres: bool) -> Result<()> {
     for (version, name, statements) in MIGRATIONS.iter().filter(|(v, ..)| *v > current) {
         for statement in *statements {
             let statement = match postgres {
-                true => statement.replace(" BLOB", " BYTEA"),
+                true => statement
+                    .replace(" BLOB", " BYTEA")
+                    .replace(" WITHOUT ROWID", ""),
                 false => statement.to_string(),
             };
             sql::query(&statement).execute(&mut *tx).await?;
@@ -120,5 +137,44 @@ mod tests {
             .fetch_optional(&pool)
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn nonces_stored_before_version_4_are_kept() {
+        let pool = sql::Db::connect("sqlite::memory:", sql::Durability::Process)
+            .await
+            .unwrap();
+        // A database as version 3 left it, with one nonce.
+        let mut tx = pool.begin().await.unwrap();
+        sql::query(
+            "CREATE TABLE coord_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        for (version, name, statements) in &MIGRATIONS[..3] {
+            for statement in *statements {
+                sql::query(statement).execute(&mut *tx).await.unwrap();
+            }
+            sql::query("INSERT INTO coord_migrations VALUES ($1, $2, 0)")
+                .bind(*version)
+                .bind(*name)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        sql::query("INSERT INTO coord_nonces (signer, nonce, signed_at) VALUES ('0xa', 'n', 7)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        apply(&pool, false).await.unwrap();
+        let row = sql::query("SELECT signer, nonce FROM coord_nonces_by_time WHERE signed_at = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<String>("nonce").unwrap(), "n");
     }
 }

@@ -8,6 +8,7 @@
 //! file, proofs are appended to segment files beside it ([`ProofLog`]) before the commit that
 //! records their place.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bitsage_ledger::{Address, Amount};
@@ -30,6 +31,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("proof log: {0}")]
     ProofLog(#[from] std::io::Error),
+    /// The request's nonce is stored already: the transaction that met it was not committed.
+    #[error("nonce {0} was already used")]
+    ReplayedNonce(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -131,6 +135,38 @@ const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inpu
     lease_expires_at, created_at, leased_at, finished_at, outputs, steps, commitment, last_error,
     settlement";
 
+/// A signed request's nonce on its way to `coord_nonces_by_time`. It is stored with the request's first
+/// commit ([`JobStore::nonce_in`]), or alone when the request ends without one
+/// ([`JobStore::store_nonce`]); a request that finds it stored already was a replay, and what it
+/// wrote in that transaction is rolled back.
+#[derive(Debug)]
+pub struct Nonce {
+    signer: String,
+    nonce: String,
+    /// Unix seconds the request was signed at; old nonces are pruned by it.
+    signed_at: i64,
+    stored: AtomicBool,
+}
+
+impl Nonce {
+    pub fn new(signer: String, nonce: String, signed_at: i64) -> Self {
+        Self {
+            signer,
+            nonce,
+            signed_at,
+            stored: AtomicBool::new(false),
+        }
+    }
+
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
+
+    pub fn is_stored(&self) -> bool {
+        self.stored.load(Ordering::Acquire)
+    }
+}
+
 /// Jobs, workers and nonces on the shared pool.
 #[derive(Clone, Debug)]
 pub struct JobStore {
@@ -227,6 +263,11 @@ impl JobStore {
         Ok(store)
     }
 
+    /// The database, for statements outside a transaction.
+    pub fn db(&self) -> &sql::Db {
+        &self.pool
+    }
+
     /// Whether several coordinator replicas may share this store.
     pub fn is_postgres(&self) -> bool {
         self.postgres
@@ -240,10 +281,10 @@ impl JobStore {
         }
     }
 
-    /// Inserts a new job in state `pending`. Returns the stored job: the new one, or the one
-    /// already stored under this id (an idempotent retry).
-    pub async fn insert_job(&self, job: &JobRow) -> Result<(JobRow, bool)> {
-        let result = sql::query(&format!(
+    /// Inserts a new job in state `pending`, in `tx`. Returns the stored job: the new one, or
+    /// the one already stored under this id (an idempotent retry), and whether it is new.
+    pub async fn insert_job_in(&self, tx: &mut Tx, job: &JobRow) -> Result<(JobRow, bool)> {
+        let done = sql::query(&format!(
             "INSERT INTO coord_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
              $10, $11, $12, $13, NULL, NULL, NULL, $14, NULL, NULL, NULL, NULL, NULL, NULL, $15)
              ON CONFLICT (job_id) DO NOTHING"
@@ -258,18 +299,26 @@ impl JobStore {
         .bind(i64::from(job.security_bits))
         .bind(job.max_steps as i64)
         .bind(job.deadline)
-        .bind(job.state.as_str())
+        .bind(JobState::Pending.as_str())
         .bind(i64::from(job.attempts))
         .bind(i64::from(job.max_attempts))
         .bind(job.created_at)
         .bind("unsettled")
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
-        let stored = self
-            .job(&job.job_id)
-            .await?
-            .ok_or_else(|| corrupt("inserted job vanished"))?;
-        Ok((stored, result.rows_affected() == 1))
+        if done.rows_affected() == 1 {
+            let mut stored = job.clone();
+            stored.state = JobState::Pending;
+            return Ok((stored, true));
+        }
+        let row = sql::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
+        ))
+        .bind(&job.job_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| corrupt("a job both present and absent"))?;
+        Ok((job_from_row(&row)?, false))
     }
 
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>> {
@@ -327,19 +376,25 @@ impl JobStore {
         Ok(None)
     }
 
-    /// `pending` → `queued` once the fee is escrowed.
-    pub async fn mark_queued(&self, job_id: &str) -> Result<()> {
+    /// `pending` → `queued` once the fee is escrowed; `on` is the pool or a transaction.
+    pub async fn mark_queued<'e>(&self, on: impl sql::Executor<'e>, job_id: &str) -> Result<()> {
         sql::query(
             "UPDATE coord_jobs SET state = 'queued' WHERE job_id = $1 AND state = 'pending'",
         )
         .bind(job_id)
-        .execute(&self.pool)
+        .execute(on)
         .await?;
         Ok(())
     }
 
     /// `pending` → `failed` when the fee could not be escrowed (nothing to refund).
-    pub async fn reject_pending(&self, job_id: &str, reason: &str, now: i64) -> Result<()> {
+    pub async fn reject_pending<'e>(
+        &self,
+        on: impl sql::Executor<'e>,
+        job_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<()> {
         sql::query(
             "UPDATE coord_jobs SET state = 'failed', last_error = $2, finished_at = $3,
              settlement = 'settled' WHERE job_id = $1 AND state = 'pending'",
@@ -347,7 +402,7 @@ impl JobStore {
         .bind(job_id)
         .bind(reason)
         .bind(now)
-        .execute(&self.pool)
+        .execute(on)
         .await?;
         Ok(())
     }
@@ -362,7 +417,7 @@ impl JobStore {
     }
 
     /// Leases the most urgent queued job to `worker` unless it already holds `limit` leases,
-    /// and marks the worker as seen at `now`.
+    /// and marks the worker as seen at `now`; the request's `nonce` is stored with it.
     pub async fn claim(
         &self,
         worker: Address,
@@ -370,8 +425,10 @@ impl JobStore {
         lease_id: &str,
         expires_at: i64,
         now: i64,
+        nonce: &Nonce,
     ) -> Result<ClaimOutcome> {
         let mut tx = self.pool.begin().await?;
+        self.nonce_in(&mut tx, nonce).await?;
         // Writing the worker's row locks it, which serialises its claims across replicas.
         sql::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
             .bind(worker.to_string())
@@ -380,7 +437,7 @@ impl JobStore {
             .await?;
         let held = self.leases_held_in(&mut tx, worker).await?;
         if limit.is_some_and(|limit| held >= limit) {
-            tx.commit().await?;
+            self.commit(tx, nonce).await?;
             return Ok(ClaimOutcome::AtCapacity { held });
         }
         let next = sql::query(&format!(
@@ -391,28 +448,22 @@ impl JobStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(next) = next else {
-            tx.commit().await?;
+            self.commit(tx, nonce).await?;
             return Ok(ClaimOutcome::Empty);
         };
         let job_id: String = next.try_get("job_id")?;
-        sql::query(
+        let row = sql::query(&format!(
             "UPDATE coord_jobs SET state = 'leased', worker = $2, lease_id = $3,
-             lease_expires_at = $4, leased_at = $5 WHERE job_id = $1",
-        )
+             lease_expires_at = $4, leased_at = $5 WHERE job_id = $1 RETURNING {JOB_COLUMNS}"
+        ))
         .bind(&job_id)
         .bind(worker.to_string())
         .bind(lease_id)
         .bind(expires_at)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let row = sql::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
-        ))
-        .bind(&job_id)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx, nonce).await?;
         Ok(ClaimOutcome::Leased(Box::new(job_from_row(&row)?)))
     }
 
@@ -460,73 +511,77 @@ impl JobStore {
         Ok(renewed)
     }
 
-    /// Records a verified result if `worker` still holds `lease_id`, crediting `earned` to the
-    /// worker's statistics. `false` when it does not hold the lease.
-    pub async fn complete(
+    /// Records a verified result in `tx` if `worker` still holds `lease_id`, crediting `earned`
+    /// to the worker's statistics. Returns the proved job; `None` when the worker does not hold
+    /// the lease.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_in(
         &self,
+        tx: &mut Tx,
         job_id: &str,
         lease_id: &str,
         worker: Address,
         result: &ProvedResult,
         earned: Amount,
         now: i64,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Option<JobRow>> {
         let place = match &result.proof {
             StoredProof::Logged(place) => Some(place.as_str()),
             StoredProof::Row(_) => None,
         };
-        let done = sql::query(
+        let worker_id = worker.to_string();
+        let row = sql::query(&format!(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
              finished_at = $7, lease_expires_at = NULL, last_error = NULL, proof_place = $8
-             WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'",
-        )
+             WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'
+             RETURNING {JOB_COLUMNS}"
+        ))
         .bind(job_id)
         .bind(lease_id)
-        .bind(worker.to_string())
+        .bind(worker_id.as_str())
         .bind(serde_json::to_string(&result.outputs).expect("outputs serialize"))
         .bind(result.steps as i64)
         .bind(&result.commitment)
         .bind(now)
         .bind(place)
-        .execute(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
-        if done.rows_affected() == 1 {
-            if let StoredProof::Row(bytes) = &result.proof {
-                sql::query(
-                    "INSERT INTO coord_proofs (job_id, proof) VALUES ($1, $2)
-                     ON CONFLICT (job_id) DO UPDATE SET proof = $2",
-                )
-                .bind(job_id)
-                .bind(bytes.as_slice())
-                .execute(&mut *tx)
-                .await?;
-            }
-            let row = sql::query(&format!(
-                "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
-                self.for_update(false)
-            ))
-            .bind(worker.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let before = match row {
-                Some(row) => row
-                    .try_get::<String>("earned")?
-                    .parse::<u128>()
-                    .map_err(|_| corrupt("earned"))?,
-                None => 0,
-            };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let StoredProof::Row(bytes) = &result.proof {
             sql::query(
-                "UPDATE coord_workers SET proofs_done = proofs_done + 1, earned = $2
-                 WHERE worker_id = $1",
+                "INSERT INTO coord_proofs (job_id, proof) VALUES ($1, $2)
+                 ON CONFLICT (job_id) DO UPDATE SET proof = $2",
             )
-            .bind(worker.to_string())
-            .bind(before.saturating_add(earned.0).to_string())
-            .execute(&mut *tx)
+            .bind(job_id)
+            .bind(bytes.as_slice())
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let earned_before = sql::query(&format!(
+            "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
+            self.for_update(false)
+        ))
+        .bind(worker_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let before = match earned_before {
+            Some(row) => row
+                .try_get::<String>("earned")?
+                .parse::<u128>()
+                .map_err(|_| corrupt("earned"))?,
+            None => 0,
+        };
+        sql::query(
+            "UPDATE coord_workers SET proofs_done = proofs_done + 1, earned = $2
+             WHERE worker_id = $1",
+        )
+        .bind(worker_id.as_str())
+        .bind(before.saturating_add(earned.0).to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(Some(job_from_row(&row)?))
     }
 
     /// Takes a job back from `worker` (a failure or an invalid proof) and counts the attempt.
@@ -641,10 +696,11 @@ impl JobStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    pub async fn mark_settled(&self, job_id: &str) -> Result<()> {
+    /// The job's fee has moved; `on` is the pool or a transaction.
+    pub async fn mark_settled<'e>(&self, on: impl sql::Executor<'e>, job_id: &str) -> Result<()> {
         sql::query("UPDATE coord_jobs SET settlement = 'settled' WHERE job_id = $1")
             .bind(job_id)
-            .execute(&self.pool)
+            .execute(on)
             .await?;
         Ok(())
     }
@@ -757,25 +813,53 @@ impl JobStore {
         Ok(())
     }
 
-    /// Records `nonce` for `signer`, signed at `signed_at` (unix seconds); `false` if it was
-    /// already there (a replay).
-    pub async fn remember_nonce(&self, signer: &str, nonce: &str, signed_at: i64) -> Result<bool> {
+    /// Starts a transaction on the store's database (the ledger's too, see `SqlLedger::pool`).
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Inserts `nonce` in `tx` unless an earlier commit stored it. A nonce already in the table
+    /// is [`StoreError::ReplayedNonce`]: drop `tx` then.
+    pub async fn nonce_in(&self, tx: &mut Tx, nonce: &Nonce) -> Result<()> {
+        if nonce.is_stored() {
+            return Ok(());
+        }
         let done = sql::query(
-            "INSERT INTO coord_nonces (signer, nonce, signed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (signer, nonce) DO NOTHING",
+            "INSERT INTO coord_nonces_by_time (signer, nonce, signed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (signed_at, signer, nonce) DO NOTHING",
         )
-        .bind(signer)
-        .bind(nonce)
-        .bind(signed_at)
-        .execute(&self.pool)
+        .bind(nonce.signer.as_str())
+        .bind(nonce.nonce.as_str())
+        .bind(nonce.signed_at)
+        .execute(&mut **tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ReplayedNonce(nonce.nonce.clone()));
+        }
+        Ok(())
+    }
+
+    /// Commits `tx`; `nonce`, inserted in it with [`JobStore::nonce_in`], is stored from now on.
+    pub async fn commit(&self, tx: Tx, nonce: &Nonce) -> Result<()> {
+        tx.commit().await?;
+        nonce.stored.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Stores `nonce` on its own, unless it is stored already.
+    pub async fn store_nonce(&self, nonce: &Nonce) -> Result<()> {
+        if nonce.is_stored() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        self.nonce_in(&mut tx, nonce).await?;
+        self.commit(tx, nonce).await
     }
 
     /// Forgets nonces signed before `before` (unix seconds): their timestamps are outside the
     /// window, so a replay is refused as stale anyway.
     pub async fn prune_nonces(&self, before: i64) -> Result<u64> {
-        let done = sql::query("DELETE FROM coord_nonces WHERE signed_at < $1")
+        let done = sql::query("DELETE FROM coord_nonces_by_time WHERE signed_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await?;

@@ -14,10 +14,11 @@ async fn store_with_leased_job(url: &str) -> JobStore {
         "INSERT INTO coord_jobs (job_id, client, workload, program, program_hash, inputs, fee,
          security_bits, max_steps, deadline, state, attempts, max_attempts, worker, lease_id,
          created_at, settlement)
-         VALUES ('j1', $1, 'custom', '{}', 'h', '[]', '1', 96, 10, 0, 'leased', 0, 3, $1, 'l1',
+         VALUES ('j1', $1, 'custom', $2, 'h', '[]', '1', 96, 10, 0, 'leased', 0, 3, $1, 'l1',
          0, 'unsettled')",
     )
     .bind(WORKER)
+    .bind(serde_json::to_string(&obelysk_vm::asm::assemble("halt\n", "t.oasm").unwrap()).unwrap())
     .execute(&store.pool)
     .await
     .unwrap();
@@ -37,6 +38,20 @@ fn worker() -> Address {
     WORKER.parse().unwrap()
 }
 
+/// Records `result` for job `j1` under lease `l1` in a transaction of its own.
+async fn complete(store: &JobStore, result: &ProvedResult, now: i64) -> bool {
+    let mut tx = store.begin().await.unwrap();
+    let proved = store
+        .complete_in(&mut tx, "j1", "l1", worker(), result, Amount(1), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    if let Some(job) = &proved {
+        assert_eq!((job.state, job.finished_at), (JobState::Proved, Some(now)));
+    }
+    proved.is_some()
+}
+
 #[tokio::test]
 async fn a_sqlite_file_keeps_proofs_in_its_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,10 +64,7 @@ async fn a_sqlite_file_keeps_proofs_in_its_log() {
         "a file-backed store logs the proof, got {:?}",
         kept.proof
     );
-    assert!(store
-        .complete("j1", "l1", worker(), &kept, Amount(1), 5)
-        .await
-        .unwrap());
+    assert!(complete(&store, &kept, 5).await);
     assert_eq!(store.proof("j1").await.unwrap(), Some(proof.clone()));
     let rows = sql::query("SELECT COUNT(*) AS n FROM coord_proofs")
         .fetch_one(&store.pool)
@@ -62,10 +74,7 @@ async fn a_sqlite_file_keeps_proofs_in_its_log() {
 
     // A later proof for the same lease is not recorded; the first stays the job's proof.
     let late = store.keep_proof(result(&[9u8; 1000])).unwrap();
-    assert!(!store
-        .complete("j1", "l1", worker(), &late, Amount(1), 6)
-        .await
-        .unwrap());
+    assert!(!complete(&store, &late, 6).await);
     assert_eq!(store.proof("j1").await.unwrap(), Some(proof.clone()));
 
     // Reopened, the store finds the proof again.
@@ -82,10 +91,7 @@ async fn in_memory_proofs_are_rows_and_older_rows_are_still_read() {
     let store = store_with_leased_job("sqlite::memory:").await;
     let kept = store.keep_proof(result(b"proof")).unwrap();
     assert_eq!(kept.proof, StoredProof::Row(b"proof".to_vec()));
-    assert!(store
-        .complete("j1", "l1", worker(), &kept, Amount(1), 5)
-        .await
-        .unwrap());
+    assert!(complete(&store, &kept, 5).await);
     assert_eq!(store.proof("j1").await.unwrap(), Some(b"proof".to_vec()));
 
     // A proof that a version before migration 3 kept in a row, in a file-backed store.
@@ -98,4 +104,44 @@ async fn in_memory_proofs_are_rows_and_older_rows_are_still_read() {
         .await
         .unwrap();
     assert_eq!(store.proof("j1").await.unwrap(), Some(b"old".to_vec()));
+}
+
+#[tokio::test]
+async fn a_nonce_is_stored_by_the_commit_that_carries_it_and_only_once() {
+    let store = store_with_leased_job("sqlite::memory:").await;
+    let nonce = Nonce::new(WORKER.into(), "n1".into(), 100);
+
+    // Rolled back with its transaction: not stored, so the request may still store it.
+    let mut tx = store.begin().await.unwrap();
+    store.nonce_in(&mut tx, &nonce).await.unwrap();
+    drop(tx);
+    assert!(!nonce.is_stored());
+
+    let mut tx = store.begin().await.unwrap();
+    store.nonce_in(&mut tx, &nonce).await.unwrap();
+    store.commit(tx, &nonce).await.unwrap();
+    assert!(nonce.is_stored());
+    // A later transaction of the same request skips it; storing it again is a no-op.
+    let mut tx = store.begin().await.unwrap();
+    store.nonce_in(&mut tx, &nonce).await.unwrap();
+    drop(tx);
+    store.store_nonce(&nonce).await.unwrap();
+
+    // The same nonce in another request is a replay, in a transaction or alone.
+    let replay = Nonce::new(WORKER.into(), "n1".into(), 100);
+    let mut tx = store.begin().await.unwrap();
+    let refused = store.nonce_in(&mut tx, &replay).await;
+    assert!(
+        matches!(refused, Err(StoreError::ReplayedNonce(ref n)) if n == "n1"),
+        "{refused:?}"
+    );
+    drop(tx);
+    let refused = store.store_nonce(&replay).await;
+    assert!(
+        matches!(refused, Err(StoreError::ReplayedNonce(_))),
+        "{refused:?}"
+    );
+    // Another signer may use the same nonce.
+    let other = Nonce::new("0x1".into(), "n1".into(), 100);
+    store.store_nonce(&other).await.unwrap();
 }

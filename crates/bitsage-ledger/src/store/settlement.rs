@@ -198,48 +198,10 @@ impl Settlement for SqlLedger {
     }
 
     async fn escrow(&self, job_id: &str, client: Address, fee: Amount) -> Result<()> {
-        if fee.is_zero() {
-            return Err(LedgerError::ZeroAmount);
-        }
-        let (mut tx, mut g) = match self.begin::<()>(None, "escrow").await? {
-            Ok(open) => open,
-            Err(()) => return Ok(()),
-        };
-        let existing = sql::query("SELECT client, fee FROM ledger_escrows WHERE job_id = $1")
-            .bind(job_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = existing {
-            let same = row.try_get::<String>("client")? == client.to_string()
-                && amount(&row, "fee")? == fee;
-            return if same {
-                Ok(())
-            } else {
-                Err(LedgerError::JobConflict {
-                    job_id: job_id.to_string(),
-                })
-            };
-        }
-        let mut a = self.load(&mut tx, client).await?;
-        a.balance = take(a.balance, fee, client, "balance")?;
-        g.escrow = add(g.escrow, fee)?;
-        self.save(&mut tx, &a).await?;
-        sql::query("INSERT INTO ledger_escrows (job_id, client, fee, state, worker) VALUES ($1, $2, $3, 'escrowed', NULL)")
-            .bind(job_id.to_string())
-            .bind(client.to_string())
-            .bind(fee.0.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let m = Movement {
-            kind: "escrow",
-            amount: fee,
-            from: (Some(client), "balance"),
-            to: (None, "escrow"),
-            job_id: Some(job_id),
-            reason: None,
-        };
-        self.record(&mut tx, m).await?;
-        self.finish(tx, &g, None, "escrow", &()).await
+        let mut tx = self.pool.begin().await?;
+        self.escrow_in(&mut tx, job_id, client, fee).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn pay(
@@ -248,79 +210,11 @@ impl Settlement for SqlLedger {
         worker: Address,
         proof_commitment: &[u8; 32],
     ) -> Result<FeeSplit> {
-        let (mut tx, mut g) = match self.begin::<FeeSplit>(None, "pay").await? {
-            Ok(open) => open,
-            Err(done) => return Ok(done),
-        };
-        let row = sql::query("SELECT fee, state, worker FROM ledger_escrows WHERE job_id = $1")
-            .bind(job_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| LedgerError::UnknownJob {
-                job_id: job_id.to_string(),
-            })?;
-        let fee = amount(&row, "fee")?;
-        let state = parse_state(&row.try_get::<String>("state")?)?;
-        let paid_to: Option<String> = row.try_get("worker")?;
-        let mut split = FeeSplit::of(fee);
-        if g.total_stake.is_zero() {
-            // Nobody to share the stakers' part with: it goes to the treasury.
-            split = FeeSplit {
-                worker: split.worker,
-                treasury: add(split.treasury, split.stakers)?,
-                stakers: Amount::ZERO,
-            };
-        }
-        match state {
-            EscrowState::Escrowed => {}
-            EscrowState::Paid if paid_to == Some(worker.to_string()) => {
-                // The same result twice is one payment: answer with the first split.
-                let key = format!("pay:{job_id}");
-                return self
-                    .replayed(&mut tx, Some(&key), "pay")
-                    .await?
-                    .ok_or_else(|| corrupt("payout record"));
-            }
-            other => {
-                return Err(LedgerError::JobAlreadySettled {
-                    job_id: job_id.to_string(),
-                    state: other.as_str(),
-                })
-            }
-        }
-        let mut w = self.load(&mut tx, worker).await?;
-        w.balance = add(w.balance, split.worker)?;
-        g.treasury = add(g.treasury, split.treasury)?;
-        g.acc = accumulate(g.acc, split.stakers, g.total_stake);
-        g.reward_pool = add(g.reward_pool, split.stakers)?;
-        g.escrow = g
-            .escrow
-            .checked_sub(fee)
-            .ok_or_else(|| corrupt("escrow total"))?;
-        self.save(&mut tx, &w).await?;
-        sql::query("UPDATE ledger_escrows SET state = 'paid', worker = $1 WHERE job_id = $2")
-            .bind(worker.to_string())
-            .bind(job_id.to_string())
-            .execute(&mut *tx)
+        let mut tx = self.pool.begin().await?;
+        let split = self
+            .pay_in(&mut tx, job_id, worker, proof_commitment)
             .await?;
-        let proof = format!("proof 0x{}", hex_of(proof_commitment));
-        for (kind, part, to) in [
-            ("payout", split.worker, (Some(worker), "balance")),
-            ("fee", split.treasury, (None, "treasury")),
-            ("reward", split.stakers, (None, "rewards")),
-        ] {
-            let m = Movement {
-                kind,
-                amount: part,
-                from: (None, "escrow"),
-                to,
-                job_id: Some(job_id),
-                reason: Some(&proof),
-            };
-            self.record(&mut tx, m).await?;
-        }
-        self.finish(tx, &g, Some(&format!("pay:{job_id}")), "pay", &split)
-            .await?;
+        tx.commit().await?;
         Ok(split)
     }
 
@@ -433,4 +327,139 @@ impl Settlement for SqlLedger {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SqlLedger {
+    /// [`Settlement::escrow`] inside `tx`, a transaction on [`SqlLedger::pool`]: the caller's
+    /// own writes and the escrow commit together. An error leaves `tx` to be dropped (rolled
+    /// back), not committed.
+    pub async fn escrow_in(
+        &self,
+        tx: &mut sql::Tx,
+        job_id: &str,
+        client: Address,
+        fee: Amount,
+    ) -> Result<()> {
+        if fee.is_zero() {
+            return Err(LedgerError::ZeroAmount);
+        }
+        let mut g = self.lock(tx).await?;
+        let existing = sql::query("SELECT client, fee FROM ledger_escrows WHERE job_id = $1")
+            .bind(job_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = existing {
+            let same = row.try_get::<String>("client")? == client.to_string()
+                && amount(&row, "fee")? == fee;
+            return if same {
+                Ok(())
+            } else {
+                Err(LedgerError::JobConflict {
+                    job_id: job_id.to_string(),
+                })
+            };
+        }
+        let mut a = self.load(tx, client).await?;
+        a.balance = take(a.balance, fee, client, "balance")?;
+        g.escrow = add(g.escrow, fee)?;
+        self.save(tx, &a).await?;
+        sql::query("INSERT INTO ledger_escrows (job_id, client, fee, state, worker) VALUES ($1, $2, $3, 'escrowed', NULL)")
+            .bind(job_id.to_string())
+            .bind(client.to_string())
+            .bind(fee.0.to_string())
+            .execute(&mut **tx)
+            .await?;
+        let m = Movement {
+            kind: "escrow",
+            amount: fee,
+            from: (Some(client), "balance"),
+            to: (None, "escrow"),
+            job_id: Some(job_id),
+            reason: None,
+        };
+        self.record(tx, m).await?;
+        self.save_globals(tx, &g).await
+    }
+
+    /// [`Settlement::pay`] inside `tx`, as [`SqlLedger::escrow_in`].
+    pub async fn pay_in(
+        &self,
+        tx: &mut sql::Tx,
+        job_id: &str,
+        worker: Address,
+        proof_commitment: &[u8; 32],
+    ) -> Result<FeeSplit> {
+        let mut g = self.lock(tx).await?;
+        let row = sql::query("SELECT fee, state, worker FROM ledger_escrows WHERE job_id = $1")
+            .bind(job_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| LedgerError::UnknownJob {
+                job_id: job_id.to_string(),
+            })?;
+        let fee = amount(&row, "fee")?;
+        let state = parse_state(&row.try_get::<String>("state")?)?;
+        let paid_to: Option<String> = row.try_get("worker")?;
+        let mut split = FeeSplit::of(fee);
+        if g.total_stake.is_zero() {
+            // Nobody to share the stakers' part with: it goes to the treasury.
+            split = FeeSplit {
+                worker: split.worker,
+                treasury: add(split.treasury, split.stakers)?,
+                stakers: Amount::ZERO,
+            };
+        }
+        match state {
+            EscrowState::Escrowed => {}
+            EscrowState::Paid if paid_to == Some(worker.to_string()) => {
+                // The same result twice is one payment: answer with the first split.
+                let key = format!("pay:{job_id}");
+                return self
+                    .replayed(tx, Some(&key), "pay")
+                    .await?
+                    .ok_or_else(|| corrupt("payout record"));
+            }
+            other => {
+                return Err(LedgerError::JobAlreadySettled {
+                    job_id: job_id.to_string(),
+                    state: other.as_str(),
+                })
+            }
+        }
+        let mut w = self.load(tx, worker).await?;
+        w.balance = add(w.balance, split.worker)?;
+        g.treasury = add(g.treasury, split.treasury)?;
+        g.acc = accumulate(g.acc, split.stakers, g.total_stake);
+        g.reward_pool = add(g.reward_pool, split.stakers)?;
+        g.escrow = g
+            .escrow
+            .checked_sub(fee)
+            .ok_or_else(|| corrupt("escrow total"))?;
+        self.save(tx, &w).await?;
+        sql::query("UPDATE ledger_escrows SET state = 'paid', worker = $1 WHERE job_id = $2")
+            .bind(worker.to_string())
+            .bind(job_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        let proof = format!("proof 0x{}", hex_of(proof_commitment));
+        for (kind, part, to) in [
+            ("payout", split.worker, (Some(worker), "balance")),
+            ("fee", split.treasury, (None, "treasury")),
+            ("reward", split.stakers, (None, "rewards")),
+        ] {
+            let m = Movement {
+                kind,
+                amount: part,
+                from: (None, "escrow"),
+                to,
+                job_id: Some(job_id),
+                reason: Some(&proof),
+            };
+            self.record(tx, m).await?;
+        }
+        self.save_globals(tx, &g).await?;
+        self.remember(tx, Some(&format!("pay:{job_id}")), "pay", &split)
+            .await?;
+        Ok(split)
+    }
 }
