@@ -10,6 +10,10 @@
 //! (`bitsage_verification_cpu_seconds_total`, from the gate thread's CPU clock); the split uses
 //! that, and the bench prints the apart measurement beside it: on a loaded machine the same
 //! verification costs more CPU than alone.
+//!
+//! Workers behave as `sage-worker` does: each result upload also asks for the next job
+//! (`?next=true`), so a busy worker sends one request per job; `--separate-leases` measures the
+//! older flow with a lease request per job.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -40,6 +44,10 @@ pub struct BenchArgs {
     /// Seconds over which the idle phase measures the coordinator's CPU.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
+    /// Workers lease each job with a request of its own, instead of with the last result
+    /// (`?next=true`, what `sage-worker` does).
+    #[arg(long)]
+    separate_leases: bool,
     /// What the coordinator's SQLite commits survive: `process` (its default) or `power-loss`
     /// (one fsync per commit).
     #[arg(long, default_value = "process")]
@@ -231,22 +239,37 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for worker in workers {
         let (proofs, latencies, done, total) =
             (proofs.clone(), latencies.clone(), done.clone(), args.jobs);
+        let separate_leases = args.separate_leases;
         tasks.push(tokio::spawn(async move {
+            let mut next = None;
             while done.load(Ordering::SeqCst) < total {
-                let t = Instant::now();
-                let Some(lease) = worker.lease(1).await? else {
-                    continue;
+                let lease = match next.take() {
+                    Some(lease) => lease,
+                    None => {
+                        let t = Instant::now();
+                        let Some(lease) = worker.lease(1).await? else {
+                            continue;
+                        };
+                        latencies.record("lease", t);
+                        lease
+                    }
                 };
-                latencies.record("lease", t);
                 let proof = proofs
                     .get(&lease.job.job_id)
                     .context("unknown job leased")?
                     .clone();
+                let (job_id, lease_id) = (&lease.job.job_id, &lease.lease_id);
                 let t = Instant::now();
-                worker
-                    .submit_proof(&lease.job.job_id, &lease.lease_id, proof)
-                    .await?;
-                latencies.record("result", t);
+                if separate_leases {
+                    worker.submit_proof(job_id, lease_id, proof).await?;
+                    latencies.record("result", t);
+                } else {
+                    next = worker
+                        .submit_proof_and_lease(job_id, lease_id, proof)
+                        .await?
+                        .next;
+                    latencies.record("result (+ next lease)", t);
+                }
                 done.fetch_add(1, Ordering::SeqCst);
             }
             anyhow::Ok(())
@@ -293,6 +316,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "jobs": args.jobs, "workers": args.workers, "seconds": elapsed,
                 "durability": args.durability,
+                "separate_leases": args.separate_leases,
                 "jobs_per_sec": args.jobs as f64 / elapsed,
                 "coordinator_cpu_ms_per_job": per_job_ms(cpu),
                 "verification_cpu_ms_per_job": per_job_ms(verify),
@@ -305,8 +329,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "coordinator bench: {} jobs, {} workers, SQLite ({} durability), 96-bit proofs",
-            args.jobs, args.workers, args.durability
+            "coordinator bench: {} jobs, {} workers, SQLite ({} durability), 96-bit proofs, {}",
+            args.jobs,
+            args.workers,
+            args.durability,
+            if args.separate_leases {
+                "a lease request per job"
+            } else {
+                "the next lease with each result"
+            }
         );
         println!(
             "  throughput            {:>8.1} jobs/s (submit → lease → result → verified, {:.2} s)",

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -120,8 +120,12 @@ async fn signed_request(req: Request, state: &Coordinator) -> ApiResult<(Address
                 format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
             )
         })?;
-    let (signer, nonce) =
-        state.authenticate(&headers, parts.method.as_str(), parts.uri.path(), &body)?;
+    // The query is signed too: it may change what a request does (`?next=true`).
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
+    let (signer, nonce) = state.authenticate(&headers, parts.method.as_str(), path, &body)?;
     Ok((signer, body, nonce))
 }
 
@@ -269,15 +273,38 @@ async fn job_result(
     Ok(Json(finish(&c, &req.nonce, answer).await?))
 }
 
+/// `POST /jobs/:id/leases/:lease_id/proof[?next=true]`: with `next`, an accepted result also
+/// leases the worker's next queued job, so a busy worker makes one request per job.
 async fn job_proof_upload(
     State(c): State<Coordinator>,
     Path((id, lease_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     req: DeferredBytes,
 ) -> ApiResult<Json<ResultResponse>> {
-    let answer = c
-        .submit_result(req.signer, &id, &lease_id, req.body.into(), &req.nonce)
-        .await;
-    Ok(Json(finish(&c, &req.nonce, answer).await?))
+    let answer = match next_wanted(query.as_deref()) {
+        Ok(next) => c
+            .submit_result(req.signer, &id, &lease_id, req.body.into(), &req.nonce)
+            .await
+            .map(|answer| (answer, next)),
+        Err(e) => Err(e),
+    };
+    let (mut answer, next) = finish(&c, &req.nonce, answer).await?;
+    if next {
+        answer.next = c.next_lease(req.signer, &req.nonce).await;
+    }
+    Ok(Json(answer))
+}
+
+/// Whether an upload's query (`next=true` or `next=false`, or none) asks for the next job.
+fn next_wanted(query: Option<&str>) -> ApiResult<bool> {
+    match query.unwrap_or("") {
+        "" | "next=false" => Ok(false),
+        "next=true" => Ok(true),
+        other => Err(ApiError::bad_request(
+            "malformed_query",
+            format!("unknown query `{other}`: the only option is next=true or next=false"),
+        )),
+    }
 }
 
 async fn job_fail(

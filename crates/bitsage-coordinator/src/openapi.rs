@@ -44,7 +44,7 @@ pub const ROUTES: &[Route] = &[
     route("get", "/jobs/{id}", "A job's state, attempts, worker, timings and verified outputs.", false, None, "JobView"),
     route("get", "/jobs/{id}/proof", "The proof file and its 32-byte commitment, once proved.", false, None, "ProofView"),
     route("post", "/jobs/{id}/result", "Submit a proof for a held lease; it is verified before it is accepted and paid.", true, Some("ResultRequest"), "ResultResponse"),
-    route("post", "/jobs/{id}/leases/{lease_id}/proof", "The same as /jobs/{id}/result with the binary proof as the body (a quarter smaller than base64 in JSON).", true, Some(PROOF_BYTES), "ResultResponse"),
+    route("post", "/jobs/{id}/leases/{lease_id}/proof", "The same as /jobs/{id}/result with the binary proof as the body (a quarter smaller than base64 in JSON); with ?next=true an accepted result also leases the worker's next queued job (`next` in the answer).", true, Some(PROOF_BYTES), "ResultResponse"),
     route("post", "/jobs/{id}/fail", "Give a leased job back with a reason.", true, Some("FailRequest"), "JobView"),
     route("get", "/workers", "Registered workers with GPUs, tier, online state and proofs done.", false, None, "WorkerViewList"),
     route("get", "/workers/{id}", "One worker with its latest jobs.", false, None, "WorkerDetail"),

@@ -277,6 +277,10 @@ pub struct Payout {
 pub struct ResultResponse {
     pub job: JobView,
     pub payout: Option<Payout>,
+    /// The worker's next job, when the upload asked for one (`?next=true`) and one was queued:
+    /// a worker that keeps busy needs no lease request between jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Lease>,
 }
 
 /// `POST /jobs/:id/fail`.

@@ -2,10 +2,11 @@
 //!
 //! A mutating request carries four headers: the signer's public key, a unix timestamp in seconds,
 //! a random nonce and a Stark-curve ECDSA signature over [`request_digest`]: BLAKE3 of a domain
-//! tag, the method, the path, the BLAKE3 hash of the body, the timestamp and the nonce, reduced
-//! below 2^251. BLAKE3 because bodies carry proofs of a few hundred KiB and the coordinator
-//! hashes every one: it is several times faster than Blake2s here. Changing any of them breaks the signature; the coordinator refuses
-//! timestamps outside its skew window and nonces it has already seen from that signer.
+//! tag, the method, the path with its query (if any), the BLAKE3 hash of the body, the timestamp
+//! and the nonce, reduced below 2^251. BLAKE3 because bodies carry proofs of a few hundred KiB
+//! and the coordinator hashes every one: it is several times faster than Blake2s here. Changing
+//! any of them breaks the signature; the coordinator refuses timestamps outside its skew window
+//! and a (timestamp, nonce) it has already seen from that signer.
 
 use bitsage_wallet::{digest_to_message, Felt, KeyCache, PublicKey, Signature, SigningKey};
 

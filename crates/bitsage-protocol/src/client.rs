@@ -253,8 +253,29 @@ impl CoordinatorClient {
         lease_id: &str,
         proof: Vec<u8>,
     ) -> Result<ResultResponse> {
+        self.upload_proof(&format!("/jobs/{job_id}/leases/{lease_id}/proof"), proof)
+            .await
+    }
+
+    /// [`CoordinatorClient::submit_proof`], and a lease on the next queued job in the same
+    /// request (`ResultResponse::next`, without waiting). The result stands even when no job
+    /// comes back.
+    pub async fn submit_proof_and_lease(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        proof: Vec<u8>,
+    ) -> Result<ResultResponse> {
+        self.upload_proof(
+            &format!("/jobs/{job_id}/leases/{lease_id}/proof?next=true"),
+            proof,
+        )
+        .await
+    }
+
+    async fn upload_proof(&self, path: &str, proof: Vec<u8>) -> Result<ResultResponse> {
         self.post_signed(
-            &format!("/jobs/{job_id}/leases/{lease_id}/proof"),
+            path,
             proof,
             "application/octet-stream",
             Duration::from_secs(300),

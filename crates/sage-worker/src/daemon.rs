@@ -151,19 +151,23 @@ impl Daemon {
     async fn slot_loop(self, slot: u32, mut shutdown: watch::Receiver<bool>) {
         let mut failures = 0;
         let wait = self.config.settings.poll_interval_secs.clamp(1, 30) as u32 * 4;
+        // A job leased along with the last result; held already, so it is worked even while
+        // stopping.
+        let mut next: Option<Lease> = None;
         loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let lease = tokio::select! {
-                lease = self.client.lease(wait) => lease,
-                _ = shutdown.changed() => return,
+            let lease = match next.take() {
+                Some(lease) => Ok(Some(lease)),
+                None if *shutdown.borrow() => return,
+                None => tokio::select! {
+                    lease = self.client.lease(wait) => lease,
+                    _ = shutdown.changed() => return,
+                },
             };
             match lease {
                 Ok(Some(lease)) => {
                     failures = 0;
                     NodeMetrics::inc(&self.metrics.leases);
-                    self.work(lease, &shutdown).await;
+                    next = self.work(lease, &shutdown).await;
                 }
                 Ok(None) => failures = 0,
                 Err(e) => {
@@ -187,7 +191,9 @@ impl Daemon {
         }
     }
 
-    async fn work(&self, lease: Lease, shutdown: &watch::Receiver<bool>) {
+    /// Proves a leased job and submits the proof; returns the next job when the coordinator
+    /// leased one along with the result.
+    async fn work(&self, lease: Lease, shutdown: &watch::Receiver<bool>) -> Option<Lease> {
         let job_id = lease.job.job_id.clone();
         self.in_flight
             .lock()
@@ -200,6 +206,7 @@ impl Daemon {
         let backend = self.backend.clone();
         let proved =
             tokio::task::spawn_blocking(move || crate::prove::prove_job(&spec, &backend)).await;
+        let mut next = None;
         match proved {
             Ok(Ok(proved)) => {
                 self.metrics.observe_proof(proved.elapsed.as_secs_f64());
@@ -218,7 +225,7 @@ impl Daemon {
                 if let Err(e) = Outbox::new(&self.home).save(&pending) {
                     tracing::error!(error = %e, "cannot keep the proof on disk; submitting anyway");
                 }
-                self.submit(&pending, shutdown).await;
+                next = self.submit(&pending, shutdown, true).await;
             }
             Ok(Err(e)) => {
                 NodeMetrics::inc(&self.metrics.job_failures);
@@ -239,23 +246,31 @@ impl Daemon {
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.save_state(None);
+        next
     }
 
     /// Sends a kept proof until the coordinator answers, then removes it from the outbox. While
     /// stopping, a coordinator that is away gets a few more tries; after that the proof stays in
-    /// the outbox for the next start.
-    async fn submit(&self, pending: &Pending, shutdown: &watch::Receiver<bool>) {
+    /// the outbox for the next start. With `want_next`, and unless stopping, the upload also
+    /// asks for the next job, which is returned.
+    async fn submit(
+        &self,
+        pending: &Pending,
+        shutdown: &watch::Receiver<bool>,
+        want_next: bool,
+    ) -> Option<Lease> {
         // The outbox keeps base64 (it is JSON); the coordinator takes the bytes themselves.
         let proof = match base64::engine::general_purpose::STANDARD.decode(&pending.proof) {
             Ok(proof) => proof,
             Err(e) => {
                 tracing::warn!(job_id = pending.job_id, error = %e, "kept proof is damaged; dropping it");
                 Outbox::new(&self.home).remove(&pending.job_id);
-                return;
+                return None;
             }
         };
         let mut attempt = 0;
         let mut tries_while_stopping = 0;
+        let mut next = None;
         loop {
             if *shutdown.borrow() {
                 tries_while_stopping += 1;
@@ -264,15 +279,22 @@ impl Daemon {
                         job_id = pending.job_id,
                         "coordinator away while stopping; the proof stays in the outbox for the next start"
                     );
-                    return;
+                    return None;
                 }
             }
-            let submitted = self
-                .client
-                .submit_proof(&pending.job_id, &pending.lease_id, proof.clone())
-                .await;
+            let (job_id, lease_id) = (&pending.job_id, &pending.lease_id);
+            let submitted = if want_next && !*shutdown.borrow() {
+                self.client
+                    .submit_proof_and_lease(job_id, lease_id, proof.clone())
+                    .await
+            } else {
+                self.client
+                    .submit_proof(job_id, lease_id, proof.clone())
+                    .await
+            };
             match submitted {
                 Ok(answer) => {
+                    next = answer.next;
                     NodeMetrics::inc(&self.metrics.proofs_generated);
                     if let Some(payout) = answer.payout {
                         self.metrics.earned(payout.worker);
@@ -308,6 +330,7 @@ impl Daemon {
             }
         }
         Outbox::new(&self.home).remove(&pending.job_id);
+        next
     }
 
     /// Proofs kept from an earlier run (a crash, or a coordinator that was away).
@@ -316,7 +339,7 @@ impl Daemon {
             Ok(pending) => {
                 for p in pending {
                     tracing::info!(job_id = p.job_id, "submitting a proof kept from before");
-                    self.submit(&p, shutdown).await;
+                    self.submit(&p, shutdown, false).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),

@@ -144,7 +144,10 @@ impl Coordinator {
             seen = true;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                store.touch_worker(worker, now_ms()).await?;
+                // Seen at the end of a long wait too; a request that did not wait was just seen.
+                if !wait.is_zero() {
+                    store.touch_worker(worker, now_ms()).await?;
+                }
                 return Ok(None);
             }
             // One SQLite file has one coordinator, so every new job wakes a waiter here. A
@@ -156,6 +159,19 @@ impl Coordinator {
                 left
             };
             parked.wait(nap).await;
+        }
+    }
+
+    /// The next queued job for `worker`, without waiting, asked for along with a result. `None`
+    /// when there is none or the worker may not take one now: the worker's own lease request
+    /// then says why.
+    pub async fn next_lease(&self, worker: Address, nonce: &Nonce) -> Option<Lease> {
+        match self.lease(worker, 0, nonce).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                tracing::debug!(%worker, error = %e, "no next lease with the result");
+                None
+            }
         }
     }
 
@@ -272,6 +288,7 @@ impl Coordinator {
         Ok(ResultResponse {
             job: view(&proved),
             payout,
+            next: None,
         })
     }
 
@@ -327,6 +344,7 @@ impl Coordinator {
                 Ok(Some(ResultResponse {
                     job: view(job),
                     payout,
+                    next: None,
                 }))
             }
             JobState::Leased if holds => Ok(None),
