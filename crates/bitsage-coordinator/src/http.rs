@@ -16,7 +16,7 @@ use bitsage_protocol::*;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
-use crate::service::Coordinator;
+use crate::service::{Coordinator, Upload};
 use crate::store::Nonce;
 
 /// Largest request body: a proof at 128 bits is under 1 MiB, base64 adds a third.
@@ -34,7 +34,7 @@ impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
-        let (signer, body, nonce) = signed_request(req, state).await?;
+        let (signer, body, _, nonce) = signed_request(req, state).await?;
         finish(state, &nonce, Ok(())).await?;
         Ok(Signed {
             signer,
@@ -57,7 +57,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Coordinator> for Deferred<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
-        let (signer, body, nonce) = signed_request(req, state).await?;
+        let (signer, body, _, nonce) = signed_request(req, state).await?;
         let refused = match json_body(&body) {
             Ok(body) => {
                 return Ok(Deferred {
@@ -72,11 +72,12 @@ impl<T: DeserializeOwned + Send> FromRequest<Coordinator> for Deferred<T> {
     }
 }
 
-/// [`Deferred`] with a body of raw bytes.
+/// [`Deferred`] with a body of raw bytes, and their BLAKE3 (the signature covers it).
 #[derive(Debug)]
 pub struct DeferredBytes {
     pub signer: Address,
     pub body: Bytes,
+    pub body_hash: blake3::Hash,
     pub nonce: Nonce,
 }
 
@@ -84,10 +85,11 @@ impl FromRequest<Coordinator> for DeferredBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Coordinator) -> Result<Self, Self::Rejection> {
-        let (signer, body, nonce) = signed_request(req, state).await?;
+        let (signer, body, body_hash, nonce) = signed_request(req, state).await?;
         Ok(DeferredBytes {
             signer,
             body,
+            body_hash,
             nonce,
         })
     }
@@ -99,8 +101,11 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
-/// The signer, body and nonce of a signed request whose signature and time are good.
-async fn signed_request(req: Request, state: &Coordinator) -> ApiResult<(Address, Bytes, Nonce)> {
+/// The signer, body, body hash and nonce of a signed request whose signature and time are good.
+async fn signed_request(
+    req: Request,
+    state: &Coordinator,
+) -> ApiResult<(Address, Bytes, blake3::Hash, Nonce)> {
     let (parts, body) = req.into_parts();
     let headers =
         SignedHeaders::from_lookup(|name| parts.headers.get(name).and_then(|v| v.to_str().ok()));
@@ -125,8 +130,9 @@ async fn signed_request(req: Request, state: &Coordinator) -> ApiResult<(Address
         .uri
         .path_and_query()
         .map_or(parts.uri.path(), |p| p.as_str());
-    let (signer, nonce) = state.authenticate(&headers, parts.method.as_str(), path, &body)?;
-    Ok((signer, body, nonce))
+    let body_hash = blake3::hash(&body);
+    let (signer, nonce) = state.authenticate(&headers, parts.method.as_str(), path, &body_hash)?;
+    Ok((signer, body, body_hash, nonce))
 }
 
 /// Ends a signed request: stores its nonce unless the handler's transaction did, so that even
@@ -261,9 +267,20 @@ async fn job_result(
     req: Deferred<ResultRequest>,
 ) -> ApiResult<Json<ResultResponse>> {
     let answer = match base64::engine::general_purpose::STANDARD.decode(req.body.proof.as_bytes()) {
-        Ok(proof) => {
-            c.submit_result(req.signer, &id, &req.body.lease_id, proof, &req.nonce)
-                .await
+        Ok(bytes) => {
+            let upload = Upload {
+                bytes,
+                blake3: None,
+            };
+            c.submit_result(
+                req.signer,
+                &id,
+                &req.body.lease_id,
+                upload,
+                &req.nonce,
+                false,
+            )
+            .await
         }
         Err(e) => Err(ApiError::bad_request(
             "malformed_proof",
@@ -282,17 +299,17 @@ async fn job_proof_upload(
     req: DeferredBytes,
 ) -> ApiResult<Json<ResultResponse>> {
     let answer = match next_wanted(query.as_deref()) {
-        Ok(next) => c
-            .submit_result(req.signer, &id, &lease_id, req.body.into(), &req.nonce)
-            .await
-            .map(|answer| (answer, next)),
+        Ok(next) => {
+            let upload = Upload {
+                bytes: req.body.into(),
+                blake3: Some(req.body_hash),
+            };
+            c.submit_result(req.signer, &id, &lease_id, upload, &req.nonce, next)
+                .await
+        }
         Err(e) => Err(e),
     };
-    let (mut answer, next) = finish(&c, &req.nonce, answer).await?;
-    if next {
-        answer.next = c.next_lease(req.signer, &req.nonce).await;
-    }
-    Ok(Json(answer))
+    Ok(Json(finish(&c, &req.nonce, answer).await?))
 }
 
 /// Whether an upload's query (`next=true` or `next=false`, or none) asks for the next job.

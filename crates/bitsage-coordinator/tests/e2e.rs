@@ -377,6 +377,61 @@ async fn results_from_another_worker_are_refused_and_a_repeated_result_is_one_co
     net.stop().await;
 }
 
+/// `?next=true`: the result's answer carries the worker's next job, leased in the same
+/// transaction; with the queue empty it carries none and the result stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_can_bring_the_next_job_with_it() {
+    let net = start(|_| {}).await;
+    let client = funded_client(&net.url).await;
+    let worker = staked_worker(&net.url, 1_000).await;
+    let mut jobs = Vec::new();
+    for i in 0..2 {
+        let job = client
+            .submit_job(&custom_job(vec![i, 3], 10))
+            .await
+            .unwrap();
+        jobs.push(job.job_id);
+    }
+    let proof = |result: &ResultRequest| {
+        base64::engine::general_purpose::STANDARD
+            .decode(&result.proof)
+            .unwrap()
+    };
+    let first = worker.lease(0).await.unwrap().unwrap();
+    let answer = worker
+        .submit_proof_and_lease(
+            &first.job.job_id,
+            &first.lease_id,
+            proof(&prove_lease(&first).await),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.job.state, JobState::Proved);
+    assert!(answer.payout.is_some(), "paid in the same answer");
+    let second = answer
+        .next
+        .expect("the other queued job came with the result");
+    assert_ne!(second.job.job_id, first.job.job_id);
+    assert!(jobs.contains(&second.job.job_id));
+    let view = client.job(&second.job.job_id).await.unwrap();
+    assert_eq!(
+        (view.state, view.worker),
+        (JobState::Leased, Some(worker.address().unwrap()))
+    );
+
+    let last = worker
+        .submit_proof_and_lease(
+            &second.job.job_id,
+            &second.lease_id,
+            proof(&prove_lease(&second).await),
+        )
+        .await
+        .unwrap();
+    assert_eq!((last.job.state, last.next), (JobState::Proved, None));
+
+    net.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_fail_requeues_with_its_reason() {
     let net = start(|_| {}).await;

@@ -53,7 +53,17 @@ impl AuthError {
 
 /// The message a request's signature covers.
 pub fn request_digest(method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Felt {
-    let body_hash = blake3::hash(body);
+    request_digest_of(method, path, &blake3::hash(body), timestamp, nonce)
+}
+
+/// [`request_digest`] with the body's BLAKE3 hash given.
+pub fn request_digest_of(
+    method: &str,
+    path: &str,
+    body_hash: &blake3::Hash,
+    timestamp: i64,
+    nonce: &str,
+) -> Felt {
     let mut h = blake3::Hasher::new();
     h.update(DOMAIN);
     for part in [method.as_bytes(), path.as_bytes()] {
@@ -158,23 +168,29 @@ impl SignedHeaders {
         now: i64,
         window_secs: i64,
     ) -> Result<(), AuthError> {
-        self.check(method, path, body, now, window_secs, |digest| {
-            self.public_key.verify(digest, &self.signature)
-        })
+        self.check(
+            method,
+            path,
+            &blake3::hash(body),
+            now,
+            window_secs,
+            |digest| self.public_key.verify(digest, &self.signature),
+        )
     }
 
     /// [`Self::verify`] through `keys`, which keeps each recent signer's key prepared: what a
-    /// server that hears from the same keys again and again wants.
+    /// server that hears from the same keys again and again wants. `body_hash` is the body's
+    /// BLAKE3, which such a server may want again (to keep the body).
     pub fn verify_cached(
         &self,
         keys: &KeyCache,
         method: &str,
         path: &str,
-        body: &[u8],
+        body_hash: &blake3::Hash,
         now: i64,
         window_secs: i64,
     ) -> Result<(), AuthError> {
-        self.check(method, path, body, now, window_secs, |digest| {
+        self.check(method, path, body_hash, now, window_secs, |digest| {
             keys.verify(&self.public_key, digest, &self.signature)
         })
     }
@@ -183,7 +199,7 @@ impl SignedHeaders {
         &self,
         method: &str,
         path: &str,
-        body: &[u8],
+        body_hash: &blake3::Hash,
         now: i64,
         window_secs: i64,
         signature_holds: impl FnOnce(&Felt) -> bool,
@@ -198,7 +214,7 @@ impl SignedHeaders {
                 window: window_secs,
             });
         }
-        let digest = request_digest(method, path, body, self.timestamp, &self.nonce);
+        let digest = request_digest_of(method, path, body_hash, self.timestamp, &self.nonce);
         if !signature_holds(&digest) {
             return Err(AuthError::BadSignature);
         }
@@ -222,7 +238,10 @@ mod tests {
         let keys = KeyCache::new(4);
         let verify = |h: &SignedHeaders, method: &str, path: &str, body: &[u8], now: i64| {
             let plain = h.verify(method, path, body, now, 30);
-            assert_eq!(h.verify_cached(&keys, method, path, body, now, 30), plain);
+            assert_eq!(
+                h.verify_cached(&keys, method, path, &blake3::hash(body), now, 30),
+                plain
+            );
             plain
         };
         assert_eq!(verify(&h, "POST", "/jobs", b"{}", 1_010), Ok(()));

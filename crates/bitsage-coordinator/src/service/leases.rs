@@ -1,6 +1,7 @@
 //! The worker's side: registration, leases, heartbeats, results and the verification gate.
 
 use super::*;
+use bitsage_ledger::StakeTier;
 
 impl Coordinator {
     pub async fn register(
@@ -81,23 +82,7 @@ impl Coordinator {
     ) -> ApiResult<Option<Lease>> {
         let row = self.registered(worker).await?;
         let account = self.inner.ledger.account(worker).await?;
-        let Some(tier) = account.tier else {
-            return Err(ApiError::forbidden(
-                "insufficient_stake",
-                format!(
-                    "worker {worker} stakes {} SAGE; at least {} SAGE is needed for any job",
-                    account.stake,
-                    bitsage_ledger::StakeTier::Consumer.min_stake()
-                ),
-            ));
-        };
-        let declared: Capacity = serde_json::from_str(&row.capacity).map_err(internal)?;
-        let limit = match (tier.max_concurrent_jobs(), declared.max_concurrent_jobs) {
-            (Some(t), 0) => Some(t),
-            (Some(t), d) => Some(t.min(d)),
-            (None, 0) => None,
-            (None, d) => Some(d),
-        };
+        let (tier, limit) = lease_terms(&row, &account)?;
         let store = &self.inner.store;
         // A claim marks the worker as seen; a worker held back by a higher tier is marked here.
         let mut seen = false;
@@ -212,14 +197,16 @@ impl Coordinator {
     }
 
     /// `POST /jobs/:id/result`: the verification gate. With the embedded ledger the result,
-    /// its payout and the request's nonce commit together.
+    /// its payout, the request's nonce and, with `want_next`, the worker's next lease commit
+    /// together.
     pub async fn submit_result(
         &self,
         worker: Address,
         job_id: &str,
         lease_id: &str,
-        bytes: Vec<u8>,
+        proof: Upload,
         nonce: &Nonce,
+        want_next: bool,
     ) -> ApiResult<ResultResponse> {
         let job = self.job_row(job_id).await?;
         if let Some(answer) = self.repeated_result(&job, worker, lease_id).await? {
@@ -231,11 +218,11 @@ impl Coordinator {
             let store = self.inner.store.clone();
             move || {
                 let cpu = thread_cpu_nanos();
-                let checked = gate(&job, bytes);
+                let checked = gate(&job, proof.bytes);
                 let cpu_nanos = thread_cpu_nanos().saturating_sub(cpu);
                 // Here, off the runtime: keeping a proof may write (and fsync) the proof log.
                 let kept = match checked {
-                    Ok(result) => store.keep_proof(result).map(Ok),
+                    Ok(result) => store.keep_proof(result, proof.blake3.as_ref()).map(Ok),
                     Err(reason) => Ok(Err(reason)),
                 };
                 (kept, cpu_nanos)
@@ -270,13 +257,31 @@ impl Coordinator {
                 None => Err(lease_not_held(&job, worker)),
             };
         };
-        let paid = match &self.inner.embedded {
-            Some(ledger) => Some(self.pay_in(ledger, &mut tx, &proved).await?),
-            None => None,
+        let (paid, next) = match &self.inner.embedded {
+            Some(ledger) => {
+                let paid = self.pay_in(ledger, &mut tx, &proved).await?;
+                let next = match want_next {
+                    true => self.next_in(ledger, &mut tx, worker).await?,
+                    false => None,
+                };
+                (Some(paid), next)
+            }
+            None => (None, None),
         };
         store.commit(tx, nonce).await?;
         Metrics::inc(&self.inner.metrics.proofs_accepted);
         tracing::info!(job_id, %worker, steps = result.steps, "proof verified and accepted");
+        let next = match next {
+            Some(lease) => {
+                Metrics::inc(&self.inner.metrics.leases_granted);
+                tracing::info!(job_id = lease.job.job_id, %worker, "job leased");
+                Some(lease)
+            }
+            None if want_next && self.inner.embedded.is_none() => {
+                self.next_lease(worker, nonce).await
+            }
+            None => None,
+        };
         let payout = match paid {
             Some(payout) => payout,
             // If paying fails here the maintenance loop pays later; the result is already safe.
@@ -288,8 +293,60 @@ impl Coordinator {
         Ok(ResultResponse {
             job: view(&proved),
             payout,
-            next: None,
+            next,
         })
+    }
+
+    /// The worker's next job, leased inside the transaction of its result, without waiting.
+    /// Anything in the way (no job, a higher tier waiting, the lease limit, an error) leaves it
+    /// to the worker's own lease request, and the result stands.
+    async fn next_in(
+        &self,
+        ledger: &SqlLedger,
+        tx: &mut Tx,
+        worker: Address,
+    ) -> ApiResult<Option<Lease>> {
+        tx.savepoint("next").await.map_err(internal)?;
+        match self.try_next_in(ledger, tx, worker).await {
+            Ok(lease) => Ok(lease),
+            Err(e) => {
+                tx.rollback_to("next").await.map_err(internal)?;
+                tracing::debug!(%worker, error = %e, "no next lease with the result");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn try_next_in(
+        &self,
+        ledger: &SqlLedger,
+        tx: &mut Tx,
+        worker: Address,
+    ) -> ApiResult<Option<Lease>> {
+        let store = &self.inner.store;
+        let row = store
+            .worker_in(tx, worker)
+            .await?
+            .ok_or_else(|| internal("a worker with a result is not registered"))?;
+        let account = ledger.account_in(tx, worker).await?;
+        let (tier, limit) = lease_terms(&row, &account)?;
+        if !self.inner.dispatcher.may_take(tier.priority()) {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let lease_id = random_id();
+        let expires_at = now + self.lease_ttl_ms();
+        match store
+            .claim_in(tx, worker, limit, &lease_id, expires_at, now)
+            .await?
+        {
+            ClaimOutcome::Leased(job) => Ok(Some(Lease {
+                lease_id,
+                expires_at,
+                job: spec(&job),
+            })),
+            ClaimOutcome::AtCapacity { .. } | ClaimOutcome::Empty => Ok(None),
+        }
     }
 
     /// Pays a proved job's fee on the embedded ledger inside `tx`. A payment that fails is
@@ -417,6 +474,38 @@ impl Coordinator {
         .await?;
         self.job(job_id).await
     }
+}
+
+/// A worker's tier and how many leases it may hold (its tier's limit or its declared capacity,
+/// the lower); a worker below the lowest tier may hold none.
+fn lease_terms(row: &WorkerRow, account: &AccountInfo) -> ApiResult<(StakeTier, Option<u32>)> {
+    let Some(tier) = account.tier else {
+        return Err(ApiError::forbidden(
+            "insufficient_stake",
+            format!(
+                "worker {} stakes {} SAGE; at least {} SAGE is needed for any job",
+                row.worker_id,
+                account.stake,
+                StakeTier::Consumer.min_stake()
+            ),
+        ));
+    };
+    let declared: Capacity = serde_json::from_str(&row.capacity).map_err(internal)?;
+    let limit = match (tier.max_concurrent_jobs(), declared.max_concurrent_jobs) {
+        (Some(t), 0) => Some(t),
+        (Some(t), d) => Some(t.min(d)),
+        (None, 0) => None,
+        (None, d) => Some(d),
+    };
+    Ok((tier, limit))
+}
+
+/// A proof as uploaded: its bytes, and their BLAKE3 when the upload's signature check hashed
+/// exactly them.
+#[derive(Debug)]
+pub struct Upload {
+    pub bytes: Vec<u8>,
+    pub blake3: Option<blake3::Hash>,
 }
 
 fn lease_not_held(job: &JobRow, worker: Address) -> ApiError {

@@ -36,6 +36,7 @@ mod jobs;
 mod leases;
 
 pub use jobs::{job_id_for, view};
+pub use leases::Upload;
 
 /// Seconds since a worker's last request after which it counts as offline.
 pub const ONLINE_WINDOW_MS: i64 = 30_000;
@@ -299,7 +300,7 @@ impl Coordinator {
         headers: &SignedHeaders,
         method: &str,
         path: &str,
-        body: &[u8],
+        body_hash: &blake3::Hash,
     ) -> ApiResult<(Address, Nonce)> {
         let now = now_ms();
         let checked = headers
@@ -307,7 +308,7 @@ impl Coordinator {
                 &self.inner.signers,
                 method,
                 path,
-                body,
+                body_hash,
                 now / 1000,
                 self.inner.config.skew_window_secs,
             )

@@ -333,9 +333,18 @@ impl JobStore {
 
     /// Keeps a verified proof where this store keeps proofs: appends it to the log now
     /// (blocking: call it off the async runtime), or leaves it for the completion's row.
-    pub fn keep_proof(&self, mut result: ProvedResult) -> Result<ProvedResult> {
+    /// `hash` is the proof's BLAKE3 when the caller has it.
+    pub fn keep_proof(
+        &self,
+        mut result: ProvedResult,
+        hash: Option<&blake3::Hash>,
+    ) -> Result<ProvedResult> {
         if let (Some(log), StoredProof::Row(bytes)) = (&self.log, &result.proof) {
-            result.proof = StoredProof::Logged(log.append(bytes)?);
+            let place = match hash {
+                Some(hash) => log.append_hashed(bytes, hash)?,
+                None => log.append(bytes)?,
+            };
+            result.proof = StoredProof::Logged(place);
         }
         Ok(result)
     }
@@ -429,15 +438,31 @@ impl JobStore {
     ) -> Result<ClaimOutcome> {
         let mut tx = self.pool.begin().await?;
         self.nonce_in(&mut tx, nonce).await?;
+        let outcome = self
+            .claim_in(&mut tx, worker, limit, lease_id, expires_at, now)
+            .await?;
+        self.commit(tx, nonce).await?;
+        Ok(outcome)
+    }
+
+    /// [`JobStore::claim`] inside `tx`.
+    pub async fn claim_in(
+        &self,
+        tx: &mut Tx,
+        worker: Address,
+        limit: Option<u32>,
+        lease_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<ClaimOutcome> {
         // Writing the worker's row locks it, which serialises its claims across replicas.
         sql::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
             .bind(worker.to_string())
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        let held = self.leases_held_in(&mut tx, worker).await?;
+        let held = self.leases_held_in(tx, worker).await?;
         if limit.is_some_and(|limit| held >= limit) {
-            self.commit(tx, nonce).await?;
             return Ok(ClaimOutcome::AtCapacity { held });
         }
         let next = sql::query(&format!(
@@ -445,10 +470,9 @@ impl JobStore {
              ORDER BY deadline, created_at, job_id LIMIT 1{}",
             self.for_update(true)
         ))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(next) = next else {
-            self.commit(tx, nonce).await?;
             return Ok(ClaimOutcome::Empty);
         };
         let job_id: String = next.try_get("job_id")?;
@@ -461,9 +485,8 @@ impl JobStore {
         .bind(lease_id)
         .bind(expires_at)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
-        self.commit(tx, nonce).await?;
         Ok(ClaimOutcome::Leased(Box::new(job_from_row(&row)?)))
     }
 
@@ -760,6 +783,15 @@ impl JobStore {
         let row = sql::query("SELECT * FROM coord_workers WHERE worker_id = $1")
             .bind(worker.to_string())
             .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(worker_from_row).transpose()
+    }
+
+    /// [`JobStore::worker`] inside `tx`.
+    pub async fn worker_in(&self, tx: &mut Tx, worker: Address) -> Result<Option<WorkerRow>> {
+        let row = sql::query("SELECT * FROM coord_workers WHERE worker_id = $1")
+            .bind(worker.to_string())
+            .fetch_optional(&mut **tx)
             .await?;
         row.as_ref().map(worker_from_row).transpose()
     }

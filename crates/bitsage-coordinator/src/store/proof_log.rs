@@ -156,7 +156,13 @@ impl ProofLog {
 
     /// Appends `proof` and returns its place. Blocking: call it off the async runtime.
     pub fn append(&self, proof: &[u8]) -> io::Result<String> {
-        let hash = blake3::hash(proof).to_hex().to_string();
+        self.append_hashed(proof, &blake3::hash(proof))
+    }
+
+    /// [`ProofLog::append`] of a proof whose BLAKE3 `hash` is known already (the signed upload's
+    /// body hash): hashing a proof costs about as much as writing it.
+    pub fn append_hashed(&self, proof: &[u8], hash: &blake3::Hash) -> io::Result<String> {
+        let hash = hash.to_hex().to_string();
         let len = proof.len() as u64;
         let (file, segment, offset) = {
             let mut tail = self.tail.lock().expect("proof log lock");

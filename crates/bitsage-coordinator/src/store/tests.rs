@@ -58,7 +58,7 @@ async fn a_sqlite_file_keeps_proofs_in_its_log() {
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let store = store_with_leased_job(&url).await;
     let proof = vec![7u8; 100_000];
-    let kept = store.keep_proof(result(&proof)).unwrap();
+    let kept = store.keep_proof(result(&proof), None).unwrap();
     assert!(
         matches!(kept.proof, StoredProof::Logged(_)),
         "a file-backed store logs the proof, got {:?}",
@@ -73,7 +73,9 @@ async fn a_sqlite_file_keeps_proofs_in_its_log() {
     assert_eq!(rows.try_get::<i64>("n").unwrap(), 0, "no proof in a row");
 
     // A later proof for the same lease is not recorded; the first stays the job's proof.
-    let late = store.keep_proof(result(&[9u8; 1000])).unwrap();
+    let late = store
+        .keep_proof(result(&[9u8; 1000]), Some(&blake3::hash(&[9u8; 1000])))
+        .unwrap();
     assert!(!complete(&store, &late, 6).await);
     assert_eq!(store.proof("j1").await.unwrap(), Some(proof.clone()));
 
@@ -89,7 +91,7 @@ async fn a_sqlite_file_keeps_proofs_in_its_log() {
 #[tokio::test]
 async fn in_memory_proofs_are_rows_and_older_rows_are_still_read() {
     let store = store_with_leased_job("sqlite::memory:").await;
-    let kept = store.keep_proof(result(b"proof")).unwrap();
+    let kept = store.keep_proof(result(b"proof"), None).unwrap();
     assert_eq!(kept.proof, StoredProof::Row(b"proof".to_vec()));
     assert!(complete(&store, &kept, 5).await);
     assert_eq!(store.proof("j1").await.unwrap(), Some(b"proof".to_vec()));

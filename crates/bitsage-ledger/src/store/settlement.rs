@@ -16,10 +16,9 @@ use crate::{
 impl Settlement for SqlLedger {
     async fn account(&self, address: Address) -> Result<AccountInfo> {
         let mut tx = self.pool.begin().await?;
-        let g = self.lock(&mut tx).await?;
-        let a = self.load(&mut tx, address).await?;
+        let info = self.account_in(&mut tx, address).await?;
         tx.commit().await?;
-        Ok(self.info(&a, &g))
+        Ok(info)
     }
 
     async fn faucet(&self, address: Address, key: Option<&str>) -> Result<Amount> {
@@ -330,6 +329,13 @@ fn hex_of(bytes: &[u8]) -> String {
 }
 
 impl SqlLedger {
+    /// [`Settlement::account`] inside `tx`, a transaction on [`SqlLedger::pool`].
+    pub async fn account_in(&self, tx: &mut sql::Tx, address: Address) -> Result<AccountInfo> {
+        let g = self.lock(tx).await?;
+        let a = self.load(tx, address).await?;
+        Ok(self.info(&a, &g))
+    }
+
     /// [`Settlement::escrow`] inside `tx`, a transaction on [`SqlLedger::pool`]: the caller's
     /// own writes and the escrow commit together. An error leaves `tx` to be dropped (rolled
     /// back), not committed.
