@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -76,7 +76,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Coordinator> for Deferred<T> {
 #[derive(Debug)]
 pub struct DeferredBytes {
     pub signer: Address,
-    pub body: Bytes,
+    pub body: Vec<u8>,
     pub body_hash: blake3::Hash,
     pub nonce: Nonce,
 }
@@ -105,7 +105,7 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 async fn signed_request(
     req: Request,
     state: &Coordinator,
-) -> ApiResult<(Address, Bytes, blake3::Hash, Nonce)> {
+) -> ApiResult<(Address, Vec<u8>, blake3::Hash, Nonce)> {
     let (parts, body) = req.into_parts();
     let headers =
         SignedHeaders::from_lookup(|name| parts.headers.get(name).and_then(|v| v.to_str().ok()));
@@ -116,15 +116,11 @@ async fn signed_request(
             return Err(e.into());
         }
     };
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-            )
-        })?;
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = read_body(body, length).await?;
     // The query is signed too: it may change what a request does (`?next=true`).
     let path = parts
         .uri
@@ -133,6 +129,37 @@ async fn signed_request(
     let body_hash = blake3::hash(&body);
     let (signer, nonce) = state.authenticate(&headers, parts.method.as_str(), path, &body_hash)?;
     Ok((signer, body, body_hash, nonce))
+}
+
+/// The whole body, copied once from the connection's buffers into one allocation of the
+/// announced length: a proof upload is a few hundred KiB, and collecting it in chunks copied it
+/// again.
+async fn read_body(mut body: Body, length: Option<usize>) -> ApiResult<Vec<u8>> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    if length.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(length.unwrap_or(0));
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request("unreadable_body", format!("reading the body failed: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 /// Ends a signed request: stores its nonce unless the handler's transaction did, so that even
@@ -301,7 +328,7 @@ async fn job_proof_upload(
     let answer = match next_wanted(query.as_deref()) {
         Ok(next) => {
             let upload = Upload {
-                bytes: req.body.into(),
+                bytes: req.body,
                 blake3: Some(req.body_hash),
             };
             c.submit_result(req.signer, &id, &lease_id, upload, &req.nonce, next)
