@@ -39,6 +39,9 @@ struct Waiters {
 #[derive(Debug, Default)]
 pub struct Dispatcher {
     waiters: Mutex<Waiters>,
+    /// Set when the server stops: long-polls end at once instead of holding the shutdown (and,
+    /// on SQLite, the database file) for up to their whole wait.
+    closing: AtomicBool,
 }
 
 /// A parked worker; unparks on drop.
@@ -124,6 +127,19 @@ impl Dispatcher {
     pub fn parked(&self) -> usize {
         self.waiters.lock().expect("waiters lock").parked.len()
     }
+
+    /// Ends every long-poll, now and from now on.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let waiters = self.waiters.lock().expect("waiters lock");
+        for waiter in waiters.parked.values() {
+            waiter.notify.notify_one();
+        }
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
 }
 
 #[cfg(test)]
@@ -171,5 +187,14 @@ mod tests {
                 .is_err(),
             "no stray wake-up"
         );
+        // Closing wakes every waiter.
+        let other = d.park(3);
+        d.close();
+        assert!(d.is_closing());
+        for waiter in [&next, &other] {
+            tokio::time::timeout(Duration::from_millis(100), waiter.waiter.notify.notified())
+                .await
+                .expect("woken by close");
+        }
     }
 }

@@ -31,6 +31,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let maintenance = tokio::spawn(coordinator.clone().maintenance_loop());
+    // In-flight requests finish; long-polls answer "no job" at once rather than hold the
+    // shutdown for their whole wait.
+    let closing = coordinator.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close_long_polls();
+    };
     let result = axum::serve(listener, router(coordinator))
         .with_graceful_shutdown(shutdown)
         .await;

@@ -91,6 +91,9 @@ impl Coordinator {
         let priority = tier.priority();
         let parked = self.inner.dispatcher.park(priority);
         loop {
+            if self.inner.dispatcher.is_closing() {
+                return Ok(None);
+            }
             let allowed = self.inner.dispatcher.may_take(priority);
             if allowed {
                 let now = now_ms();

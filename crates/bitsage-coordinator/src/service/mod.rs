@@ -137,6 +137,11 @@ impl Coordinator {
         &self.inner.metrics
     }
 
+    /// Ends every long-poll now and refuses to start new waits: for a server that is stopping.
+    pub fn close_long_polls(&self) {
+        self.inner.dispatcher.close();
+    }
+
     pub fn ledger(&self) -> &dyn Settlement {
         self.inner.ledger.as_ref()
     }
