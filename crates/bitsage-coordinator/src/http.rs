@@ -21,6 +21,8 @@ use crate::store::Nonce;
 
 /// Largest request body: a proof at 128 bits is under 1 MiB, base64 adds a third.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Most of a body's announced length reserved before any of it arrives.
+const PREALLOCATED_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// A JSON body whose request was signed; `signer` is the verified key's address. Its nonce is
 /// stored before the handler runs.
@@ -145,7 +147,9 @@ async fn read_body(mut body: Body, length: Option<usize>) -> ApiResult<Vec<u8>> 
     if length.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let mut out = Vec::with_capacity(length.unwrap_or(0));
+    // Reserved up front only up to what a proof takes: the header is the sender's word, and a
+    // body is read before its signature can be checked.
+    let mut out = Vec::with_capacity(length.unwrap_or(0).min(PREALLOCATED_BODY_BYTES));
     while let Some(frame) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {

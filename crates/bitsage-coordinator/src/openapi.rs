@@ -114,7 +114,7 @@ pub fn document() -> Value {
         "info": {
             "title": "BitSage coordinator",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Jobs, leases, the verification gate and the ledger of the BitSage proving network. Mutating requests are signed: headers x-bitsage-public-key, x-bitsage-timestamp (unix seconds), x-bitsage-nonce and x-bitsage-signature (Stark-curve ECDSA `0xR,0xS` over BLAKE3 of method, path, body hash, timestamp and nonce; see bitsage_protocol::auth)."
+            "description": "Jobs, leases, the verification gate and the ledger of the BitSage proving network. Mutating requests are signed: headers x-bitsage-public-key, x-bitsage-timestamp (unix seconds), x-bitsage-nonce and x-bitsage-signature (Stark-curve ECDSA `0xR,0xS` over BLAKE3 of method, path with query, body hash, timestamp and nonce; see bitsage_protocol::auth)."
         },
         "paths": paths,
         "components": {

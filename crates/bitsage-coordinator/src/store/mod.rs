@@ -135,8 +135,8 @@ const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inpu
     lease_expires_at, created_at, leased_at, finished_at, outputs, steps, commitment, last_error,
     settlement";
 
-/// A signed request's nonce on its way to `coord_nonces_by_time`. It is stored with the request's first
-/// commit ([`JobStore::nonce_in`]), or alone when the request ends without one
+/// A signed request's nonce on its way to `coord_nonces_by_time`. It is stored with the
+/// request's first commit ([`JobStore::nonce_in`]), or alone when the request ends without one
 /// ([`JobStore::store_nonce`]); a request that finds it stored already was a replay, and what it
 /// wrote in that transaction is rolled back.
 #[derive(Debug)]
@@ -156,10 +156,6 @@ impl Nonce {
             signed_at,
             stored: AtomicBool::new(false),
         }
-    }
-
-    pub fn nonce(&self) -> &str {
-        &self.nonce
     }
 
     pub fn is_stored(&self) -> bool {
