@@ -8,6 +8,7 @@
 
 use obelysk_gpu::prove::ProvingBackend;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub struct Daemon {
     pub backend: Arc<ProvingBackend>,
     in_flight: Arc<Mutex<HashMap<String, String>>>,
     state: Arc<Mutex<DaemonState>>,
+    /// Whether uploads ask for the next job (`?next=true`); cleared for a coordinator from
+    /// before that option, which refuses the signed query as a bad signature.
+    next_with_result: Arc<AtomicBool>,
 }
 
 /// Submissions tried once stopping has begun, one second apart, before a proof is left in the
@@ -83,6 +87,7 @@ impl Daemon {
             backend,
             in_flight: Default::default(),
             state: Arc::new(Mutex::new(state)),
+            next_with_result: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -242,9 +247,7 @@ impl Daemon {
             Err(e) => tracing::error!(job_id, error = %e, "prover task panicked"),
         }
         self.in_flight.lock().expect("lock").remove(&lease.lease_id);
-        self.metrics
-            .in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.save_state(None);
         next
     }
@@ -283,7 +286,9 @@ impl Daemon {
                 }
             }
             let (job_id, lease_id) = (&pending.job_id, &pending.lease_id);
-            let submitted = if want_next && !*shutdown.borrow() {
+            let asking =
+                want_next && !*shutdown.borrow() && self.next_with_result.load(Ordering::Relaxed);
+            let submitted = if asking {
                 self.client
                     .submit_proof_and_lease(job_id, lease_id, proof.clone())
                     .await
@@ -319,6 +324,10 @@ impl Daemon {
                         _ = tokio::time::sleep(pause) => {},
                         _ = stopping.wait_for(|s| *s) => {},
                     }
+                }
+                Err(e) if asking && e.code() == Some("bad_signature") => {
+                    self.next_with_result.store(false, Ordering::Relaxed);
+                    tracing::info!(error = %e, "the coordinator does not lease with results (an older version?): leasing separately");
                 }
                 Err(e) => {
                     if e.code() == Some("lease_not_held") {

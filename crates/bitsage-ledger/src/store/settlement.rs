@@ -1,4 +1,5 @@
-//! [`Settlement`] on the SQL store: each operation is one locked transaction.
+//! [`Settlement`] on the SQL store: each operation is one locked transaction, or, through the
+//! `*_in` methods, part of a transaction of the caller's on the same database.
 
 use async_trait::async_trait;
 use bitsage_sql as sql;
