@@ -1,9 +1,11 @@
 //! [`Coordinator`]: the job protocol's rules, independent of HTTP.
 //!
-//! Order of writes is what makes a crash harmless: a job is stored (`pending`) before its fee is
-//! escrowed and queued after; a result is stored (`proved`) before the fee is paid; every
-//! `pending` job and every unsettled fee is finished by [`Coordinator::recover`] at start and by
-//! the maintenance loop, and each ledger call is idempotent on the job id.
+//! On the embedded ledger a job and its escrow, and a result and its payment, commit in one
+//! transaction each. With the ledger elsewhere the order of writes makes a crash harmless: a job
+//! is stored (`pending`) before its fee is escrowed and queued after; a result is stored
+//! (`proved`) before the fee is paid; every `pending` job and every unsettled fee is finished by
+//! [`Coordinator::recover`] at start and by the maintenance loop, and each ledger call is
+//! idempotent on the job id.
 //!
 //! This file holds the coordinator itself, recovery, upkeep and authentication; [`jobs`] the
 //! client's side (submission, views, proofs), [`leases`] the worker's side (registration,
