@@ -46,7 +46,7 @@ impl<T: DeserializeOwned> FromRequest<Coordinator> for Signed<T> {
 }
 
 /// A signed request whose handler stores its nonce in its first transaction, saving a commit
-/// of its own: the hot routes (submit, lease, result). [`finish`] stores it when the handler
+/// of its own: the hot routes (submit, lease, result). `finish` stores it when the handler
 /// did not.
 #[derive(Debug)]
 pub struct Deferred<T> {
