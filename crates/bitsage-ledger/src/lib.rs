@@ -202,6 +202,17 @@ pub enum LedgerError {
     Database(#[from] bitsage_sql::Error),
 }
 
+impl LedgerError {
+    /// Whether the ledger failed rather than refused: its database or its chain was unreachable
+    /// or its data is damaged. The same call may succeed later; nothing is wrong with it.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Database(_) | LedgerError::Corrupt(_) | LedgerError::ChainUnavailable(_)
+        )
+    }
+}
+
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
 /// The ledger operations the coordinator and the CLIs use. Operations a client may retry take an

@@ -113,11 +113,7 @@ impl Coordinator {
                 self.queued_view(&stored)
             }
             // Nothing is kept: the client may try again.
-            Err(
-                e @ (LedgerError::Database(_)
-                | LedgerError::Corrupt(_)
-                | LedgerError::ChainUnavailable(_)),
-            ) => Err(e.into()),
+            Err(e) if e.is_fault() => Err(e.into()),
             Err(e) => {
                 tx.rollback_to("escrow").await.map_err(internal)?;
                 let reason = format!("fee could not be escrowed: {e}");

@@ -328,7 +328,7 @@ impl Coordinator {
     ) -> ApiResult<Option<Lease>> {
         let store = &self.inner.store;
         let row = store
-            .worker_in(tx, worker)
+            .worker_on(&mut **tx, worker)
             .await?
             .ok_or_else(|| internal("a worker with a result is not registered"))?;
         let account = ledger.account_in(tx, worker).await?;

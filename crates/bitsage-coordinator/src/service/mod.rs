@@ -283,11 +283,7 @@ impl Coordinator {
                 Ok(())
             }
             // Retried by the maintenance loop: the job stays `pending`.
-            Err(
-                e @ (LedgerError::Database(_)
-                | LedgerError::Corrupt(_)
-                | LedgerError::ChainUnavailable(_)),
-            ) => Err(e.into()),
+            Err(e) if e.is_fault() => Err(e.into()),
             Err(e) => {
                 let reason = format!("fee could not be escrowed: {e}");
                 let store = &self.inner.store;

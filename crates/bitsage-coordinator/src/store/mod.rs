@@ -8,7 +8,6 @@
 //! file, proofs are appended to segment files beside it ([`ProofLog`]) before the commit that
 //! records their place.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bitsage_ledger::{Address, Amount};
@@ -17,9 +16,13 @@ use bitsage_sql as sql;
 use obelysk_vm::Program;
 
 mod migrations;
+mod nonces;
 mod proof_log;
+mod workers;
 
+pub use nonces::Nonce;
 pub use proof_log::ProofLog;
+pub use workers::WorkerRow;
 
 pub type Tx = sql::Tx;
 
@@ -116,52 +119,10 @@ pub enum ClaimOutcome {
     Empty,
 }
 
-/// A registered worker.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerRow {
-    pub worker_id: Address,
-    pub gpus: String,
-    pub capacity: String,
-    pub registered_at: i64,
-    pub last_seen: i64,
-    pub proofs_done: u64,
-    pub invalid_proofs: u64,
-    /// The worker's share of every fee it was paid, all time.
-    pub earned: Amount,
-}
-
 const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inputs, fee,
     security_bits, max_steps, deadline, state, attempts, max_attempts, worker, lease_id,
     lease_expires_at, created_at, leased_at, finished_at, outputs, steps, commitment, last_error,
     settlement";
-
-/// A signed request's nonce on its way to `coord_nonces_by_time`. It is stored with the
-/// request's first commit ([`JobStore::nonce_in`]), or alone when the request ends without one
-/// ([`JobStore::store_nonce`]); a request that finds it stored already was a replay, and what it
-/// wrote in that transaction is rolled back.
-#[derive(Debug)]
-pub struct Nonce {
-    signer: String,
-    nonce: String,
-    /// Unix seconds the request was signed at; old nonces are pruned by it.
-    signed_at: i64,
-    stored: AtomicBool,
-}
-
-impl Nonce {
-    pub fn new(signer: String, nonce: String, signed_at: i64) -> Self {
-        Self {
-            signer,
-            nonce,
-            signed_at,
-            stored: AtomicBool::new(false),
-        }
-    }
-
-    pub fn is_stored(&self) -> bool {
-        self.stored.load(Ordering::Acquire)
-    }
-}
 
 /// Jobs, workers and nonces on the shared pool.
 #[derive(Clone, Debug)]
@@ -226,23 +187,6 @@ fn job_from_row(row: &sql::Row) -> Result<JobRow> {
     })
 }
 
-fn worker_from_row(row: &sql::Row) -> Result<WorkerRow> {
-    Ok(WorkerRow {
-        worker_id: address(&row.try_get::<String>("worker_id")?)?,
-        gpus: row.try_get("gpus")?,
-        capacity: row.try_get("capacity")?,
-        registered_at: row.try_get("registered_at")?,
-        last_seen: row.try_get("last_seen")?,
-        proofs_done: row.try_get::<i64>("proofs_done")? as u64,
-        invalid_proofs: row.try_get::<i64>("invalid_proofs")? as u64,
-        earned: row
-            .try_get::<String>("earned")?
-            .parse::<u128>()
-            .map(Amount)
-            .map_err(|_| corrupt("earned"))?,
-    })
-}
-
 impl JobStore {
     /// Wraps `pool` and brings its tables to the current schema.
     pub async fn open(pool: sql::Db, postgres: bool) -> Result<Self> {
@@ -262,6 +206,11 @@ impl JobStore {
     /// The database, for statements outside a transaction.
     pub fn db(&self) -> &sql::Db {
         &self.pool
+    }
+
+    /// Starts a transaction on the store's database (the ledger's too, see `SqlLedger::pool`).
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
     }
 
     /// Whether several coordinator replicas may share this store.
@@ -749,149 +698,6 @@ impl JobStore {
                 Ok((state, n as u64))
             })
             .collect()
-    }
-
-    /// Registers `worker` or updates what it declares.
-    pub async fn upsert_worker(
-        &self,
-        worker: Address,
-        gpus: &str,
-        capacity: &str,
-        now: i64,
-    ) -> Result<WorkerRow> {
-        sql::query(
-            "INSERT INTO coord_workers (worker_id, gpus, capacity, registered_at, last_seen,
-             proofs_done, invalid_proofs, earned) VALUES ($1, $2, $3, $4, $4, 0, 0, '0')
-             ON CONFLICT (worker_id) DO UPDATE SET gpus = $2, capacity = $3, last_seen = $4",
-        )
-        .bind(worker.to_string())
-        .bind(gpus)
-        .bind(capacity)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        self.worker(worker)
-            .await?
-            .ok_or_else(|| corrupt("upserted worker vanished"))
-    }
-
-    pub async fn worker(&self, worker: Address) -> Result<Option<WorkerRow>> {
-        let row = sql::query("SELECT * FROM coord_workers WHERE worker_id = $1")
-            .bind(worker.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(worker_from_row).transpose()
-    }
-
-    /// [`JobStore::worker`] inside `tx`.
-    pub async fn worker_in(&self, tx: &mut Tx, worker: Address) -> Result<Option<WorkerRow>> {
-        let row = sql::query("SELECT * FROM coord_workers WHERE worker_id = $1")
-            .bind(worker.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
-        row.as_ref().map(worker_from_row).transpose()
-    }
-
-    pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
-        let rows = sql::query("SELECT * FROM coord_workers ORDER BY registered_at, worker_id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(worker_from_row).collect()
-    }
-
-    /// Marks the worker as seen.
-    pub async fn touch_worker(&self, worker: Address, now: i64) -> Result<()> {
-        sql::query("UPDATE coord_workers SET last_seen = $2 WHERE worker_id = $1")
-            .bind(worker.to_string())
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Marks the worker as seen and records the GPUs (JSON) and, when given, the capacity (JSON)
-    /// it reports.
-    pub async fn report_worker(
-        &self,
-        worker: Address,
-        gpus: &str,
-        capacity: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        sql::query(
-            "UPDATE coord_workers SET last_seen = $2, gpus = $3,
-             capacity = COALESCE($4, capacity) WHERE worker_id = $1",
-        )
-        .bind(worker.to_string())
-        .bind(now)
-        .bind(gpus)
-        .bind(capacity)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn count_invalid_proof(&self, worker: Address) -> Result<()> {
-        sql::query(
-            "UPDATE coord_workers SET invalid_proofs = invalid_proofs + 1 WHERE worker_id = $1",
-        )
-        .bind(worker.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Starts a transaction on the store's database (the ledger's too, see `SqlLedger::pool`).
-    pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.pool.begin().await?)
-    }
-
-    /// Inserts `nonce` in `tx` unless an earlier commit stored it. A nonce already in the table
-    /// is [`StoreError::ReplayedNonce`]: drop `tx` then.
-    pub async fn nonce_in(&self, tx: &mut Tx, nonce: &Nonce) -> Result<()> {
-        if nonce.is_stored() {
-            return Ok(());
-        }
-        let done = sql::query(
-            "INSERT INTO coord_nonces_by_time (signer, nonce, signed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (signed_at, signer, nonce) DO NOTHING",
-        )
-        .bind(nonce.signer.as_str())
-        .bind(nonce.nonce.as_str())
-        .bind(nonce.signed_at)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::ReplayedNonce(nonce.nonce.clone()));
-        }
-        Ok(())
-    }
-
-    /// Commits `tx`; `nonce`, inserted in it with [`JobStore::nonce_in`], is stored from now on.
-    pub async fn commit(&self, tx: Tx, nonce: &Nonce) -> Result<()> {
-        tx.commit().await?;
-        nonce.stored.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    /// Stores `nonce` on its own, unless it is stored already.
-    pub async fn store_nonce(&self, nonce: &Nonce) -> Result<()> {
-        if nonce.is_stored() {
-            return Ok(());
-        }
-        let mut tx = self.begin().await?;
-        self.nonce_in(&mut tx, nonce).await?;
-        self.commit(tx, nonce).await
-    }
-
-    /// Forgets nonces signed before `before` (unix seconds): their timestamps are outside the
-    /// window, so a replay is refused as stale anyway.
-    pub async fn prune_nonces(&self, before: i64) -> Result<u64> {
-        let done = sql::query("DELETE FROM coord_nonces_by_time WHERE signed_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
     }
 }
 
