@@ -23,10 +23,12 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+mod migrate;
 mod postgres;
 mod sqlite;
 mod value;
 
+pub use migrate::{migrate, Migration};
 pub use value::{Decode, Encode, Kind, Row, Value};
 
 #[derive(Debug, thiserror::Error)]

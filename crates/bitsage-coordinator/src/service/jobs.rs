@@ -58,7 +58,12 @@ impl Coordinator {
             security_bits,
             max_steps,
             deadline: now.saturating_add((deadline_secs.min(365 * 86_400) * 1000) as i64),
-            state: JobState::Pending,
+            // With the embedded ledger the job is queued in the transaction that stores it, or
+            // not stored at all.
+            state: match self.inner.embedded {
+                Some(_) => JobState::Queued,
+                None => JobState::Pending,
+            },
             attempts: 0,
             max_attempts: config.max_attempts,
             worker: None,
@@ -106,7 +111,10 @@ impl Coordinator {
             .await
         {
             Ok(()) => {
-                store.mark_queued(&mut *tx, &stored.job_id).await?;
+                if stored.state == JobState::Pending {
+                    // Stored by an older coordinator, or with Starknet settlement.
+                    store.mark_queued(&mut *tx, &stored.job_id).await?;
+                }
                 store.commit(tx, nonce).await?;
                 self.inner.dispatcher.wake(1);
                 stored.state = JobState::Queued;
@@ -118,7 +126,7 @@ impl Coordinator {
                 tx.rollback_to("escrow").await.map_err(internal)?;
                 let reason = format!("fee could not be escrowed: {e}");
                 store
-                    .reject_pending(&mut *tx, &stored.job_id, &reason, now_ms())
+                    .reject_unpaid(&mut *tx, &stored.job_id, stored.state, &reason, now_ms())
                     .await?;
                 store.commit(tx, nonce).await?;
                 Err(e.into())

@@ -246,10 +246,25 @@ impl Coordinator {
         };
         let store = &self.inner.store;
         let earned = bitsage_ledger::FeeSplit::of(job.fee).worker;
+        // With the embedded ledger the fee is paid in this transaction: the job is stored as
+        // settled at once, and marked unsettled again only if paying fails.
+        let settlement = match self.inner.embedded {
+            Some(_) => Settled::Settled,
+            None => Settled::Unsettled,
+        };
         let mut tx = store.begin().await?;
         store.nonce_in(&mut tx, nonce).await?;
         let proved = store
-            .complete_in(&mut tx, job_id, lease_id, worker, &result, earned, now_ms())
+            .complete_in(
+                &mut tx,
+                job_id,
+                lease_id,
+                worker,
+                &result,
+                earned,
+                settlement,
+                now_ms(),
+            )
             .await?;
         let Some(proved) = proved else {
             drop(tx);
@@ -353,7 +368,7 @@ impl Coordinator {
     }
 
     /// Pays a proved job's fee on the embedded ledger inside `tx`. A payment that fails is
-    /// undone alone, and the job left unsettled for the maintenance loop: the result stays.
+    /// undone alone, and the job marked unsettled for the maintenance loop: the result stays.
     async fn pay_in(
         &self,
         ledger: &SqlLedger,
@@ -370,19 +385,17 @@ impl Coordinator {
         };
         tx.savepoint("pay").await.map_err(internal)?;
         match ledger.pay_in(tx, &job.job_id, worker, &commitment).await {
-            Ok(split) => {
-                self.inner
-                    .store
-                    .mark_settled(&mut **tx, &job.job_id)
-                    .await?;
-                Ok(Some(Payout {
-                    worker: split.worker,
-                    treasury: split.treasury,
-                    stakers: split.stakers,
-                }))
-            }
+            Ok(split) => Ok(Some(Payout {
+                worker: split.worker,
+                treasury: split.treasury,
+                stakers: split.stakers,
+            })),
             Err(e) => {
                 tx.rollback_to("pay").await.map_err(internal)?;
+                self.inner
+                    .store
+                    .set_settlement(&mut **tx, &job.job_id, Settled::Unsettled)
+                    .await?;
                 tracing::warn!(job_id = job.job_id, error = %e, "payout deferred");
                 Ok(None)
             }

@@ -265,7 +265,9 @@ impl Coordinator {
             _ => return Ok(None),
         };
         let store = &self.inner.store;
-        store.mark_settled(store.db(), &job.job_id).await?;
+        store
+            .set_settlement(store.db(), &job.job_id, Settled::Settled)
+            .await?;
         Ok(payout)
     }
 
@@ -288,7 +290,13 @@ impl Coordinator {
                 let reason = format!("fee could not be escrowed: {e}");
                 let store = &self.inner.store;
                 store
-                    .reject_pending(store.db(), &job.job_id, &reason, now_ms())
+                    .reject_unpaid(
+                        store.db(),
+                        &job.job_id,
+                        JobState::Pending,
+                        &reason,
+                        now_ms(),
+                    )
                     .await?;
                 Err(e.into())
             }

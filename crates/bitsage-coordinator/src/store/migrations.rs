@@ -1,10 +1,7 @@
-//! Versioned schema migrations. `coord_migrations` records what has been applied; pending
-//! migrations run once, in order, in one transaction (on PostgreSQL under an advisory lock, so
-//! replicas starting at once take turns). New schema changes go at the end of [`MIGRATIONS`];
-//! applied ones are never edited. Upgrade every replica of a PostgreSQL deployment together:
-//! an older binary does not know what a newer migration moved.
+//! The job store's schema, version by version (`coord_migrations` records what was applied).
+//! New schema changes go at the end of [`MIGRATIONS`]; applied ones are never edited.
 
-use bitsage_sql as sql;
+use bitsage_sql::{self as sql, Migration};
 
 use super::Result;
 
@@ -58,59 +55,50 @@ const V4: &[&str] = &[
     "DROP TABLE coord_nonces",
 ];
 
-/// `(version, name, statements)`, in order. `BLOB` becomes `BYTEA` on PostgreSQL, and
-/// `WITHOUT ROWID` (SQLite's clustered table) is dropped there.
-const MIGRATIONS: &[(i64, &str, &[&str])] = &[
-    (1, "jobs, workers and nonces", V1),
-    (2, "proofs in a table of their own", V2),
-    (3, "proofs in a log beside a SQLite database", V3),
-    (4, "nonces keyed by signing time", V4),
+/// Indexes that hold only the jobs they serve. Indexes over every job (by state, by worker and
+/// state) moved each job's entries at every step, into regions that grew for ever: several WAL
+/// pages per job, and the settlement sweep read every finished job's row once a second. Now the
+/// jobs in flight share one small index (the queue reads it in order: queued jobs have no
+/// worker), and a finished job leaves an entry only in its worker's history, or among the
+/// failed or the unsettled ones.
+const V5: &[&str] = &[
+    "DROP INDEX IF EXISTS coord_jobs_queue",
+    "DROP INDEX IF EXISTS coord_jobs_worker",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_active
+        ON coord_jobs (state, worker, deadline, created_at, job_id)
+        WHERE state = 'pending' OR state = 'queued' OR state = 'leased'",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_failed ON coord_jobs (finished_at)
+        WHERE state = 'failed'",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_unsettled ON coord_jobs (finished_at)
+        WHERE settlement = 'unsettled' AND (state = 'proved' OR state = 'failed')",
+    "CREATE INDEX IF NOT EXISTS coord_jobs_by_worker ON coord_jobs (worker, leased_at)
+        WHERE worker IS NOT NULL",
 ];
 
-/// An arbitrary key for PostgreSQL's advisory lock that serialises replicas' migrations.
-const MIGRATION_LOCK: i64 = 0x6269_7473_6167_6531;
+/// In order; see [`sql::migrate`] for how PostgreSQL reads them.
+const MIGRATIONS: &[Migration] = &[
+    migration(1, "jobs, workers and nonces", V1),
+    migration(2, "proofs in a table of their own", V2),
+    migration(3, "proofs in a log beside a SQLite database", V3),
+    migration(4, "nonces keyed by signing time", V4),
+    migration(5, "indexes of the jobs they serve", V5),
+];
 
-/// Applies what `coord_migrations` does not list yet, in one transaction. On PostgreSQL an
-/// advisory lock comes first: replicas starting at once would otherwise race on `CREATE TABLE`,
-/// which fails in one of them even with `IF NOT EXISTS`.
-pub(super) async fn apply(pool: &sql::Db, postgres: bool) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    if postgres {
-        sql::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
+const fn migration(
+    version: i64,
+    name: &'static str,
+    statements: &'static [&'static str],
+) -> Migration {
+    Migration {
+        version,
+        name,
+        statements,
+        sqlite_only: false,
     }
-    sql::query(
-        "CREATE TABLE IF NOT EXISTS coord_migrations (
-            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let row = sql::query("SELECT COALESCE(MAX(version), 0) AS v FROM coord_migrations")
-        .fetch_one(&mut *tx)
-        .await?;
-    let current: i64 = row.try_get("v")?;
-    for (version, name, statements) in MIGRATIONS.iter().filter(|(v, ..)| *v > current) {
-        for statement in *statements {
-            let statement = match postgres {
-                true => statement
-                    .replace(" BLOB", " BYTEA")
-                    .replace(" WITHOUT ROWID", ""),
-                false => statement.to_string(),
-            };
-            sql::query(&statement).execute(&mut *tx).await?;
-        }
-        sql::query("INSERT INTO coord_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(*version)
-            .bind(*name)
-            .bind(bitsage_protocol::unix_millis())
-            .execute(&mut *tx)
-            .await?;
-        tracing::info!(version, name, "schema migration applied");
-    }
-    tx.commit().await?;
-    Ok(())
+}
+
+pub(super) async fn apply(pool: &sql::Db) -> Result<()> {
+    Ok(sql::migrate(pool, "coord_migrations", MIGRATIONS).await?)
 }
 
 #[cfg(test)]
@@ -122,8 +110,8 @@ mod tests {
         let pool = sql::Db::connect("sqlite::memory:", sql::Durability::Process)
             .await
             .unwrap();
-        apply(&pool, false).await.unwrap();
-        apply(&pool, false).await.unwrap();
+        apply(&pool).await.unwrap();
+        apply(&pool).await.unwrap();
         let row = sql::query("SELECT COUNT(*) AS n, MAX(version) AS v FROM coord_migrations")
             .fetch_one(&pool)
             .await
@@ -131,7 +119,7 @@ mod tests {
         assert_eq!(row.try_get::<i64>("n").unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(
             row.try_get::<i64>("v").unwrap(),
-            MIGRATIONS.last().unwrap().0
+            MIGRATIONS.last().unwrap().version
         );
         sql::query("SELECT job_id, earned FROM coord_jobs, coord_workers LIMIT 1")
             .fetch_optional(&pool)
@@ -153,13 +141,13 @@ mod tests {
         .execute(&mut *tx)
         .await
         .unwrap();
-        for (version, name, statements) in &MIGRATIONS[..3] {
-            for statement in *statements {
+        for m in &MIGRATIONS[..3] {
+            for statement in m.statements {
                 sql::query(statement).execute(&mut *tx).await.unwrap();
             }
             sql::query("INSERT INTO coord_migrations VALUES ($1, $2, 0)")
-                .bind(*version)
-                .bind(*name)
+                .bind(m.version)
+                .bind(m.name)
                 .execute(&mut *tx)
                 .await
                 .unwrap();
@@ -170,7 +158,7 @@ mod tests {
             .unwrap();
         tx.commit().await.unwrap();
 
-        apply(&pool, false).await.unwrap();
+        apply(&pool).await.unwrap();
         let row = sql::query("SELECT signer, nonce FROM coord_nonces_by_time WHERE signed_at = 7")
             .fetch_one(&pool)
             .await

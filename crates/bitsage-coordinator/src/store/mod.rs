@@ -8,6 +8,7 @@
 //! file, proofs are appended to segment files beside it ([`ProofLog`]) before the commit that
 //! records their place.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bitsage_ledger::{Address, Amount};
@@ -119,10 +120,46 @@ pub enum ClaimOutcome {
     Empty,
 }
 
-const JOB_COLUMNS: &str = "job_id, client, workload, program, program_hash, inputs, fee,
-    security_bits, max_steps, deadline, state, attempts, max_attempts, worker, lease_id,
-    lease_expires_at, created_at, leased_at, finished_at, outputs, steps, commitment, last_error,
-    settlement";
+/// A job row's columns, for `concat!`: statement texts are built at compile time, not per call.
+macro_rules! job_columns {
+    () => {
+        "job_id, client, workload, program, program_hash, inputs, fee, security_bits, max_steps,
+        deadline, state, attempts, max_attempts, worker, lease_id, lease_expires_at, created_at,
+        leased_at, finished_at, outputs, steps, commitment, last_error, settlement"
+    };
+}
+
+// The reads that run while the store grows: each is served by an index that holds only the jobs
+// it is about (see migration 5), which `tests::reads_of_a_growing_store_use_their_indexes` checks.
+const QUEUE_HEAD: &str = "SELECT job_id FROM coord_jobs WHERE state = 'queued' AND worker IS NULL
+    ORDER BY deadline, created_at, job_id LIMIT 1";
+const LEASES_HELD: &str =
+    "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'leased' AND worker = $1";
+const EXPIRED_LEASES: &str = "SELECT job_id, attempts, max_attempts FROM coord_jobs
+    WHERE state = 'leased' AND lease_expires_at < $1";
+const PENDING: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM coord_jobs WHERE state = 'pending'"
+);
+const UNSETTLED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM coord_jobs WHERE settlement = 'unsettled' AND (state = 'proved' OR state = 'failed')"
+);
+const RECENT: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM coord_jobs WHERE worker = $1 ORDER BY leased_at DESC LIMIT $2"
+);
+const IN_FLIGHT_COUNTS: &str = "SELECT state, COUNT(*) AS n FROM coord_jobs
+    WHERE state = 'pending' OR state = 'queued' OR state = 'leased' GROUP BY state";
+const FAILED_COUNT: &str = "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'failed'";
+const JOB: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM coord_jobs WHERE job_id = $1"
+);
 
 /// Jobs, workers and nonces on the shared pool.
 #[derive(Clone, Debug)]
@@ -187,6 +224,15 @@ fn job_from_row(row: &sql::Row) -> Result<JobRow> {
     })
 }
 
+impl Settlement {
+    fn as_str(self) -> &'static str {
+        match self {
+            Settlement::Unsettled => "unsettled",
+            Settlement::Settled => "settled",
+        }
+    }
+}
+
 impl JobStore {
     /// Wraps `pool` and brings its tables to the current schema.
     pub async fn open(pool: sql::Db, postgres: bool) -> Result<Self> {
@@ -199,7 +245,7 @@ impl JobStore {
             postgres,
             log,
         };
-        migrations::apply(&store.pool, postgres).await?;
+        migrations::apply(&store.pool).await?;
         Ok(store)
     }
 
@@ -226,13 +272,23 @@ impl JobStore {
         }
     }
 
-    /// Inserts a new job in state `pending`, in `tx`. Returns the stored job: the new one, or
-    /// the one already stored under this id (an idempotent retry), and whether it is new.
+    /// `sql` as it is on SQLite; with [`JobStore::for_update`]'s clause on PostgreSQL.
+    fn locking(&self, sql: &'static str, skip_locked: bool) -> Cow<'static, str> {
+        match self.for_update(skip_locked) {
+            "" => Cow::Borrowed(sql),
+            clause => Cow::Owned(format!("{sql}{clause}")),
+        }
+    }
+
+    /// Inserts a new job, in `tx`, in its state (`pending`, or `queued` when its fee is escrowed
+    /// in the same transaction). Returns the stored job: the new one, or the one already stored
+    /// under this id (an idempotent retry), and whether it is new.
     pub async fn insert_job_in(&self, tx: &mut Tx, job: &JobRow) -> Result<(JobRow, bool)> {
-        let done = sql::query(&format!(
-            "INSERT INTO coord_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-             $10, $11, $12, $13, NULL, NULL, NULL, $14, NULL, NULL, NULL, NULL, NULL, NULL, $15)
-             ON CONFLICT (job_id) DO NOTHING"
+        let done = sql::query(concat!(
+            "INSERT INTO coord_jobs (",
+            job_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL,
+             $14, NULL, NULL, NULL, NULL, NULL, NULL, $15) ON CONFLICT (job_id) DO NOTHING"
         ))
         .bind(&job.job_id)
         .bind(job.client.to_string())
@@ -244,35 +300,29 @@ impl JobStore {
         .bind(i64::from(job.security_bits))
         .bind(job.max_steps as i64)
         .bind(job.deadline)
-        .bind(JobState::Pending.as_str())
+        .bind(job.state.as_str())
         .bind(i64::from(job.attempts))
         .bind(i64::from(job.max_attempts))
         .bind(job.created_at)
-        .bind("unsettled")
+        .bind(job.settlement.as_str())
         .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 1 {
-            let mut stored = job.clone();
-            stored.state = JobState::Pending;
-            return Ok((stored, true));
+            return Ok((job.clone(), true));
         }
-        let row = sql::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
-        ))
-        .bind(&job.job_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| corrupt("a job both present and absent"))?;
+        let row = sql::query(JOB)
+            .bind(&job.job_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| corrupt("a job both present and absent"))?;
         Ok((job_from_row(&row)?, false))
     }
 
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>> {
-        let row = sql::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE job_id = $1"
-        ))
-        .bind(job_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sql::query(JOB)
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
@@ -341,32 +391,31 @@ impl JobStore {
         Ok(())
     }
 
-    /// `pending` → `failed` when the fee could not be escrowed (nothing to refund).
-    pub async fn reject_pending<'e>(
+    /// A job still in state `from` (`pending`, or `queued` in the transaction that stored it)
+    /// → `failed`, when its fee could not be escrowed (nothing to refund).
+    pub async fn reject_unpaid<'e>(
         &self,
         on: impl sql::Executor<'e>,
         job_id: &str,
+        from: JobState,
         reason: &str,
         now: i64,
     ) -> Result<()> {
         sql::query(
             "UPDATE coord_jobs SET state = 'failed', last_error = $2, finished_at = $3,
-             settlement = 'settled' WHERE job_id = $1 AND state = 'pending'",
+             settlement = 'settled' WHERE job_id = $1 AND state = $4",
         )
         .bind(job_id)
         .bind(reason)
         .bind(now)
+        .bind(from.as_str())
         .execute(on)
         .await?;
         Ok(())
     }
 
     pub async fn pending_jobs(&self) -> Result<Vec<JobRow>> {
-        let rows = sql::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE state = 'pending'"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sql::query(PENDING).fetch_all(&self.pool).await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -410,20 +459,17 @@ impl JobStore {
         if limit.is_some_and(|limit| held >= limit) {
             return Ok(ClaimOutcome::AtCapacity { held });
         }
-        let next = sql::query(&format!(
-            "SELECT job_id FROM coord_jobs WHERE state = 'queued'
-             ORDER BY deadline, created_at, job_id LIMIT 1{}",
-            self.for_update(true)
-        ))
-        .fetch_optional(&mut **tx)
-        .await?;
+        let next = sql::query(&self.locking(QUEUE_HEAD, true))
+            .fetch_optional(&mut **tx)
+            .await?;
         let Some(next) = next else {
             return Ok(ClaimOutcome::Empty);
         };
         let job_id: String = next.try_get("job_id")?;
-        let row = sql::query(&format!(
+        let row = sql::query(concat!(
             "UPDATE coord_jobs SET state = 'leased', worker = $2, lease_id = $3,
-             lease_expires_at = $4, leased_at = $5 WHERE job_id = $1 RETURNING {JOB_COLUMNS}"
+             lease_expires_at = $4, leased_at = $5 WHERE job_id = $1 RETURNING ",
+            job_columns!()
         ))
         .bind(&job_id)
         .bind(worker.to_string())
@@ -436,12 +482,10 @@ impl JobStore {
     }
 
     async fn leases_held_in(&self, tx: &mut Tx, worker: Address) -> Result<u32> {
-        let row = sql::query(
-            "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'leased' AND worker = $1",
-        )
-        .bind(worker.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
+        let row = sql::query(LEASES_HELD)
+            .bind(worker.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
         Ok(row.try_get::<i64>("n")? as u32)
     }
 
@@ -480,8 +524,8 @@ impl JobStore {
     }
 
     /// Records a verified result in `tx` if `worker` still holds `lease_id`, crediting `earned`
-    /// to the worker's statistics. Returns the proved job; `None` when the worker does not hold
-    /// the lease.
+    /// to the worker's statistics; `settlement` is `Settled` when the fee is paid in `tx` too.
+    /// Returns the proved job; `None` when the worker does not hold the lease.
     #[allow(clippy::too_many_arguments)]
     pub async fn complete_in(
         &self,
@@ -491,6 +535,7 @@ impl JobStore {
         worker: Address,
         result: &ProvedResult,
         earned: Amount,
+        settlement: Settlement,
         now: i64,
     ) -> Result<Option<JobRow>> {
         let place = match &result.proof {
@@ -498,11 +543,12 @@ impl JobStore {
             StoredProof::Row(_) => None,
         };
         let worker_id = worker.to_string();
-        let row = sql::query(&format!(
+        let row = sql::query(concat!(
             "UPDATE coord_jobs SET state = 'proved', outputs = $4, steps = $5, commitment = $6,
-             finished_at = $7, lease_expires_at = NULL, last_error = NULL, proof_place = $8
-             WHERE job_id = $1 AND lease_id = $2 AND worker = $3 AND state = 'leased'
-             RETURNING {JOB_COLUMNS}"
+             finished_at = $7, lease_expires_at = NULL, last_error = NULL, proof_place = $8,
+             settlement = $9 WHERE job_id = $1 AND lease_id = $2 AND worker = $3
+             AND state = 'leased' RETURNING ",
+            job_columns!()
         ))
         .bind(job_id)
         .bind(lease_id)
@@ -512,6 +558,7 @@ impl JobStore {
         .bind(&result.commitment)
         .bind(now)
         .bind(place)
+        .bind(settlement.as_str())
         .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row else {
@@ -527,9 +574,9 @@ impl JobStore {
             .execute(&mut **tx)
             .await?;
         }
-        let earned_before = sql::query(&format!(
-            "SELECT earned FROM coord_workers WHERE worker_id = $1{}",
-            self.for_update(false)
+        let earned_before = sql::query(&self.locking(
+            "SELECT earned FROM coord_workers WHERE worker_id = $1",
+            false,
         ))
         .bind(worker_id.as_str())
         .fetch_optional(&mut **tx)
@@ -633,14 +680,10 @@ impl JobStore {
     /// Returns every job whose lease ran out before `now` to the queue (or fails it).
     pub async fn expire_leases(&self, now: i64) -> Result<Vec<(String, Released)>> {
         let mut tx = self.pool.begin().await?;
-        let rows = sql::query(&format!(
-            "SELECT job_id, attempts, max_attempts FROM coord_jobs
-             WHERE state = 'leased' AND lease_expires_at < $1{}",
-            self.for_update(true)
-        ))
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sql::query(&self.locking(EXPIRED_LEASES, true))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let job_id: String = row.try_get("job_id")?;
@@ -655,49 +698,63 @@ impl JobStore {
 
     /// Proved or failed jobs whose fee has not moved yet.
     pub async fn unsettled(&self) -> Result<Vec<JobRow>> {
-        let rows = sql::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM coord_jobs
-             WHERE settlement = 'unsettled' AND state IN ('proved', 'failed')"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sql::query(UNSETTLED).fetch_all(&self.pool).await?;
         rows.iter().map(job_from_row).collect()
     }
 
-    /// The job's fee has moved; `on` is the pool or a transaction.
-    pub async fn mark_settled<'e>(&self, on: impl sql::Executor<'e>, job_id: &str) -> Result<()> {
-        sql::query("UPDATE coord_jobs SET settlement = 'settled' WHERE job_id = $1")
+    /// Whether the job's fee has moved; `on` is the pool or a transaction.
+    pub async fn set_settlement<'e>(
+        &self,
+        on: impl sql::Executor<'e>,
+        job_id: &str,
+        settlement: Settlement,
+    ) -> Result<()> {
+        sql::query("UPDATE coord_jobs SET settlement = $2 WHERE job_id = $1")
             .bind(job_id)
+            .bind(settlement.as_str())
             .execute(on)
             .await?;
         Ok(())
     }
 
-    /// The worker's latest jobs, newest first.
+    /// The worker's latest jobs, the last leased first.
     pub async fn recent_jobs(&self, worker: Address, limit: u32) -> Result<Vec<JobRow>> {
-        let rows = sql::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM coord_jobs WHERE worker = $1
-             ORDER BY COALESCE(finished_at, leased_at, created_at) DESC LIMIT $2"
-        ))
-        .bind(worker.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sql::query(RECENT)
+            .bind(worker.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(job_from_row).collect()
     }
 
+    /// How many jobs are in each state. Jobs in flight and failed ones are counted in their
+    /// indexes; proved jobs, nearly all of them, have none of their own and are the rest.
     pub async fn jobs_by_state(&self) -> Result<Vec<(JobState, u64)>> {
-        let rows = sql::query("SELECT state, COUNT(*) AS n FROM coord_jobs GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
+        let mut tx = self.pool.begin().await?;
+        let mut counts = sql::query(IN_FLIGHT_COUNTS)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
             .map(|row| {
                 let state: String = row.try_get("state")?;
                 let n: i64 = row.try_get("n")?;
                 let state = JobState::parse(&state).ok_or_else(|| corrupt("state"))?;
                 Ok((state, n as u64))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let failed = sql::query(FAILED_COUNT)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64>("n")? as u64;
+        let all = sql::query("SELECT COUNT(*) AS n FROM coord_jobs")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64>("n")? as u64;
+        tx.commit().await?;
+        let in_flight: u64 = counts.iter().map(|(_, n)| n).sum();
+        counts.push((JobState::Failed, failed));
+        counts.push((JobState::Proved, all.saturating_sub(in_flight + failed)));
+        Ok(counts)
     }
 }
 

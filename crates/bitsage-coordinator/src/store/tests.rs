@@ -42,7 +42,16 @@ fn worker() -> Address {
 async fn complete(store: &JobStore, result: &ProvedResult, now: i64) -> bool {
     let mut tx = store.begin().await.unwrap();
     let proved = store
-        .complete_in(&mut tx, "j1", "l1", worker(), result, Amount(1), now)
+        .complete_in(
+            &mut tx,
+            "j1",
+            "l1",
+            worker(),
+            result,
+            Amount(1),
+            Settlement::Unsettled,
+            now,
+        )
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -146,4 +155,40 @@ async fn a_nonce_is_stored_by_the_commit_that_carries_it_and_only_once() {
     // Another signer may use the same nonce.
     let other = Nonce::new("0x1".into(), "n1".into(), 100);
     store.store_nonce(&other).await.unwrap();
+}
+
+#[tokio::test]
+async fn reads_of_a_growing_store_use_their_indexes() {
+    let pool = sql::Db::connect("sqlite::memory:", sql::Durability::Process)
+        .await
+        .unwrap();
+    let store = JobStore::open(pool, false).await.unwrap();
+    for query in [
+        QUEUE_HEAD,
+        LEASES_HELD,
+        EXPIRED_LEASES,
+        PENDING,
+        UNSETTLED,
+        RECENT,
+        IN_FLIGHT_COUNTS,
+        FAILED_COUNT,
+        JOB,
+    ] {
+        let plan = sql::query(&format!("EXPLAIN QUERY PLAN {query}"))
+            .bind("0xabc")
+            .bind(10_i64)
+            .fetch_all(store.db())
+            .await
+            .unwrap();
+        let details: Vec<String> = plan
+            .iter()
+            .map(|row| row.try_get::<String>("detail").unwrap())
+            .collect();
+        // A plan may search an index or scan a partial one; it may not visit every job.
+        let visits_every_job = details.iter().any(|d| {
+            d.starts_with("SCAN coord_jobs") && !d.contains("INDEX coord_jobs_")
+                || d.contains("TEMP B-TREE")
+        });
+        assert!(!visits_every_job, "{query}\n{details:#?}");
+    }
 }

@@ -106,28 +106,6 @@ pub(crate) fn take(
         })
 }
 
-const SCHEMA_COMMON: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS ledger_accounts (
-        address TEXT PRIMARY KEY, balance TEXT NOT NULL, stake TEXT NOT NULL,
-        pending TEXT NOT NULL, ready_at BIGINT NOT NULL, reward_debt TEXT NOT NULL,
-        rewards TEXT NOT NULL, faucet_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS ledger_globals (
-        id INTEGER PRIMARY KEY, minted TEXT NOT NULL, treasury TEXT NOT NULL,
-        reward_pool TEXT NOT NULL, total_stake TEXT NOT NULL, acc TEXT NOT NULL,
-        escrow TEXT NOT NULL)",
-    "INSERT INTO ledger_globals (id, minted, treasury, reward_pool, total_stake, acc, escrow)
-        VALUES (1, '0', '0', '0', '0', '0', '0') ON CONFLICT (id) DO NOTHING",
-    "CREATE TABLE IF NOT EXISTS ledger_escrows (
-        job_id TEXT PRIMARY KEY, client TEXT NOT NULL, fee TEXT NOT NULL,
-        state TEXT NOT NULL, worker TEXT)",
-    "CREATE TABLE IF NOT EXISTS ledger_idempotency (
-        key TEXT PRIMARY KEY, op TEXT NOT NULL, outcome TEXT NOT NULL)",
-];
-
-const JOURNAL_COLUMNS: &str = "at BIGINT NOT NULL, kind TEXT NOT NULL, amount TEXT NOT NULL,
-    from_account TEXT, from_bucket TEXT NOT NULL, to_account TEXT, to_bucket TEXT NOT NULL,
-    job_id TEXT, reason TEXT";
-
 impl SqlLedger {
     /// Opens (and migrates) the ledger at `url`: `sqlite://PATH`, `sqlite::memory:` or
     /// `postgres://…`. SQLite commits get [`sql::Durability::Process`] (WAL, no fsync per commit:
@@ -170,20 +148,7 @@ impl SqlLedger {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let journal = match self.dialect {
-            Dialect::Sqlite => format!(
-                "CREATE TABLE IF NOT EXISTS ledger_journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, {JOURNAL_COLUMNS})"
-            ),
-            Dialect::Postgres => format!(
-                "CREATE TABLE IF NOT EXISTS ledger_journal (seq BIGSERIAL PRIMARY KEY, {JOURNAL_COLUMNS})"
-            ),
-        };
-        let mut tx = self.pool.begin().await?;
-        for statement in SCHEMA_COMMON.iter().copied().chain([journal.as_str()]) {
-            sql::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(schema::apply(&self.pool).await?)
     }
 
     pub(crate) fn for_update(&self) -> &'static str {
@@ -419,6 +384,7 @@ pub(crate) fn reset_debt(a: &mut Account, g: &Globals) {
 }
 
 mod journal;
+mod schema;
 mod settlement;
 
 pub use journal::{JournalEntry, Replayed};
