@@ -14,11 +14,20 @@
 //! reference to missing bytes: a restart appends after the segment's end. Reading checks the
 //! hash. Bytes nothing refers to (a crash between write and commit, a result that lost its
 //! lease meanwhile) are not reclaimed.
+//!
+//! Writes bypass the page cache (`O_DIRECT`) where the file system allows it. Through the cache,
+//! every proof went into pages the kernel had just taken off its free list, never into pages it
+//! had used before, and on this project's virtual machines the first touch of such a page is
+//! slow and uneven: the copy was the coordinator's largest single cost per job outside
+//! verification, from 0.09 to 0.37 ms in profiles of the same bench. A direct write sends the
+//! proof from one reused, aligned buffer per thread; each proof starts on a 4 KiB boundary.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bitsage_sql::Durability;
@@ -26,11 +35,17 @@ use bitsage_sql::Durability;
 /// A segment grows to about this size before the next one starts.
 pub const SEGMENT_BYTES: u64 = 1 << 30;
 
+/// Offsets, lengths and buffers of direct writes are multiples of this: the logical block size
+/// of every disk in use, and the page size.
+const BLOCK: u64 = 4096;
+
 #[derive(Debug)]
 pub struct ProofLog {
     dir: PathBuf,
     sync: bool,
     segment_bytes: u64,
+    /// Whether appends write around the page cache; cleared for good if a direct write fails.
+    direct: AtomicBool,
     tail: Mutex<Tail>,
 }
 
@@ -39,6 +54,8 @@ pub struct ProofLog {
 struct Tail {
     index: u32,
     file: Arc<File>,
+    /// The same file opened for direct writes, where the file system allows them.
+    direct: Option<Arc<File>>,
     len: u64,
 }
 
@@ -100,6 +117,49 @@ fn open_segment(dir: &Path, index: u32) -> io::Result<File> {
         .open(segment_path(dir, index))
 }
 
+/// The segment, opened again for direct writes; `None` where the file system refuses them.
+fn open_direct(dir: &Path, index: u32) -> io::Result<Option<File>> {
+    let opened = OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(segment_path(dir, index));
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            tracing::info!(
+                error = %e,
+                "the proof log's file system refuses O_DIRECT; writing through the page cache"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn round_up(n: u64) -> u64 {
+    n.div_ceil(BLOCK) * BLOCK
+}
+
+thread_local! {
+    /// Each appending thread's buffer for direct writes, kept so that its pages stay warm.
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `proof` followed by zeros up to a multiple of [`BLOCK`], at an address inside `buffer` that
+/// is a multiple of it too, as direct writes need; `None` if no such address can be had.
+fn padded<'b>(buffer: &'b mut Vec<u8>, proof: &[u8]) -> Option<&'b [u8]> {
+    let len = round_up(proof.len() as u64) as usize;
+    let block = BLOCK as usize;
+    if buffer.len() < len + block {
+        *buffer = vec![0; (len + block).next_power_of_two()];
+    }
+    let start = buffer.as_ptr().align_offset(block);
+    let out = buffer.get_mut(start..start + len)?;
+    out[..proof.len()].copy_from_slice(proof);
+    out[proof.len()..].fill(0);
+    Some(out)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -132,6 +192,7 @@ impl ProofLog {
             }
         }
         let file = open_segment(&dir, last)?;
+        let direct = open_direct(&dir, last)?.map(Arc::new);
         let len = file.metadata()?.len();
         if sync {
             file.sync_all()?;
@@ -146,9 +207,11 @@ impl ProofLog {
             dir,
             sync,
             segment_bytes,
+            direct: AtomicBool::new(direct.is_some()),
             tail: Mutex::new(Tail {
                 index: last,
                 file: Arc::new(file),
+                direct,
                 len,
             }),
         })
@@ -164,27 +227,60 @@ impl ProofLog {
     pub fn append_hashed(&self, proof: &[u8], hash: &blake3::Hash) -> io::Result<String> {
         let hash = hash.to_hex().to_string();
         let len = proof.len() as u64;
-        let (file, segment, offset) = {
+        let (file, direct, segment, offset) = {
             let mut tail = self.tail.lock().expect("proof log lock");
-            if tail.len > 0 && tail.len + len > self.segment_bytes {
+            let wants_direct = self.direct.load(Ordering::Relaxed);
+            let reserved = if wants_direct { round_up(len) } else { len };
+            if tail.len > 0 && tail.len + reserved > self.segment_bytes {
                 let index = tail.index.checked_add(1).ok_or_else(|| {
                     io::Error::other("the proof log has used every segment number")
                 })?;
                 let file = open_segment(&self.dir, index)?;
+                let direct = match wants_direct {
+                    true => open_direct(&self.dir, index)?.map(Arc::new),
+                    false => None,
+                };
                 if self.sync {
                     sync_dir(&self.dir)?;
                 }
                 *tail = Tail {
                     index,
                     file: Arc::new(file),
+                    direct,
                     len: 0,
                 };
             }
-            let offset = tail.len;
-            tail.len += len;
-            (tail.file.clone(), tail.index, offset)
+            let direct = tail.direct.clone().filter(|_| wants_direct);
+            // A direct write starts on a block boundary: after bytes written through the cache
+            // (by an older version, or after a failed direct write) the gap up to it is bytes
+            // that nothing refers to.
+            let offset = match direct {
+                Some(_) => round_up(tail.len),
+                None => tail.len,
+            };
+            tail.len = offset + reserved;
+            (tail.file.clone(), direct, tail.index, offset)
         };
-        file.write_all_at(proof, offset)?;
+        let written = direct.map(|direct| {
+            BUFFER.with_borrow_mut(|buffer| match padded(buffer, proof) {
+                Some(bytes) => direct.write_all_at(bytes, offset),
+                None => Err(io::Error::other("no aligned buffer")),
+            })
+        });
+        match written {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                // Some file systems open with `O_DIRECT` and then refuse the writes. The range
+                // is still this proof's, written through the cache.
+                tracing::warn!(
+                    error = %e,
+                    "a direct write to the proof log failed; writing through the page cache"
+                );
+                self.direct.store(false, Ordering::Relaxed);
+                file.write_all_at(proof, offset)?;
+            }
+            None => file.write_all_at(proof, offset)?,
+        }
         if self.sync {
             file.sync_data()?;
         }
@@ -266,6 +362,52 @@ mod tests {
                 assert_eq!(&log.read(place).unwrap(), p);
             }
             assert_eq!(log.read(&more).unwrap(), proof(9, 1000));
+        }
+    }
+
+    #[test]
+    fn appends_after_a_segment_written_through_the_cache_start_on_a_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        let proofs_dir = dir.path().join("c.db.proofs");
+        fs::create_dir_all(&proofs_dir).unwrap();
+        // A segment as an older version left it: one proof of an unaligned length.
+        let old = proof(3, 1000);
+        fs::write(segment_path(&proofs_dir, 0), &old).unwrap();
+        let old_place = Place {
+            segment: 0,
+            offset: 0,
+            len: 1000,
+            hash: blake3::hash(&old).to_hex().to_string(),
+        }
+        .to_name();
+
+        let log = ProofLog::beside(&db, Durability::Process).unwrap();
+        let new = proof(4, 5000);
+        let place = Place::parse(&log.append(&new).unwrap()).unwrap();
+        if log.direct.load(Ordering::Relaxed) {
+            assert_eq!(
+                place.offset, BLOCK,
+                "after the old proof, on the next block"
+            );
+        } else {
+            eprintln!("skipping the alignment check: this file system refuses O_DIRECT");
+            assert_eq!(place.offset, 1000);
+        }
+        assert_eq!(log.read(&old_place).unwrap(), old);
+        assert_eq!(log.read(&place.to_name()).unwrap(), new);
+    }
+
+    #[test]
+    fn padding_is_zeros_after_the_proof_at_an_aligned_address() {
+        let mut buffer = vec![7u8; 10];
+        for len in [1, 4095, 4096, 4097, 150_000] {
+            let p = proof(len as u32, len as u32);
+            let out = padded(&mut buffer, &p).unwrap();
+            assert_eq!(out.as_ptr() as usize % BLOCK as usize, 0);
+            assert_eq!(out.len() as u64, round_up(len as u64));
+            assert_eq!(&out[..len], &p[..]);
+            assert!(out[len..].iter().all(|&b| b == 0), "{len}");
         }
     }
 
