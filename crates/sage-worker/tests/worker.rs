@@ -476,3 +476,77 @@ fn detach_runs_in_the_background_and_stop_drains_it() {
     let logs = text(&run(worker(home.path()).arg("logs")));
     assert!(logs.contains("worker drained and stopped"), "{logs}");
 }
+
+/// A coordinator from before `?next=true`, which verified signatures over the path alone:
+/// simulated by taking the query off each request before the coordinator's router reads it.
+async fn serve_as_an_older_coordinator(config: CoordinatorConfig) {
+    let coordinator = Coordinator::open(config.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let app = bitsage_coordinator::router(coordinator).layer(axum::middleware::map_request(
+        |mut request: axum::extract::Request| async move {
+            let path = request.uri().path().to_string();
+            *request.uri_mut() = path.parse().unwrap();
+            request
+        },
+    ));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_an_older_coordinator_the_worker_uploads_plainly_and_leases_apart() {
+    let home = tempfile::tempdir().unwrap();
+    let db = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    serve_as_an_older_coordinator(CoordinatorConfig {
+        database: format!("sqlite://{}", db.path().join("c.db").display()),
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        ..CoordinatorConfig::default()
+    })
+    .await;
+    let setup = run(worker(home.path())
+        .args([
+            "setup",
+            "--network",
+            "local",
+            "--coordinator-url",
+            &url,
+            "--yes",
+        ])
+        .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse"));
+    assert!(setup.status.success(), "{}", text(&setup));
+    let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
+    client.faucet().await.unwrap();
+    let mut jobs = Vec::new();
+    for seed in 0..3 {
+        jobs.push(client.submit_job(&ml_job(seed, 200)).await.unwrap().job_id);
+    }
+
+    let mut daemon = Daemon(
+        worker(home.path())
+            .arg("start")
+            .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("every job to be proved", 180, async || {
+        for job_id in &jobs {
+            match client.job(job_id).await {
+                Ok(job) if job.state == JobState::Proved => {}
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    assert!(daemon.sigterm_and_wait().success());
+    let logs = text(&run(worker(home.path()).args(["logs", "-n", "1000"])));
+    assert!(logs.contains("leasing separately"), "{logs}");
+    assert_eq!(
+        logs.matches("proof accepted and paid").count(),
+        3,
+        "each proof was delivered once, after the refused first try: {logs}"
+    );
+}
