@@ -186,37 +186,69 @@ fn x_is(p: &ProjectivePoint, r: &Felt) -> bool {
 
 /// Prepared keys for the signers seen most recently, shared between request handlers.
 ///
-/// A bounded map: when it is full, an arbitrary entry makes room, so a flood of one-off keys
-/// costs each of them one table build (about one plain verification) and keeps memory bounded
-/// (`capacity` × about 90 KiB).
+/// A bounded map: when it is full, the key used least recently makes room, so the signers of a
+/// busy network keep their tables while a flood of one-off keys costs each of them one table
+/// build (about one plain verification). Memory stays bounded (`capacity` × about 90 KiB).
 #[derive(Debug)]
 pub struct KeyCache {
     capacity: usize,
-    keys: Mutex<HashMap<PublicKey, Option<Arc<VerifyingKey>>>>,
+    keys: Mutex<Keys>,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    /// Counts uses: an entry's `used` is the count at its last use.
+    clock: u64,
+    map: HashMap<PublicKey, Prepared>,
+}
+
+#[derive(Debug)]
+struct Prepared {
+    /// `None` for a key that is not a curve point: remembered so that it is refused at once.
+    key: Option<Arc<VerifyingKey>>,
+    used: u64,
 }
 
 impl KeyCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            keys: Mutex::new(HashMap::new()),
+            keys: Mutex::new(Keys::default()),
         }
     }
 
     /// Checks `signature` over `message` by `key`, preparing the key on first sight.
     pub fn verify(&self, key: &PublicKey, message: &Felt, signature: &Signature) -> bool {
-        let cached = self.keys.lock().expect("poisoned").get(key).cloned();
+        let cached = {
+            let mut keys = self.keys.lock().expect("poisoned");
+            keys.clock += 1;
+            let now = keys.clock;
+            keys.map.get_mut(key).map(|entry| {
+                entry.used = now;
+                entry.key.clone()
+            })
+        };
         let prepared = match cached {
             Some(prepared) => prepared,
             None => {
                 // Built outside the lock: other signers' checks do not wait for it.
                 let prepared = VerifyingKey::new(*key).map(Arc::new);
                 let mut keys = self.keys.lock().expect("poisoned");
-                if keys.len() >= self.capacity {
-                    let evicted = *keys.keys().next().expect("the map is full");
-                    keys.remove(&evicted);
+                if keys.map.len() >= self.capacity && !keys.map.contains_key(key) {
+                    // A scan, but only when a new key is prepared, which costs far more.
+                    let oldest = keys.map.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| *k);
+                    if let Some(oldest) = oldest {
+                        keys.map.remove(&oldest);
+                    }
                 }
-                keys.insert(*key, prepared.clone());
+                let used = keys.clock;
+                keys.map.insert(
+                    *key,
+                    Prepared {
+                        key: prepared.clone(),
+                        used,
+                    },
+                );
                 prepared
             }
         };
@@ -224,7 +256,7 @@ impl KeyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.keys.lock().expect("poisoned").len()
+        self.keys.lock().expect("poisoned").map.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -401,5 +433,32 @@ mod tests {
         assert!(!VerifyingKey::new(signer.public_key())
             .unwrap()
             .verify(&message, &sig));
+    }
+
+    #[test]
+    fn a_full_cache_gives_up_the_key_used_least_recently() {
+        let cache = KeyCache::new(2);
+        let message = Felt::from(7u64);
+        let signers: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+        let check = |i: usize| {
+            let signer = &signers[i];
+            assert!(cache.verify(
+                &signer.public_key(),
+                &message,
+                &signer.sign(&message).unwrap()
+            ));
+        };
+        let cached = |i: usize| {
+            let keys = cache.keys.lock().unwrap();
+            keys.map.contains_key(&signers[i].public_key())
+        };
+        check(0);
+        check(1);
+        check(0);
+        check(2);
+        assert!(cached(0), "used last but one");
+        assert!(!cached(1), "used least recently");
+        assert!(cached(2));
+        assert_eq!(cache.len(), 2);
     }
 }
