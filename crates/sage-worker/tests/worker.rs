@@ -23,6 +23,20 @@ fn worker(home: &Path) -> Command {
     c
 }
 
+/// `sage-worker setup` on the local network against `url`, with `password` for the keystore.
+fn set_up(home: &Path, url: &str, password: &str) -> Output {
+    run(worker(home)
+        .args([
+            "setup",
+            "--network",
+            "local",
+            "--coordinator-url",
+            url,
+            "--yes",
+        ])
+        .env("BITSAGE_KEYSTORE_PASSWORD", password))
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("sage-worker runs")
 }
@@ -256,16 +270,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
         ..CoordinatorConfig::default()
     };
     let stop = serve(config.clone()).await;
-    let setup = run(worker(home.path())
-        .args([
-            "setup",
-            "--network",
-            "local",
-            "--coordinator-url",
-            &url,
-            "--yes",
-        ])
-        .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse"));
+    let setup = set_up(home.path(), &url, "correct horse");
     assert!(setup.status.success(), "{}", text(&setup));
 
     let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
@@ -378,16 +383,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
 fn doctor_fails_usefully_when_the_coordinator_is_down() {
     let home = tempfile::tempdir().unwrap();
     let dead = format!("http://127.0.0.1:{}", free_port().unwrap());
-    let setup = run(worker(home.path())
-        .args([
-            "setup",
-            "--network",
-            "local",
-            "--coordinator-url",
-            &dead,
-            "--yes",
-        ])
-        .env("BITSAGE_KEYSTORE_PASSWORD", "pw"));
+    let setup = set_up(home.path(), &dead, "pw");
     assert!(setup.status.success(), "{}", text(&setup));
     assert!(
         text(&setup).contains("Not registered yet"),
@@ -407,16 +403,7 @@ fn doctor_fails_usefully_when_the_coordinator_is_down() {
 
     // Setup again does not replace the key.
     let before = std::fs::read_to_string(home.path().join("keys/starknet.json")).unwrap();
-    let again = run(worker(home.path())
-        .args([
-            "setup",
-            "--network",
-            "local",
-            "--coordinator-url",
-            &dead,
-            "--yes",
-        ])
-        .env("BITSAGE_KEYSTORE_PASSWORD", "pw"));
+    let again = set_up(home.path(), &dead, "pw");
     assert!(
         text(&again).contains("Keeping the existing Starknet key"),
         "{}",
@@ -504,16 +491,7 @@ async fn against_an_older_coordinator_the_worker_uploads_plainly_and_leases_apar
         ..CoordinatorConfig::default()
     })
     .await;
-    let setup = run(worker(home.path())
-        .args([
-            "setup",
-            "--network",
-            "local",
-            "--coordinator-url",
-            &url,
-            "--yes",
-        ])
-        .env("BITSAGE_KEYSTORE_PASSWORD", "correct horse"));
+    let setup = set_up(home.path(), &url, "correct horse");
     assert!(setup.status.success(), "{}", text(&setup));
     let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
     client.faucet().await.unwrap();
