@@ -200,13 +200,17 @@ fn lde<K: Kernels>(kernels: &K, columns: &[Vec<u32>], log: u32) -> Result<(f64, 
 /// The Merkle tree of a commitment: leaves over every column of 2^log values, then every layer
 /// up to the root.
 fn merkle<K: Kernels>(kernels: &K, columns: &[Vec<u32>], log: u32) -> Result<(f64, f64), Failure> {
-    let values = gpu(kernels.upload(&columns.concat()))?;
+    let device: Vec<K::Column> = columns
+        .iter()
+        .map(|c| gpu(kernels.upload(c)))
+        .collect::<Result<_, _>>()?;
+    let device: Vec<&K::Column> = device.iter().collect();
     let log_sizes = vec![log; columns.len()];
     let device = fastest(|| {
         gpu(kernels.synchronize())?;
         let start = Instant::now();
         let mut layer = gpu(ops::merkle_leaves_on_device(
-            kernels, &values, &log_sizes, log,
+            kernels, &device, &log_sizes, log,
         ))?;
         for level in (0..log).rev() {
             layer = gpu(ops::merkle_parents(kernels, &layer, 1 << level))?;

@@ -73,10 +73,11 @@ __device__ __forceinline__ void blake2s_init(u32 h[8]) {
     h[0] ^= 0x01010020u;
 }
 
-// Leaves: `values` holds every column one after another, column k from offsets[k], with 2^l_k
-// values where l_k = log_sizes[k]; `out` gets 8 words (32 bytes) per leaf.
-extern "C" __global__ void merkle_leaves(const u32* values, const u32* offsets, const u32* log_sizes,
-                                         u32 n_columns, u32 lifting_log, u32* out) {
+// Leaves: `columns` holds three words per column: its address (low, high) and l_k, its log size
+// (2^l_k values); `out` gets 8 words (32 bytes) per leaf. Reading the columns where they are
+// saves copying a tree's columns into one buffer first.
+extern "C" __global__ void merkle_leaves(const u32* columns, u32 n_columns, u32 lifting_log,
+                                         u32* out) {
     u32 n_leaves = 1u << lifting_log;
     u32 n_blocks = n_columns == 0 ? 1 : (n_columns + 15) / 16;
     for (u32 leaf = grid_start(); leaf < n_leaves; leaf += grid_stride()) {
@@ -87,9 +88,11 @@ extern "C" __global__ void merkle_leaves(const u32* values, const u32* offsets, 
             for (u32 j = 0; j < 16; j++) {
                 u32 k = b * 16 + j;
                 if (k < n_columns) {
-                    u32 ratio = lifting_log - log_sizes[k];
+                    const u32* column = columns + 3 * k;
+                    const u32* values = (const u32*)(((u64)column[1] << 32) | column[0]);
+                    u32 ratio = lifting_log - column[2];
                     u32 at = ratio == 0 ? leaf : ((leaf >> (ratio + 1)) << 1) | (leaf & 1);
-                    m[j] = values[(u64)offsets[k] + at];
+                    m[j] = values[at];
                 } else {
                     m[j] = 0;
                 }
@@ -115,6 +118,29 @@ extern "C" __global__ void merkle_parents(const u32* children, u32 n_parents, u3
         blake2s_compress(h, m, 64, true);
         for (int j = 0; j < 8; j++) {
             out[(u64)8 * i + j] = h[j];
+        }
+    }
+}
+
+// Proof of work (stwo's `GrindOps` for `Blake2sChannel`): nonce (hi << 32) | low, for chunks
+// hi = first_hi + c (c < n_chunks) of 2^low_bits nonces each. A nonce passes when word 0 of
+// BLAKE2s(prefixed || low || hi) (one 40-byte block; prefixed is the 8-word digest the host
+// derives from the channel) has at least pow_bits trailing zeros. found[c] gets the smallest
+// passing low of chunk first_hi + c (the host fills it with 0xFFFFFFFF first).
+extern "C" __global__ void pow_grind(u32 p0, u32 p1, u32 p2, u32 p3, u32 p4, u32 p5, u32 p6,
+                                     u32 p7, u32 first_hi, u32 n_chunks, u32 low_bits,
+                                     u32 pow_bits, u32* found) {
+    u64 total = (u64)n_chunks << low_bits;
+    for (u64 i = grid_start(); i < total; i += grid_stride()) {
+        u32 c = (u32)(i >> low_bits);
+        u32 low = (u32)(i & ((1ull << low_bits) - 1));
+        u32 m[16] = {p0, p1, p2, p3, p4, p5, p6, p7, low, first_hi + c, 0, 0, 0, 0, 0, 0};
+        u32 h[8];
+        blake2s_init(h);
+        blake2s_compress(h, m, 40, true);
+        u32 zeros = h[0] == 0 ? 32 : (u32)(__ffs((int)h[0]) - 1);
+        if (zeros >= pow_bits) {
+            atomicMin(&found[c], low);
         }
     }
 }

@@ -36,3 +36,49 @@ extern "C" __global__ void lift_add(u32* acc, const u32* small, u32 n, u32 log_r
         acc[i] = m31_add(acc[i], small[((i >> (log_ratio + 1)) << 1) + (i & 1)]);
     }
 }
+
+// stwo's `PackLeavesOps::pack_leaves_input` for a FRI tree: a secure column (coordinates c0..c3,
+// 4·n_packed values each) becomes 16 columns of n_packed, column coord + 4·j holding
+// coordinate coord at rows 4r + j.
+#define PACK_COORD(src, o0, o1, o2, o3)      \
+    {                                        \
+        const u32* s = src + (u64)4 * r;     \
+        o0[r] = s[0];                        \
+        o1[r] = s[1];                        \
+        o2[r] = s[2];                        \
+        o3[r] = s[3];                        \
+    }
+
+extern "C" __global__ void pack_leaves(const u32* c0, const u32* c1, const u32* c2, const u32* c3,
+                                       u32 n_packed, u32* o0, u32* o1, u32* o2, u32* o3, u32* o4,
+                                       u32* o5, u32* o6, u32* o7, u32* o8, u32* o9, u32* o10,
+                                       u32* o11, u32* o12, u32* o13, u32* o14, u32* o15) {
+    for (u32 r = grid_start(); r < n_packed; r += grid_stride()) {
+        PACK_COORD(c0, o0, o4, o8, o12);
+        PACK_COORD(c1, o1, o5, o9, o13);
+        PACK_COORD(c2, o2, o6, o10, o14);
+        PACK_COORD(c3, o3, o7, o11, o15);
+    }
+}
+
+// Several gathers in one launch (a read group's fetch: every column of a tree at the same rows).
+// `plan` holds six words per source: its address (low, high), its value width in words, its
+// number of rows, where its rows start in `plan`, and where its values start in `out`; item t
+// copies row t mod max_rows of source t / max_rows.
+extern "C" __global__ void gather_many(const u32* plan, u32 n_sources, u32 max_rows, u32* out) {
+    u64 total = (u64)n_sources * max_rows;
+    for (u64 t = grid_start(); t < total; t += grid_stride()) {
+        const u32* source = plan + 6 * (t / max_rows);
+        u32 k = (u32)(t % max_rows);
+        if (k >= source[3]) {
+            continue;
+        }
+        const u32* src = (const u32*)(((u64)source[1] << 32) | source[0]);
+        u32 words = source[2];
+        u64 row = plan[source[4] + k];
+        u64 at = (u64)source[5] + (u64)k * words;
+        for (u32 w = 0; w < words; ++w) {
+            out[at + w] = src[row * words + w];
+        }
+    }
+}

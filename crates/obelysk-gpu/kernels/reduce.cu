@@ -11,33 +11,80 @@ __device__ __forceinline__ u32 thread_index() { return blockIdx.x * blockDim.x +
 // Each chunk of 2^chunk_log coefficients is folded bottom-up with a stack of partial folds,
 // then weighted by the factors of its index's high bits.
 #define MAX_CHUNK_LOG 12
+__device__ __forceinline__ qm31 fold_chunk(const u32* coeffs, u32 log_n, const u32* factors,
+                                           u32 chunk_log, u32 c) {
+    u32 chunk = 1u << chunk_log;
+    const u32* values = coeffs + (u64)c * chunk;
+    qm31 v;
+    if (chunk_log == 0) {
+        v = qm31_from_m31(values[0]);
+    } else {
+        // The first fold of each pair multiplies a base-field value: a quarter of the cost of
+        // an extension-field product, on half of the folds.
+        const u32* f0 = factors + 4 * (log_n - 1);
+        qm31 first = {f0[0], f0[1], f0[2], f0[3]};
+        qm31 stack[MAX_CHUNK_LOG + 1];
+        for (u32 j = 0; j < chunk; j += 2) {
+            qm31 w = qm31_add(qm31_from_m31(values[j]), qm31_mul_m31(first, values[j + 1]));
+            u32 level = 1;
+            for (u32 idx = j >> 1; idx & 1; idx >>= 1, level++) {
+                const u32* f = factors + 4 * (log_n - 1 - level);
+                w = qm31_add(stack[level], qm31_mul(w, qm31{f[0], f[1], f[2], f[3]}));
+            }
+            stack[level] = w;
+        }
+        v = stack[chunk_log];
+    }
+    for (u32 b = chunk_log; b < log_n; b++) {
+        if ((((u64)c * chunk) >> b) & 1) {
+            const u32* f = factors + 4 * (log_n - 1 - b);
+            v = qm31_mul(v, qm31{f[0], f[1], f[2], f[3]});
+        }
+    }
+    return v;
+}
+
 extern "C" __global__ void eval_poly_partials(const u32* coeffs, u32 log_n, const u32* factors,
                                               u32 chunk_log, u32* partials) {
     u32 n_chunks = 1u << (log_n - chunk_log);
-    u32 chunk = 1u << chunk_log;
     qm31 sum = {0, 0, 0, 0};
     for (u32 c = grid_start(); c < n_chunks; c += grid_stride()) {
-        qm31 stack[MAX_CHUNK_LOG + 1];
-        for (u32 j = 0; j < chunk; j++) {
-            qm31 v = qm31_from_m31(coeffs[(u64)c * chunk + j]);
-            u32 level = 0;
-            for (u32 idx = j; idx & 1; idx >>= 1, level++) {
-                const u32* f = factors + 4 * (log_n - 1 - level);
-                v = qm31_add(stack[level], qm31_mul(v, qm31{f[0], f[1], f[2], f[3]}));
-            }
-            stack[level] = v;
-        }
-        qm31 v = stack[chunk_log];
-        for (u32 b = chunk_log; b < log_n; b++) {
-            if ((((u64)c * chunk) >> b) & 1) {
-                const u32* f = factors + 4 * (log_n - 1 - b);
-                v = qm31_mul(v, qm31{f[0], f[1], f[2], f[3]});
-            }
-        }
-        sum = qm31_add(sum, v);
+        sum = qm31_add(sum, fold_chunk(coeffs, log_n, factors, chunk_log, c));
     }
     // A secure column of one value per thread, for `secure_sum_partials` to add up on the device.
     qm31_store(partials, grid_stride(), thread_index(), sum);
+}
+
+// `eval_poly_partials` for n_columns polynomials of 2^log_n coefficients at one point, in one
+// launch: `columns` holds their addresses. Item t (of n_columns · lanes) folds the chunks
+// t mod lanes, + lanes, … of column t / lanes and writes their sum as value t of `partials`, a
+// secure column of n_columns · lanes values; `run_sums` then adds each column's lanes.
+extern "C" __global__ void eval_many_partials(const u32* const* columns, u32 n_columns, u32 log_n,
+                                              const u32* factors, u32 chunk_log, u32 lanes,
+                                              u32* partials) {
+    u32 n_chunks = 1u << (log_n - chunk_log);
+    u32 total = n_columns * lanes;
+    for (u32 t = grid_start(); t < total; t += grid_stride()) {
+        const u32* coeffs = columns[t / lanes];
+        qm31 sum = {0, 0, 0, 0};
+        for (u32 c = t % lanes; c < n_chunks; c += lanes) {
+            sum = qm31_add(sum, fold_chunk(coeffs, log_n, factors, chunk_log, c));
+        }
+        qm31_store(partials, total, t, sum);
+    }
+}
+
+// Σ of each run of `run` consecutive values of a secure column of n_runs · run values, into
+// value r of `out` (a secure column of n_runs values).
+extern "C" __global__ void run_sums(const u32* values, u32 run, u32 n_runs, u32* out) {
+    u32 n = n_runs * run;
+    for (u32 r = grid_start(); r < n_runs; r += grid_stride()) {
+        qm31 sum = {0, 0, 0, 0};
+        for (u32 i = 0; i < run; i++) {
+            sum = qm31_add(sum, qm31_load(values, n, r * run + i));
+        }
+        qm31_store(out, n_runs, r, sum);
+    }
 }
 
 // Σ of values [start, start + count) of a secure column of n values.

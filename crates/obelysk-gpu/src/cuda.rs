@@ -1,19 +1,29 @@
 //! The kernels on a CUDA device, through `cudarc`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError,
+    LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels, Layers};
+use crate::ops::{
+    check_eval_many, check_grind, check_rows, gather_plan, leaves_table, lifted_len, twiddles_read,
+    Gather, Kernels, Layers,
+};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
 const BLOCK: u32 = 256;
+/// Uploads of at least this many words go through page-locked memory (`upload_pinned`).
+const PINNED_UPLOAD_WORDS: usize = 1 << 18;
+/// Words one thread copies into page-locked memory at a time.
+const PINNED_COPY_CHUNK: usize = 1 << 16;
 /// Blocks per launch at most; the kernels' grid-stride loops cover the rest.
 const MAX_GRID: u32 = 1 << 16;
 /// Blocks of a reduction: 16 · 256 threads, 64 KiB of partial sums to bring back and add.
@@ -92,6 +102,8 @@ pub struct CudaKernels {
     name: String,
     stream: Arc<CudaStream>,
     functions: HashMap<&'static str, CudaFunction>,
+    /// Page-locked memory that large uploads go through, kept for the process.
+    staging: Mutex<Option<PinnedHostSlice<u32>>>,
 }
 
 impl std::fmt::Debug for CudaKernels {
@@ -139,12 +151,18 @@ impl CudaKernels {
                 );
             }
         }
+        // One stream per device, so cudarc's events between streams (two created per
+        // allocation) order nothing here.
+        // SAFETY: every launch and copy of this context goes through `stream` below.
+        unsafe { context.disable_event_tracking() };
+        keep_freed_memory(&context)?;
         tracing::info!(ordinal, %name, arch, "GPU kernels loaded");
         Ok(Self {
             ordinal,
             name,
             stream: context.default_stream(),
             functions,
+            staging: Mutex::new(None),
         })
     }
 
@@ -159,7 +177,95 @@ impl CudaKernels {
     }
 
     fn function(&self, name: &str) -> &CudaFunction {
-        &self.functions[name]
+        let (name, function) = self
+            .functions
+            .get_key_value(name)
+            .unwrap_or_else(|| panic!("no kernel {name}"));
+        if crate::traffic::profiling() {
+            self.profile_start(name);
+        }
+        function
+    }
+
+    /// An upload through [`Self::staging`]: the driver copies pageable memory through small
+    /// buffers of its own at a fraction of the bus's speed (a 2^20-step proof's 54 MB of step
+    /// records took several milliseconds on an H100's host), and one thread copies into
+    /// page-locked memory at a fraction of what several do. `None` when the driver has no
+    /// page-locked memory to give (said once): the caller uploads from pageable memory.
+    fn upload_pinned(&self, values: &[u32]) -> Result<Option<CudaSlice<u32>>> {
+        use rayon::prelude::*;
+        fn driver(what: &'static str) -> impl Fn(DriverError) -> GpuError {
+            move |e| GpuError::Driver(format!("{what}: {e}"))
+        }
+        let mut staging = self.staging.lock().unwrap_or_else(PoisonError::into_inner);
+        if staging.as_ref().is_none_or(|s| s.len() < values.len()) {
+            // The old buffer goes first: the new one may be most of the host's locked memory.
+            *staging = None;
+            let len = values.len().next_power_of_two();
+            let context = self.stream.context();
+            // SAFETY: the contents are unset until the copy below writes the part uploaded.
+            match guarded("allocating page-locked memory", || unsafe {
+                context.alloc_pinned::<u32>(len)
+            }) {
+                Ok(pinned) => *staging = Some(pinned),
+                Err(e) => {
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| tracing::warn!("uploads from pageable memory: {e}"));
+                    return Ok(None);
+                }
+            }
+        }
+        let pinned = staging.as_mut().expect("allocated above");
+        let host = &mut pinned
+            .as_mut_slice()
+            .map_err(driver("page-locked memory"))?[..values.len()];
+        host.par_chunks_mut(PINNED_COPY_CHUNK)
+            .zip(values.par_chunks(PINNED_COPY_CHUNK))
+            .for_each(|(to, from)| to.copy_from_slice(from));
+        // SAFETY: every word is written by the copy below before anything reads it.
+        let mut out = unsafe { self.stream.alloc::<u32>(values.len()) }
+            .map_err(driver("allocating an upload"))?;
+        {
+            let (dst, _sync) = out.device_ptr_mut(&self.stream);
+            // SAFETY: `out` holds as many words as `host`, which is page-locked and stays
+            // untouched until the stream has finished the copy (the synchronization below).
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(dst, host, self.stream.cu_stream())
+            }
+            .map_err(driver("upload"))?;
+        }
+        // The next upload reuses the staging memory.
+        self.stream.synchronize().map_err(driver("upload"))?;
+        Ok(Some(out))
+    }
+
+    /// Under profiling, times the rest of the caller's scope as `name`.
+    fn timed(&self, name: &'static str) -> Option<Timed<'_>> {
+        crate::traffic::profiling().then(|| {
+            self.profile_start(name);
+            Timed(self)
+        })
+    }
+
+    /// Under [`crate::traffic::profiling`]: waits for the device, then starts timing `name`.
+    fn profile_start(&self, name: &'static str) {
+        let _ = self.stream.synchronize();
+        PROFILED.set(Some((name, Instant::now())));
+    }
+
+    /// Under profiling: waits for the device and adds the time since [`Self::profile_start`].
+    fn profile_end(&self) {
+        if let Some((name, start)) = PROFILED.take() {
+            let _ = self.stream.synchronize();
+            crate::traffic::record(name, start.elapsed());
+        }
+    }
+
+    /// A launch's result, counted (and timed, under profiling).
+    fn launched(&self, result: std::result::Result<(), DriverError>) -> Result<()> {
+        crate::traffic::launch();
+        self.profile_end();
+        result.map_err(|e| GpuError::Driver(format!("launch: {e}")))
     }
 
     /// A reduction's launch: few enough threads that their partial sums are cheap to bring
@@ -226,12 +332,43 @@ impl CudaKernels {
             .arg(&n_columns);
         // SAFETY: `{i,}fft_layers(u32*, const u32*, u32, u32, u32, u32, u32, u32, u32)`; the
         // columns hold n_columns·n values and the twiddle tree every layer's range (checked).
-        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 }
 
-fn launched(result: std::result::Result<(), DriverError>) -> Result<()> {
-    result.map_err(|e| GpuError::Driver(format!("launch: {e}")))
+/// Makes the device's default memory pool (which `cuMemAllocAsync` draws from) keep what is
+/// freed. By default it hands freed memory back to the driver at every synchronization, and a
+/// proof synchronizes at every download, so each stage's columns were mapped afresh. The pool
+/// then holds the largest proof's peak for the life of the process.
+fn keep_freed_memory(context: &CudaContext) -> Result<()> {
+    use cudarc::driver::{result, sys};
+    if !context.has_async_alloc() {
+        return Ok(());
+    }
+    let mut keep = u64::MAX;
+    // SAFETY: the device is the context's; the release threshold's value is a u64.
+    guarded("keeping the memory pool", || unsafe {
+        let pool = result::device::get_default_mem_pool(context.cu_device())?;
+        result::mem_pool::set_attribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut keep as *mut u64).cast(),
+        )
+    })
+}
+
+/// Ends a [`CudaKernels::timed`] scope.
+struct Timed<'a>(&'a CudaKernels);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        self.0.profile_end();
+    }
+}
+
+thread_local! {
+    /// The device call being timed under profiling, and when it started.
+    static PROFILED: Cell<Option<(&'static str, Instant)>> = const { Cell::new(None) };
 }
 
 impl Kernels for CudaKernels {
@@ -281,7 +418,67 @@ impl Kernels for CudaKernels {
             .arg(partials);
         // SAFETY: `eval_poly_partials(const u32*, u32, const u32*, u32, u32*)`; coefficients,
         // factors and one partial per thread of this launch were checked.
-        launched(unsafe { launch.launch(Self::eval_config(work)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::eval_config(work)) }.map(|_| ()))
+    }
+
+    fn eval_many_partials(
+        &self,
+        columns: &[&CudaSlice<u32>],
+        log_n: u32,
+        factors: &CudaSlice<u32>,
+        chunk_log: u32,
+        lanes: u32,
+        partials: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        check_eval_many(columns.len(), log_n, chunk_log, lanes)?;
+        for column in columns {
+            self.check(column, 1 << log_n)?;
+        }
+        self.check(factors, 4 * log_n as usize)?;
+        let total = columns.len() as u32 * lanes;
+        self.check(partials, 4 * total as usize)?;
+        // The kernel reads the columns through a table of their addresses.
+        let addresses: Vec<u32> = columns
+            .iter()
+            .flat_map(|c| {
+                let (address, _sync) = c.device_ptr(&self.stream);
+                [address as u32, (address >> 32) as u32]
+            })
+            .collect();
+        let table = self.upload(&addresses)?;
+        let n_columns = columns.len() as u32;
+        let mut launch = self
+            .stream
+            .launch_builder(self.function("eval_many_partials"));
+        launch
+            .arg(&table)
+            .arg(&n_columns)
+            .arg(&log_n)
+            .arg(factors)
+            .arg(&chunk_log)
+            .arg(&lanes)
+            .arg(partials);
+        // SAFETY: `eval_many_partials(const u32* const*, u32, u32, const u32*, u32, u32, u32*)`;
+        // the table holds the address of each column, which the caller keeps alive until the
+        // launch is done (every later use of the stream is ordered after it); every column's
+        // coefficients, the factors and the partials were checked.
+        self.launched(unsafe { launch.launch(Self::config(total)) }.map(|_| ()))
+    }
+
+    fn run_sums(
+        &self,
+        values: &CudaSlice<u32>,
+        run: u32,
+        n_runs: u32,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        let n = run as usize * n_runs as usize;
+        self.check(values, 4 * n)?;
+        self.check(out, 4 * n_runs as usize)?;
+        let mut launch = self.stream.launch_builder(self.function("run_sums"));
+        launch.arg(values).arg(&run).arg(&n_runs).arg(out);
+        // SAFETY: `run_sums(const u32*, u32, u32, u32*)`; both secure columns were checked.
+        self.launched(unsafe { launch.launch(Self::config(n_runs)) }.map(|_| ()))
     }
 
     fn secure_sum_partials(
@@ -308,7 +505,7 @@ impl Kernels for CudaKernels {
             .arg(partials);
         // SAFETY: `secure_sum_partials(const u32*, u32, u32, u32, u32*)`; the range lies in the
         // column and there is one partial per thread of this launch.
-        launched(unsafe { launch.launch(Self::reduction_config(count)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::reduction_config(count)) }.map(|_| ()))
     }
 
     fn constraint_quotients(
@@ -349,7 +546,7 @@ impl Kernels for CudaKernels {
             .arg(accum);
         // SAFETY: every generated kernel is `(const u32*, const u32*, u32, u32, const u32* ×3,
         // u32*)`; every column and table was checked against the sizes its generator reports.
-        launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
     }
 
     fn fill_cpu_columns(
@@ -375,7 +572,7 @@ impl Kernels for CudaKernels {
         // SAFETY: `fill_cpu_columns(const u32*, u32, const u32*, u32, u32, u32*)`; the records,
         // the code and the 50 output columns were checked, and the kernel reads no pc past
         // `n_code`.
-        launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
     }
 
     fn interaction_columns(
@@ -399,7 +596,7 @@ impl Kernels for CudaKernels {
         launch.arg(trace).arg(&log_n).arg(challenges).arg(out);
         // SAFETY: `cpu_interaction_columns(const u32*, u32, const u32*, u32*)`; the cells, the
         // challenges and the output were checked against the generator's shape.
-        launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n as u32)) }.map(|_| ()))
     }
 
     fn prefix_sum_partials(
@@ -428,7 +625,7 @@ impl Kernels for CudaKernels {
             .arg(partials);
         // SAFETY: `prefix_sum_partials(const u32*, u32 ×3, u32 ×4, u32*)`; the secure column
         // and one partial per chunk were checked.
-        launched(unsafe { launch.launch(Self::config(1 << (log_n - chunk_log))) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(1 << (log_n - chunk_log))) }.map(|_| ()))
     }
 
     fn prefix_sum_apply(
@@ -457,7 +654,7 @@ impl Kernels for CudaKernels {
             .arg(starts);
         // SAFETY: `prefix_sum_apply(u32*, u32 ×3, u32 ×4, const u32*)`; the secure column and
         // one start per chunk were checked.
-        launched(unsafe { launch.launch(Self::config(1 << (log_n - chunk_log))) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(1 << (log_n - chunk_log))) }.map(|_| ()))
     }
 
     fn decompose_apply(&self, column: &mut CudaSlice<u32>, n: u32, lambda: [u32; 4]) -> Result<()> {
@@ -472,22 +669,35 @@ impl Kernels for CudaKernels {
             .arg(&l2)
             .arg(&l3);
         // SAFETY: `decompose_apply(u32*, u32, u32 ×4)`; the column holds 4·n values.
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
     fn upload(&self, values: &[u32]) -> Result<CudaSlice<u32>> {
+        crate::traffic::upload(values.len());
+        let _timed = self.timed("upload");
+        if values.len() >= PINNED_UPLOAD_WORDS {
+            if let Some(uploaded) = self.upload_pinned(values)? {
+                return Ok(uploaded);
+            }
+        }
         self.stream
             .clone_htod(values)
             .map_err(|e| GpuError::Driver(format!("upload: {e}")))
     }
 
     fn alloc(&self, n: usize) -> Result<CudaSlice<u32>> {
-        self.stream
-            .alloc_zeros(n)
+        crate::traffic::allocation();
+        let _timed = self.timed("alloc");
+        // SAFETY: the trait leaves the contents unspecified until a kernel writes them (the
+        // emulator fills them with junk so that the tests catch a read before a write); u32 is
+        // valid for any bits. Zeroing would cost a pass over memory per column.
+        unsafe { self.stream.alloc::<u32>(n) }
             .map_err(|e| GpuError::Driver(format!("allocating {n} values: {e}")))
     }
 
     fn download(&self, column: &CudaSlice<u32>) -> Result<Vec<u32>> {
+        crate::traffic::download(column.len());
+        let _timed = self.timed("download");
         self.stream
             .clone_dtoh(column)
             .map_err(|e| GpuError::Driver(format!("download: {e}")))
@@ -498,7 +708,7 @@ impl Kernels for CudaKernels {
         let mut launch = self.stream.launch_builder(self.function("bit_reverse"));
         launch.arg(column).arg(&log_n);
         // SAFETY: `bit_reverse(u32* values, u32 log_n)`; the column holds 2^log_n values.
-        launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
     }
 
     fn fft_layers(
@@ -528,7 +738,7 @@ impl Kernels for CudaKernels {
         let mut launch = self.stream.launch_builder(self.function("scale"));
         launch.arg(column).arg(&factor).arg(&n);
         // SAFETY: `scale(u32*, u32, u32)`; the column holds n values.
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
     fn zero_from(
@@ -548,7 +758,7 @@ impl Kernels for CudaKernels {
         let mut launch = self.stream.launch_builder(self.function("zero_from"));
         launch.arg(columns).arg(&from).arg(&n).arg(&n_columns);
         // SAFETY: `zero_from(u32*, u32, u32, u32)`; the columns hold n_columns·n values.
-        launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 
     fn fri_fold(
@@ -585,33 +795,38 @@ impl Kernels for CudaKernels {
         // SAFETY: `fri_fold(const u32*, u32, u32*, const u32*, u32, u32, u32, u32, u32, u32)`;
         // the columns hold 4·n_in and 4·(n_in / 2) values, the twiddles come from the same tree
         // as the offset.
-        launched(unsafe { launch.launch(Self::config(n_out)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n_out)) }.map(|_| ()))
     }
 
     fn merkle_leaves(
         &self,
-        values: &CudaSlice<u32>,
-        offsets: &CudaSlice<u32>,
-        log_sizes: &CudaSlice<u32>,
-        n_columns: u32,
+        columns: &[&CudaSlice<u32>],
+        log_sizes: &[u32],
         lifting_log: u32,
         out: &mut CudaSlice<u32>,
     ) -> Result<()> {
-        self.check(offsets, n_columns as usize)?;
-        self.check(log_sizes, n_columns as usize)?;
+        let mut table = leaves_table(
+            columns,
+            log_sizes,
+            lifting_log,
+            |c| c.len(),
+            |c| c.device_ptr(&self.stream).0,
+        )?;
         self.check(out, 8 << lifting_log)?;
+        // The driver takes no empty copies; an empty table is never read.
+        table.resize(table.len().max(3), 0);
+        let table = self.upload(&table)?;
+        let n_columns = columns.len() as u32;
         let mut launch = self.stream.launch_builder(self.function("merkle_leaves"));
         launch
-            .arg(values)
-            .arg(offsets)
-            .arg(log_sizes)
+            .arg(&table)
             .arg(&n_columns)
             .arg(&lifting_log)
             .arg(out);
-        // SAFETY: `merkle_leaves(const u32*, const u32*, const u32*, u32, u32, u32*)`; `out`
-        // holds 8 words per leaf (checked). The offsets and sizes live on the device, so their
-        // agreement with `values` is `ops::merkle_leaves_on_device`'s check, the only caller.
-        launched(unsafe { launch.launch(Self::config(1 << lifting_log)) }.map(|_| ()))
+        // SAFETY: `merkle_leaves(const u32*, u32, u32, u32*)`; the table holds each column's
+        // address and a log size it holds the values of (`leaves_table`), the caller keeps the
+        // columns alive past the launch, and `out` holds 8 words per leaf (checked).
+        self.launched(unsafe { launch.launch(Self::config(1 << lifting_log)) }.map(|_| ()))
     }
 
     fn merkle_parents(
@@ -626,7 +841,57 @@ impl Kernels for CudaKernels {
         launch.arg(children).arg(&n_parents).arg(out);
         // SAFETY: `merkle_parents(const u32*, u32, u32*)`; 16 words read and 8 written per
         // parent, both checked.
-        launched(unsafe { launch.launch(Self::config(n_parents)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n_parents)) }.map(|_| ()))
+    }
+
+    fn pow_grind(
+        &self,
+        prefixed: [u32; 8],
+        first_hi: u32,
+        n_chunks: u32,
+        low_bits: u32,
+        pow_bits: u32,
+        found: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        check_grind(n_chunks, low_bits, found.len())?;
+        let mut launch = self.stream.launch_builder(self.function("pow_grind"));
+        for word in &prefixed {
+            launch.arg(word);
+        }
+        launch
+            .arg(&first_hi)
+            .arg(&n_chunks)
+            .arg(&low_bits)
+            .arg(&pow_bits)
+            .arg(found);
+        // SAFETY: `pow_grind(u32 ×8, u32, u32, u32, u32, u32*)`; one word written per chunk,
+        // checked.
+        self.launched(unsafe { launch.launch(Self::config(n_chunks << low_bits)) }.map(|_| ()))
+    }
+
+    fn pack_leaves(
+        &self,
+        coordinates: [&CudaSlice<u32>; 4],
+        n_packed: u32,
+        out: &mut [CudaSlice<u32>; 16],
+    ) -> Result<()> {
+        for c in coordinates {
+            self.check(c, 4 * n_packed as usize)?;
+        }
+        for o in out.iter() {
+            self.check(o, n_packed as usize)?;
+        }
+        let mut launch = self.stream.launch_builder(self.function("pack_leaves"));
+        for c in coordinates {
+            launch.arg(c);
+        }
+        launch.arg(&n_packed);
+        for o in out.iter_mut() {
+            launch.arg(o);
+        }
+        // SAFETY: `pack_leaves(const u32* ×4, u32, u32* ×16)`; 4·n_packed words read from each
+        // coordinate and n_packed written to each output, all checked.
+        self.launched(unsafe { launch.launch(Self::config(n_packed)) }.map(|_| ()))
     }
 
     fn quotient_numerators(
@@ -665,7 +930,7 @@ impl Kernels for CudaKernels {
         // u32)`; the output block fits `partials` (checked). The terms live on the device:
         // `ops::accumulate_numerators`, the only caller, checked their column indices against
         // the group's width.
-        launched(unsafe { launch.launch(Self::config(n_rows)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n_rows)) }.map(|_| ()))
     }
 
     fn quotient_combine(
@@ -700,7 +965,7 @@ impl Kernels for CudaKernels {
         // output columns hold 2^log_rows rows (checked). Offsets and sizes live on the device:
         // they come from `ops::accumulate_numerators` for this buffer, and
         // `ops::combine_quotients` checked every size against the subdomain.
-        launched(unsafe { launch.launch(Self::config(1 << log_rows)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(1 << log_rows)) }.map(|_| ()))
     }
 
     fn copy_range(
@@ -721,7 +986,7 @@ impl Kernels for CudaKernels {
             .arg(&dst_start)
             .arg(&n);
         // SAFETY: `copy_range(const u32*, u32, u32*, u32, u32)`; both ranges were checked.
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
     fn add_assign(&self, acc: &mut CudaSlice<u32>, other: &CudaSlice<u32>, n: u32) -> Result<()> {
@@ -730,7 +995,7 @@ impl Kernels for CudaKernels {
         let mut launch = self.stream.launch_builder(self.function("add_assign"));
         launch.arg(acc).arg(other).arg(&n);
         // SAFETY: `add_assign(u32*, const u32*, u32)`; both columns hold n values.
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 
     fn gather(
@@ -756,7 +1021,34 @@ impl Kernels for CudaKernels {
             .arg(&out_start);
         // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*, u32)`; every row's words lie
         // in `src` and `out` holds out_start + n·words values (checked).
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
+    fn gather_many(
+        &self,
+        gathers: &[Gather<'_, CudaSlice<u32>>],
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        let (plan, max_rows) = gather_plan(
+            gathers,
+            |c| c.len(),
+            |c| c.device_ptr(&self.stream).0,
+            out.len(),
+        )?;
+        if max_rows == 0 {
+            return Ok(());
+        }
+        let n_sources = gathers.len() as u32;
+        let items = n_sources
+            .checked_mul(max_rows)
+            .ok_or_else(|| GpuError::Unsupported("2^32 values in one gather".into()))?;
+        let plan = self.upload(&plan)?;
+        let mut launch = self.stream.launch_builder(self.function("gather_many"));
+        launch.arg(&plan).arg(&n_sources).arg(&max_rows).arg(out);
+        // SAFETY: `gather_many(const u32*, u32, u32, u32*)`; the plan holds each source's
+        // address, and every row and output range was checked against its column
+        // (`gather_plan`); the caller keeps the sources alive past the launch.
+        self.launched(unsafe { launch.launch(Self::config(items)) }.map(|_| ()))
     }
 
     fn lift_add(
@@ -772,6 +1064,6 @@ impl Kernels for CudaKernels {
         launch.arg(acc).arg(small).arg(&n).arg(&log_ratio);
         // SAFETY: `lift_add(u32*, const u32*, u32, u32)`; `acc` holds n values and `small`
         // every index the lift reads (checked).
-        launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+        self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
     }
 }

@@ -21,7 +21,7 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "blake2s.cu",
         source: include_str!("../kernels/blake2s.cu"),
-        functions: &["merkle_leaves", "merkle_parents"],
+        functions: &["merkle_leaves", "merkle_parents", "pow_grind"],
     },
     KernelSource {
         file: "circle_fft.cu",
@@ -31,7 +31,14 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "columns.cu",
         source: include_str!("../kernels/columns.cu"),
-        functions: &["copy_range", "add_assign", "lift_add", "gather"],
+        functions: &[
+            "copy_range",
+            "add_assign",
+            "lift_add",
+            "gather",
+            "gather_many",
+            "pack_leaves",
+        ],
     },
     KernelSource {
         file: "cpu_constraints.cu",
@@ -74,6 +81,8 @@ pub const SOURCES: [KernelSource; 11] = [
         source: include_str!("../kernels/reduce.cu"),
         functions: &[
             "eval_poly_partials",
+            "eval_many_partials",
+            "run_sums",
             "secure_sum_partials",
             "decompose_apply",
             "prefix_sum_partials",

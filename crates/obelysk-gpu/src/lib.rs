@@ -26,6 +26,7 @@ pub mod nvrtc;
 pub mod ops;
 pub mod pool;
 pub mod prove;
+pub mod traffic;
 
 pub use cuda::{prewarm_gpu, CudaKernels, GpuConfig};
 

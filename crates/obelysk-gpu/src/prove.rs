@@ -122,10 +122,19 @@ impl ProvingBackend {
 
 /// Runs a proof on the device backend, whose stwo traits cannot return errors and panic on a
 /// device failure instead: the panic becomes this proof's error, and the process goes on.
+///
+/// Logs what crossed between host and device meanwhile: proofs running at once
+/// on several devices are counted together.
 fn device_proof(
     prove: impl FnOnce() -> obelysk_prover::Result<StarkProof>,
 ) -> obelysk_prover::Result<StarkProof> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(prove)).unwrap_or_else(|panic| {
+    let before = crate::traffic::traffic();
+    let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(prove));
+    tracing::info!(traffic = %(crate::traffic::traffic() - before), "device proof");
+    for (name, calls, took) in crate::traffic::take_profile() {
+        tracing::info!(name, calls, ms = took.as_secs_f64() * 1e3, "device profile");
+    }
+    proof.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .map(String::as_str)

@@ -79,6 +79,27 @@ fn merkle_trees_on_the_device_match_stwo() {
 }
 
 #[test]
+fn packed_leaves_and_proof_of_work_on_the_device_match_stwo() {
+    let Some(kernels) = device("packed_leaves_and_proof_of_work_on_the_device_match_stwo") else {
+        return;
+    };
+    let kernels = kernels.as_ref();
+    for log_n in (2..=12).chain([20, 22]) {
+        common::check_pack_leaves(kernels, log_n);
+    }
+    let his: Vec<u64> = (0..6)
+        .map(|seed| common::check_grind(kernels, 20, seed) >> 32)
+        .collect();
+    assert!(
+        his.iter().any(|&hi| hi > 0),
+        "every nonce in chunk 0: {his:?}"
+    );
+    for (pow_bits, seed) in [(0, 1), (1, 2), (16, 3), (24, 4)] {
+        common::check_grind(kernels, pow_bits, seed);
+    }
+}
+
+#[test]
 fn quotients_on_the_device_match_stwo() {
     let Some(kernels) = device("quotients_on_the_device_match_stwo") else {
         return;
@@ -106,6 +127,9 @@ fn lifts_and_gathers_on_the_device_match_stwo() {
     for (log_n, words) in [(0, 1), (20, 1), (20, 8)] {
         common::check_gather(kernels.as_ref(), log_n, words);
     }
+    for log_n in [2, 5, 12, 20, 22] {
+        common::check_gather_many(kernels.as_ref(), log_n);
+    }
 }
 
 #[test]
@@ -119,6 +143,9 @@ fn evaluation_at_a_point_and_decomposition_on_the_device_match_stwo() {
     }
     for log_n in [1, 5, 16, 20] {
         common::check_decompose(kernels.as_ref(), log_n);
+    }
+    for (log_n, n_columns) in [(1, 1), (4, 3), (9, 7), (16, 98), (20, 150), (21, 8)] {
+        common::check_eval_many(kernels.as_ref(), log_n, n_columns);
     }
 }
 

@@ -24,6 +24,18 @@ static inline unsigned int __brev(unsigned int v) {
     return r;
 }
 
+// One-based index of the lowest set bit, 0 for none.
+static inline int __ffs(int v) { return v == 0 ? 0 : __builtin_ctz((unsigned int)v) + 1; }
+
+// The threads of a launch run one after another, so an atomic is a plain update.
+static inline unsigned int atomicMin(unsigned int* at, unsigned int v) {
+    unsigned int old = *at;
+    if (v < old) {
+        *at = v;
+    }
+    return old;
+}
+
 template <typename Kernel>
 static void emu_launch(unsigned int grid, unsigned int block, Kernel kernel) {
     gridDim = dim3{grid, 1, 1};

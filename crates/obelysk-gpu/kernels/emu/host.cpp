@@ -45,15 +45,49 @@ void emu_fri_fold(u32 grid, u32 block, const u32* src, u32 n_in, u32* dst, const
     });
 }
 
-void emu_merkle_leaves(u32 grid, u32 block, const u32* values, const u32* offsets,
-                       const u32* log_sizes, u32 n_columns, u32 lifting_log, u32* out) {
-    emu_launch(grid, block, [&] {
-        merkle_leaves(values, offsets, log_sizes, n_columns, lifting_log, out);
-    });
+void emu_merkle_leaves(u32 grid, u32 block, const u32* columns, u32 n_columns, u32 lifting_log,
+                       u32* out) {
+    emu_launch(grid, block, [&] { merkle_leaves(columns, n_columns, lifting_log, out); });
 }
 
 void emu_merkle_parents(u32 grid, u32 block, const u32* children, u32 n_parents, u32* out) {
     emu_launch(grid, block, [&] { merkle_parents(children, n_parents, out); });
+}
+
+void emu_eval_many_partials(u32 grid, u32 block, const u32* const* columns, u32 n_columns,
+                            u32 log_n, const u32* factors, u32 chunk_log, u32 lanes,
+                            u32* partials) {
+    emu_launch(grid, block, [&] {
+        eval_many_partials(columns, n_columns, log_n, factors, chunk_log, lanes, partials);
+    });
+}
+
+void emu_run_sums(u32 grid, u32 block, const u32* values, u32 run, u32 n_runs, u32* out) {
+    emu_launch(grid, block, [&] { run_sums(values, run, n_runs, out); });
+}
+
+void emu_gather_many(u32 grid, u32 block, const u32* plan, u32 n_sources, u32 max_rows,
+                     u32* out) {
+    emu_launch(grid, block, [&] { gather_many(plan, n_sources, max_rows, out); });
+}
+
+void emu_pow_grind(u32 grid, u32 block, const u32* prefixed, u32 first_hi, u32 n_chunks,
+                   u32 low_bits, u32 pow_bits, u32* found) {
+    const u32* p = prefixed;
+    emu_launch(grid, block, [&] {
+        pow_grind(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], first_hi, n_chunks, low_bits,
+                  pow_bits, found);
+    });
+}
+
+void emu_pack_leaves(u32 grid, u32 block, const u32* const* coords, u32 n_packed,
+                     u32* const* out) {
+    const u32* const* c = coords;
+    u32* const* o = out;
+    emu_launch(grid, block, [&] {
+        pack_leaves(c[0], c[1], c[2], c[3], n_packed, o[0], o[1], o[2], o[3], o[4], o[5], o[6],
+                    o[7], o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]);
+    });
 }
 
 void emu_quotient_numerators(u32 grid, u32 block, const u32* values, u32 n, const u32* terms,

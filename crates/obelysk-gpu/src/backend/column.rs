@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use stwo::core::circle::CirclePoint;
@@ -13,7 +14,7 @@ use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::{Column, ColumnOps};
 
 use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend};
-use crate::ops::Kernels;
+use crate::ops::{Gather, Kernels};
 
 /// A value a device column holds, as `WORDS` 32-bit words.
 pub trait Element: Copy + Debug + Send + Sync + 'static {
@@ -80,8 +81,69 @@ impl Element for Blake2sHash {
 pub struct DeviceColumn<D: Device, T> {
     buffer: Arc<Buffer<D>>,
     len: usize,
-    reads: Mutex<HashMap<usize, T>>,
+    reads: Mutex<Reads>,
     group: Mutex<Option<(Arc<ReadGroup<D>>, usize)>>,
+    value: PhantomData<T>,
+}
+
+/// Values fetched for one column in one transfer: its sorted `rows`, and their values `width`
+/// words each from `start` in `words`. The rows and words are shared with the other columns of
+/// the transfer: inserting every value into a map per column (thousands per tree) cost a
+/// 2^20-step proof more host time than the whole decommitment on the CPU.
+#[derive(Clone, Debug)]
+struct Batch {
+    rows: Arc<[u32]>,
+    words: Arc<[u32]>,
+    start: usize,
+    width: usize,
+}
+
+impl Batch {
+    fn find(&self, row: u32) -> Option<&[u32]> {
+        let i = self.rows.binary_search(&row).ok()?;
+        Some(&self.words[self.start + i * self.width..][..self.width])
+    }
+}
+
+/// A column's fetched values, newest batch last.
+#[derive(Debug, Default)]
+struct Reads {
+    batches: Vec<Batch>,
+    values: usize,
+}
+
+impl Reads {
+    fn get<T: Element>(&self, row: usize) -> Option<T> {
+        let row = u32::try_from(row).ok()?;
+        self.batches
+            .iter()
+            .rev()
+            .find_map(|b| b.find(row))
+            .map(T::from_words)
+    }
+
+    fn contains(&self, row: u32) -> bool {
+        self.batches.iter().any(|b| b.find(row).is_some())
+    }
+
+    /// A column kept between proofs (the preprocessed tree's) would otherwise collect every
+    /// proof's queries: past [`MAX_READS`] values it starts over.
+    fn add(&mut self, batch: Batch) {
+        if self.values + batch.rows.len() > MAX_READS {
+            self.clear();
+        }
+        self.values += batch.rows.len();
+        self.batches.push(batch);
+    }
+
+    fn clear(&mut self) {
+        self.batches.clear();
+        self.values = 0;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
 }
 
 /// Columns whose decommitted values are fetched together: stwo reads a tree's columns one after
@@ -100,16 +162,13 @@ pub struct ReadGroup<D: Device> {
 
 #[derive(Default)]
 struct Fetched {
-    /// Values fetched and not yet taken, by member: (row, words).
-    pending: HashMap<usize, Vec<(usize, Words)>>,
+    /// Values fetched and not yet taken, by member.
+    pending: HashMap<usize, Vec<Batch>>,
     /// The last hint a fetch took in: the next one maps only those after it.
     last_hint: u64,
     /// Small members already fetched whole.
     whole: HashSet<usize>,
 }
-
-/// A value's words (at most a hash's eight), without an allocation per value.
-type Words = [u32; 8];
 
 struct Member<D: Device> {
     buffer: Arc<Buffer<D>>,
@@ -159,19 +218,9 @@ impl<D: Device> ReadGroup<D> {
             .filter(|&m| members[m].len == len && members[m].words == 1)
             .collect();
         let factors = kernels.upload(&crate::ops::point_factors(log_n, point))?;
-        let partials = same
-            .iter()
-            .map(|&m| {
-                crate::ops::eval_at_point_partials_with(
-                    kernels,
-                    &members[m].buffer,
-                    log_n,
-                    &factors,
-                )
-            })
-            .collect::<crate::Result<Vec<_>>>()?;
+        let buffers: Vec<&Buffer<D>> = same.iter().map(|&m| &*members[m].buffer).collect();
+        let values = crate::ops::eval_many_at_point(kernels, &buffers, log_n, &factors)?;
         drop(members);
-        let values = super::sample::sums::<D>(&partials.iter().collect::<Vec<_>>())?;
         // Samples of a group kept between proofs (the preprocessed tree's) at earlier points.
         if samples.len() > MAX_SAMPLES {
             samples.clear();
@@ -188,7 +237,7 @@ impl<D: Device> ReadGroup<D> {
     }
 
     /// The values fetched for `member`, taken out of the group.
-    fn take(&self, member: usize) -> Option<Vec<(usize, Words)>> {
+    fn take(&self, member: usize) -> Option<Vec<Batch>> {
         self.fetched
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -204,14 +253,14 @@ impl<D: Device> ReadGroup<D> {
         let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
         let since = fetched.last_hint;
         let mut last = since;
-        let mut hinted: HashMap<u32, Vec<u32>> = HashMap::new();
-        let mut plans: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut hinted: HashMap<u32, Arc<[u32]>> = HashMap::new();
+        let mut plans: Vec<(usize, Arc<[u32]>)> = Vec::new();
         for (m, c) in members.iter().enumerate() {
-            let mut rows = if c.len * c.words <= WHOLE_READ_WORDS {
+            let mut rows: Arc<[u32]> = if c.len * c.words <= WHOLE_READ_WORDS {
                 if fetched.whole.insert(m) {
                     (0..u32_of(c.len)).collect()
                 } else {
-                    Vec::new()
+                    Arc::new([])
                 }
             } else if c.len.is_power_of_two() {
                 let log = c.len.ilog2();
@@ -220,14 +269,18 @@ impl<D: Device> ReadGroup<D> {
                     .or_insert_with(|| {
                         let (rows, newest) = hinted_rows_after(log, since);
                         last = last.max(newest);
-                        rows
+                        rows.into()
                     })
                     .clone()
             } else {
-                Vec::new()
+                Arc::new([])
             };
-            if m == member && rows.binary_search(&u32_of(row)).is_err() {
-                rows.push(u32_of(row));
+            if m == member {
+                if let Err(at) = rows.binary_search(&u32_of(row)) {
+                    let mut with_row = rows.to_vec();
+                    with_row.insert(at, u32_of(row));
+                    rows = with_row.into();
+                }
             }
             if !rows.is_empty() {
                 plans.push((m, rows));
@@ -240,28 +293,36 @@ impl<D: Device> ReadGroup<D> {
             .sum();
         let mut out = ok(kernels.alloc(total.max(1)));
         let mut start = 0;
-        for (m, rows) in &plans {
-            let words = members[*m].words;
-            ok(kernels.gather(
-                &members[*m].buffer,
-                rows,
-                words as u32,
-                &mut out,
-                u32_of(start),
-            ));
-            start += rows.len() * words;
-        }
-        let values = ok(kernels.download(&out));
-        let mut at = 0;
+        let gathers: Vec<Gather<'_, Buffer<D>>> = plans
+            .iter()
+            .map(|(m, rows)| {
+                let words = members[*m].words;
+                let gather = Gather {
+                    src: &*members[*m].buffer,
+                    rows,
+                    words: words as u32,
+                    out_start: start,
+                };
+                start += rows.len() * words;
+                gather
+            })
+            .collect();
+        // One launch for the whole group: a launch and an upload per member made a 2^20-step
+        // proof's decommitment cost about 15 ms on an H100.
+        ok(kernels.gather_many(&gathers, &mut out));
+        drop(gathers);
+        let words: Arc<[u32]> = ok(kernels.download(&out)).into();
+        let mut start = 0;
         for (m, rows) in plans {
-            let words = members[m].words;
-            let mine = fetched.pending.entry(m).or_default();
-            for r in rows {
-                let mut value: Words = [0; 8];
-                value[..words].copy_from_slice(&values[at..at + words]);
-                mine.push((r as usize, value));
-                at += words;
-            }
+            let width = members[m].words;
+            let n = rows.len();
+            fetched.pending.entry(m).or_default().push(Batch {
+                rows,
+                words: words.clone(),
+                start,
+                width,
+            });
+            start += n * width;
         }
     }
 }
@@ -340,8 +401,9 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         Self {
             buffer: Arc::new(buffer),
             len,
-            reads: Mutex::new(HashMap::new()),
+            reads: Mutex::new(Reads::default()),
             group: Mutex::new(None),
+            value: PhantomData,
         }
     }
 
@@ -418,7 +480,7 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
 
     /// Values read so far. A panic elsewhere while the lock was held leaves them correct, so a
     /// poisoned lock is used as it is.
-    fn reads(&self) -> MutexGuard<'_, HashMap<usize, T>> {
+    fn reads(&self) -> MutexGuard<'_, Reads> {
         self.reads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -447,17 +509,12 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()?;
-        let keep = |taken: Vec<(usize, Words)>| {
+        let keep = |taken: Vec<Batch>| {
             let mut reads = self.reads();
-            if reads.len() + taken.len() > MAX_READS {
-                reads.clear();
+            for batch in taken {
+                reads.add(batch);
             }
-            reads.extend(
-                taken
-                    .into_iter()
-                    .map(|(r, w)| (r, T::from_words(&w[..T::WORDS]))),
-            );
-            reads.get(&index).copied()
+            reads.get::<T>(index)
         };
         if let Some(value) = group.take(member).and_then(keep) {
             return Some(value);
@@ -478,17 +535,12 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         group.take(member).and_then(keep)
     }
 
-    /// Rows `rows` (each below `len`), fetched in one gather.
-    fn fetch(&self, rows: &[u32]) -> Vec<T> {
+    /// Rows `rows` (each below `len`), fetched in one gather: their values' words.
+    fn fetch(&self, rows: &[u32]) -> Vec<u32> {
         let kernels = kernels::<D>();
-        let n = rows.len();
-        let mut out = ok(kernels.alloc(n * T::WORDS));
+        let mut out = ok(kernels.alloc((rows.len() * T::WORDS).max(1)));
         ok(kernels.gather(&self.buffer, rows, T::WORDS as u32, &mut out, 0));
         ok(kernels.download(&out))
-            .chunks_exact(T::WORDS)
-            .take(n)
-            .map(T::from_words)
-            .collect()
     }
 }
 
@@ -544,7 +596,7 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
         );
         let (value, fresh) = {
             let reads = self.reads();
-            (reads.get(&index).copied(), reads.is_empty())
+            (reads.get::<T>(index), reads.is_empty())
         };
         if let Some(value) = value {
             return value;
@@ -554,46 +606,42 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
         }
         // Device work happens outside the lock: a failure panics (stwo's traits cannot fail),
         // and the values already read stay usable.
-        let fetched: Vec<(usize, T)> = if fresh && self.len * T::WORDS <= WHOLE_READ_WORDS {
+        let batch = if fresh && self.len * T::WORDS <= WHOLE_READ_WORDS {
             // A small column (the top of a Merkle tree, a late FRI layer): one download.
-            let words = ok(kernels::<D>().download(&self.buffer));
-            words
-                .chunks_exact(T::WORDS)
-                .take(self.len)
-                .map(T::from_words)
-                .enumerate()
-                .collect()
+            Batch {
+                rows: (0..u32_of(self.len)).collect(),
+                words: ok(kernels::<D>().download(&self.buffer)).into(),
+                start: 0,
+                width: T::WORDS,
+            }
         } else {
             let log = self.len.is_power_of_two().then(|| self.len.ilog2());
             let mut rows = log.map(hinted_rows).unwrap_or_default();
             {
                 let reads = self.reads();
-                rows.retain(|r| !reads.contains_key(&(*r as usize)));
+                rows.retain(|&r| !reads.contains(r));
             }
             // A row the hints did not predict becomes one.
-            if rows.binary_search(&u32_of(index)).is_err() {
-                rows.push(u32_of(index));
+            if let Err(at) = rows.binary_search(&u32_of(index)) {
+                rows.insert(at, u32_of(index));
                 if let Some(log) = log {
                     hint(log, index);
                 }
             }
-            rows.iter()
-                .map(|&r| r as usize)
-                .zip(self.fetch(&rows))
-                .collect()
+            let words = self.fetch(&rows).into();
+            Batch {
+                rows: rows.into(),
+                words,
+                start: 0,
+                width: T::WORDS,
+            }
         };
-        let value = fetched
-            .iter()
-            .find(|(row, _)| *row == index)
-            .map(|(_, v)| *v)
-            .expect("the fetched rows include the one asked for");
-        let mut reads = self.reads();
-        // A column kept between proofs (the preprocessed tree) would otherwise collect every
-        // proof's queries.
-        if reads.len() + fetched.len() > MAX_READS {
-            reads.clear();
-        }
-        reads.extend(fetched);
+        let value = T::from_words(
+            batch
+                .find(u32_of(index))
+                .expect("the fetched rows include the one asked for"),
+        );
+        self.reads().add(batch);
         value
     }
 

@@ -41,9 +41,7 @@ extern "C" {
     pub fn emu_merkle_leaves(
         grid: u32,
         block: u32,
-        values: *const u32,
-        offsets: *const u32,
-        log_sizes: *const u32,
+        columns: *const u32,
         n_columns: u32,
         lifting_log: u32,
         out: *mut u32,
@@ -54,6 +52,50 @@ extern "C" {
         children: *const u32,
         n_parents: u32,
         out: *mut u32,
+    );
+    pub fn emu_eval_many_partials(
+        grid: u32,
+        block: u32,
+        columns: *const *const u32,
+        n_columns: u32,
+        log_n: u32,
+        factors: *const u32,
+        chunk_log: u32,
+        lanes: u32,
+        partials: *mut u32,
+    );
+    pub fn emu_run_sums(
+        grid: u32,
+        block: u32,
+        values: *const u32,
+        run: u32,
+        n_runs: u32,
+        out: *mut u32,
+    );
+    pub fn emu_gather_many(
+        grid: u32,
+        block: u32,
+        plan: *const u32,
+        n_sources: u32,
+        max_rows: u32,
+        out: *mut u32,
+    );
+    pub fn emu_pow_grind(
+        grid: u32,
+        block: u32,
+        prefixed: *const u32,
+        first_hi: u32,
+        n_chunks: u32,
+        low_bits: u32,
+        pow_bits: u32,
+        found: *mut u32,
+    );
+    pub fn emu_pack_leaves(
+        grid: u32,
+        block: u32,
+        coords: *const *const u32,
+        n_packed: u32,
+        out: *const *mut u32,
     );
     pub fn emu_quotient_numerators(
         grid: u32,

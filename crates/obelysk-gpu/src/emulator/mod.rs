@@ -2,7 +2,10 @@
 //! differential tests run the host algorithms of [`crate::ops`] on it and compare with stwo's CPU
 //! backend, on machines without a GPU.
 
-use crate::ops::{check_rows, lifted_len, twiddles_read, Kernels, Layers};
+use crate::ops::{
+    check_eval_many, check_grind, check_rows, gather_plan, leaves_table, lifted_len, twiddles_read,
+    Gather, Kernels, Layers,
+};
 use crate::{GpuError, Result};
 
 mod ffi;
@@ -114,6 +117,55 @@ impl Kernels for Emulator {
                 factors.as_ptr(),
                 chunk_log,
                 partials.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn eval_many_partials(
+        &self,
+        columns: &[&Vec<u32>],
+        log_n: u32,
+        factors: &Vec<u32>,
+        chunk_log: u32,
+        lanes: u32,
+        partials: &mut Vec<u32>,
+    ) -> Result<()> {
+        check_eval_many(columns.len(), log_n, chunk_log, lanes)?;
+        columns.iter().for_each(|c| check(c, 1 << log_n));
+        check(factors, 4 * log_n as usize);
+        check(partials, 4 * columns.len() * lanes as usize);
+        let table: Vec<*const u32> = columns.iter().map(|c| c.as_ptr()).collect();
+        // SAFETY: every column's coefficients, the factors and the partials were checked; chunks
+        // stay within reduce.cu's stack array (2^12).
+        unsafe {
+            ffi::emu_eval_many_partials(
+                self.grid,
+                self.block,
+                table.as_ptr(),
+                u32::try_from(columns.len()).expect("checked"),
+                log_n,
+                factors.as_ptr(),
+                chunk_log,
+                lanes,
+                partials.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn run_sums(&self, values: &Vec<u32>, run: u32, n_runs: u32, out: &mut Vec<u32>) -> Result<()> {
+        check(values, 4 * run as usize * n_runs as usize);
+        check(out, 4 * n_runs as usize);
+        // SAFETY: both secure columns were checked.
+        unsafe {
+            ffi::emu_run_sums(
+                self.grid,
+                self.block,
+                values.as_ptr(),
+                run,
+                n_runs,
+                out.as_mut_ptr(),
             )
         };
         Ok(())
@@ -324,15 +376,18 @@ impl Kernels for Emulator {
     }
 
     fn upload(&self, values: &[u32]) -> Result<Vec<u32>> {
+        crate::traffic::upload(values.len());
         Ok(values.to_vec())
     }
 
     /// Filled with values above p, so that a value a kernel failed to write cannot pass.
     fn alloc(&self, n: usize) -> Result<Vec<u32>> {
+        crate::traffic::allocation();
         Ok(vec![u32::MAX - 7; n])
     }
 
     fn download(&self, column: &Vec<u32>) -> Result<Vec<u32>> {
+        crate::traffic::download(column.len());
         Ok(column.clone())
     }
 
@@ -438,35 +493,27 @@ impl Kernels for Emulator {
 
     fn merkle_leaves(
         &self,
-        values: &Vec<u32>,
-        offsets: &Vec<u32>,
-        log_sizes: &Vec<u32>,
-        n_columns: u32,
+        columns: &[&Vec<u32>],
+        log_sizes: &[u32],
         lifting_log: u32,
         out: &mut Vec<u32>,
     ) -> Result<()> {
-        let n = n_columns as usize;
-        check(offsets, n);
-        check(log_sizes, n);
-        for k in 0..n {
-            assert!(
-                (1..=lifting_log).contains(&log_sizes[k]),
-                "column {k}: 2^{} values in a tree of 2^{lifting_log}",
-                log_sizes[k]
-            );
-            check(values, offsets[k] as usize + (1 << log_sizes[k]));
-        }
+        let table = leaves_table(
+            columns,
+            log_sizes,
+            lifting_log,
+            |c| c.len(),
+            |c| c.as_ptr() as u64,
+        )?;
         check(out, 8 << lifting_log);
-        // SAFETY: every column read lies inside `values` (checked above), `out` holds 8 words
-        // per leaf.
+        // SAFETY: the table holds each column's address and a log size it holds the values of
+        // (`leaves_table`); `out` holds 8 words per leaf.
         unsafe {
             ffi::emu_merkle_leaves(
                 self.grid,
                 self.block,
-                values.as_ptr(),
-                offsets.as_ptr(),
-                log_sizes.as_ptr(),
-                n_columns,
+                table.as_ptr(),
+                u32::try_from(columns.len()).expect("a tree's columns fit"),
                 lifting_log,
                 out.as_mut_ptr(),
             )
@@ -490,6 +537,57 @@ impl Kernels for Emulator {
                 children.as_ptr(),
                 n_parents,
                 out.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn pow_grind(
+        &self,
+        prefixed: [u32; 8],
+        first_hi: u32,
+        n_chunks: u32,
+        low_bits: u32,
+        pow_bits: u32,
+        found: &mut Vec<u32>,
+    ) -> Result<()> {
+        check_grind(n_chunks, low_bits, found.len())?;
+        // SAFETY: one word written per chunk, checked.
+        unsafe {
+            ffi::emu_pow_grind(
+                self.grid,
+                self.block,
+                prefixed.as_ptr(),
+                first_hi,
+                n_chunks,
+                low_bits,
+                pow_bits,
+                found.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn pack_leaves(
+        &self,
+        coordinates: [&Vec<u32>; 4],
+        n_packed: u32,
+        out: &mut [Vec<u32>; 16],
+    ) -> Result<()> {
+        let n = n_packed as usize;
+        coordinates.iter().for_each(|c| check(c, 4 * n));
+        out.iter().for_each(|o| check(o, n));
+        let coords = coordinates.map(|c| c.as_ptr());
+        let outs = out.each_mut().map(|o| o.as_mut_ptr());
+        // SAFETY: 4·n_packed words read from each coordinate and n_packed written to each
+        // output, all checked; the 16 outputs are distinct vectors.
+        unsafe {
+            ffi::emu_pack_leaves(
+                self.grid,
+                self.block,
+                coords.as_ptr(),
+                n_packed,
+                outs.as_ptr(),
             )
         };
         Ok(())
@@ -636,6 +734,24 @@ impl Kernels for Emulator {
                 words,
                 out.as_mut_ptr(),
                 out_start,
+            )
+        };
+        Ok(())
+    }
+
+    fn gather_many(&self, gathers: &[Gather<'_, Vec<u32>>], out: &mut Vec<u32>) -> Result<()> {
+        let (plan, max_rows) = gather_plan(gathers, |c| c.len(), |c| c.as_ptr() as u64, out.len())?;
+        let n_sources = u32::try_from(gathers.len()).expect("a plan's length fits");
+        // SAFETY: the plan holds each source's address, and every row and output range was
+        // checked against its vector (`gather_plan`).
+        unsafe {
+            ffi::emu_gather_many(
+                self.grid,
+                self.block,
+                plan.as_ptr(),
+                n_sources,
+                max_rows,
+                out.as_mut_ptr(),
             )
         };
         Ok(())

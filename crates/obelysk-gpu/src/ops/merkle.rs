@@ -1,5 +1,9 @@
 //! The lifted Blake2s Merkle tree (`MerkleOpsLifted<Blake2sMerkleHasher>`).
 
+use stwo::core::channel::Blake2sChannel;
+use stwo::core::fields::m31::P;
+use stwo::core::vcs::blake2_hash::Blake2sHasher;
+
 use super::{as_u32, holds, Kernels};
 use crate::{GpuError, Result};
 
@@ -10,8 +14,8 @@ pub fn merkle_leaves<K: Kernels>(
     columns: &[&[u32]],
     lifting_log: u32,
 ) -> Result<K::Column> {
-    let mut values = Vec::with_capacity(columns.iter().map(|c| c.len()).sum());
     let mut log_sizes = Vec::with_capacity(columns.len());
+    let mut device = Vec::with_capacity(columns.len());
     for column in columns {
         let n = column.len();
         if n < 2 || !n.is_power_of_two() {
@@ -20,57 +24,24 @@ pub fn merkle_leaves<K: Kernels>(
             )));
         }
         log_sizes.push(n.ilog2());
-        values.extend_from_slice(column);
+        device.push(kernels.upload(column)?);
     }
-    if values.is_empty() {
-        values.push(0);
-    }
-    merkle_leaves_on_device(kernels, &kernels.upload(&values)?, &log_sizes, lifting_log)
+    let device: Vec<&K::Column> = device.iter().collect();
+    merkle_leaves_on_device(kernels, &device, &log_sizes, lifting_log)
 }
 
-/// [`merkle_leaves`] over columns already on the device, one after another in `values`, with
-/// 2^log_sizes[k] values in column k.
+/// [`merkle_leaves`] over columns already on the device, column k holding 2^log_sizes[k]
+/// values.
 pub fn merkle_leaves_on_device<K: Kernels>(
     kernels: &K,
-    values: &K::Column,
+    columns: &[&K::Column],
     log_sizes: &[u32],
     lifting_log: u32,
 ) -> Result<K::Column> {
     // As stwo: a tree without columns is one leaf, the hash of nothing.
     let lifting_log = if log_sizes.is_empty() { 0 } else { lifting_log };
-    if log_sizes.windows(2).any(|w| w[1] < w[0]) {
-        return Err(GpuError::Unsupported(
-            "columns must come in increasing order of length".into(),
-        ));
-    }
-    if log_sizes.iter().any(|&l| l == 0 || l > lifting_log) || lifting_log > 30 {
-        return Err(GpuError::Unsupported(format!(
-            "a column taller than a tree of 2^{lifting_log} leaves, or of one value, or a tree \
-             past 2^30 leaves"
-        )));
-    }
-    let mut offsets = Vec::with_capacity(log_sizes.len());
-    let mut total: u64 = 0;
-    for &l in log_sizes {
-        offsets.push(
-            u32::try_from(total)
-                .map_err(|_| GpuError::Unsupported("more than 2^32 values in one tree".into()))?,
-        );
-        total += 1 << l;
-    }
-    as_u32(total as usize, "values in one tree")?;
-    holds(kernels, values, total as usize, "Merkle columns")?;
-    // Kernels take no empty buffers.
-    let pad = |v: &[u32]| if v.is_empty() { vec![0] } else { v.to_vec() };
     let mut out = kernels.alloc(8 << lifting_log)?;
-    kernels.merkle_leaves(
-        values,
-        &kernels.upload(&pad(&offsets))?,
-        &kernels.upload(&pad(log_sizes))?,
-        log_sizes.len() as u32,
-        lifting_log,
-        &mut out,
-    )?;
+    kernels.merkle_leaves(columns, log_sizes, lifting_log, &mut out)?;
     Ok(out)
 }
 
@@ -84,4 +55,55 @@ pub fn merkle_parents<K: Kernels>(
     let mut out = kernels.alloc(8 * n_parents)?;
     kernels.merkle_parents(layer, as_u32(n_parents, "Merkle parents")?, &mut out)?;
     Ok(out)
+}
+
+/// stwo's `GRIND_LOW_BITS` for Blake2s: a nonce is `(hi << 32) | low` with `low < 2^20`.
+pub const GRIND_LOW_BITS: u32 = 20;
+
+/// Chunks of 2^GRIND_LOW_BITS nonces one launch tries at most: 2^28 hashes.
+const MAX_GRIND_CHUNKS: u32 = 1 << 8;
+
+/// stwo's proof of work for a Blake2s channel (`GrindOps::grind`): the smallest nonce of the
+/// form above whose `H(H(POW_PREFIX, [0; 12], digest, pow_bits), nonce)` has `pow_bits` trailing
+/// zeros in its first word, found on the device.
+pub fn grind<K: Kernels>(kernels: &K, channel: &Blake2sChannel, pow_bits: u32) -> Result<u64> {
+    if pow_bits > 32 {
+        return Err(GpuError::Unsupported(format!(
+            "proof of work of {pow_bits} bits (at most 32)"
+        )));
+    }
+    let mut hasher = Blake2sHasher::default();
+    hasher.update(&Blake2sChannel::POW_PREFIX.to_le_bytes());
+    hasher.update(&[0_u8; 12]);
+    hasher.update(&channel.digest().0);
+    hasher.update(&pow_bits.to_le_bytes());
+    let digest = hasher.finalize().0;
+    let prefixed: [u32; 8] =
+        std::array::from_fn(|i| u32::from_le_bytes(digest[4 * i..][..4].try_into().unwrap()));
+    // About 2^pow_bits hashes until a pass: enough chunks per launch that one usually does.
+    let per_launch = 1
+        << pow_bits
+            .saturating_sub(GRIND_LOW_BITS)
+            .min(MAX_GRIND_CHUNKS.ilog2());
+    let mut first_hi = 0u32;
+    while first_hi < P {
+        let n_chunks = per_launch.min(P - first_hi);
+        let mut found = kernels.upload(&vec![u32::MAX; n_chunks as usize])?;
+        kernels.pow_grind(
+            prefixed,
+            first_hi,
+            n_chunks,
+            GRIND_LOW_BITS,
+            pow_bits,
+            &mut found,
+        )?;
+        let found = kernels.download(&found)?;
+        if let Some((c, &low)) = found.iter().enumerate().find(|(_, &low)| low != u32::MAX) {
+            return Ok((u64::from(first_hi) + c as u64) << 32 | u64::from(low));
+        }
+        first_hi += n_chunks;
+    }
+    Err(GpuError::Unsupported(format!(
+        "no nonce passes a proof of work of {pow_bits} bits"
+    )))
 }

@@ -14,8 +14,11 @@ pub use constraints::constraint_quotients;
 pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, DeviceTwiddles};
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use interaction::interaction_columns;
-pub use merkle::{merkle_leaves, merkle_leaves_on_device, merkle_parents};
-pub use poly::{eval_at_point, eval_at_point_partials, eval_at_point_partials_with, point_factors};
+pub use merkle::{grind, merkle_leaves, merkle_leaves_on_device, merkle_parents, GRIND_LOW_BITS};
+pub use poly::{
+    eval_at_point, eval_at_point_partials, eval_at_point_partials_with, eval_many_at_point,
+    point_factors,
+};
 pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
     subdomain_points, NumeratorGroup, Numerators,
@@ -53,6 +56,27 @@ pub trait Kernels {
         factors: &Self::Column,
         chunk_log: u32,
         partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// [`Kernels::eval_poly_partials`] for several columns of 2^log_n coefficients at one point
+    /// in one launch: `partials` is a secure column of `columns.len() · lanes` values, column
+    /// k's sum split over values `k · lanes ..` (`kernels/reduce.cu`, `eval_many_partials`).
+    fn eval_many_partials(
+        &self,
+        columns: &[&Self::Column],
+        log_n: u32,
+        factors: &Self::Column,
+        chunk_log: u32,
+        lanes: u32,
+        partials: &mut Self::Column,
+    ) -> Result<()>;
+    /// The sum of each run of `run` values of a secure column of `n_runs · run` values, into the
+    /// secure column `out` of `n_runs` values.
+    fn run_sums(
+        &self,
+        values: &Self::Column,
+        run: u32,
+        n_runs: u32,
+        out: &mut Self::Column,
     ) -> Result<()>;
     /// Per-thread partial sums of values `[start, start + count)` of a secure column of `n`.
     fn secure_sum_partials(
@@ -182,6 +206,12 @@ pub trait Kernels {
         out: &mut Self::Column,
         out_start: u32,
     ) -> Result<()>;
+    /// Several [`Kernels::gather`]s in one launch and one upload (of [`gather_plan`]).
+    fn gather_many(
+        &self,
+        gathers: &[Gather<'_, Self::Column>],
+        out: &mut Self::Column,
+    ) -> Result<()>;
     /// `acc[i] += small[j]` for the first `n` values, `j` the index of stwo's lift of a column
     /// 2^log_ratio times shorter (pairs of values repeated).
     fn lift_add(
@@ -191,14 +221,12 @@ pub trait Kernels {
         n: u32,
         log_ratio: u32,
     ) -> Result<()>;
-    /// Leaf hashes (8 words each) of a lifted Merkle tree of 2^lifting_log leaves over the
-    /// columns stored one after another in `values`.
+    /// Leaf hashes (8 words each) of a lifted Merkle tree of 2^lifting_log leaves over
+    /// `columns`, column k holding 2^log_sizes[k] values (increasing), read where they are.
     fn merkle_leaves(
         &self,
-        values: &Self::Column,
-        offsets: &Self::Column,
-        log_sizes: &Self::Column,
-        n_columns: u32,
+        columns: &[&Self::Column],
+        log_sizes: &[u32],
         lifting_log: u32,
         out: &mut Self::Column,
     ) -> Result<()>;
@@ -207,6 +235,27 @@ pub trait Kernels {
         children: &Self::Column,
         n_parents: u32,
         out: &mut Self::Column,
+    ) -> Result<()>;
+    /// Proof of work over chunks `first_hi .. first_hi + n_chunks` of 2^low_bits nonces each:
+    /// `found[c]` (which the caller fills with `u32::MAX`) gets the smallest low half of a
+    /// nonce of chunk `first_hi + c` that passes (`kernels/blake2s.cu`, `pow_grind`).
+    #[allow(clippy::too_many_arguments)]
+    fn pow_grind(
+        &self,
+        prefixed: [u32; 8],
+        first_hi: u32,
+        n_chunks: u32,
+        low_bits: u32,
+        pow_bits: u32,
+        found: &mut Self::Column,
+    ) -> Result<()>;
+    /// stwo's `pack_leaves_input`: the four coordinates of a secure column of `4 · n_packed`
+    /// values into 16 columns of `n_packed` (`kernels/columns.cu`).
+    fn pack_leaves(
+        &self,
+        coordinates: [&Self::Column; 4],
+        n_packed: u32,
+        out: &mut [Self::Column; 16],
     ) -> Result<()>;
     /// One batch's DEEP numerators over the first `n_rows` rows of `columns` (each `n` long,
     /// one after another), written at `partials[out_offset..]`. `terms` holds the column index
@@ -384,6 +433,125 @@ pub fn check_prefix_sum(
             "a prefix sum over columns {first}..{} of 2^{log_n} values in {columns} words, with \
              {partials} words of partials",
             first + 4
+        )));
+    }
+    Ok(())
+}
+
+/// The column table `merkle_leaves` reads (see `kernels/blake2s.cu`): each column's address and
+/// log size. Fails unless the sizes increase, lie in 1..=lifting_log (at most 2^30 leaves), and
+/// every column holds its 2^log_size values.
+pub fn leaves_table<C>(
+    columns: &[&C],
+    log_sizes: &[u32],
+    lifting_log: u32,
+    len: impl Fn(&C) -> usize,
+    address: impl Fn(&C) -> u64,
+) -> Result<Vec<u32>> {
+    if columns.len() != log_sizes.len() || log_sizes.windows(2).any(|w| w[1] < w[0]) {
+        return Err(GpuError::Unsupported(
+            "a size for every column, in increasing order of length".into(),
+        ));
+    }
+    if lifting_log > 30 || log_sizes.iter().any(|&l| l == 0 || l > lifting_log) {
+        return Err(GpuError::Unsupported(format!(
+            "a column taller than a tree of 2^{lifting_log} leaves, or of one value, or a tree \
+             past 2^30 leaves"
+        )));
+    }
+    let mut table = Vec::with_capacity(3 * columns.len());
+    for (column, &l) in columns.iter().zip(log_sizes) {
+        if len(column) < 1 << l {
+            return Err(GpuError::Unsupported(format!(
+                "a column of {} values for 2^{l} leaves' worth",
+                len(column)
+            )));
+        }
+        let a = address(column);
+        table.extend([a as u32, (a >> 32) as u32, l]);
+    }
+    Ok(table)
+}
+
+/// One source of [`Kernels::gather_many`]: `rows` of `src` (values `words` wide) go to `out`
+/// from `out_start`, one after another.
+#[derive(Debug)]
+pub struct Gather<'a, C> {
+    pub src: &'a C,
+    pub rows: &'a [u32],
+    pub words: u32,
+    pub out_start: usize,
+}
+
+/// The plan `gather_many` reads (see `kernels/columns.cu`) and its widest source's row count;
+/// `address` gives a source's address as the kernel reads it. Fails unless every row lies in its
+/// source and every value in `out` (of `out_len` words). A source with the same rows as the one
+/// before shares its row list.
+pub fn gather_plan<C>(
+    gathers: &[Gather<'_, C>],
+    len: impl Fn(&C) -> usize,
+    address: impl Fn(&C) -> u64,
+    out_len: usize,
+) -> Result<(Vec<u32>, u32)> {
+    let mut plan = vec![0u32; 6 * gathers.len()];
+    let mut max_rows = 0;
+    let mut last_rows: Option<(&[u32], u32)> = None;
+    for (k, g) in gathers.iter().enumerate() {
+        check_rows(g.rows, len(g.src), g.words)?;
+        let end = g.out_start + g.rows.len() * g.words as usize;
+        if end > out_len {
+            return Err(GpuError::Unsupported(format!(
+                "a gather to words {}..{end} of {out_len}",
+                g.out_start
+            )));
+        }
+        let rows_at = match last_rows {
+            Some((rows, at)) if rows == g.rows => at,
+            _ => {
+                let at = as_u32(plan.len(), "a gather plan")?;
+                plan.extend_from_slice(g.rows);
+                last_rows = Some((g.rows, at));
+                at
+            }
+        };
+        let n_rows = as_u32(g.rows.len(), "rows of one gather")?;
+        max_rows = max_rows.max(n_rows);
+        let a = address(g.src);
+        plan[6 * k..][..6].copy_from_slice(&[
+            a as u32,
+            (a >> 32) as u32,
+            g.words,
+            n_rows,
+            rows_at,
+            as_u32(g.out_start, "a gather's output")?,
+        ]);
+    }
+    as_u32(plan.len(), "a gather plan")?;
+    Ok((plan, max_rows))
+}
+
+/// Fails unless `eval_many_partials` can take `n_columns` columns of 2^log_n coefficients in
+/// chunks of 2^chunk_log, `lanes` items per column.
+pub fn check_eval_many(n_columns: usize, log_n: u32, chunk_log: u32, lanes: u32) -> Result<()> {
+    if chunk_log > log_n
+        || chunk_log > 12
+        || lanes == 0
+        || n_columns as u64 * lanes as u64 > u32::MAX as u64 / 4
+    {
+        return Err(GpuError::Unsupported(format!(
+            "{n_columns} columns of 2^{log_n} coefficients in chunks of 2^{chunk_log}, {lanes} lanes each"
+        )));
+    }
+    Ok(())
+}
+
+/// Fails unless a grind over `n_chunks` chunks of 2^low_bits nonces fits the kernel (low halves
+/// below p, as stwo's nonces have them) and `found` holds a word per chunk.
+pub fn check_grind(n_chunks: u32, low_bits: u32, found: usize) -> Result<()> {
+    if low_bits > 30 || (n_chunks as u64) << low_bits > u32::MAX as u64 || found < n_chunks as usize
+    {
+        return Err(GpuError::Unsupported(format!(
+            "a grind over {n_chunks} chunks of 2^{low_bits} nonces into {found} words"
         )));
     }
     Ok(())

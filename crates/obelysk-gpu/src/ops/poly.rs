@@ -84,3 +84,63 @@ pub fn eval_at_point_partials_with<K: Kernels>(
     kernels.secure_sum_partials(&wide, threads, 0, threads, &mut partials)?;
     Ok(partials)
 }
+
+/// Items of an [`eval_many_at_point`] launch, spread over its columns: enough to fill a device.
+const EVAL_MANY_ITEMS: usize = 1 << 16;
+/// The largest chunk `reduce.cu` folds in one go.
+const MAX_EVAL_CHUNK_LOG: u32 = 12;
+/// Values one thread of a `run_sums` pass adds up.
+const RUN_SUM: u32 = 16;
+
+/// [`eval_at_point`] for several polynomials of 2^log_n coefficients (log_n ≥ 1) at the point
+/// whose [`point_factors`] are `factors`: one launch for all of them, a few to add up the
+/// partial sums, and one transfer.
+pub fn eval_many_at_point<K: Kernels>(
+    kernels: &K,
+    columns: &[&K::Column],
+    log_n: u32,
+    factors: &K::Column,
+) -> Result<Vec<SecureField>> {
+    let n_columns = columns.len();
+    if n_columns == 0 {
+        return Ok(Vec::new());
+    }
+    if log_n == 0 {
+        return Err(crate::GpuError::Unsupported(
+            "partial sums of a constant polynomial".into(),
+        ));
+    }
+    // Lanes per column, a power of two so that every pass of `run_sums` stays within one
+    // column's; each lane folds one contiguous chunk where it can, which leaves few products
+    // for the chunk's high index bits.
+    let lanes_log = (EVAL_MANY_ITEMS / n_columns)
+        .next_power_of_two()
+        .ilog2()
+        .clamp(RUN_SUM.ilog2(), 20)
+        .min(log_n);
+    let lanes = 1usize << lanes_log;
+    let chunk_log = (log_n - lanes_log).min(MAX_EVAL_CHUNK_LOG);
+    let mut partials = kernels.alloc(4 * n_columns * lanes)?;
+    kernels.eval_many_partials(
+        columns,
+        log_n,
+        factors,
+        chunk_log,
+        lanes as u32,
+        &mut partials,
+    )?;
+    let mut run = lanes;
+    while run > 1 {
+        let step = run.min(RUN_SUM as usize);
+        let n_runs = n_columns * run / step;
+        let mut sums = kernels.alloc(4 * n_runs)?;
+        kernels.run_sums(&partials, step as u32, n_runs as u32, &mut sums)?;
+        partials = sums;
+        run /= step;
+    }
+    let words = kernels.download(&partials)?;
+    let n = n_columns;
+    Ok((0..n)
+        .map(|k| super::secure([words[k], words[n + k], words[2 * n + k], words[3 * n + k]]))
+        .collect())
+}

@@ -21,7 +21,7 @@ use stwo::prover::line::LineEvaluation;
 use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps, SecureEvaluation};
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
-use stwo::prover::vcs_lifted::ops::MerkleOpsLifted;
+use stwo::prover::vcs_lifted::ops::{MerkleOpsLifted, PackLeavesOps};
 use stwo::prover::{AccumulationOps, QuotientOps};
 
 /// Random canonical values with 0, 1 and p − 1 planted at the start, the end and throughout.
@@ -225,6 +225,43 @@ pub fn check_merkle<K: Kernels>(kernels: &K, log_sizes: &[u32], lifting_log: u32
         parents.iter().map(|h| h.0).collect::<Vec<_>>(),
         "parents of {what}"
     );
+}
+
+/// The 16 packed columns of a FRI tree's leaves from a secure column of 2^log_n values, against
+/// `CpuBackend::pack_leaves_input`.
+pub fn check_pack_leaves<K: Kernels>(kernels: &K, log_n: u32) {
+    let coords = secure_column(1 << log_n, 700 + u64::from(log_n));
+    let cpu = coords.each_ref().map(|c| field(c));
+    let expected = CpuBackend::pack_leaves_input(&cpu.each_ref());
+    let n_packed = (1 << log_n) / 4;
+    let inputs = coords.each_ref().map(|c| kernels.upload(c).unwrap());
+    let mut out = std::array::from_fn(|_| kernels.upload(&junk(n_packed + 1)).unwrap());
+    kernels
+        .pack_leaves(inputs.each_ref(), n_packed as u32, &mut out)
+        .unwrap();
+    for (k, (got, want)) in out.iter().zip(&expected).enumerate() {
+        let got = kernels.download(got).unwrap();
+        assert_eq!(got[..n_packed], raw(want), "packed column {k} of 2^{log_n}");
+        assert_eq!(
+            got[n_packed],
+            u32::MAX - 7,
+            "past packed column {k} of 2^{log_n}"
+        );
+    }
+}
+
+/// stwo's proof of work for the channel after mixing `seed`, against `SimdBackend::grind`
+/// (which the device backend replaces); returns the nonce.
+pub fn check_grind<K: Kernels>(kernels: &K, pow_bits: u32, seed: u64) -> u64 {
+    use stwo::core::channel::{Blake2sChannel, Channel};
+    use stwo::core::proof_of_work::GrindOps;
+    let mut channel = Blake2sChannel::default();
+    channel.mix_u64(seed);
+    let expected = stwo::prover::backend::simd::SimdBackend::grind(&channel, pow_bits);
+    let got = ops::grind(kernels, &channel, pow_bits).unwrap();
+    assert_eq!(got, expected, "{pow_bits} bits, seed {seed}");
+    assert!(channel.verify_pow_nonce(pow_bits, got));
+    got
 }
 
 fn random_secure(rng: &mut ChaCha8Rng) -> SecureField {
@@ -435,6 +472,81 @@ pub fn check_gather<K: Kernels>(kernels: &K, log_n: u32, words: u32) {
     );
 }
 
+/// Several gathers in one launch (`Kernels::gather_many`): sources of different lengths and
+/// widths, some sharing their rows, one with none, into one output after a gap of junk it must
+/// keep; and the checks that refuse a row past a source or an output too short.
+pub fn check_gather_many<K: Kernels>(kernels: &K, log_n: u32) {
+    let mut rng = ChaCha8Rng::seed_from_u64(992 + u64::from(log_n));
+    let shapes = [
+        (log_n, 1),
+        (log_n, 1),
+        (log_n, 8),
+        (log_n.saturating_sub(2), 1),
+        (log_n, 4),
+    ];
+    let sources: Vec<Vec<u32>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, &(l, w))| column((1usize << l) * w as usize, 993 + k as u64))
+        .collect();
+    let rows_of = |l: u32, count: usize, rng: &mut ChaCha8Rng| -> Vec<u32> {
+        let n = 1u32 << l;
+        let mut rows: Vec<u32> = (0..count).map(|_| rng.gen_range(0..n)).collect();
+        rows.extend([0, n - 1]);
+        rows
+    };
+    let shared = rows_of(log_n, 70, &mut rng);
+    let rows: Vec<Vec<u32>> = vec![
+        shared.clone(),
+        shared.clone(),
+        shared,
+        rows_of(log_n.saturating_sub(2), 30, &mut rng),
+        Vec::new(),
+    ];
+    let gap = 3;
+    let mut expected = junk(gap);
+    let mut starts = Vec::new();
+    for ((values, rows), &(_, words)) in sources.iter().zip(&rows).zip(&shapes) {
+        starts.push(expected.len());
+        for &r in rows {
+            expected.extend_from_slice(&values[r as usize * words as usize..][..words as usize]);
+        }
+    }
+    let device: Vec<K::Column> = sources.iter().map(|v| kernels.upload(v).unwrap()).collect();
+    let gathers: Vec<ops::Gather<'_, K::Column>> = (0..sources.len())
+        .map(|k| ops::Gather {
+            src: &device[k],
+            rows: &rows[k],
+            words: shapes[k].1,
+            out_start: starts[k],
+        })
+        .collect();
+    let mut out = kernels.upload(&junk(expected.len())).unwrap();
+    kernels.gather_many(&gathers, &mut out).unwrap();
+    assert_eq!(
+        kernels.download(&out).unwrap(),
+        expected,
+        "gathers of 2^{log_n}"
+    );
+    let past = [1u32 << log_n];
+    let bad_row = ops::Gather {
+        rows: &past,
+        ..gathers[0]
+    };
+    assert!(
+        kernels.gather_many(&[bad_row], &mut out).is_err(),
+        "a row past its source is refused"
+    );
+    let late = ops::Gather {
+        out_start: expected.len() - 1,
+        ..gathers[2]
+    };
+    assert!(
+        kernels.gather_many(&[late], &mut out).is_err(),
+        "an output too short from its start is refused"
+    );
+}
+
 /// `PolyOps::eval_at_point` of 2^log_n coefficients at a random point of the extension.
 pub fn check_eval_at_point<K: Kernels>(kernels: &K, log_n: u32) {
     let mut rng = ChaCha8Rng::seed_from_u64(1100 + u64::from(log_n));
@@ -453,6 +565,32 @@ pub fn check_eval_at_point<K: Kernels>(kernels: &K, log_n: u32) {
         expected,
         "2^{log_n} coefficients"
     );
+}
+
+/// `n_columns` polynomials of 2^log_n coefficients (log_n ≥ 1) at one point in one batch
+/// (`ops::eval_many_at_point`), each against `CpuBackend::eval_at_point`.
+pub fn check_eval_many<K: Kernels>(kernels: &K, log_n: u32, n_columns: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1300 + u64::from(log_n));
+    let point = CirclePoint {
+        x: random_secure(&mut rng),
+        y: random_secure(&mut rng),
+    };
+    let columns: Vec<Vec<u32>> = (0..n_columns)
+        .map(|k| column(1 << log_n, 1400 + k as u64))
+        .collect();
+    let device: Vec<K::Column> = columns.iter().map(|c| kernels.upload(c).unwrap()).collect();
+    let factors = kernels.upload(&ops::point_factors(log_n, point)).unwrap();
+    let refs: Vec<&K::Column> = device.iter().collect();
+    let got = ops::eval_many_at_point(kernels, &refs, log_n, &factors).unwrap();
+    assert_eq!(got.len(), n_columns);
+    for (k, (c, value)) in columns.iter().zip(got).enumerate() {
+        let expected =
+            CpuBackend::eval_at_point(&CircleCoefficients::<CpuBackend>::new(field(c)), point);
+        assert_eq!(
+            value, expected,
+            "column {k} of {n_columns} of 2^{log_n} coefficients"
+        );
+    }
 }
 
 /// `FriOps::decompose` of a secure evaluation on a circle domain of 2^log_n points.
