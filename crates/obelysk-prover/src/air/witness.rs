@@ -154,6 +154,52 @@ pub type StepRecord = [u32; record::WORDS];
 
 mod chunks;
 
+/// The steps' records, in a buffer that goes back to [`SPARE_RECORDS`] when dropped: a fresh
+/// buffer (54 MB at 2^20 steps) cost more than the replay itself in page faults, the kernel
+/// zeroing every page on its first touch, on the 2-core machine this was measured on.
+#[derive(Debug)]
+pub struct Records(Vec<StepRecord>);
+
+/// Record buffers of finished proofs, for the next ones; proofs running at once take one each.
+static SPARE_RECORDS: std::sync::Mutex<Vec<Vec<StepRecord>>> = std::sync::Mutex::new(Vec::new());
+/// Buffers kept, and the most words they may hold together.
+const MAX_SPARE_RECORDS: usize = 4;
+const MAX_SPARE_WORDS: usize = 1 << 28;
+
+impl Records {
+    /// `len` records of unspecified contents: a spare buffer's, grown or cut to length.
+    fn with_len(len: usize) -> Self {
+        let spare = SPARE_RECORDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut records = spare.unwrap_or_default();
+        records.resize(len, [0; record::WORDS]);
+        Self(records)
+    }
+}
+
+impl std::ops::Deref for Records {
+    type Target = [StepRecord];
+    fn deref(&self) -> &[StepRecord] {
+        &self.0
+    }
+}
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        let records = std::mem::take(&mut self.0);
+        let mut spare = SPARE_RECORDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let words = |v: &Vec<StepRecord>| v.capacity() * record::WORDS;
+        let kept: usize = spare.iter().map(words).sum();
+        if spare.len() < MAX_SPARE_RECORDS && kept + words(&records) <= MAX_SPARE_WORDS {
+            spare.push(records);
+        }
+    }
+}
+
 /// Rows filled per parallel task.
 const ROW_CHUNK: usize = 1 << 12;
 /// Steps replayed per parallel task.
@@ -169,7 +215,7 @@ impl Witness {
     /// The replay of the trace: every table's columns, and one [`StepRecord`] per step for the
     /// CPU component's rows. The returned witness's `cpu` is empty: a backend fills
     /// it from the records ([`cpu_columns`] on the host).
-    pub fn replay(trace: &ExecutionTrace) -> (Self, Vec<StepRecord>) {
+    pub fn replay(trace: &ExecutionTrace) -> (Self, Records) {
         let code = trace.program().instructions();
         let steps = trace.steps();
         let shape = Shape {
@@ -178,14 +224,16 @@ impl Witness {
             data_log: log_size_for(trace.data_words() as usize),
         };
 
-        // The step's own values first, in parallel: this also touches every page of the
-        // records, which a sequential first touch pays for one page fault at a time.
-        let mut records = vec![[0u32; record::WORDS]; steps.len()];
+        // The step's own values first, in parallel, every word of every record (a reused
+        // buffer holds an earlier proof's).
+        let mut records = Records::with_len(steps.len());
         records
+            .0
             .par_chunks_mut(ROW_CHUNK)
             .zip(steps.par_chunks(ROW_CHUNK))
             .for_each(|(records, steps)| {
                 for (r, step) in records.iter_mut().zip(steps) {
+                    *r = [0; record::WORDS];
                     r[record::PC] = step.pc;
                     r[record::B_VALUE] = step.b_value.value();
                     r[record::C_VALUE] = step.c_value.value();
@@ -199,7 +247,7 @@ impl Witness {
         // overwrites, the I/O indices, and the final memory. Chunks replay in parallel from an
         // unknown state, then a short sequential pass joins them (see `chunks`).
         let data_len = 1usize << shape.data_log;
-        let state = chunks::replay(code, steps, &mut records, data_len, REPLAY_CHUNK);
+        let state = chunks::replay(code, steps, &mut records.0, data_len, REPLAY_CHUNK);
         let (reg_val, reg_ts, data_val, data_ts) =
             (state.reg_val, state.reg_ts, state.data_val, state.data_ts);
 
@@ -527,5 +575,35 @@ fn fill_row(set: &mut impl FnMut(usize, u32), clk: u32, ins: Instruction, r: &St
         set(col::LT_LO, lo);
         set(col::LT_MID, mid);
         set(col::LT_HI, hi);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use obelysk_vm::asm::assemble;
+    use obelysk_vm::ObelyskVM;
+
+    /// A spare buffer holds an earlier proof's records (here junk, and more of them): the
+    /// replay must give the records a zeroed buffer gets.
+    #[test]
+    fn a_reused_record_buffer_gives_a_fresh_buffers_records() {
+        let program = assemble(crate::testing::ALL_OPCODES, "reuse.oasm").unwrap();
+        let mut vm = ObelyskVM::new();
+        vm.load(&program);
+        vm.set_inputs([3, 4, 2_147_483_642, 6].map(M31::from).to_vec());
+        let trace = vm.execute().unwrap();
+        let spares = || {
+            SPARE_RECORDS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        spares().clear();
+        let fresh = Witness::replay(&trace).1.to_vec();
+        for extra in [0, 7] {
+            spares().push(vec![[u32::MAX - 3; record::WORDS]; fresh.len() + extra]);
+            let (_, reused) = Witness::replay(&trace);
+            assert_eq!(&reused[..], &fresh[..], "{extra} records more in the spare");
+        }
     }
 }
