@@ -82,3 +82,17 @@ extern "C" __global__ void gather_many(const u32* plan, u32 n_sources, u32 max_r
         }
     }
 }
+
+// Several copies of n words in one launch (a batch of columns into one buffer for an FFT, and
+// back out): `plan` holds six words per copy, the source's address (low, high) and start, then
+// the destination's address (low, high) and start.
+extern "C" __global__ void copy_many(const u32* plan, u32 n_copies, u32 n) {
+    u64 total = (u64)n_copies * n;
+    for (u64 t = grid_start(); t < total; t += grid_stride()) {
+        const u32* copy = plan + 6 * (t / n);
+        u64 i = t % n;
+        const u32* src = (const u32*)(((u64)copy[1] << 32) | copy[0]);
+        u32* dst = (u32*)(((u64)copy[4] << 32) | copy[3]);
+        dst[copy[5] + i] = src[copy[2] + i];
+    }
+}

@@ -13,8 +13,8 @@ use cudarc::driver::{
 
 use crate::kernels::SOURCES;
 use crate::ops::{
-    check_eval_many, check_grind, check_rows, gather_plan, leaves_table, lifted_len, twiddles_read,
-    Gather, Kernels, Layers,
+    check_eval_many, check_grind, check_rows, copy_plan, gather_plan, leaves_table, lifted_len,
+    twiddles_read, Gather, Kernels, Layers,
 };
 use crate::{library, nvrtc, GpuError, Result};
 
@@ -237,6 +237,22 @@ impl CudaKernels {
         // The next upload reuses the staging memory.
         self.stream.synchronize().map_err(driver("upload"))?;
         Ok(Some(out))
+    }
+
+    /// Runs a checked [`copy_plan`] of `n_copies` copies of `n` words.
+    fn copy_many(&self, plan: &[u32], n_copies: usize, n: usize) -> Result<()> {
+        let items = u32::try_from(n_copies as u64 * n as u64)
+            .map_err(|_| GpuError::Unsupported("2^32 words in one batch of copies".into()))?;
+        if items == 0 {
+            return Ok(());
+        }
+        let plan = self.upload(plan)?;
+        let (n_copies, n) = (n_copies as u32, n as u32);
+        let mut launch = self.stream.launch_builder(self.function("copy_many"));
+        launch.arg(&plan).arg(&n_copies).arg(&n);
+        // SAFETY: `copy_many(const u32*, u32, u32)`; every copy's ranges lie in its columns
+        // (`copy_plan`), which the callers keep alive past the launch.
+        self.launched(unsafe { launch.launch(Self::config(items)) }.map(|_| ()))
     }
 
     /// Under profiling, times the rest of the caller's scope as `name`.
@@ -1022,6 +1038,47 @@ impl Kernels for CudaKernels {
         // SAFETY: `gather(const u32*, const u32*, u32, u32, u32*, u32)`; every row's words lie
         // in `src` and `out` holds out_start + n·words values (checked).
         self.launched(unsafe { launch.launch(Self::config(n)) }.map(|_| ()))
+    }
+
+    fn concat(
+        &self,
+        parts: &[(&CudaSlice<u32>, usize)],
+        n: usize,
+        stride: usize,
+        out: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        let dst_len = out.len();
+        let dst = out.device_ptr_mut(&self.stream).0;
+        let copies: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, (src, start))| {
+                let address = src.device_ptr(&self.stream).0;
+                (address, src.len(), *start, dst, dst_len, k * stride)
+            })
+            .collect();
+        self.copy_many(&copy_plan(&copies, n)?, parts.len(), n)
+    }
+
+    fn split_into(
+        &self,
+        src: &CudaSlice<u32>,
+        start: usize,
+        stride: usize,
+        n: usize,
+        outs: &mut [&mut CudaSlice<u32>],
+    ) -> Result<()> {
+        let (address, len) = (src.device_ptr(&self.stream).0, src.len());
+        let copies: Vec<_> = outs
+            .iter_mut()
+            .enumerate()
+            .map(|(k, out)| {
+                let dst_len = out.len();
+                let dst = out.device_ptr_mut(&self.stream).0;
+                (address, len, start + k * stride, dst, dst_len, 0)
+            })
+            .collect();
+        self.copy_many(&copy_plan(&copies, n)?, outs.len(), n)
     }
 
     fn gather_many(

@@ -127,6 +127,9 @@ fn lifts_and_gathers_on_the_device_match_stwo() {
     for (log_n, words) in [(0, 1), (20, 1), (20, 8)] {
         common::check_gather(kernels.as_ref(), log_n, words);
     }
+    for (n, parts) in [(2, 1), (300, 7), (1 << 20, 16)] {
+        common::check_concat_and_split(kernels.as_ref(), n, parts);
+    }
     for log_n in [2, 5, 12, 20, 22] {
         common::check_gather_many(kernels.as_ref(), log_n);
     }

@@ -178,6 +178,16 @@ mod emulated {
     }
 
     #[test]
+    fn batched_copies_match_the_host() {
+        for kernels in SHAPES {
+            for (n, parts) in [(2, 1), (5, 3), (300, 7)] {
+                check_concat_and_split(&kernels, n, parts);
+            }
+        }
+        check_concat_and_split(&Emulator::default(), 1 << 20, 4);
+    }
+
+    #[test]
     fn batched_gathers_match_the_host() {
         for kernels in SHAPES {
             for log_n in [2, 5, 12] {

@@ -66,6 +66,10 @@ void emu_run_sums(u32 grid, u32 block, const u32* values, u32 run, u32 n_runs, u
     emu_launch(grid, block, [&] { run_sums(values, run, n_runs, out); });
 }
 
+void emu_copy_many(u32 grid, u32 block, const u32* plan, u32 n_copies, u32 n) {
+    emu_launch(grid, block, [&] { copy_many(plan, n_copies, n); });
+}
+
 void emu_gather_many(u32 grid, u32 block, const u32* plan, u32 n_sources, u32 max_rows,
                      u32* out) {
     emu_launch(grid, block, [&] { gather_many(plan, n_sources, max_rows, out); });

@@ -278,11 +278,12 @@ fn split<D: Device>(
     let kernels = kernels::<D>();
     let n = 1usize << log_size;
     let domain = CanonicCoset::new(log_size).circle_domain();
-    (0..kernels.len(buffer) / n)
-        .map(|k| {
-            let mut column = ok(kernels.alloc(n));
-            ok(kernels.copy_range(buffer, u32_of(k * n), &mut column, 0, u32_of(n)));
-            CircleEvaluation::new(domain, DeviceColumn::from_buffer(column, n))
-        })
+    let mut columns: Vec<Buffer<D>> = (0..kernels.len(buffer) / n)
+        .map(|_| ok(kernels.alloc(n)))
+        .collect();
+    ok(kernels.split_into(buffer, 0, n, n, &mut columns.iter_mut().collect::<Vec<_>>()));
+    columns
+        .into_iter()
+        .map(|column| CircleEvaluation::new(domain, DeviceColumn::from_buffer(column, n)))
         .collect()
 }

@@ -15,7 +15,7 @@ use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
 
 use super::poly::device_twiddles;
-use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend, DeviceColumn};
+use super::{kernels, ok, Buffer, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels};
 
 /// The four coordinates of `values`, one after another in one buffer.
@@ -23,9 +23,8 @@ pub(super) fn pack<D: Device>(values: &SecureColumnByCoords<DeviceBackend<D>>) -
     let n = values.len();
     let kernels = kernels::<D>();
     let mut packed = ok(kernels.alloc((4 * n).max(1)));
-    for (c, column) in values.columns.iter().enumerate() {
-        ok(kernels.copy_range(column.buffer(), 0, &mut packed, u32_of(c * n), u32_of(n)));
-    }
+    let parts: Vec<_> = values.columns.iter().map(|c| (c.buffer(), 0)).collect();
+    ok(kernels.concat(&parts, n, n, &mut packed));
     packed
 }
 
@@ -45,10 +44,10 @@ pub(super) fn unpack<D: Device>(
     packed: Buffer<D>,
     n: usize,
 ) -> SecureColumnByCoords<DeviceBackend<D>> {
-    let whole = DeviceColumn::<D, BaseField>::from_buffer(packed, 4 * n);
-    SecureColumnByCoords {
-        columns: array::from_fn(|c| whole.slice(c * n, n)),
-    }
+    let mut columns: [DeviceColumn<D, BaseField>; 4] = array::from_fn(|_| DeviceColumn::alloc(n));
+    let mut outs: Vec<_> = columns.iter_mut().map(|c| c.buffer_mut()).collect();
+    ok(kernels::<D>().split_into(&packed, 0, n, n, &mut outs));
+    SecureColumnByCoords { columns }
 }
 
 fn to_cpu<D: Device>(

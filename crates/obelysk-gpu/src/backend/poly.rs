@@ -135,17 +135,13 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
                 continue;
             }
             let n = domain.size();
+            let mut values: Vec<_> = members
+                .iter()
+                .map(|&m| columns[m].take().expect("each column once").values)
+                .collect();
             let mut batch = ok(kernels.alloc(members.len() * n));
-            for (k, &m) in members.iter().enumerate() {
-                let eval = columns[m].as_ref().expect("each column once");
-                ok(kernels.copy_range(
-                    eval.values.buffer(),
-                    0,
-                    &mut batch,
-                    u32_of(k * n),
-                    u32_of(n),
-                ));
-            }
+            let parts: Vec<_> = values.iter().map(|v| (v.buffer(), 0)).collect();
+            ok(kernels.concat(&parts, n, n, &mut batch));
             ok(ops::interpolate_columns(
                 kernels,
                 &mut batch,
@@ -153,10 +149,10 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
                 domain,
                 device_twiddles(twiddles),
             ));
-            for (k, &m) in members.iter().enumerate() {
-                // The evaluation's buffer takes the coefficients, as `interpolate` does in place.
-                let mut values = columns[m].take().expect("each column once").values;
-                ok(kernels.copy_range(&batch, u32_of(k * n), values.buffer_mut(), 0, u32_of(n)));
+            // Each evaluation's buffer takes its coefficients, as `interpolate` does in place.
+            let mut outs: Vec<_> = values.iter_mut().map(|v| v.buffer_mut()).collect();
+            ok(kernels.split_into(&batch, 0, n, n, &mut outs));
+            for (&m, values) in members.iter().zip(values) {
                 polys[m] = Some(CircleCoefficients::new(values));
             }
         }
@@ -308,16 +304,11 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
             let n = domain.size();
             let n_coeffs = polynomials[members[0]].coeffs.len();
             let mut batch = ok(kernels.alloc(members.len() * n));
-            for (k, &m) in members.iter().enumerate() {
-                let coeffs = &polynomials[m].coeffs;
-                ok(kernels.copy_range(
-                    coeffs.buffer(),
-                    0,
-                    &mut batch,
-                    u32_of(k * n),
-                    u32_of(n_coeffs),
-                ));
-            }
+            let parts: Vec<_> = members
+                .iter()
+                .map(|&m| (polynomials[m].coeffs.buffer(), 0))
+                .collect();
+            ok(kernels.concat(&parts, n_coeffs, n, &mut batch));
             ok(ops::evaluate_columns(
                 kernels,
                 &mut batch,
@@ -326,9 +317,11 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
                 domain,
                 device_twiddles(twiddles),
             ));
-            for (k, &m) in members.iter().enumerate() {
-                let mut values = DeviceColumn::alloc(n);
-                ok(kernels.copy_range(&batch, u32_of(k * n), values.buffer_mut(), 0, u32_of(n)));
+            let mut values: Vec<DeviceColumn<D, BaseField>> =
+                members.iter().map(|_| DeviceColumn::alloc(n)).collect();
+            let mut outs: Vec<_> = values.iter_mut().map(|v| v.buffer_mut()).collect();
+            ok(kernels.split_into(&batch, 0, n, n, &mut outs));
+            for (&m, values) in members.iter().zip(values) {
                 evals[m] = Some(CircleEvaluation::new(domain, values));
             }
         }

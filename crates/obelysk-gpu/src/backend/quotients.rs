@@ -32,20 +32,12 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
         // The kernel reads the group's columns from one buffer.
         let column_len = first.len();
         let mut group = ok(kernels.alloc(columns.len() * column_len));
-        for (i, column) in columns.iter().enumerate() {
-            assert_eq!(
-                column.len(),
-                column_len,
-                "columns of one group differ in size"
-            );
-            ok(kernels.copy_range(
-                column.values.buffer(),
-                0,
-                &mut group,
-                u32_of(i * column_len),
-                u32_of(column_len),
-            ));
-        }
+        assert!(
+            columns.iter().all(|c| c.len() == column_len),
+            "columns of one group differ in size"
+        );
+        let parts: Vec<_> = columns.iter().map(|c| (c.values.buffer(), 0)).collect();
+        ok(kernels.concat(&parts, column_len, column_len, &mut group));
         let numerators = ok(ops::accumulate_numerators(
             kernels,
             &[NumeratorGroup {

@@ -72,6 +72,7 @@ extern "C" {
         n_runs: u32,
         out: *mut u32,
     );
+    pub fn emu_copy_many(grid: u32, block: u32, plan: *const u32, n_copies: u32, n: u32);
     pub fn emu_gather_many(
         grid: u32,
         block: u32,

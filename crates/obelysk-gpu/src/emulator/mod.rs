@@ -3,8 +3,8 @@
 //! backend, on machines without a GPU.
 
 use crate::ops::{
-    check_eval_many, check_grind, check_rows, gather_plan, leaves_table, lifted_len, twiddles_read,
-    Gather, Kernels, Layers,
+    check_eval_many, check_grind, check_rows, copy_plan, gather_plan, leaves_table, lifted_len,
+    twiddles_read, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
 
@@ -59,6 +59,19 @@ impl Emulator {
             )
         };
         Ok(())
+    }
+}
+
+impl Emulator {
+    /// Runs a checked [`copy_plan`] of `n_copies` copies of `n` words (the destinations are
+    /// the callers' `&mut` vectors, distinct from the sources).
+    fn copy_many(&self, plan: &[u32], n_copies: usize, n: usize) {
+        let (n_copies, n) = (
+            u32::try_from(n_copies).expect("copies fit a plan"),
+            u32::try_from(n).expect("checked by the plan"),
+        );
+        // SAFETY: every copy's ranges lie in its vector (`copy_plan`).
+        unsafe { ffi::emu_copy_many(self.grid, self.block, plan.as_ptr(), n_copies, n) };
     }
 }
 
@@ -736,6 +749,59 @@ impl Kernels for Emulator {
                 out_start,
             )
         };
+        Ok(())
+    }
+
+    fn concat(
+        &self,
+        parts: &[(&Vec<u32>, usize)],
+        n: usize,
+        stride: usize,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let (dst, dst_len) = (out.as_mut_ptr() as u64, out.len());
+        let copies: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, (src, start))| {
+                (
+                    src.as_ptr() as u64,
+                    src.len(),
+                    *start,
+                    dst,
+                    dst_len,
+                    k * stride,
+                )
+            })
+            .collect();
+        self.copy_many(&copy_plan(&copies, n)?, parts.len(), n);
+        Ok(())
+    }
+
+    fn split_into(
+        &self,
+        src: &Vec<u32>,
+        start: usize,
+        stride: usize,
+        n: usize,
+        outs: &mut [&mut Vec<u32>],
+    ) -> Result<()> {
+        let (address, len) = (src.as_ptr() as u64, src.len());
+        let copies: Vec<_> = outs
+            .iter_mut()
+            .enumerate()
+            .map(|(k, out)| {
+                (
+                    address,
+                    len,
+                    start + k * stride,
+                    out.as_mut_ptr() as u64,
+                    out.len(),
+                    0,
+                )
+            })
+            .collect();
+        self.copy_many(&copy_plan(&copies, n)?, outs.len(), n);
         Ok(())
     }
 

@@ -206,6 +206,24 @@ pub trait Kernels {
         out: &mut Self::Column,
         out_start: u32,
     ) -> Result<()>;
+    /// `n` words from each part `(column, start)` into `out` at `k · stride` for part k, in one
+    /// launch.
+    fn concat(
+        &self,
+        parts: &[(&Self::Column, usize)],
+        n: usize,
+        stride: usize,
+        out: &mut Self::Column,
+    ) -> Result<()>;
+    /// `n` words of `src` from `start + k · stride` into the start of `outs[k]`, in one launch.
+    fn split_into(
+        &self,
+        src: &Self::Column,
+        start: usize,
+        stride: usize,
+        n: usize,
+        outs: &mut [&mut Self::Column],
+    ) -> Result<()>;
     /// Several [`Kernels::gather`]s in one launch and one upload (of [`gather_plan`]).
     fn gather_many(
         &self,
@@ -471,6 +489,32 @@ pub fn leaves_table<C>(
         table.extend([a as u32, (a >> 32) as u32, l]);
     }
     Ok(table)
+}
+
+/// The plan `copy_many` reads (see `kernels/columns.cu`) for copies of `n` words, each given as
+/// (source address, its length, start; destination address, its length, start). Fails unless
+/// every range lies in its column and fits the kernel's 32-bit offsets.
+pub fn copy_plan(copies: &[(u64, usize, usize, u64, usize, usize)], n: usize) -> Result<Vec<u32>> {
+    let mut plan = Vec::with_capacity(6 * copies.len());
+    for &(src, src_len, src_start, dst, dst_len, dst_start) in copies {
+        if src_start + n > src_len || dst_start + n > dst_len {
+            return Err(GpuError::Unsupported(format!(
+                "a copy of {n} words from {src_start} of {src_len} to {dst_start} of {dst_len}"
+            )));
+        }
+        as_u32(src_start + n, "a copy's end")?;
+        as_u32(dst_start + n, "a copy's end")?;
+        plan.extend([
+            src as u32,
+            (src >> 32) as u32,
+            src_start as u32,
+            dst as u32,
+            (dst >> 32) as u32,
+            dst_start as u32,
+        ]);
+    }
+    as_u32(n, "words per copy")?;
+    Ok(plan)
 }
 
 /// One source of [`Kernels::gather_many`]: `rows` of `src` (values `words` wide) go to `out`

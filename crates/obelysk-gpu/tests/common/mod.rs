@@ -472,6 +472,66 @@ pub fn check_gather<K: Kernels>(kernels: &K, log_n: u32, words: u32) {
     );
 }
 
+/// Batched copies (`Kernels::concat` and `Kernels::split_into`): parts from offsets into a
+/// strided buffer whose gaps keep their junk, and back out; ranges past a column are refused.
+pub fn check_concat_and_split<K: Kernels>(kernels: &K, n: usize, n_parts: usize) {
+    let stride = n + 3;
+    let sources: Vec<Vec<u32>> = (0..n_parts)
+        .map(|k| column(n + 2, 800 + k as u64))
+        .collect();
+    let device: Vec<K::Column> = sources.iter().map(|s| kernels.upload(s).unwrap()).collect();
+    let parts: Vec<(&K::Column, usize)> = device.iter().zip(0..).map(|(d, k)| (d, k % 3)).collect();
+    let mut out = kernels.upload(&junk(n_parts * stride)).unwrap();
+    kernels.concat(&parts, n, stride, &mut out).unwrap();
+    let mut expected = junk(n_parts * stride);
+    for (k, s) in sources.iter().enumerate() {
+        expected[k * stride..][..n].copy_from_slice(&s[k % 3..][..n]);
+    }
+    assert_eq!(
+        kernels.download(&out).unwrap(),
+        expected,
+        "{n_parts} parts of {n}"
+    );
+    let mut outs: Vec<K::Column> = (0..n_parts)
+        .map(|_| kernels.upload(&junk(n + 1)).unwrap())
+        .collect();
+    kernels
+        .split_into(
+            &out,
+            1,
+            stride,
+            n - 1,
+            &mut outs.iter_mut().collect::<Vec<_>>(),
+        )
+        .unwrap();
+    for (k, o) in outs.iter().enumerate() {
+        let got = kernels.download(o).unwrap();
+        assert_eq!(
+            got[..n - 1],
+            expected[k * stride + 1..][..n - 1],
+            "part {k} of {n}"
+        );
+        assert_eq!(got[n - 1..], junk(2), "past part {k} of {n}");
+    }
+    let short = [(&device[0], 3)];
+    assert!(
+        kernels.concat(&short, n, stride, &mut out).is_err(),
+        "a source range past its column"
+    );
+    assert!(
+        kernels
+            .split_into(
+                &out,
+                0,
+                stride,
+                n + 2,
+                &mut outs.iter_mut().collect::<Vec<_>>()
+            )
+            .is_err(),
+        "a destination range past its column"
+    );
+}
+
 /// Several gathers in one launch (`Kernels::gather_many`): sources of different lengths and
 /// widths, some sharing their rows, one with none, into one output after a gap of junk it must
 /// keep; and the checks that refuse a row past a source or an output too short.
