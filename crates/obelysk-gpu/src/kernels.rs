@@ -37,6 +37,7 @@ pub const SOURCES: [KernelSource; 11] = [
             "lift_add",
             "gather",
             "gather_many",
+            "copy_many",
             "pack_leaves",
         ],
     },
@@ -96,5 +97,38 @@ impl KernelSource {
     pub fn program(&self) -> String {
         let body = self.source.replace("#include \"m31.cuh\"", "");
         format!("{M31_HEADER}\n// ---- {}\n{body}", self.file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel missing from its file's list is never loaded, and the backend finds out only
+    /// on a device, mid-proof.
+    #[test]
+    fn every_entry_point_is_listed_and_every_listed_one_exists() {
+        for source in &SOURCES {
+            let defined: Vec<&str> = source
+                .source
+                .split("extern \"C\" __global__ void ")
+                .skip(1)
+                .map(|rest| rest.split('(').next().unwrap_or_default().trim())
+                .collect();
+            for name in &defined {
+                assert!(
+                    source.functions.contains(name),
+                    "{}: {name} is not in its list",
+                    source.file
+                );
+            }
+            for name in source.functions {
+                assert!(
+                    defined.contains(name),
+                    "{}: {name} is listed but not defined",
+                    source.file
+                );
+            }
+        }
     }
 }
