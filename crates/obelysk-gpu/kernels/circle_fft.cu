@@ -1,4 +1,4 @@
-// Up to five consecutive layers of stwo's circle FFT over columns in bit-reversed order
+// Up to three consecutive layers of stwo's circle FFT over columns in bit-reversed order
 // (`fft_layer_loop` of its CPU backend), in one launch. Pair k of layer i is (i0, i0 + 2^i) with
 // i0 = (h << (i + 1)) + (k mod 2^i), h = k >> i, and uses twiddle h of the layer: so the element
 // x (bit i clear) pairs with x + 2^i under twiddle x >> (i + 1).
@@ -13,7 +13,7 @@
 // `layer_twiddle`).
 #include "m31.cuh"
 
-#define MAX_FUSED_LAYERS 5
+#define MAX_FUSED_LAYERS 3
 
 // Group t of the launch is group t mod (n / 2^n_layers) of column t / (n / 2^n_layers); each
 // column holds n values, one after another.
@@ -71,26 +71,24 @@ __device__ __forceinline__ void fft_layers_launch(u32* values, const u32* twiddl
         switch (n_layers) {
             case 1: fft_group_layers<1, INVERSE>(column, x0, twiddles, offsets, low); break;
             case 2: fft_group_layers<2, INVERSE>(column, x0, twiddles, offsets, low); break;
-            case 3: fft_group_layers<3, INVERSE>(column, x0, twiddles, offsets, low); break;
-            case 4: fft_group_layers<4, INVERSE>(column, x0, twiddles, offsets, low); break;
-            default: fft_group_layers<5, INVERSE>(column, x0, twiddles, offsets, low); break;
+            default: fft_group_layers<3, INVERSE>(column, x0, twiddles, offsets, low); break;
         }
     }
 }
 
 // `n_layers` (1 to MAX_FUSED_LAYERS) layers from `low` up, evaluation direction.
 extern "C" __global__ void fft_layers(u32* values, const u32* twiddles, u32 offset0, u32 offset1,
-                                      u32 offset2, u32 offset3, u32 offset4, u32 low,
-                                      u32 n_layers, u32 n, u32 n_columns) {
-    const u32 offsets[MAX_FUSED_LAYERS] = {offset0, offset1, offset2, offset3, offset4};
+                                      u32 offset2, u32 low, u32 n_layers, u32 n,
+                                      u32 n_columns) {
+    const u32 offsets[MAX_FUSED_LAYERS] = {offset0, offset1, offset2};
     fft_layers_launch<false>(values, twiddles, offsets, low, n_layers, n, n_columns);
 }
 
 // The same layers, interpolation direction.
 extern "C" __global__ void ifft_layers(u32* values, const u32* itwiddles, u32 offset0,
-                                       u32 offset1, u32 offset2, u32 offset3, u32 offset4,
-                                       u32 low, u32 n_layers, u32 n, u32 n_columns) {
-    const u32 offsets[MAX_FUSED_LAYERS] = {offset0, offset1, offset2, offset3, offset4};
+                                       u32 offset1, u32 offset2, u32 low, u32 n_layers, u32 n,
+                                       u32 n_columns) {
+    const u32 offsets[MAX_FUSED_LAYERS] = {offset0, offset1, offset2};
     fft_layers_launch<true>(values, itwiddles, offsets, low, n_layers, n, n_columns);
 }
 

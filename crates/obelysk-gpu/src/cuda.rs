@@ -334,17 +334,19 @@ impl CudaKernels {
         self.check(columns, n as usize * n_columns as usize)?;
         layers.check(n, twiddles.len())?;
         let work = u32::try_from((n >> layers.count) as u64 * n_columns as u64).unwrap_or(u32::MAX);
+        let [offset0, offset1, offset2] = layers.offsets;
         let mut launch = self.stream.launch_builder(self.function(function));
-        launch.arg(columns).arg(twiddles);
-        for offset in &layers.offsets {
-            launch.arg(offset);
-        }
         launch
+            .arg(columns)
+            .arg(twiddles)
+            .arg(&offset0)
+            .arg(&offset1)
+            .arg(&offset2)
             .arg(&layers.low)
             .arg(&layers.count)
             .arg(&n)
             .arg(&n_columns);
-        // SAFETY: `{i,}fft_layers(u32*, const u32*, u32 ×5, u32, u32, u32, u32)`; the
+        // SAFETY: `{i,}fft_layers(u32*, const u32*, u32, u32, u32, u32, u32, u32, u32)`; the
         // columns hold n_columns·n values and the twiddle tree every layer's range (checked).
         self.launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }

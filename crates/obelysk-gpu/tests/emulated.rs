@@ -178,21 +178,6 @@ mod emulated {
     }
 
     #[test]
-    fn fft_launches_of_every_size_match_stwo() {
-        for layers in 1..=ops::MAX_FUSED_LAYERS {
-            ops::set_fused_layers_here(Some(layers));
-            for kernels in [Emulator { grid: 3, block: 7 }, Emulator::default()] {
-                for log_size in [3, 4, 7, 11] {
-                    check_interpolate(&kernels, log_size, 1);
-                    check_evaluate(&kernels, log_size, 1);
-                }
-            }
-            check_evaluate(&Emulator::default(), 16, 1);
-        }
-        ops::set_fused_layers_here(None);
-    }
-
-    #[test]
     fn batched_copies_match_the_host() {
         for kernels in SHAPES {
             for (n, parts) in [(2, 1), (5, 3), (300, 7)] {

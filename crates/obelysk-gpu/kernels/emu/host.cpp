@@ -20,20 +20,17 @@ void emu_bit_reverse(u32 grid, u32 block, u32* values, u32 log_n) {
     emu_launch(grid, block, [&] { bit_reverse(values, log_n); });
 }
 
-void emu_fft_layers(u32 grid, u32 block, u32* values, const u32* twiddles, const u32* offsets,
-                    u32 low, u32 n_layers, u32 n, u32 n_columns) {
-    const u32* o = offsets;
+void emu_fft_layers(u32 grid, u32 block, u32* values, const u32* twiddles, u32 offset0,
+                    u32 offset1, u32 offset2, u32 low, u32 n_layers, u32 n, u32 n_columns) {
     emu_launch(grid, block, [&] {
-        fft_layers(values, twiddles, o[0], o[1], o[2], o[3], o[4], low, n_layers, n, n_columns);
+        fft_layers(values, twiddles, offset0, offset1, offset2, low, n_layers, n, n_columns);
     });
 }
 
-void emu_ifft_layers(u32 grid, u32 block, u32* values, const u32* itwiddles, const u32* offsets,
-                     u32 low, u32 n_layers, u32 n, u32 n_columns) {
-    const u32* o = offsets;
+void emu_ifft_layers(u32 grid, u32 block, u32* values, const u32* itwiddles, u32 offset0,
+                     u32 offset1, u32 offset2, u32 low, u32 n_layers, u32 n, u32 n_columns) {
     emu_launch(grid, block, [&] {
-        ifft_layers(values, itwiddles, o[0], o[1], o[2], o[3], o[4], low, n_layers, n,
-                    n_columns);
+        ifft_layers(values, itwiddles, offset0, offset1, offset2, low, n_layers, n, n_columns);
     });
 }
 

@@ -27,7 +27,7 @@ impl Default for Emulator {
 
 /// `emu_fft_layers` and `emu_ifft_layers` take the same arguments.
 type LayersFn =
-    unsafe extern "C" fn(u32, u32, *mut u32, *const u32, *const u32, u32, u32, u32, u32);
+    unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32, u32, u32, u32);
 
 impl Emulator {
     /// FFT layers in either direction over `n_columns` columns of `n` values.
@@ -41,15 +41,17 @@ impl Emulator {
     ) -> Result<()> {
         check(columns, n as usize * n_columns as usize);
         layers.check(n, twiddles.len())?;
-        // SAFETY: n_columns columns of n values, and every layer's twiddles, exist (checked);
-        // the offsets are MAX_FUSED_LAYERS words, as the C side reads.
+        let [offset0, offset1, offset2] = layers.offsets;
+        // SAFETY: n_columns columns of n values, and every layer's twiddles, exist (checked).
         unsafe {
             kernel(
                 self.grid,
                 self.block,
                 columns.as_mut_ptr(),
                 twiddles.as_ptr(),
-                layers.offsets.as_ptr(),
+                offset0,
+                offset1,
+                offset2,
                 layers.low,
                 layers.count,
                 n,

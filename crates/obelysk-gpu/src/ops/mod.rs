@@ -324,34 +324,7 @@ pub trait Kernels {
 pub const MIN_FFT_LOG_SIZE: u32 = 3;
 
 /// Most FFT layers one launch runs: a thread keeps 2^3 values in registers.
-pub const MAX_FUSED_LAYERS: u32 = 5;
-
-thread_local! {
-    static FUSED_LAYERS_HERE: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
-}
-
-/// Makes the calling thread's FFTs run `layers` per launch (`None`: [`fused_layers`]'s
-/// default), so that tests cover every launch size the kernels take.
-pub fn set_fused_layers_here(layers: Option<u32>) {
-    FUSED_LAYERS_HERE.set(layers.map(|l| l.clamp(1, MAX_FUSED_LAYERS)));
-}
-
-/// Layers one launch runs: three measured fastest on an H100 (five took twice as long, their
-/// 32 values per thread read far apart); `OBELYSK_GPU_FFT_LAYERS` (1 to 5) overrides it, for
-/// measuring.
-pub fn fused_layers() -> u32 {
-    static LAYERS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    if let Some(layers) = FUSED_LAYERS_HERE.get() {
-        return layers;
-    }
-    *LAYERS.get_or_init(|| {
-        std::env::var("OBELYSK_GPU_FFT_LAYERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n| (1..=MAX_FUSED_LAYERS).contains(n))
-            .unwrap_or(3)
-    })
-}
+pub const MAX_FUSED_LAYERS: u32 = 3;
 
 /// FFT layers `low .. low + count` for one launch; `offsets[d]` is where layer `low + d`'s
 /// twiddles start in the twiddle tree.
@@ -364,18 +337,12 @@ pub struct Layers {
 
 impl Layers {
     /// Splits the `n_layers` layers of an FFT, from 0 up, into launches of at most
-    /// [`fused_layers`]; `offset(layer)` locates a layer's twiddles.
+    /// [`MAX_FUSED_LAYERS`]; `offset(layer)` locates a layer's twiddles.
     pub fn split(n_layers: u32, offset: impl Fn(u32) -> u32) -> Vec<Layers> {
-        Self::split_by(n_layers, fused_layers(), offset)
-    }
-
-    /// [`Layers::split`] into launches of at most `per_launch` (1 to [`MAX_FUSED_LAYERS`]).
-    pub fn split_by(n_layers: u32, per_launch: u32, offset: impl Fn(u32) -> u32) -> Vec<Layers> {
-        let per_launch = per_launch.clamp(1, MAX_FUSED_LAYERS);
         (0..n_layers)
-            .step_by(per_launch as usize)
+            .step_by(MAX_FUSED_LAYERS as usize)
             .map(|low| {
-                let count = per_launch.min(n_layers - low);
+                let count = MAX_FUSED_LAYERS.min(n_layers - low);
                 let mut offsets = [0; MAX_FUSED_LAYERS as usize];
                 for (d, o) in offsets.iter_mut().enumerate().take(count as usize) {
                     *o = offset(low + d as u32);
@@ -692,15 +659,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fft_layers_split_into_launches_of_a_bounded_size_and_are_checked() {
-        let launches = Layers::split_by(12, 5, |layer| 100 + layer);
-        let shapes: Vec<_> = launches.iter().map(|l| (l.low, l.count)).collect();
-        assert_eq!(shapes, [(0, 5), (5, 5), (10, 2)]);
-        assert_eq!(launches[1].offsets, [105, 106, 107, 108, 109]);
-        assert_eq!(launches[2].offsets, [110, 111, 0, 0, 0]);
-        let launches = Layers::split_by(7, 3, |layer| 100 + layer);
+    fn fft_layers_split_into_launches_of_at_most_three_and_are_checked() {
+        let launches = Layers::split(7, |layer| 100 + layer);
         let shapes: Vec<_> = launches.iter().map(|l| (l.low, l.count)).collect();
         assert_eq!(shapes, [(0, 3), (3, 3), (6, 1)]);
+        assert_eq!(launches[1].offsets, [103, 104, 105]);
+        assert_eq!(launches[2].offsets, [106, 0, 0]);
         // 2^7 values, twiddles enough for every layer.
         for l in &launches {
             l.check(1 << 7, 1 << 10).unwrap();
