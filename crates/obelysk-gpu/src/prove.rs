@@ -24,10 +24,10 @@ pub enum BackendChoice {
     Emulator,
 }
 
-/// Below 2^18 steps a 16-core host's SIMD backend beats the H200: a GPU proof has tens of
-/// milliseconds of fixed cost in small transfers (out-of-domain samples, decommitted values),
-/// measured in docs/benchmarks.md.
-pub const AUTO_GPU_MIN_LOG_STEPS: u32 = 18;
+/// From 2^14 steps up an H100 proves faster than its 16-core host's SIMD backend (12 ms against
+/// 19–26 ms at 2^14, docs/benchmarks.md); smaller traces, not measured on a device, stay on the
+/// CPU, where a GPU proof's fixed cost (about 10 ms of launches and round trips) would dominate.
+pub const AUTO_GPU_MIN_LOG_STEPS: u32 = 14;
 
 /// The backend proofs run on, once chosen.
 #[derive(Clone, Debug)]

@@ -155,13 +155,14 @@ fn cuda_note() -> String {
     );
     match obelysk_gpu::prewarm_gpu(&obelysk_gpu::GpuConfig::default()) {
         Ok(devices) => format!(
-            "{kernels}; loaded on {}; `start` proves traces of 2^18 steps and more on the GPU \
+            "{kernels}; loaded on {}; `start` proves traces of 2^{} steps and more on the GPU \
              (BITSAGE_PROVER_BACKEND=cpu|gpu to choose)",
             devices
                 .iter()
                 .map(|d| d.name().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            obelysk_gpu::prove::AUTO_GPU_MIN_LOG_STEPS
         ),
         Err(e) => format!("{kernels}; {e}"),
     }
