@@ -22,7 +22,7 @@ use crate::{library, nvrtc, GpuError, Result};
 const BLOCK: u32 = 256;
 /// Uploads of at least this many words go through page-locked memory (`upload_pinned`).
 const PINNED_UPLOAD_WORDS: usize = 1 << 18;
-/// Words one thread copies into page-locked memory at a time.
+/// Words one thread copies into page-locked memory at least.
 const PINNED_COPY_CHUNK: usize = 1 << 16;
 /// Blocks per launch at most; the kernels' grid-stride loops cover the rest.
 const MAX_GRID: u32 = 1 << 16;
@@ -193,7 +193,6 @@ impl CudaKernels {
     /// page-locked memory at a fraction of what several do. `None` when the driver has no
     /// page-locked memory to give (said once): the caller uploads from pageable memory.
     fn upload_pinned(&self, values: &[u32]) -> Result<Option<CudaSlice<u32>>> {
-        use rayon::prelude::*;
         fn driver(what: &'static str) -> impl Fn(DriverError) -> GpuError {
             move |e| GpuError::Driver(format!("{what}: {e}"))
         }
@@ -219,9 +218,15 @@ impl CudaKernels {
         let host = &mut pinned
             .as_mut_slice()
             .map_err(driver("page-locked memory"))?[..values.len()];
-        host.par_chunks_mut(PINNED_COPY_CHUNK)
-            .zip(values.par_chunks(PINNED_COPY_CHUNK))
-            .for_each(|(to, from)| to.copy_from_slice(from));
+        // Threads of its own, not rayon's: a rayon worker waiting here for its chunks could
+        // pick up another upload and block on the staging lock it holds.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let chunk = values.len().div_ceil(threads).max(PINNED_COPY_CHUNK);
+        std::thread::scope(|scope| {
+            for (to, from) in host.chunks_mut(chunk).zip(values.chunks(chunk)) {
+                scope.spawn(move || to.copy_from_slice(from));
+            }
+        });
         // SAFETY: every word is written by the copy below before anything reads it.
         let mut out = unsafe { self.stream.alloc::<u32>(values.len()) }
             .map_err(driver("allocating an upload"))?;
