@@ -167,14 +167,25 @@ const MAX_SPARE_RECORDS: usize = 4;
 const MAX_SPARE_WORDS: usize = 1 << 28;
 
 impl Records {
-    /// `len` records of unspecified contents: a spare buffer's, grown or cut to length.
+    /// `len` records of unspecified contents: the shortest spare buffer that holds them, cut
+    /// to length, or else a fresh zeroed one. A fresh one's pages are mapped on their first
+    /// touch, which the replay's first pass makes on every thread; growing a spare would touch
+    /// them one after another here (140 ms for 2^20 steps on the 2-core machine).
     fn with_len(len: usize) -> Self {
-        let spare = SPARE_RECORDS
+        let mut spares = SPARE_RECORDS
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut records = spare.unwrap_or_default();
-        records.resize(len, [0; record::WORDS]);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fit = (0..spares.len())
+            .filter(|&i| spares[i].len() >= len)
+            .min_by_key(|&i| spares[i].len());
+        let records = match fit {
+            Some(i) => {
+                let mut records = spares.swap_remove(i);
+                records.truncate(len);
+                records
+            }
+            None => vec![[0; record::WORDS]; len],
+        };
         Self(records)
     }
 }
@@ -193,10 +204,19 @@ impl Drop for Records {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let words = |v: &Vec<StepRecord>| v.capacity() * record::WORDS;
-        let kept: usize = spare.iter().map(words).sum();
-        if spare.len() < MAX_SPARE_RECORDS && kept + words(&records) <= MAX_SPARE_WORDS {
-            spare.push(records);
-        }
+        // The longest are kept: a short proof's buffer serves few later ones.
+        spare.push(records);
+        spare.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut kept = 0;
+        let fits = spare
+            .iter()
+            .take_while(|v| {
+                kept += words(v);
+                kept <= MAX_SPARE_WORDS
+            })
+            .count()
+            .min(MAX_SPARE_RECORDS);
+        spare.truncate(fits);
     }
 }
 
@@ -605,5 +625,11 @@ mod tests {
             let (_, reused) = Witness::replay(&trace);
             assert_eq!(&reused[..], &fresh[..], "{extra} records more in the spare");
         }
+        // A spare too short is left for later, not grown.
+        spares().clear();
+        spares().push(vec![[u32::MAX - 3; record::WORDS]; fresh.len() - 1]);
+        let (_, records) = Witness::replay(&trace);
+        assert_eq!(&records[..], &fresh[..]);
+        assert!(spares().iter().any(|v| v.len() == fresh.len() - 1));
     }
 }
