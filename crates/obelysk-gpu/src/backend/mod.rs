@@ -3,10 +3,10 @@
 //! compiled as host C++, which lets a whole proof be compared with the CPU's on any machine).
 //!
 //! Base columns and Merkle layers live on the device ([`DeviceColumn`]); secure columns are
-//! four base columns (stwo's `SecureColumnByCoords`). What stays on the host: Fiat–Shamir, proof
-//! of work, and the few operations our AIR never or rarely runs (barycentric evaluation, GKR,
-//! the packing of FRI leaves, domains too small for a launch), which go through stwo's CPU
-//! backend on a downloaded copy; each says so where it is implemented.
+//! four base columns (stwo's `SecureColumnByCoords`). What stays on the host: Fiat–Shamir, and
+//! the few operations our AIR never or rarely runs (barycentric evaluation, GKR, domains too
+//! small for a launch), which go through stwo's CPU backend on a downloaded copy; each says so
+//! where it is implemented.
 //!
 //! stwo's traits cannot fail, so a device error here is a panic with the driver's message; the
 //! callers ([`crate::prove`]) check the device before they start.
