@@ -127,9 +127,10 @@ impl Reads {
     }
 
     /// A column kept between proofs (the preprocessed tree's) would otherwise collect every
-    /// proof's queries: past [`MAX_READS`] values it starts over.
+    /// proof's queries, and a read that misses searches every batch: past [`MAX_READS`] values
+    /// or [`MAX_BATCHES`] batches it starts over.
     fn add(&mut self, batch: Batch) {
-        if self.values + batch.rows.len() > MAX_READS {
+        if self.values + batch.rows.len() > MAX_READS || self.batches.len() >= MAX_BATCHES {
             self.clear();
         }
         self.values += batch.rows.len();
@@ -344,6 +345,8 @@ const MAX_READ_HINTS: usize = 2048;
 /// Columns up to this many words are read whole on their first read: one transfer instead of
 /// the gather's four.
 const WHOLE_READ_WORDS: usize = 1 << 14;
+/// Batches a column keeps from reads before it starts over (a proof brings a few per column).
+const MAX_BATCHES: usize = 32;
 /// Values a column keeps from reads before it starts over.
 const MAX_READS: usize = 1 << 16;
 /// Samples a group keeps for members that have not asked yet, before it starts over.
@@ -744,6 +747,20 @@ mod tests {
         assert_eq!(b.to_cpu()[..4242], vb[..4242]);
         assert_eq!(a.at(4243), va[4243]);
         assert_eq!(a.to_cpu(), va);
+    }
+
+    /// A column kept between proofs reads in every proof: its batches start over instead of
+    /// piling up, and what it reads stays right.
+    #[test]
+    fn a_column_read_in_many_proofs_keeps_few_batches() {
+        let v = values(4);
+        let column = Col::from_values(&v);
+        for proof in 0..3 * MAX_BATCHES {
+            let row = (proof * 7919) % (1 << LOG);
+            hint(LOG, row);
+            assert_eq!(column.at(row), v[row], "proof {proof}");
+            assert!(column.reads().batches.len() <= MAX_BATCHES);
+        }
     }
 
     #[test]
