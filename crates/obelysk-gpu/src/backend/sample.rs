@@ -153,7 +153,7 @@ fn totals<D: Device>(batch: &[(u64, Buffer<D>)]) -> Result<Vec<SecureField>> {
 }
 
 /// The sum of each buffer of partial sums (four words per value), from one transfer.
-pub(super) fn sums<D: Device>(partials: &[&Buffer<D>]) -> Result<Vec<SecureField>> {
+fn sums<D: Device>(partials: &[&Buffer<D>]) -> Result<Vec<SecureField>> {
     let kernels = kernels::<D>();
     if let [only] = partials {
         return Ok(vec![sum_words(&kernels.download(only)?)]);

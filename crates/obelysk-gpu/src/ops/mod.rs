@@ -15,10 +15,7 @@ pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, Devi
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use interaction::interaction_columns;
 pub use merkle::{grind, merkle_leaves, merkle_leaves_on_device, merkle_parents, GRIND_LOW_BITS};
-pub use poly::{
-    eval_at_point, eval_at_point_partials, eval_at_point_partials_with, eval_many_at_point,
-    point_factors,
-};
+pub use poly::{eval_at_point, eval_at_point_partials, eval_many_at_point, point_factors};
 pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
     subdomain_points, NumeratorGroup, Numerators,
@@ -517,6 +514,42 @@ pub fn copy_plan(copies: &[(u64, usize, usize, u64, usize, usize)], n: usize) ->
     Ok(plan)
 }
 
+/// A column as a plan names it: its address (as the kernel reads it) and length in words.
+pub type Place = (u64, usize);
+
+/// [`copy_plan`] for [`Kernels::concat`]: `n` words of each part (`(place, start)`) into `out`
+/// at `k · stride` for part k.
+pub fn concat_plan(
+    parts: &[(Place, usize)],
+    out: Place,
+    n: usize,
+    stride: usize,
+) -> Result<Vec<u32>> {
+    let copies: Vec<_> = parts
+        .iter()
+        .enumerate()
+        .map(|(k, &((src, src_len), start))| (src, src_len, start, out.0, out.1, k * stride))
+        .collect();
+    copy_plan(&copies, n)
+}
+
+/// [`copy_plan`] for [`Kernels::split_into`]: `n` words of `src` from `start + k · stride` into
+/// the start of `outs[k]`.
+pub fn split_plan(
+    src: Place,
+    start: usize,
+    stride: usize,
+    outs: &[Place],
+    n: usize,
+) -> Result<Vec<u32>> {
+    let copies: Vec<_> = outs
+        .iter()
+        .enumerate()
+        .map(|(k, &(dst, dst_len))| (src.0, src.1, start + k * stride, dst, dst_len, 0))
+        .collect();
+    copy_plan(&copies, n)
+}
+
 /// One source of [`Kernels::gather_many`]: `rows` of `src` (values `words` wide) go to `out`
 /// from `out_start`, one after another.
 #[derive(Debug)]
@@ -583,7 +616,8 @@ pub fn check_eval_many(n_columns: usize, log_n: u32, chunk_log: u32, lanes: u32)
         || n_columns as u64 * lanes as u64 > u32::MAX as u64 / 4
     {
         return Err(GpuError::Unsupported(format!(
-            "{n_columns} columns of 2^{log_n} coefficients in chunks of 2^{chunk_log}, {lanes} lanes each"
+            "{n_columns} columns of 2^{log_n} coefficients in chunks of 2^{chunk_log}, \
+             {lanes} lanes each"
         )));
     }
     Ok(())

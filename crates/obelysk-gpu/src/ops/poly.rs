@@ -61,9 +61,9 @@ pub fn point_factors(log_n: u32, point: CirclePoint<SecureField>) -> Vec<u32> {
     factors.into_iter().flat_map(words).collect()
 }
 
-/// [`eval_at_point_partials`] with the point's [`point_factors`] already on the device, for
-/// evaluating many polynomials of one size at one point.
-pub fn eval_at_point_partials_with<K: Kernels>(
+/// [`eval_at_point_partials`] with the point's [`point_factors`] already on the device (many
+/// polynomials at one point go through [`eval_many_at_point`] instead).
+fn eval_at_point_partials_with<K: Kernels>(
     kernels: &K,
     coeffs: &K::Column,
     log_n: u32,

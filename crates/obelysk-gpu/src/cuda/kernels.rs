@@ -1,250 +1,16 @@
-//! The kernels on a CUDA device, through `cudarc`.
+//! [`Kernels`] on a CUDA device: each entry point checks its buffers' lengths, then launches.
 
-use std::cell::Cell;
-use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Instant;
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PushKernelArg};
 
-use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError,
-    LaunchConfig, PinnedHostSlice, PushKernelArg,
-};
-
-use crate::kernels::SOURCES;
+use super::{CudaKernels, BLOCK, PINNED_UPLOAD_WORDS};
 use crate::ops::{
-    check_eval_many, check_grind, check_rows, copy_plan, gather_plan, leaves_table, lifted_len,
-    twiddles_read, Gather, Kernels, Layers,
+    check_eval_many, check_grind, check_rows, concat_plan, gather_plan, leaves_table, lifted_len,
+    split_plan, twiddles_read, Gather, Kernels, Layers,
 };
-use crate::{library, nvrtc, GpuError, Result};
-
-/// Threads per block of every launch.
-const BLOCK: u32 = 256;
-/// Uploads of at least this many words go through page-locked memory (`upload_pinned`).
-const PINNED_UPLOAD_WORDS: usize = 1 << 18;
-/// Words one thread copies into page-locked memory at least.
-const PINNED_COPY_CHUNK: usize = 1 << 16;
-/// Blocks per launch at most; the kernels' grid-stride loops cover the rest.
-const MAX_GRID: u32 = 1 << 16;
-/// Blocks of a reduction: 16 · 256 threads, 64 KiB of partial sums to bring back and add.
-const REDUCTION_GRID: u32 = 16;
-/// Blocks of an evaluation at a point: 2^16 threads of 16 coefficients each at 2^20, whose
-/// partial sums a reduction adds on the device (with 16 blocks, each thread folded 256 one
-/// after another, and an evaluation took tens of microseconds).
-const EVAL_GRID: u32 = 256;
-
-/// Which devices to prove on. The driver applies `CUDA_VISIBLE_DEVICES` before any of this:
-/// ordinals are among the visible devices.
-#[derive(Clone, Debug, Default)]
-pub struct GpuConfig {
-    /// `None`: every visible device.
-    pub devices: Option<Vec<usize>>,
-}
-
-/// Calls into `cudarc` that panic when the driver library cannot be loaded, as errors.
-fn guarded<T>(what: &str, f: impl FnOnce() -> std::result::Result<T, DriverError>) -> Result<T> {
-    driver_library()?;
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(GpuError::Driver(format!("{what}: {e}"))),
-        Err(_) => Err(GpuError::GpuUnavailable(format!(
-            "{what}: the CUDA driver library could not be loaded"
-        ))),
-    }
-}
-
-fn driver_library() -> Result<()> {
-    library::find("cuda").map(|_| ()).ok_or_else(|| {
-        GpuError::GpuUnavailable(
-            "no CUDA driver (libcuda.so.1) on LD_LIBRARY_PATH or in the loader's cache".into(),
-        )
-    })
-}
-
-/// Visible devices (zero when there is a driver but no device).
-pub fn device_count() -> Result<usize> {
-    let count = guarded("counting devices", || {
-        cudarc::driver::result::init()?;
-        CudaContext::device_count()
-    })?;
-    Ok(usize::try_from(count).unwrap_or(0))
-}
-
-impl GpuConfig {
-    /// The configured ordinals, or every visible device; an error when there is none.
-    pub fn ordinals(&self) -> Result<Vec<usize>> {
-        let ordinals = match &self.devices {
-            Some(list) => list.clone(),
-            None => (0..device_count()?).collect(),
-        };
-        if ordinals.is_empty() {
-            return Err(GpuError::GpuUnavailable(
-                "the CUDA driver sees no device".into(),
-            ));
-        }
-        Ok(ordinals)
-    }
-}
-
-/// Compiles and loads every kernel on every configured device, so that the first proof does not
-/// pay for NVRTC; returns the devices ready to use. Kernels are kept for the process.
-pub fn prewarm_gpu(config: &GpuConfig) -> Result<Vec<Arc<CudaKernels>>> {
-    config
-        .ordinals()?
-        .into_iter()
-        .map(CudaKernels::shared)
-        .collect()
-}
-
-/// One device with every kernel loaded.
-pub struct CudaKernels {
-    ordinal: usize,
-    name: String,
-    stream: Arc<CudaStream>,
-    functions: HashMap<&'static str, CudaFunction>,
-    /// Page-locked memory that large uploads go through, kept for the process.
-    staging: Mutex<Option<PinnedHostSlice<u32>>>,
-}
-
-impl std::fmt::Debug for CudaKernels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CudaKernels")
-            .field("ordinal", &self.ordinal)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+use crate::{GpuError, Result};
 
 impl CudaKernels {
-    /// The process's kernels for device `ordinal`, compiled on first use.
-    pub fn shared(ordinal: usize) -> Result<Arc<Self>> {
-        static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<CudaKernels>>>> = OnceLock::new();
-        let devices = DEVICES.get_or_init(Default::default);
-        if let Some(kernels) = devices.lock().expect("device lock").get(&ordinal) {
-            return Ok(kernels.clone());
-        }
-        let kernels = Arc::new(Self::new(ordinal)?);
-        devices
-            .lock()
-            .expect("device lock")
-            .insert(ordinal, kernels.clone());
-        Ok(kernels)
-    }
-
-    /// Compiles every kernel for the device's architecture and loads it.
-    pub fn new(ordinal: usize) -> Result<Self> {
-        let context = guarded("opening the device", || CudaContext::new(ordinal))?;
-        let (major, minor) = guarded("reading the compute capability", || {
-            context.compute_capability()
-        })?;
-        let name = guarded("reading the device name", || context.name())?;
-        // NVRTC takes the architecture as a static string; one per device and process.
-        let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
-        let mut functions = HashMap::new();
-        for source in &SOURCES {
-            let ptx = nvrtc::ptx_for(source, arch)?;
-            let module = guarded(source.file, || context.load_module(ptx))?;
-            for &function in source.functions {
-                functions.insert(
-                    function,
-                    guarded(function, || module.load_function(function))?,
-                );
-            }
-        }
-        // One stream per device, so cudarc's events between streams (two created per
-        // allocation) order nothing here.
-        // SAFETY: every launch and copy of this context goes through `stream` below.
-        unsafe { context.disable_event_tracking() };
-        keep_freed_memory(&context)?;
-        tracing::info!(ordinal, %name, arch, "GPU kernels loaded");
-        Ok(Self {
-            ordinal,
-            name,
-            stream: context.default_stream(),
-            functions,
-            staging: Mutex::new(None),
-        })
-    }
-
-    /// The device's name, as the driver reports it.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The device's ordinal among the visible devices.
-    pub fn ordinal(&self) -> usize {
-        self.ordinal
-    }
-
-    fn function(&self, name: &str) -> &CudaFunction {
-        let (name, function) = self
-            .functions
-            .get_key_value(name)
-            .unwrap_or_else(|| panic!("no kernel {name}"));
-        if crate::traffic::profiling() {
-            self.profile_start(name);
-        }
-        function
-    }
-
-    /// An upload through [`Self::staging`]: the driver copies pageable memory through small
-    /// buffers of its own at a fraction of the bus's speed (a 2^20-step proof's 54 MB of step
-    /// records took several milliseconds on an H100's host), and one thread copies into
-    /// page-locked memory at a fraction of what several do. `None` when the driver has no
-    /// page-locked memory to give (said once): the caller uploads from pageable memory.
-    fn upload_pinned(&self, values: &[u32]) -> Result<Option<CudaSlice<u32>>> {
-        fn driver(what: &'static str) -> impl Fn(DriverError) -> GpuError {
-            move |e| GpuError::Driver(format!("{what}: {e}"))
-        }
-        let mut staging = self.staging.lock().unwrap_or_else(PoisonError::into_inner);
-        if staging.as_ref().is_none_or(|s| s.len() < values.len()) {
-            // The old buffer goes first: the new one may be most of the host's locked memory.
-            *staging = None;
-            let len = values.len().next_power_of_two();
-            let context = self.stream.context();
-            // SAFETY: the contents are unset until the copy below writes the part uploaded.
-            match guarded("allocating page-locked memory", || unsafe {
-                context.alloc_pinned::<u32>(len)
-            }) {
-                Ok(pinned) => *staging = Some(pinned),
-                Err(e) => {
-                    static SAID: std::sync::Once = std::sync::Once::new();
-                    SAID.call_once(|| tracing::warn!("uploads from pageable memory: {e}"));
-                    return Ok(None);
-                }
-            }
-        }
-        let pinned = staging.as_mut().expect("allocated above");
-        let host = &mut pinned
-            .as_mut_slice()
-            .map_err(driver("page-locked memory"))?[..values.len()];
-        // Threads of its own, not rayon's: a rayon worker waiting here for its chunks could
-        // pick up another upload and block on the staging lock it holds.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        let chunk = values.len().div_ceil(threads).max(PINNED_COPY_CHUNK);
-        std::thread::scope(|scope| {
-            for (to, from) in host.chunks_mut(chunk).zip(values.chunks(chunk)) {
-                scope.spawn(move || to.copy_from_slice(from));
-            }
-        });
-        // SAFETY: every word is written by the copy below before anything reads it.
-        let mut out = unsafe { self.stream.alloc::<u32>(values.len()) }
-            .map_err(driver("allocating an upload"))?;
-        {
-            let (dst, _sync) = out.device_ptr_mut(&self.stream);
-            // SAFETY: `out` holds as many words as `host`, which is page-locked and stays
-            // untouched until the stream has finished the copy (the synchronization below).
-            unsafe {
-                cudarc::driver::result::memcpy_htod_async(dst, host, self.stream.cu_stream())
-            }
-            .map_err(driver("upload"))?;
-        }
-        // The next upload reuses the staging memory.
-        self.stream.synchronize().map_err(driver("upload"))?;
-        Ok(Some(out))
-    }
-
-    /// Runs a checked [`copy_plan`] of `n_copies` copies of `n` words.
+    /// Runs a checked [`crate::ops::copy_plan`] of `n_copies` copies of `n` words.
     fn copy_many(&self, plan: &[u32], n_copies: usize, n: usize) -> Result<()> {
         let items = u32::try_from(n_copies as u64 * n as u64)
             .map_err(|_| GpuError::Unsupported("2^32 words in one batch of copies".into()))?;
@@ -259,137 +25,6 @@ impl CudaKernels {
         // (`copy_plan`), which the callers keep alive past the launch.
         self.launched(unsafe { launch.launch(Self::config(items)) }.map(|_| ()))
     }
-
-    /// Under profiling, times the rest of the caller's scope as `name`.
-    fn timed(&self, name: &'static str) -> Option<Timed<'_>> {
-        crate::traffic::profiling().then(|| {
-            self.profile_start(name);
-            Timed(self)
-        })
-    }
-
-    /// Under [`crate::traffic::profiling`]: waits for the device, then starts timing `name`.
-    fn profile_start(&self, name: &'static str) {
-        let _ = self.stream.synchronize();
-        PROFILED.set(Some((name, Instant::now())));
-    }
-
-    /// Under profiling: waits for the device and adds the time since [`Self::profile_start`].
-    fn profile_end(&self) {
-        if let Some((name, start)) = PROFILED.take() {
-            let _ = self.stream.synchronize();
-            crate::traffic::record(name, start.elapsed());
-        }
-    }
-
-    /// A launch's result, counted (and timed, under profiling).
-    fn launched(&self, result: std::result::Result<(), DriverError>) -> Result<()> {
-        crate::traffic::launch();
-        self.profile_end();
-        result.map_err(|e| GpuError::Driver(format!("launch: {e}")))
-    }
-
-    /// A reduction's launch: few enough threads that their partial sums are cheap to bring
-    /// back (each thread strides over many items), enough to keep the device busy.
-    fn reduction_config(work: u32) -> LaunchConfig {
-        LaunchConfig {
-            grid_dim: (work.div_ceil(BLOCK).clamp(1, REDUCTION_GRID), 1, 1),
-            ..Self::config(work)
-        }
-    }
-
-    /// `eval_poly_partials`: a thread per chunk up to [`EVAL_GRID`] blocks.
-    fn eval_config(work: u32) -> LaunchConfig {
-        LaunchConfig {
-            grid_dim: (work.div_ceil(BLOCK).clamp(1, EVAL_GRID), 1, 1),
-            ..Self::config(work)
-        }
-    }
-
-    fn config(work: u32) -> LaunchConfig {
-        LaunchConfig {
-            grid_dim: (work.div_ceil(BLOCK).clamp(1, MAX_GRID), 1, 1),
-            block_dim: (BLOCK, 1, 1),
-            shared_mem_bytes: 0,
-        }
-    }
-
-    fn check(&self, column: &CudaSlice<u32>, n: usize) -> Result<()> {
-        if column.len() < n {
-            return Err(GpuError::Driver(format!(
-                "a column of {} values for a launch over {n}",
-                column.len()
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl CudaKernels {
-    /// FFT layers in either direction (`fft_layers` or `ifft_layers`, which take the same
-    /// arguments) over `n_columns` columns of `n` values.
-    fn layers(
-        &self,
-        function: &str,
-        columns: &mut CudaSlice<u32>,
-        twiddles: &CudaSlice<u32>,
-        layers: Layers,
-        (n, n_columns): (u32, u32),
-    ) -> Result<()> {
-        self.check(columns, n as usize * n_columns as usize)?;
-        layers.check(n, twiddles.len())?;
-        let work = u32::try_from((n >> layers.count) as u64 * n_columns as u64).unwrap_or(u32::MAX);
-        let [offset0, offset1, offset2] = layers.offsets;
-        let mut launch = self.stream.launch_builder(self.function(function));
-        launch
-            .arg(columns)
-            .arg(twiddles)
-            .arg(&offset0)
-            .arg(&offset1)
-            .arg(&offset2)
-            .arg(&layers.low)
-            .arg(&layers.count)
-            .arg(&n)
-            .arg(&n_columns);
-        // SAFETY: `{i,}fft_layers(u32*, const u32*, u32, u32, u32, u32, u32, u32, u32)`; the
-        // columns hold n_columns·n values and the twiddle tree every layer's range (checked).
-        self.launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
-    }
-}
-
-/// Makes the device's default memory pool (which `cuMemAllocAsync` draws from) keep what is
-/// freed. By default it hands freed memory back to the driver at every synchronization, and a
-/// proof synchronizes at every download, so each stage's columns were mapped afresh. The pool
-/// then holds the largest proof's peak for the life of the process.
-fn keep_freed_memory(context: &CudaContext) -> Result<()> {
-    use cudarc::driver::{result, sys};
-    if !context.has_async_alloc() {
-        return Ok(());
-    }
-    let mut keep = u64::MAX;
-    // SAFETY: the device is the context's; the release threshold's value is a u64.
-    guarded("keeping the memory pool", || unsafe {
-        let pool = result::device::get_default_mem_pool(context.cu_device())?;
-        result::mem_pool::set_attribute(
-            pool,
-            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-            (&mut keep as *mut u64).cast(),
-        )
-    })
-}
-
-/// Ends a [`CudaKernels::timed`] scope.
-struct Timed<'a>(&'a CudaKernels);
-
-impl Drop for Timed<'_> {
-    fn drop(&mut self) {
-        self.0.profile_end();
-    }
-}
-
-thread_local! {
-    /// The device call being timed under profiling, and when it started.
-    static PROFILED: Cell<Option<(&'static str, Instant)>> = const { Cell::new(None) };
 }
 
 impl Kernels for CudaKernels {
@@ -1052,17 +687,13 @@ impl Kernels for CudaKernels {
         stride: usize,
         out: &mut CudaSlice<u32>,
     ) -> Result<()> {
-        let dst_len = out.len();
-        let dst = out.device_ptr_mut(&self.stream).0;
-        let copies: Vec<_> = parts
+        let parts: Vec<_> = parts
             .iter()
-            .enumerate()
-            .map(|(k, (src, start))| {
-                let address = src.device_ptr(&self.stream).0;
-                (address, src.len(), *start, dst, dst_len, k * stride)
-            })
+            .map(|(src, start)| ((src.device_ptr(&self.stream).0, src.len()), *start))
             .collect();
-        self.copy_many(&copy_plan(&copies, n)?, parts.len(), n)
+        let out_len = out.len();
+        let out = (out.device_ptr_mut(&self.stream).0, out_len);
+        self.copy_many(&concat_plan(&parts, out, n, stride)?, parts.len(), n)
     }
 
     fn split_into(
@@ -1073,17 +704,15 @@ impl Kernels for CudaKernels {
         n: usize,
         outs: &mut [&mut CudaSlice<u32>],
     ) -> Result<()> {
-        let (address, len) = (src.device_ptr(&self.stream).0, src.len());
-        let copies: Vec<_> = outs
+        let src = (src.device_ptr(&self.stream).0, src.len());
+        let outs: Vec<_> = outs
             .iter_mut()
-            .enumerate()
-            .map(|(k, out)| {
-                let dst_len = out.len();
-                let dst = out.device_ptr_mut(&self.stream).0;
-                (address, len, start + k * stride, dst, dst_len, 0)
+            .map(|out| {
+                let len = out.len();
+                (out.device_ptr_mut(&self.stream).0, len)
             })
             .collect();
-        self.copy_many(&copy_plan(&copies, n)?, outs.len(), n)
+        self.copy_many(&split_plan(src, start, stride, &outs, n)?, outs.len(), n)
     }
 
     fn gather_many(
