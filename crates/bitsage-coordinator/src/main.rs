@@ -5,6 +5,7 @@
 
 mod bench;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,6 +13,8 @@ use anyhow::Context;
 use bitsage_coordinator::{Coordinator, CoordinatorConfig, Durability, SettlementKind};
 use bitsage_ledger::Network;
 use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -171,9 +174,20 @@ fn run() -> anyhow::Result<()> {
         Command::Serve(_) => tracing::Level::INFO,
         Command::Bench(_) => tracing::Level::WARN,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
+    // The verifier's phase notes (stwo logs three lines per proof at info) only when they go
+    // wrong: at hundreds of proofs a second they were most of the log and a cost of their own.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("stwo", tracing::Level::WARN)
+        .with_target("stwo_constraint_framework", tracing::Level::WARN)
+        .with_target("obelysk_prover", tracing::Level::WARN);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
+        .with(filter)
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {

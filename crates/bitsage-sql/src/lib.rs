@@ -35,6 +35,8 @@ pub use value::{Decode, Encode, Kind, Row, Value};
 pub enum Error {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("SQLite VFS: {0}")]
+    Vfs(#[from] bitsage_sqlite_vfs::Error),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] sqlx::Error),
     #[error("the statement returned no row")]
@@ -59,11 +61,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
     /// A crash or `kill -9` of the process loses nothing; a power loss or an OS crash may roll
-    /// back the last transactions (SQLite's WAL with `synchronous = NORMAL`: no `fsync` per
-    /// commit).
+    /// back the last transactions (what SQLite's WAL gives with `synchronous = NORMAL`: each
+    /// commit is written out, in one call through `bitsage_sqlite_vfs`, and not synced).
     #[default]
     Process,
-    /// Every commit is on disk before it returns (`synchronous = FULL`: one `fsync` each).
+    /// Every commit is on disk before it returns (`synchronous = FULL`: one write and one
+    /// `fsync` each).
     PowerLoss,
 }
 

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bitsage_sqlite_vfs::CommitSync;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
@@ -33,19 +34,20 @@ pub(crate) fn open(url: &str, durability: Durability) -> Result<(Connection, Opt
         if path.is_empty() {
             return Err(Error::Url(url.to_string()));
         }
-        let conn = Connection::open_with_flags(
+        let vfs = bitsage_sqlite_vfs::register(match durability {
+            Durability::Process => CommitSync::Flush,
+            Durability::PowerLoss => CommitSync::Fsync,
+        })?;
+        let conn = Connection::open_with_flags_and_vfs(
             Path::new(path),
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            vfs,
         )?;
         (conn, Some(PathBuf::from(path)))
     };
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    let synchronous = match durability {
-        Durability::Process => "NORMAL",
-        Durability::PowerLoss => "FULL",
-    };
     // Savepoints and statements that may fail halfway keep the pages they change in a
     // sub-journal, a temporary file by default: `temp_store = MEMORY` keeps it in the heap,
     // where it is a copy instead of two writes per page.
@@ -57,9 +59,15 @@ pub(crate) fn open(url: &str, durability: Durability) -> Result<(Connection, Opt
         (Some(rusqlite::ErrorCode::DatabaseBusy), Some(path)) => Error::InUse(path.clone()),
         _ => Error::Sqlite(e),
     };
+    if file.is_some() {
+        // The log's commits go out in one write each; what a commit's sync then does is the
+        // durability's (see bitsage_sqlite_vfs).
+        conn.execute_batch(bitsage_sqlite_vfs::REQUIRED_PRAGMAS)
+            .map_err(in_use)?;
+    }
     conn.execute_batch(&format!(
         "PRAGMA busy_timeout = 5000; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = {synchronous}; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
+         PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
          PRAGMA temp_store = MEMORY;"
     ))
     .map_err(in_use)?;
