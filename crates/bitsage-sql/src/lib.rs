@@ -122,7 +122,7 @@ impl Db {
             Backend::Sqlite(conn, durability, _) => {
                 let guard = conn.clone().lock_owned().await;
                 sqlite::close_stray_transaction(&guard)?;
-                guard.execute_batch("BEGIN IMMEDIATE")?;
+                sqlite::run(&guard, "BEGIN IMMEDIATE")?;
                 Inner::Sqlite {
                     guard,
                     open: true,
@@ -171,7 +171,7 @@ impl Tx {
                 open,
                 durability,
             } => {
-                let commit = || guard.execute_batch("COMMIT");
+                let commit = || sqlite::run(guard, "COMMIT");
                 let blocks = *durability == Durability::PowerLoss
                     && tokio::runtime::Handle::current().runtime_flavor()
                         == tokio::runtime::RuntimeFlavor::MultiThread;
@@ -220,7 +220,7 @@ impl Drop for Tx {
         {
             // A failed rollback leaves the transaction open and the next `BEGIN` fails with a
             // clear error; nothing more can be done from `drop`.
-            if let Err(e) = guard.execute_batch("ROLLBACK") {
+            if let Err(e) = sqlite::run(guard, "ROLLBACK") {
                 tracing::warn!(error = %e, "SQLite rollback failed");
             }
         }

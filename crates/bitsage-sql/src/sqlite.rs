@@ -1,5 +1,7 @@
 //! Statements on the embedded SQLite connection, run on the calling thread.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -142,6 +144,13 @@ fn prepare<'c>(
     Ok(stmt)
 }
 
+/// A statement without parameters or rows, kept prepared: `BEGIN`, `COMMIT` and `ROLLBACK` run
+/// twice per request, and `execute_batch` parses them every time.
+pub(crate) fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Value]) -> Result<u64> {
     let mut stmt = prepare(conn, sql, args)?;
     Ok(stmt.raw_execute()? as u64)
@@ -151,7 +160,7 @@ pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Value]) -> Result<u6
 /// are all made.
 pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
     let mut stmt = prepare(conn, sql, args)?;
-    let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+    let columns = column_names(sql, &stmt);
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -164,4 +173,25 @@ pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<
         });
     }
     Ok(out)
+}
+
+/// A statement's column names, shared by its rows and kept per statement text: a job's row has
+/// 26 columns, each a `String` to build on every read otherwise.
+fn column_names(sql: &str, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
+    /// Texts kept per thread; the store and the ledger use about 60.
+    const KEPT: usize = 256;
+    thread_local! {
+        static NAMES: RefCell<HashMap<Box<str>, Arc<[String]>>> = RefCell::new(HashMap::new());
+    }
+    NAMES.with_borrow_mut(|names| {
+        if let Some(columns) = names.get(sql) {
+            return columns.clone();
+        }
+        let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        if names.len() >= KEPT {
+            names.clear();
+        }
+        names.insert(sql.into(), columns.clone());
+        columns
+    })
 }

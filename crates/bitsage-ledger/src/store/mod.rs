@@ -151,19 +151,13 @@ impl SqlLedger {
         Ok(schema::apply(&self.pool).await?)
     }
 
-    pub(crate) fn for_update(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Postgres => " FOR UPDATE",
-            Dialect::Sqlite => "",
-        }
-    }
-
     pub(crate) async fn lock(&self, tx: &mut Tx) -> Result<Globals> {
-        let sql = format!(
-            "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1{}",
-            self.for_update()
-        );
-        let row = sql::query(&sql).fetch_one(&mut **tx).await?;
+        // Whole texts, not formatted per call: this runs in every job's two transactions.
+        let sql = match self.dialect {
+            Dialect::Postgres => "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1 FOR UPDATE",
+            Dialect::Sqlite => "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1",
+        };
+        let row = sql::query(sql).fetch_one(&mut **tx).await?;
         Ok(Globals {
             minted: amount(&row, "minted")?,
             treasury: amount(&row, "treasury")?,
@@ -198,12 +192,17 @@ impl SqlLedger {
         .bind(address.to_string())
         .execute(&mut **tx)
         .await?;
-        let sql = format!(
-            "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
-             FROM ledger_accounts WHERE address = $1{}",
-            self.for_update()
-        );
-        let row = sql::query(&sql)
+        let sql = match self.dialect {
+            Dialect::Postgres => {
+                "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
+             FROM ledger_accounts WHERE address = $1 FOR UPDATE"
+            }
+            Dialect::Sqlite => {
+                "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
+             FROM ledger_accounts WHERE address = $1"
+            }
+        };
+        let row = sql::query(sql)
             .bind(address.to_string())
             .fetch_one(&mut **tx)
             .await?;
