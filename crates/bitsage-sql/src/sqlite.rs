@@ -160,10 +160,13 @@ pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Value]) -> Result<u6
 /// are all made.
 pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
     let mut stmt = prepare(conn, sql, args)?;
-    let columns = column_names(sql, &stmt);
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
+    let mut columns: Option<Arc<[String]>> = None;
     while let Some(row) = rows.next()? {
+        // Named after the first step: a cached statement prepared before a schema change is
+        // compiled again by its first step, and only then names its columns as they are now.
+        let columns = columns.get_or_insert_with(|| column_names(sql, row.as_ref()));
         let values = (0..columns.len())
             .map(|i| value(row.get_ref(i)?, &columns[i]))
             .collect::<Result<Vec<_>>>()?;
@@ -176,15 +179,24 @@ pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<
 }
 
 /// A statement's column names, shared by its rows and kept per statement text: a job's row has
-/// 26 columns, each a `String` to build on every read otherwise.
+/// 26 columns, each a `String` to build on every read otherwise. A kept list is checked against
+/// the statement (one text may name other columns after a schema change, or on another
+/// database: `SELECT *`), which compares strings but allocates nothing.
 fn column_names(sql: &str, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
     /// Texts kept per thread; the store and the ledger use about 60.
     const KEPT: usize = 256;
     thread_local! {
         static NAMES: RefCell<HashMap<Box<str>, Arc<[String]>>> = RefCell::new(HashMap::new());
     }
+    let same = |kept: &[String]| {
+        kept.len() == stmt.column_count()
+            && kept
+                .iter()
+                .enumerate()
+                .all(|(i, name)| stmt.column_name(i).is_ok_and(|n| n == name))
+    };
     NAMES.with_borrow_mut(|names| {
-        if let Some(columns) = names.get(sql) {
+        if let Some(columns) = names.get(sql).filter(|kept| same(kept)) {
             return columns.clone();
         }
         let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();

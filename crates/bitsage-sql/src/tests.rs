@@ -163,3 +163,26 @@ async fn a_sqlite_file_serves_one_owner_at_a_time() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_statement_text_reads_the_columns_it_names_now() {
+    let db = memory().await;
+    query("INSERT INTO t (id, n) VALUES ('a', 1)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let row = query("SELECT * FROM t").fetch_one(&db).await.unwrap();
+    assert!(row.try_get::<Option<String>>("extra").is_err());
+    // The same text names one more column after the schema changes.
+    query("ALTER TABLE t ADD COLUMN extra TEXT")
+        .execute(&db)
+        .await
+        .unwrap();
+    query("UPDATE t SET extra = 'x'")
+        .execute(&db)
+        .await
+        .unwrap();
+    let row = query("SELECT * FROM t").fetch_one(&db).await.unwrap();
+    assert_eq!(row.try_get::<String>("extra").unwrap(), "x");
+    assert_eq!(row.try_get::<i64>("n").unwrap(), 1);
+}
