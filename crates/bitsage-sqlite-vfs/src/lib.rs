@@ -3,12 +3,12 @@
 //! SQLite writes a commit to its write-ahead log frame by frame, two `pwrite`s per page (the
 //! 24-byte frame header, then the page). The coordinator commits about ten pages per request,
 //! so its WAL cost twenty system calls and twenty trips through the file system per commit,
-//! more CPU than the bytes themselves (`tests/one_write_per_commit.rs` measures nothing but
-//! counts; docs/benchmarks.md has the figures). This VFS keeps the log's consecutive writes in a
-//! buffer and hands them to the default VFS as one write when SQLite syncs the log at the end of
-//! the commit, before the commit counts (in pieces of up to 124 KiB, the most the default VFS
-//! writes at once): what a commit wrote is in the file (the page cache)
-//! before SQLite reports it done, as with plain SQLite.
+//! more CPU than the bytes themselves (docs/benchmarks.md has the figures;
+//! `tests/one_write_per_commit.rs` counts the calls). This VFS keeps the log's consecutive writes
+//! in a buffer and hands them to the default VFS as one write (in pieces of up to 124 KiB, the
+//! most the default VFS writes at once) when SQLite syncs the log at the end of the commit,
+//! before the commit counts: what a commit wrote is in the file (the page cache) before SQLite
+//! reports it done, as with plain SQLite.
 //!
 //! What a sync then does is the [`CommitSync`] the VFS was registered for:
 //! - [`CommitSync::Flush`]: a commit's sync only writes the buffer out. Commits survive a crash or
