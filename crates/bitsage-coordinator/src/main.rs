@@ -178,9 +178,7 @@ fn run() -> anyhow::Result<()> {
     // wrong: at hundreds of proofs a second they were most of the log and a cost of their own.
     let filter = tracing_subscriber::filter::Targets::new()
         .with_default(level)
-        .with_target("stwo", tracing::Level::WARN)
-        .with_target("stwo_constraint_framework", tracing::Level::WARN)
-        .with_target("obelysk_prover", tracing::Level::WARN);
+        .with_targets(obelysk_prover::PHASE_LOG_TARGETS.map(|t| (t, tracing::Level::WARN)));
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -30,6 +30,10 @@ pub use prove::ProverBackend;
 
 use obelysk_vm::{ExecutionTrace, Program, M31};
 
+/// Log targets that note proving and verification phases at info level, several lines per
+/// proof: a service handling many proofs keeps them at warn.
+pub const PHASE_LOG_TARGETS: [&str; 3] = ["stwo", "stwo_constraint_framework", "obelysk_prover"];
+
 /// What a verifier expects a proof to be about. `None` fields are not checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExpectedClaim {

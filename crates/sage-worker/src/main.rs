@@ -172,9 +172,7 @@ fn init_logging(home: &Home, to_file: bool) {
     // The job's story at info; the prover's and stwo's phase timings only when they go wrong.
     let filter = tracing_subscriber::filter::Targets::new()
         .with_default(tracing::Level::INFO)
-        .with_target("stwo", tracing::Level::WARN)
-        .with_target("stwo_constraint_framework", tracing::Level::WARN)
-        .with_target("obelysk_prover", tracing::Level::WARN);
+        .with_targets(obelysk_prover::PHASE_LOG_TARGETS.map(|t| (t, tracing::Level::WARN)));
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

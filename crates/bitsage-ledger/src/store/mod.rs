@@ -153,9 +153,14 @@ impl SqlLedger {
 
     pub(crate) async fn lock(&self, tx: &mut Tx) -> Result<Globals> {
         // Whole texts, not formatted per call: this runs in every job's two transactions.
+        macro_rules! globals {
+            () => {
+                "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1"
+            };
+        }
         let sql = match self.dialect {
-            Dialect::Postgres => "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1 FOR UPDATE",
-            Dialect::Sqlite => "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1",
+            Dialect::Postgres => concat!(globals!(), " FOR UPDATE"),
+            Dialect::Sqlite => globals!(),
         };
         let row = sql::query(sql).fetch_one(&mut **tx).await?;
         Ok(Globals {
@@ -192,15 +197,15 @@ impl SqlLedger {
         .bind(address.to_string())
         .execute(&mut **tx)
         .await?;
+        macro_rules! account {
+            () => {
+                "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
+                 FROM ledger_accounts WHERE address = $1"
+            };
+        }
         let sql = match self.dialect {
-            Dialect::Postgres => {
-                "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
-             FROM ledger_accounts WHERE address = $1 FOR UPDATE"
-            }
-            Dialect::Sqlite => {
-                "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
-             FROM ledger_accounts WHERE address = $1"
-            }
+            Dialect::Postgres => concat!(account!(), " FOR UPDATE"),
+            Dialect::Sqlite => account!(),
         };
         let row = sql::query(sql)
             .bind(address.to_string())
