@@ -59,10 +59,7 @@ pub fn run(
             measure(device.as_ref(), &name, log_sizes, columns, json)
         }
         KernelBackend::Emulator => measure(
-            &obelysk_gpu::emulator::Emulator {
-                grid: 64,
-                block: 256,
-            },
+            &obelysk_gpu::emulator::Emulator::new(64, 256),
             "emulator (host C++, not a speed figure)",
             log_sizes,
             columns,

@@ -92,6 +92,106 @@ extern "C" __global__ void ifft_layers(u32* values, const u32* itwiddles, u32 of
     fft_layers_launch<true>(values, itwiddles, offsets, low, n_layers, n, n_columns);
 }
 
+// Up to SHARED_FFT_MAX_LOG layers in one pass through memory: a block loads a tile of values
+// into shared memory, runs the pass's layers on it, one barrier per layer, and writes it back.
+// The three-layer kernels above read and write every value once per three layers; at 2^21 that
+// is seven passes, where two of these do.
+//
+// A pass runs layers low .. low + n_layers − 1 on tiles of 2^n_layers rows by 2^c_log columns:
+// tile position i = (j << c_log) + c holds value x_base + c + (j << low). Layer low + d pairs row
+// j with row j + 2^d, which is in the same tile, so the tile's values only pair among
+// themselves. Consecutive threads load consecutive values c: c_log ≥ 3 fills a 32-byte sector
+// (the host plans for it), and the first pass (low = 0, c_log = 0) loads whole runs.
+#define SHARED_FFT_MAX_LOG 12
+#define SHARED_FFT_MAX_LAYERS 12
+
+// One pass, as the host planned it (`ops::FftPass`, the same layout).
+struct FftPass {
+    // `twiddles + offsets[d]` is the table of layer low + d (see `layer_twiddle`).
+    u32 offsets[SHARED_FFT_MAX_LAYERS];
+    u32 low;
+    u32 n_layers;
+    u32 c_log;
+    // Each of n_columns columns holds n values, one after another.
+    u32 n;
+    u32 n_columns;
+    // Values at x ≥ zeros_from read as 0 (the zero padding of an evaluation's first pass).
+    u32 zeros_from;
+    // Every value is multiplied by it on the way out (the 1/n of an interpolation's last pass).
+    u32 factor;
+};
+
+template <bool INVERSE>
+__device__ __forceinline__ void fft_pass_launch(u32* values, const u32* twiddles,
+                                                const FftPass& pass) {
+    __shared__ u32 tile[1 << SHARED_FFT_MAX_LOG];
+    const u32 low = pass.low;
+    const u32 c_log = pass.c_log;
+    const u32 c_mask = (1u << c_log) - 1;
+    const u32 size = 1u << (pass.n_layers + c_log);
+    const u32 tiles_per_column = pass.n >> (pass.n_layers + c_log);
+    const u64 n_tiles = (u64)tiles_per_column * pass.n_columns;
+    for (u64 t = blockIdx.x; t < n_tiles; t += gridDim.x) {
+        u32* column = values + (t / tiles_per_column) * (u64)pass.n;
+        // The tile's index within its column gives x_base's bits c_log .. low − 1 and
+        // low + n_layers and up; its bits below c_log and the rows' bits are clear.
+        const u32 rest = (u32)(t % tiles_per_column) << c_log;
+        const u32 x_base =
+            ((rest >> low) << (low + pass.n_layers)) + (rest & ((1u << low) - 1));
+        EACH_THREAD {
+            for (u32 i = threadIdx.x; i < size; i += blockDim.x) {
+                u32 x = x_base + (i & c_mask) + ((i >> c_log) << low);
+                tile[i] = x < pass.zeros_from ? column[x] : 0;
+            }
+        }
+        __syncthreads();
+        for (u32 step = 0; step < pass.n_layers; step++) {
+            const u32 d = INVERSE ? step : pass.n_layers - 1 - step;
+            const u32 layer = low + d;
+            const u32* line = twiddles + pass.offsets[d];
+            // Butterfly b pairs tile positions i0 and i0 + 2^s: b with a zero inserted at bit s.
+            const u32 s = d + c_log;
+            EACH_THREAD {
+                for (u32 b = threadIdx.x; b < size / 2; b += blockDim.x) {
+                    u32 i0 = ((b >> s) << (s + 1)) + (b & ((1u << s) - 1));
+                    u32 i1 = i0 + (1u << s);
+                    u32 x = x_base + (i0 & c_mask) + ((i0 >> c_log) << low);
+                    u32 tw = layer_twiddle(line, layer, x >> (layer + 1));
+                    u32 v0 = tile[i0];
+                    u32 v1 = tile[i1];
+                    if (INVERSE) {
+                        tile[i0] = m31_add(v0, v1);
+                        tile[i1] = m31_mul(m31_sub(v0, v1), tw);
+                    } else {
+                        v1 = m31_mul(v1, tw);
+                        tile[i0] = m31_add(v0, v1);
+                        tile[i1] = m31_sub(v0, v1);
+                    }
+                }
+            }
+            __syncthreads();
+        }
+        EACH_THREAD {
+            for (u32 i = threadIdx.x; i < size; i += blockDim.x) {
+                u32 x = x_base + (i & c_mask) + ((i >> c_log) << low);
+                column[x] = pass.factor == 1 ? tile[i] : m31_mul(tile[i], pass.factor);
+            }
+        }
+        // The next tile's loads overwrite what this one's stores read.
+        __syncthreads();
+    }
+}
+
+// One pass of the evaluation direction (the host runs them highest layers first).
+extern "C" __global__ void fft_pass(u32* values, const u32* twiddles, FftPass pass) {
+    fft_pass_launch<false>(values, twiddles, pass);
+}
+
+// One pass of the interpolation direction (lowest layers first).
+extern "C" __global__ void ifft_pass(u32* values, const u32* itwiddles, FftPass pass) {
+    fft_pass_launch<true>(values, itwiddles, pass);
+}
+
 // values[i] ·= factor for i < n (the 1/n of an interpolation).
 extern "C" __global__ void scale(u32* values, u32 factor, u32 n) {
     for (u32 i = grid_start(); i < n; i += grid_stride()) {

@@ -26,7 +26,14 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "circle_fft.cu",
         source: include_str!("../kernels/circle_fft.cu"),
-        functions: &["fft_layers", "ifft_layers", "scale", "zero_from"],
+        functions: &[
+            "fft_layers",
+            "ifft_layers",
+            "fft_pass",
+            "ifft_pass",
+            "scale",
+            "zero_from",
+        ],
     },
     KernelSource {
         file: "columns.cu",

@@ -233,13 +233,7 @@ fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32, 
 
 #[test]
 fn generated_constraints_of_every_component_match_stwo_on_the_emulator() {
-    for kernels in [
-        Emulator { grid: 3, block: 7 },
-        Emulator {
-            grid: 64,
-            block: 256,
-        },
-    ] {
+    for kernels in [Emulator::new(3, 7), Emulator::new(64, 256)] {
         for (cpu_log, table_log, blowup) in [(2, 1, 1), (5, 4, 1), (9, 6, 1), (5, 3, 2)] {
             check_every_component(&kernels, cpu_log, table_log, blowup);
         }

@@ -13,16 +13,30 @@ mod emulated {
 
     use super::common::*;
 
-    /// One thread, a few odd shapes, and a shape wider than most inputs.
+    /// One thread, a few odd shapes, and a shape wider than most inputs; the FFT in passes
+    /// through tiles from 2^3 values (many passes even at 2^5) to the device's 2^12, and in
+    /// three-layer launches (`fft_tile_log` 0).
     const SHAPES: [Emulator; 4] = [
-        Emulator { grid: 1, block: 1 },
-        Emulator { grid: 3, block: 7 },
-        Emulator { grid: 2, block: 32 },
         Emulator {
-            grid: 64,
-            block: 256,
+            fft_tile_log: 0,
+            ..Emulator::new(1, 1)
         },
+        Emulator {
+            fft_tile_log: 3,
+            ..Emulator::new(3, 7)
+        },
+        Emulator {
+            fft_tile_log: 5,
+            ..Emulator::new(2, 32)
+        },
+        Emulator::new(64, 256),
     ];
+
+    /// The three-layer FFT kernels at the launch shape of the large checks.
+    const REGISTERS: Emulator = Emulator {
+        fft_tile_log: 0,
+        ..Emulator::new(3, 7)
+    };
 
     #[test]
     fn bit_reverse_matches_stwo() {
@@ -65,6 +79,7 @@ mod emulated {
         }
         check_interpolate(&Emulator::default(), 16, 1);
         check_interpolate(&Emulator::default(), 20, 0);
+        check_interpolate(&REGISTERS, 16, 1);
     }
 
     #[test]
@@ -76,6 +91,7 @@ mod emulated {
             }
         }
         check_evaluate(&Emulator::default(), 19, 1);
+        check_evaluate(&REGISTERS, 17, 1);
     }
 
     #[test]

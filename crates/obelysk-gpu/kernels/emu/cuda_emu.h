@@ -1,8 +1,21 @@
-// Just enough of CUDA to compile the kernels as host C++ for tests: the qualifiers are empty, the
-// built-in indices are globals, and a launch runs every thread of every block in turn. Kernels
-// are grid-stride loops without shared memory or barriers, so running their threads one after
-// another computes what the device computes in parallel.
+// Just enough of CUDA to compile the kernels as host C++ for tests: the qualifiers are empty and
+// the built-in indices are globals.
+//
+// Most kernels are grid-stride loops without shared memory or barriers: `emu_launch` runs every
+// thread of every block in turn, which computes what the device computes in parallel.
+//
+// Kernels that share memory within a block are written as phases: each `EACH_THREAD { ... }`
+// is what every thread of the block does between two `__syncthreads()`, and the code around the
+// phases is the same for every thread of the block (as a barrier in a loop requires on the
+// device). On the device `EACH_THREAD` is nothing; here `emu_launch_blocks` runs the kernel once
+// per block and each phase loops over the block's threads. So that a missing barrier cannot pass
+// unnoticed, two phases without a `__syncthreads()` between them abort, and the threads of odd
+// blocks run in reverse order: a phase that reads what another thread writes in the same phase
+// (a race on the device) then gives different results in different blocks.
 #pragma once
+
+#include <cstdio>
+#include <cstdlib>
 
 struct dim3 {
     unsigned int x, y, z;
@@ -15,6 +28,45 @@ static thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define __device__
 #define __forceinline__ inline
 #define __constant__
+// One array per host thread, reused by every block the thread runs: tests launch from several
+// threads at once.
+#define __shared__ static thread_local
+
+static thread_local bool emu_per_thread_launch, emu_in_phase, emu_unsynced, emu_reverse;
+
+[[noreturn]] static void emu_fail(const char* what) {
+    std::fprintf(stderr, "kernel emulation: %s\n", what);
+    std::abort();
+}
+
+static inline void __syncthreads() {
+    if (emu_per_thread_launch) emu_fail("__syncthreads() in a kernel launched with emu_launch");
+    if (emu_in_phase) emu_fail("__syncthreads() inside EACH_THREAD: only some threads reach it");
+    emu_unsynced = false;
+}
+
+static inline unsigned int emu_phase_begin() {
+    if (emu_per_thread_launch) emu_fail("EACH_THREAD in a kernel launched with emu_launch");
+    if (emu_in_phase) emu_fail("EACH_THREAD inside EACH_THREAD");
+    if (emu_unsynced) emu_fail("two EACH_THREAD phases without a __syncthreads() between them");
+    emu_in_phase = true;
+    emu_unsynced = true;
+    return 0;
+}
+
+// Sets threadIdx to the k-th thread of the phase's order, or ends the phase.
+static inline bool emu_phase_thread(unsigned int k) {
+    if (k < blockDim.x) {
+        threadIdx = dim3{emu_reverse ? blockDim.x - 1 - k : k, 0, 0};
+        return true;
+    }
+    emu_in_phase = false;
+    return false;
+}
+
+// `break` and `return` must not leave a phase; `continue` ends the thread's part of it.
+#define EACH_THREAD \
+    for (unsigned int emu_k = emu_phase_begin(); emu_phase_thread(emu_k); emu_k++)
 
 static inline unsigned int __brev(unsigned int v) {
     unsigned int r = 0;
@@ -40,11 +92,27 @@ template <typename Kernel>
 static void emu_launch(unsigned int grid, unsigned int block, Kernel kernel) {
     gridDim = dim3{grid, 1, 1};
     blockDim = dim3{block, 1, 1};
+    emu_per_thread_launch = true;
     for (unsigned int b = 0; b < grid; b++) {
         for (unsigned int t = 0; t < block; t++) {
             blockIdx = dim3{b, 0, 0};
             threadIdx = dim3{t, 0, 0};
             kernel();
         }
+    }
+    emu_per_thread_launch = false;
+}
+
+// A kernel written in phases (`EACH_THREAD`), run once per block.
+template <typename Kernel>
+static void emu_launch_blocks(unsigned int grid, unsigned int block, Kernel kernel) {
+    gridDim = dim3{grid, 1, 1};
+    blockDim = dim3{block, 1, 1};
+    for (unsigned int b = 0; b < grid; b++) {
+        blockIdx = dim3{b, 0, 0};
+        emu_reverse = (b & 1) != 0;
+        emu_in_phase = false;
+        emu_unsynced = false;
+        kernel();
     }
 }

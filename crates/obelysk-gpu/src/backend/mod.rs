@@ -122,7 +122,11 @@ impl Device for Emulated {
     type Kernels = Emulator;
 
     fn kernels() -> &'static Emulator {
-        static EMULATOR: Emulator = Emulator { grid: 3, block: 7 };
+        // Tiles of 2^4 values: the proofs' FFTs take several passes, as the device's do.
+        static EMULATOR: Emulator = Emulator {
+            fft_tile_log: 4,
+            ..Emulator::new(3, 7)
+        };
         &EMULATOR
     }
 

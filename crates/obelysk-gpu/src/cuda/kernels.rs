@@ -5,7 +5,7 @@ use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PushKernelArg};
 use super::{CudaKernels, BLOCK, PINNED_UPLOAD_WORDS};
 use crate::ops::{
     check_eval_many, check_grind, check_rows, concat_plan, gather_plan, leaves_table, lifted_len,
-    split_plan, twiddles_read, Gather, Kernels, Layers,
+    split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
 
@@ -387,6 +387,28 @@ impl Kernels for CudaKernels {
         n_columns: u32,
     ) -> Result<()> {
         self.layers("ifft_layers", columns, itwiddles, layers, (n, n_columns))
+    }
+
+    fn fft_tile_log(&self) -> u32 {
+        self.fft_tile_log
+    }
+
+    fn fft_pass(
+        &self,
+        columns: &mut CudaSlice<u32>,
+        twiddles: &CudaSlice<u32>,
+        pass: &FftPass,
+    ) -> Result<()> {
+        self.pass("fft_pass", columns, twiddles, pass)
+    }
+
+    fn ifft_pass(
+        &self,
+        columns: &mut CudaSlice<u32>,
+        itwiddles: &CudaSlice<u32>,
+        pass: &FftPass,
+    ) -> Result<()> {
+        self.pass("ifft_pass", columns, itwiddles, pass)
     }
 
     fn scale(&self, column: &mut CudaSlice<u32>, factor: u32, n: u32) -> Result<()> {

@@ -16,7 +16,7 @@ use cudarc::driver::{
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::Layers;
+use crate::ops::{FftPass, Layers, SHARED_FFT_MAX_LOG};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
@@ -31,6 +31,13 @@ const REDUCTION_GRID: u32 = 16;
 /// partial sums a reduction adds on the device (with 16 blocks, each thread folded 256 one
 /// after another, and an evaluation took tens of microseconds).
 const EVAL_GRID: u32 = 256;
+
+/// Threads per block of a shared-memory FFT pass: 2^12 values in 16 KiB, eight per thread, and
+/// four blocks fill a streaming multiprocessor's 2,048 threads.
+const FFT_PASS_BLOCK: u32 = 512;
+/// Picks the FFT kernels: `shared` (the default, [`crate::ops::FftPass`]) or `registers`
+/// (three layers per launch), to compare the two on a device.
+pub const FFT_KERNELS_VAR: &str = "OBELYSK_GPU_FFT";
 
 /// Which devices to prove on. The driver applies `CUDA_VISIBLE_DEVICES` before any of this:
 /// ordinals are among the visible devices.
@@ -103,6 +110,8 @@ pub struct CudaKernels {
     functions: HashMap<&'static str, CudaFunction>,
     /// Page-locked memory that large uploads go through, kept for the process.
     staging: Mutex<Option<PinnedHostSlice<u32>>>,
+    /// [`crate::ops::Kernels::fft_tile_log`], from [`FFT_KERNELS_VAR`].
+    fft_tile_log: u32,
 }
 
 impl std::fmt::Debug for CudaKernels {
@@ -132,6 +141,7 @@ impl CudaKernels {
 
     /// Compiles every kernel for the device's architecture and loads it.
     pub fn new(ordinal: usize) -> Result<Self> {
+        let fft_tile_log = fft_tile_log()?;
         let context = guarded("opening the device", || CudaContext::new(ordinal))?;
         let (major, minor) = guarded("reading the compute capability", || {
             context.compute_capability()
@@ -162,6 +172,7 @@ impl CudaKernels {
             stream: context.default_stream(),
             functions,
             staging: Mutex::new(None),
+            fft_tile_log,
         })
     }
 
@@ -251,6 +262,45 @@ impl CudaKernels {
         // SAFETY: `{i,}fft_layers(u32*, const u32*, u32, u32, u32, u32, u32, u32, u32)`; the
         // columns hold n_columns·n values and the twiddle tree every layer's range (checked).
         self.launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
+    }
+
+    /// One shared-memory FFT pass, `fft_pass` or `ifft_pass`: a block per tile.
+    fn pass(
+        &self,
+        function: &str,
+        columns: &mut CudaSlice<u32>,
+        twiddles: &CudaSlice<u32>,
+        pass: &FftPass,
+    ) -> Result<()> {
+        pass.check(twiddles.len())?;
+        self.check(columns, pass.n as usize * pass.n_columns as usize)?;
+        let blocks = pass.tiles().clamp(1, u64::from(MAX_GRID)) as u32;
+        let mut launch = self.stream.launch_builder(self.function(function));
+        launch.arg(columns).arg(twiddles).arg(pass);
+        let config = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (FFT_PASS_BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: `{i,}fft_pass(u32*, const u32*, FftPass)`, `FftPass` laid out as `ops::FftPass`
+        // (`repr(C)`, u32 fields only); the columns hold the pass's values and the twiddle tree
+        // every layer's range (checked).
+        self.launched(unsafe { launch.launch(config) }.map(|_| ()))
+    }
+}
+
+// SAFETY: `FftPass` is `repr(C)` of u32s, the layout of the kernels' `FftPass`, and passed by
+// value.
+unsafe impl cudarc::driver::DeviceRepr for FftPass {}
+
+/// The FFT kernels [`FFT_KERNELS_VAR`] asks for.
+fn fft_tile_log() -> Result<u32> {
+    match std::env::var(FFT_KERNELS_VAR).as_deref() {
+        Err(_) | Ok("shared") => Ok(SHARED_FFT_MAX_LOG),
+        Ok("registers") => Ok(0),
+        Ok(other) => Err(GpuError::Unsupported(format!(
+            "{FFT_KERNELS_VAR}={other}: the FFT kernels are `shared` or `registers`"
+        ))),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The C entry points of `kernels/emu/host.cpp`, one per kernel: the launch shape first, then
 //! the kernel's own arguments.
 
+use crate::ops::FftPass;
+
 extern "C" {
     pub fn emu_bit_reverse(grid: u32, block: u32, values: *mut u32, log_n: u32);
     pub fn emu_fft_layers(
@@ -28,6 +30,20 @@ extern "C" {
         n_layers: u32,
         n: u32,
         n_columns: u32,
+    );
+    pub fn emu_fft_pass(
+        grid: u32,
+        block: u32,
+        values: *mut u32,
+        twiddles: *const u32,
+        pass: *const FftPass,
+    );
+    pub fn emu_ifft_pass(
+        grid: u32,
+        block: u32,
+        values: *mut u32,
+        itwiddles: *const u32,
+        pass: *const FftPass,
     );
     pub fn emu_scale(grid: u32, block: u32, values: *mut u32, factor: u32, n: u32);
     pub fn emu_zero_from(

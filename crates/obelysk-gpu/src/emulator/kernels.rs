@@ -4,7 +4,7 @@
 use super::{check, ffi, Emulator};
 use crate::ops::{
     check_eval_many, check_grind, check_rows, concat_plan, gather_plan, leaves_table, lifted_len,
-    split_plan, twiddles_read, Gather, Kernels, Layers,
+    split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
 
@@ -366,6 +366,23 @@ impl Kernels for Emulator {
             layers,
             (n, n_columns),
         )
+    }
+
+    fn fft_tile_log(&self) -> u32 {
+        self.fft_tile_log
+    }
+
+    fn fft_pass(&self, columns: &mut Vec<u32>, twiddles: &Vec<u32>, pass: &FftPass) -> Result<()> {
+        self.pass(ffi::emu_fft_pass, columns, twiddles, pass)
+    }
+
+    fn ifft_pass(
+        &self,
+        columns: &mut Vec<u32>,
+        itwiddles: &Vec<u32>,
+        pass: &FftPass,
+    ) -> Result<()> {
+        self.pass(ffi::emu_ifft_pass, columns, itwiddles, pass)
     }
 
     fn scale(&self, column: &mut Vec<u32>, factor: u32, n: u32) -> Result<()> {

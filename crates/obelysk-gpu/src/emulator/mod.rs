@@ -3,7 +3,7 @@
 //! backend, on machines without a GPU. The entry points are in `kernels.rs`; this file holds the
 //! launch shape and what they share.
 
-use crate::ops::Layers;
+use crate::ops::{FftPass, Layers, SHARED_FFT_MAX_LOG};
 use crate::Result;
 
 mod ffi;
@@ -16,17 +16,32 @@ mod kernels;
 pub struct Emulator {
     pub grid: u32,
     pub block: u32,
+    /// [`crate::ops::Kernels::fft_tile_log`]: small tiles split even small FFTs into several passes.
+    pub fft_tile_log: u32,
+}
+
+impl Emulator {
+    /// A launch shape with the device's FFT tiles.
+    pub const fn new(grid: u32, block: u32) -> Self {
+        Self {
+            grid,
+            block,
+            fft_tile_log: SHARED_FFT_MAX_LOG,
+        }
+    }
 }
 
 impl Default for Emulator {
     fn default() -> Self {
-        Self { grid: 3, block: 7 }
+        Self::new(3, 7)
     }
 }
 
 /// `emu_fft_layers` and `emu_ifft_layers` take the same arguments.
 type LayersFn =
     unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32, u32, u32, u32);
+/// So do `emu_fft_pass` and `emu_ifft_pass`.
+type PassFn = unsafe extern "C" fn(u32, u32, *mut u32, *const u32, *const FftPass);
 
 impl Emulator {
     /// FFT layers in either direction over `n_columns` columns of `n` values.
@@ -55,6 +70,30 @@ impl Emulator {
                 layers.count,
                 n,
                 n_columns,
+            )
+        };
+        Ok(())
+    }
+
+    /// One shared-memory FFT pass in either direction.
+    fn pass(
+        &self,
+        kernel: PassFn,
+        columns: &mut [u32],
+        twiddles: &[u32],
+        pass: &FftPass,
+    ) -> Result<()> {
+        pass.check(twiddles.len())?;
+        check(columns, pass.n as usize * pass.n_columns as usize);
+        // SAFETY: the pass's columns and every layer's twiddles exist (checked); the pass is
+        // laid out as the kernel's `FftPass`.
+        unsafe {
+            kernel(
+                self.grid,
+                self.block,
+                columns.as_mut_ptr(),
+                twiddles.as_ptr(),
+                pass,
             )
         };
         Ok(())

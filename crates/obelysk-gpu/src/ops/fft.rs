@@ -1,4 +1,5 @@
-//! The circle FFT: interpolation and evaluation (`PolyOps`), one launch per layer.
+//! The circle FFT: interpolation and evaluation (`PolyOps`), in passes through shared memory
+//! ([`FftPass`]) or, where the kernels say so, three layers per launch ([`Layers`]).
 
 use stwo::core::circle::Coset;
 use stwo::core::fields::m31::BaseField;
@@ -9,7 +10,7 @@ use stwo::prover::backend::CpuBackend;
 use stwo::prover::poly::circle::PolyOps;
 use stwo::prover::poly::twiddles::TwiddleTree;
 
-use super::{as_u32, holds, Kernels, Layers, MIN_FFT_LOG_SIZE};
+use super::{as_u32, holds, FftPass, Kernels, Layers, MIN_FFT_LOG_SIZE};
 use crate::{GpuError, Result};
 
 /// stwo's twiddle tree for a coset, on the device: forward and inverse, with the host copy that
@@ -103,6 +104,15 @@ pub fn interpolate_columns<K: Kernels>(
     holds(kernels, values, total, "interpolation")?;
     let total = as_u32(total, "interpolated values")?;
     let n_columns = n_columns as u32;
+    let inverse_size = BaseField::from(domain.size() as u32).inverse();
+    let mut passes = fft_passes(kernels, domain, n_columns, twiddles);
+    if let Some(last) = passes.last_mut() {
+        last.factor = inverse_size.0;
+        for pass in &passes {
+            kernels.ifft_pass(values, &twiddles.itwiddles, pass)?;
+        }
+        return Ok(());
+    }
     for layers in fft_launches(domain, twiddles) {
         kernels.ifft_layers(
             values,
@@ -112,7 +122,6 @@ pub fn interpolate_columns<K: Kernels>(
             n_columns,
         )?;
     }
-    let inverse_size = BaseField::from(domain.size() as u32).inverse();
     kernels.scale(values, inverse_size.0, total)
 }
 
@@ -151,11 +160,36 @@ pub fn evaluate_columns<K: Kernels>(
     as_u32(total, "evaluated values")?;
     let n_columns = n_columns as u32;
     let n = domain.size() as u32;
+    let mut passes = fft_passes(kernels, domain, n_columns, twiddles);
+    if let Some(first) = passes.last_mut() {
+        first.zeros_from = n_coeffs as u32;
+        for pass in passes.iter().rev() {
+            kernels.fft_pass(buffer, &twiddles.twiddles, pass)?;
+        }
+        return Ok(());
+    }
     kernels.zero_from(buffer, n_coeffs as u32, n, n_columns)?;
     for layers in fft_launches(domain, twiddles).into_iter().rev() {
         kernels.fft_layers(buffer, &twiddles.twiddles, layers, n, n_columns)?;
     }
     Ok(())
+}
+
+/// The shared-memory passes of an FFT over `domain`, lowest layers first; none where the
+/// kernels run the three-layer launches instead.
+fn fft_passes<K: Kernels>(
+    kernels: &K,
+    domain: CircleDomain,
+    n_columns: u32,
+    twiddles: &DeviceTwiddles<K::Column>,
+) -> Vec<FftPass> {
+    let offsets = twiddles.line_offsets(domain);
+    FftPass::plan(
+        domain.log_size(),
+        n_columns,
+        kernels.fft_tile_log(),
+        |layer| offsets[layer.saturating_sub(1) as usize],
+    )
 }
 
 /// The launches of an FFT over `domain`, lowest layers first. Layer 0 derives the circle

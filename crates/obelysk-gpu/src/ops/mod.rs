@@ -3,6 +3,7 @@
 
 mod constraints;
 mod fft;
+mod fft_pass;
 mod fri;
 mod interaction;
 mod merkle;
@@ -12,6 +13,7 @@ mod witness;
 
 pub use constraints::constraint_quotients;
 pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, DeviceTwiddles};
+pub use fft_pass::{FftPass, SHARED_FFT_MAX_LOG};
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use interaction::interaction_columns;
 pub use merkle::{grind, merkle_leaves, merkle_leaves_on_device, merkle_parents, GRIND_LOW_BITS};
@@ -172,6 +174,23 @@ pub trait Kernels {
         layers: Layers,
         n: u32,
         n_columns: u32,
+    ) -> Result<()>;
+    /// Largest tile of the shared-memory FFT ([`Kernels::fft_pass`]) as a power of two, or 0
+    /// for the three-layer kernels ([`Kernels::fft_layers`]).
+    fn fft_tile_log(&self) -> u32;
+    /// One pass of the shared-memory FFT over the columns the pass names, evaluation direction.
+    fn fft_pass(
+        &self,
+        columns: &mut Self::Column,
+        twiddles: &Self::Column,
+        pass: &FftPass,
+    ) -> Result<()>;
+    /// One pass of the shared-memory FFT, interpolation direction.
+    fn ifft_pass(
+        &self,
+        columns: &mut Self::Column,
+        itwiddles: &Self::Column,
+        pass: &FftPass,
     ) -> Result<()>;
     fn scale(&self, column: &mut Self::Column, factor: u32, n: u32) -> Result<()>;
     /// Values `[from, n)` of each of `n_columns` columns of `n` values set to zero.
