@@ -142,38 +142,36 @@ fn measure<K: Kernels>(
 }
 
 /// Interpolation of every column on its 2^log domain and evaluation on the domain twice as
-/// large (blowup 2), as a commitment does: one launch per FFT layer for all columns.
+/// large (blowup 2), as a commitment does: each pass (or launch) for all columns.
 fn lde<K: Kernels>(kernels: &K, columns: &[Vec<u32>], log: u32) -> Result<(f64, f64), Failure> {
     let domain = CanonicCoset::new(log).circle_domain();
     let extended = CanonicCoset::new(log + 1).circle_domain();
-    let (n, m) = (domain.size(), columns.len());
+    let n = domain.size();
     let twiddles = gpu(DeviceTwiddles::new(kernels, extended.half_coset))?;
-    let uploaded = gpu(kernels.upload(&columns.concat()))?;
+    let uploaded: Vec<K::Column> = columns
+        .iter()
+        .map(|c| gpu(kernels.upload(c)))
+        .collect::<Result<_, _>>()?;
     let device = fastest(|| {
-        let mut input = gpu(kernels.alloc(n * m))?;
-        gpu(kernels.copy_range(&uploaded, 0, &mut input, 0, (n * m) as u32))?;
-        let mut output = gpu(kernels.alloc(2 * n * m))?;
+        let mut inputs = Vec::with_capacity(columns.len());
+        for column in &uploaded {
+            let mut input = gpu(kernels.alloc(n))?;
+            gpu(kernels.copy_range(column, 0, &mut input, 0, n as u32))?;
+            inputs.push(input);
+        }
+        let mut outputs: Vec<K::Column> = (0..columns.len())
+            .map(|_| gpu(kernels.alloc(2 * n)))
+            .collect::<Result<_, _>>()?;
         gpu(kernels.synchronize())?;
         let start = Instant::now();
+        let mut refs: Vec<&mut K::Column> = inputs.iter_mut().collect();
         gpu(ops::interpolate_columns(
-            kernels, &mut input, m, domain, &twiddles,
+            kernels, &mut refs, domain, &twiddles,
         ))?;
-        for k in 0..m {
-            gpu(kernels.copy_range(
-                &input,
-                (k * n) as u32,
-                &mut output,
-                (2 * k * n) as u32,
-                n as u32,
-            ))?;
-        }
+        let coeffs: Vec<&K::Column> = inputs.iter().collect();
+        let mut refs: Vec<&mut K::Column> = outputs.iter_mut().collect();
         gpu(ops::evaluate_columns(
-            kernels,
-            &mut output,
-            m,
-            n,
-            extended,
-            &twiddles,
+            kernels, &coeffs, n, &mut refs, extended, &twiddles,
         ))?;
         gpu(kernels.synchronize())?;
         Ok(ms(start))

@@ -97,6 +97,11 @@ extern "C" __global__ void ifft_layers(u32* values, const u32* itwiddles, u32 of
 // The three-layer kernels above read and write every value once per three layers; at 2^21 that
 // is seven passes, where two of these do.
 //
+// A pass reads each column from its own buffer and writes it to its own buffer (tables of
+// addresses, the same table for a pass in place), so that a batch of columns needs no copy into
+// one buffer and back, and an evaluation's first pass reads the coefficients where they are and
+// writes the new buffer.
+//
 // A pass runs layers low .. low + n_layers − 1 on tiles of 2^n_layers rows by 2^c_log columns:
 // tile position i = (j << c_log) + c holds value x_base + c + (j << low). Layer low + d pairs row
 // j with row j + 2^d, which is in the same tile, so the tile's values only pair among
@@ -112,7 +117,7 @@ struct FftPass {
     u32 low;
     u32 n_layers;
     u32 c_log;
-    // Each of n_columns columns holds n values, one after another.
+    // Each of the n_columns columns holds n values.
     u32 n;
     u32 n_columns;
     // Values at x ≥ zeros_from read as 0 (the zero padding of an evaluation's first pass).
@@ -122,8 +127,8 @@ struct FftPass {
 };
 
 template <bool INVERSE>
-__device__ __forceinline__ void fft_pass_launch(u32* values, const u32* twiddles,
-                                                const FftPass& pass) {
+__device__ __forceinline__ void fft_pass_launch(u32* const* columns, const u32* const* sources,
+                                                const u32* twiddles, const FftPass& pass) {
     __shared__ u32 tile[1 << SHARED_FFT_MAX_LOG];
     const u32 low = pass.low;
     const u32 c_log = pass.c_log;
@@ -132,7 +137,8 @@ __device__ __forceinline__ void fft_pass_launch(u32* values, const u32* twiddles
     const u32 tiles_per_column = pass.n >> (pass.n_layers + c_log);
     const u64 n_tiles = (u64)tiles_per_column * pass.n_columns;
     for (u64 t = blockIdx.x; t < n_tiles; t += gridDim.x) {
-        u32* column = values + (t / tiles_per_column) * (u64)pass.n;
+        u32* column = columns[t / tiles_per_column];
+        const u32* source = sources[t / tiles_per_column];
         // The tile's index within its column gives x_base's bits c_log .. low − 1 and
         // low + n_layers and up; its bits below c_log and the rows' bits are clear.
         const u32 rest = (u32)(t % tiles_per_column) << c_log;
@@ -141,7 +147,7 @@ __device__ __forceinline__ void fft_pass_launch(u32* values, const u32* twiddles
         EACH_THREAD {
             for (u32 i = threadIdx.x; i < size; i += blockDim.x) {
                 u32 x = x_base + (i & c_mask) + ((i >> c_log) << low);
-                tile[i] = x < pass.zeros_from ? column[x] : 0;
+                tile[i] = x < pass.zeros_from ? source[x] : 0;
             }
         }
         __syncthreads();
@@ -182,14 +188,17 @@ __device__ __forceinline__ void fft_pass_launch(u32* values, const u32* twiddles
     }
 }
 
-// One pass of the evaluation direction (the host runs them highest layers first).
-extern "C" __global__ void fft_pass(u32* values, const u32* twiddles, FftPass pass) {
-    fft_pass_launch<false>(values, twiddles, pass);
+// One pass of the evaluation direction (the host runs them highest layers first): column k read
+// from sources[k], written to columns[k].
+extern "C" __global__ void fft_pass(u32* const* columns, const u32* const* sources,
+                                    const u32* twiddles, FftPass pass) {
+    fft_pass_launch<false>(columns, sources, twiddles, pass);
 }
 
 // One pass of the interpolation direction (lowest layers first).
-extern "C" __global__ void ifft_pass(u32* values, const u32* itwiddles, FftPass pass) {
-    fft_pass_launch<true>(values, itwiddles, pass);
+extern "C" __global__ void ifft_pass(u32* const* columns, const u32* const* sources,
+                                     const u32* itwiddles, FftPass pass) {
+    fft_pass_launch<true>(columns, sources, itwiddles, pass);
 }
 
 // values[i] ·= factor for i < n (the 1/n of an interpolation).

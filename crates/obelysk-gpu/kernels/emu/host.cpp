@@ -34,13 +34,14 @@ void emu_ifft_layers(u32 grid, u32 block, u32* values, const u32* itwiddles, u32
     });
 }
 
-void emu_fft_pass(u32 grid, u32 block, u32* values, const u32* twiddles, const FftPass* pass) {
-    emu_launch_blocks(grid, block, [&] { fft_pass(values, twiddles, *pass); });
+void emu_fft_pass(u32 grid, u32 block, u32* const* columns, const u32* const* sources,
+                  const u32* twiddles, const FftPass* pass) {
+    emu_launch_blocks(grid, block, [&] { fft_pass(columns, sources, twiddles, *pass); });
 }
 
-void emu_ifft_pass(u32 grid, u32 block, u32* values, const u32* itwiddles,
-                   const FftPass* pass) {
-    emu_launch_blocks(grid, block, [&] { ifft_pass(values, itwiddles, *pass); });
+void emu_ifft_pass(u32 grid, u32 block, u32* const* columns, const u32* const* sources,
+                   const u32* itwiddles, const FftPass* pass) {
+    emu_launch_blocks(grid, block, [&] { ifft_pass(columns, sources, itwiddles, *pass); });
 }
 
 void emu_scale(u32 grid, u32 block, u32* values, u32 factor, u32 n) {

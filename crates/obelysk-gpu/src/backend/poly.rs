@@ -116,8 +116,8 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
         CircleCoefficients::new(values)
     }
 
-    /// The columns of each size in one buffer, one launch per layer for all of them: a launch
-    /// per layer per column left a 2^20-step tree waiting on a thousand launches.
+    /// The columns of each size together, each pass (or launch) for all of them: a launch per
+    /// layer per column left a 2^20-step tree waiting on a thousand launches.
     fn interpolate_columns(
         columns: Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
         twiddles: &TwiddleTree<Self>,
@@ -134,24 +134,18 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
                 }
                 continue;
             }
-            let n = domain.size();
             let mut values: Vec<_> = members
                 .iter()
                 .map(|&m| columns[m].take().expect("each column once").values)
                 .collect();
-            let mut batch = ok(kernels.alloc(members.len() * n));
-            let parts: Vec<_> = values.iter().map(|v| (v.buffer(), 0)).collect();
-            ok(kernels.concat(&parts, n, n, &mut batch));
+            // Each evaluation's buffer takes its coefficients, as `interpolate` does.
+            let mut buffers: Vec<_> = values.iter_mut().map(|v| v.buffer_mut()).collect();
             ok(ops::interpolate_columns(
                 kernels,
-                &mut batch,
-                members.len(),
+                &mut buffers,
                 domain,
                 device_twiddles(twiddles),
             ));
-            // Each evaluation's buffer takes its coefficients, as `interpolate` does in place.
-            let mut outs: Vec<_> = values.iter_mut().map(|v| v.buffer_mut()).collect();
-            ok(kernels.split_into(&batch, 0, n, n, &mut outs));
             for (&m, values) in members.iter().zip(values) {
                 polys[m] = Some(CircleCoefficients::new(values));
             }
@@ -265,20 +259,19 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
             domain.size(),
             "an evaluation buffer of another size"
         );
-        let kernels = kernels::<D>();
-        ok(kernels.copy_range(poly.coeffs.buffer(), 0, buffer.buffer_mut(), 0, u32_of(n)));
-        ok(ops::evaluate(
-            kernels,
-            buffer.buffer_mut(),
+        ok(ops::evaluate_columns(
+            kernels::<D>(),
+            &[poly.coeffs.buffer()],
             n,
+            &mut [buffer.buffer_mut()],
             domain,
             device_twiddles(twiddles),
         ));
         CircleEvaluation::new(domain, buffer)
     }
 
-    /// The polynomials of each size extended in one buffer, one launch per layer for all of
-    /// them (see `interpolate_columns`). stwo's buffer pool is not used: each evaluation gets a
+    /// The polynomials of each size extended together, each pass (or launch) for all of them
+    /// (see `interpolate_columns`). stwo's buffer pool is not used: each evaluation gets a
     /// buffer of its own from the batch.
     fn evaluate_polynomials(
         polynomials: Vec<CircleCoefficients<Self>>,
@@ -301,26 +294,24 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
                 }
                 continue;
             }
-            let n = domain.size();
             let n_coeffs = polynomials[members[0]].coeffs.len();
-            let mut batch = ok(kernels.alloc(members.len() * n));
-            let parts: Vec<_> = members
+            let coeffs: Vec<_> = members
                 .iter()
-                .map(|&m| (polynomials[m].coeffs.buffer(), 0))
+                .map(|&m| polynomials[m].coeffs.buffer())
                 .collect();
-            ok(kernels.concat(&parts, n_coeffs, n, &mut batch));
+            let mut values: Vec<DeviceColumn<D, BaseField>> = members
+                .iter()
+                .map(|_| DeviceColumn::alloc(domain.size()))
+                .collect();
+            let mut outs: Vec<_> = values.iter_mut().map(|v| v.buffer_mut()).collect();
             ok(ops::evaluate_columns(
                 kernels,
-                &mut batch,
-                members.len(),
+                &coeffs,
                 n_coeffs,
+                &mut outs,
                 domain,
                 device_twiddles(twiddles),
             ));
-            let mut values: Vec<DeviceColumn<D, BaseField>> =
-                members.iter().map(|_| DeviceColumn::alloc(n)).collect();
-            let mut outs: Vec<_> = values.iter_mut().map(|v| v.buffer_mut()).collect();
-            ok(kernels.split_into(&batch, 0, n, n, &mut outs));
             for (&m, values) in members.iter().zip(values) {
                 evals[m] = Some(CircleEvaluation::new(domain, values));
             }

@@ -395,20 +395,22 @@ impl Kernels for CudaKernels {
 
     fn fft_pass(
         &self,
-        columns: &mut CudaSlice<u32>,
+        columns: &mut [&mut CudaSlice<u32>],
+        sources: &[&CudaSlice<u32>],
         twiddles: &CudaSlice<u32>,
         pass: &FftPass,
     ) -> Result<()> {
-        self.pass("fft_pass", columns, twiddles, pass)
+        self.pass("fft_pass", columns, sources, twiddles, pass)
     }
 
     fn ifft_pass(
         &self,
-        columns: &mut CudaSlice<u32>,
+        columns: &mut [&mut CudaSlice<u32>],
+        sources: &[&CudaSlice<u32>],
         itwiddles: &CudaSlice<u32>,
         pass: &FftPass,
     ) -> Result<()> {
-        self.pass("ifft_pass", columns, itwiddles, pass)
+        self.pass("ifft_pass", columns, sources, itwiddles, pass)
     }
 
     fn scale(&self, column: &mut CudaSlice<u32>, factor: u32, n: u32) -> Result<()> {

@@ -11,12 +11,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PinnedHostSlice,
-    PushKernelArg,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DriverError, LaunchConfig,
+    PinnedHostSlice, PushKernelArg,
 };
 
 use crate::kernels::SOURCES;
-use crate::ops::{FftPass, Layers, SHARED_FFT_MAX_LOG};
+use crate::ops::{FftPass, Kernels, Layers, SHARED_FFT_MAX_LOG};
 use crate::{library, nvrtc, GpuError, Result};
 
 /// Threads per block of every launch.
@@ -268,23 +268,50 @@ impl CudaKernels {
     fn pass(
         &self,
         function: &str,
-        columns: &mut CudaSlice<u32>,
+        columns: &mut [&mut CudaSlice<u32>],
+        sources: &[&CudaSlice<u32>],
         twiddles: &CudaSlice<u32>,
         pass: &FftPass,
     ) -> Result<()> {
         pass.check(twiddles.len())?;
-        self.check(columns, pass.n as usize * pass.n_columns as usize)?;
+        let column_lens: Vec<usize> = columns.iter().map(|c| c.len()).collect();
+        let source_lens: Vec<usize> = sources.iter().map(|c| c.len()).collect();
+        pass.check_columns(&column_lens, &source_lens)?;
+        // One table: the columns' addresses, then the sources' (the columns again in place).
+        let mut addresses: Vec<u64> = columns
+            .iter()
+            .map(|c| c.device_ptr(&self.stream).0)
+            .collect();
+        if sources.is_empty() {
+            addresses.extend_from_within(..);
+        } else {
+            addresses.extend(sources.iter().map(|c| c.device_ptr(&self.stream).0));
+        }
+        let words: Vec<u32> = addresses
+            .iter()
+            .flat_map(|&a| [a as u32, (a >> 32) as u32])
+            .collect();
+        let table = self.upload(&words)?;
+        let columns_at: u64 = table.device_ptr(&self.stream).0;
+        let sources_at = columns_at + 8 * columns.len() as u64;
         let blocks = pass.tiles().clamp(1, u64::from(MAX_GRID)) as u32;
         let mut launch = self.stream.launch_builder(self.function(function));
-        launch.arg(columns).arg(twiddles).arg(pass);
+        launch
+            .arg(&columns_at)
+            .arg(&sources_at)
+            .arg(twiddles)
+            .arg(pass);
         let config = LaunchConfig {
             grid_dim: (blocks, 1, 1),
             block_dim: (FFT_PASS_BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: `{i,}fft_pass(u32*, const u32*, FftPass)`, `FftPass` laid out as `ops::FftPass`
-        // (`repr(C)`, u32 fields only); the columns hold the pass's values and the twiddle tree
-        // every layer's range (checked).
+        // SAFETY: `{i,}fft_pass(u32* const*, const u32* const*, const u32*, FftPass)`, `FftPass`
+        // laid out as `ops::FftPass` (`repr(C)`, u32 fields only). The table holds the address
+        // of each column and source, which the callers keep alive until the launch is done
+        // (every later use of the stream is ordered after it), and the table's own memory is
+        // freed in stream order after the launch; the columns, sources and twiddles hold what
+        // the pass touches (checked).
         self.launched(unsafe { launch.launch(config) }.map(|_| ()))
     }
 }

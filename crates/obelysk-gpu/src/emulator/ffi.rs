@@ -34,14 +34,16 @@ extern "C" {
     pub fn emu_fft_pass(
         grid: u32,
         block: u32,
-        values: *mut u32,
+        columns: *const *mut u32,
+        sources: *const *const u32,
         twiddles: *const u32,
         pass: *const FftPass,
     );
     pub fn emu_ifft_pass(
         grid: u32,
         block: u32,
-        values: *mut u32,
+        columns: *const *mut u32,
+        sources: *const *const u32,
         itwiddles: *const u32,
         pass: *const FftPass,
     );

@@ -372,17 +372,24 @@ impl Kernels for Emulator {
         self.fft_tile_log
     }
 
-    fn fft_pass(&self, columns: &mut Vec<u32>, twiddles: &Vec<u32>, pass: &FftPass) -> Result<()> {
-        self.pass(ffi::emu_fft_pass, columns, twiddles, pass)
+    fn fft_pass(
+        &self,
+        columns: &mut [&mut Vec<u32>],
+        sources: &[&Vec<u32>],
+        twiddles: &Vec<u32>,
+        pass: &FftPass,
+    ) -> Result<()> {
+        self.pass(ffi::emu_fft_pass, columns, sources, twiddles, pass)
     }
 
     fn ifft_pass(
         &self,
-        columns: &mut Vec<u32>,
+        columns: &mut [&mut Vec<u32>],
+        sources: &[&Vec<u32>],
         itwiddles: &Vec<u32>,
         pass: &FftPass,
     ) -> Result<()> {
-        self.pass(ffi::emu_ifft_pass, columns, itwiddles, pass)
+        self.pass(ffi::emu_ifft_pass, columns, sources, itwiddles, pass)
     }
 
     fn scale(&self, column: &mut Vec<u32>, factor: u32, n: u32) -> Result<()> {

@@ -41,7 +41,8 @@ impl Default for Emulator {
 type LayersFn =
     unsafe extern "C" fn(u32, u32, *mut u32, *const u32, u32, u32, u32, u32, u32, u32, u32);
 /// So do `emu_fft_pass` and `emu_ifft_pass`.
-type PassFn = unsafe extern "C" fn(u32, u32, *mut u32, *const u32, *const FftPass);
+type PassFn =
+    unsafe extern "C" fn(u32, u32, *const *mut u32, *const *const u32, *const u32, *const FftPass);
 
 impl Emulator {
     /// FFT layers in either direction over `n_columns` columns of `n` values.
@@ -79,19 +80,30 @@ impl Emulator {
     fn pass(
         &self,
         kernel: PassFn,
-        columns: &mut [u32],
+        columns: &mut [&mut Vec<u32>],
+        sources: &[&Vec<u32>],
         twiddles: &[u32],
         pass: &FftPass,
     ) -> Result<()> {
         pass.check(twiddles.len())?;
-        check(columns, pass.n as usize * pass.n_columns as usize);
-        // SAFETY: the pass's columns and every layer's twiddles exist (checked); the pass is
-        // laid out as the kernel's `FftPass`.
+        let lens = |c: &[&Vec<u32>]| c.iter().map(|c| c.len()).collect::<Vec<_>>();
+        let column_lens: Vec<usize> = columns.iter().map(|c| c.len()).collect();
+        pass.check_columns(&column_lens, &lens(sources))?;
+        let targets: Vec<*mut u32> = columns.iter_mut().map(|c| c.as_mut_ptr()).collect();
+        let reads: Vec<*const u32> = if sources.is_empty() {
+            targets.iter().map(|&c| c.cast_const()).collect()
+        } else {
+            sources.iter().map(|c| c.as_ptr()).collect()
+        };
+        // SAFETY: every column, source and layer's twiddles holds what the pass touches
+        // (checked); the pass is laid out as the kernel's `FftPass`. Sources are the columns
+        // themselves or other vectors (the borrows are distinct).
         unsafe {
             kernel(
                 self.grid,
                 self.block,
-                columns.as_mut_ptr(),
+                targets.as_ptr(),
+                reads.as_ptr(),
                 twiddles.as_ptr(),
                 pass,
             )

@@ -87,42 +87,42 @@ pub fn interpolate<K: Kernels>(
     domain: CircleDomain,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
-    interpolate_columns(kernels, values, 1, domain, twiddles)
+    interpolate_columns(kernels, &mut [values], domain, twiddles)
 }
 
-/// [`interpolate`] for `n_columns` evaluations on `domain` stored one after another, one launch
-/// per layer for all of them (`PolyOps::interpolate_columns`).
+/// [`interpolate`] for several evaluations on `domain`, each in its own buffer
+/// (`PolyOps::interpolate_columns`): each pass covers all of them.
 pub fn interpolate_columns<K: Kernels>(
     kernels: &K,
-    values: &mut K::Column,
-    n_columns: usize,
+    columns: &mut [&mut K::Column],
     domain: CircleDomain,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
     check_domain(domain, twiddles)?;
-    let total = n_columns * domain.size();
-    holds(kernels, values, total, "interpolation")?;
-    let total = as_u32(total, "interpolated values")?;
-    let n_columns = n_columns as u32;
-    let inverse_size = BaseField::from(domain.size() as u32).inverse();
+    let n = domain.size();
+    for column in columns.iter() {
+        holds(kernels, column, n, "interpolation")?;
+    }
+    let total = as_u32(n * columns.len(), "interpolated values")?;
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let n_columns = columns.len() as u32;
+    let inverse_size = BaseField::from(n as u32).inverse();
     let mut passes = fft_passes(kernels, domain, n_columns, twiddles);
     if let Some(last) = passes.last_mut() {
         last.factor = inverse_size.0;
         for pass in &passes {
-            kernels.ifft_pass(values, &twiddles.itwiddles, pass)?;
+            kernels.ifft_pass(columns, &[], &twiddles.itwiddles, pass)?;
         }
         return Ok(());
     }
-    for layers in fft_launches(domain, twiddles) {
-        kernels.ifft_layers(
-            values,
-            &twiddles.itwiddles,
-            layers,
-            domain.size() as u32,
-            n_columns,
-        )?;
-    }
-    kernels.scale(values, inverse_size.0, total)
+    in_one_buffer(kernels, columns, &[], n, n, |batch| {
+        for layers in fft_launches(domain, twiddles) {
+            kernels.ifft_layers(batch, &twiddles.itwiddles, layers, n as u32, n_columns)?;
+        }
+        kernels.scale(batch, inverse_size.0, total)
+    })
 }
 
 /// `CpuBackend::evaluate` on the device: `buffer` holds a polynomial's coefficients in its
@@ -135,44 +135,83 @@ pub fn evaluate<K: Kernels>(
     domain: CircleDomain,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
-    evaluate_columns(kernels, buffer, 1, n_coeffs, domain, twiddles)
+    evaluate_columns(kernels, &[], n_coeffs, &mut [buffer], domain, twiddles)
 }
 
-/// [`evaluate`] for `n_columns` buffers of `domain.size()` values stored one after another, each
-/// starting with `n_coeffs` coefficients, one launch per layer for all of them.
+/// [`evaluate`] for several polynomials of `n_coeffs` coefficients into buffers of
+/// `domain.size()` values: polynomial k is read from `coeffs[k]` (or from the start of
+/// `outs[k]` when `coeffs` is empty) and its evaluation written to `outs[k]`. Each pass covers
+/// all of them; the first reads the coefficients where they are.
 pub fn evaluate_columns<K: Kernels>(
     kernels: &K,
-    buffer: &mut K::Column,
-    n_columns: usize,
+    coeffs: &[&K::Column],
     n_coeffs: usize,
+    outs: &mut [&mut K::Column],
     domain: CircleDomain,
     twiddles: &DeviceTwiddles<K::Column>,
 ) -> Result<()> {
     check_domain(domain, twiddles)?;
-    if n_coeffs > domain.size() {
+    let n = domain.size();
+    if n_coeffs > n || !(coeffs.is_empty() || coeffs.len() == outs.len()) {
         return Err(GpuError::Unsupported(format!(
-            "{n_coeffs} coefficients do not fit a domain of {}",
-            domain.size()
+            "{} polynomials of {n_coeffs} coefficients into {} buffers of {n}",
+            coeffs.len(),
+            outs.len()
         )));
     }
-    let total = n_columns * domain.size();
-    holds(kernels, buffer, total, "evaluation")?;
-    as_u32(total, "evaluated values")?;
-    let n_columns = n_columns as u32;
-    let n = domain.size() as u32;
+    for out in outs.iter() {
+        holds(kernels, out, n, "evaluation")?;
+    }
+    for column in coeffs {
+        holds(kernels, column, n_coeffs, "coefficients")?;
+    }
+    as_u32(n * outs.len(), "evaluated values")?;
+    if outs.is_empty() {
+        return Ok(());
+    }
+    let n_columns = outs.len() as u32;
     let mut passes = fft_passes(kernels, domain, n_columns, twiddles);
     if let Some(first) = passes.last_mut() {
         first.zeros_from = n_coeffs as u32;
-        for pass in passes.iter().rev() {
-            kernels.fft_pass(buffer, &twiddles.twiddles, pass)?;
+        let (first, rest) = passes.split_last().expect("a pass");
+        kernels.fft_pass(outs, coeffs, &twiddles.twiddles, first)?;
+        for pass in rest.iter().rev() {
+            kernels.fft_pass(outs, &[], &twiddles.twiddles, pass)?;
         }
         return Ok(());
     }
-    kernels.zero_from(buffer, n_coeffs as u32, n, n_columns)?;
-    for layers in fft_launches(domain, twiddles).into_iter().rev() {
-        kernels.fft_layers(buffer, &twiddles.twiddles, layers, n, n_columns)?;
+    in_one_buffer(kernels, outs, coeffs, n_coeffs, n, |batch| {
+        kernels.zero_from(batch, n_coeffs as u32, n as u32, n_columns)?;
+        for layers in fft_launches(domain, twiddles).into_iter().rev() {
+            kernels.fft_layers(batch, &twiddles.twiddles, layers, n as u32, n_columns)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` over `columns` held in one buffer, n values each, as the three-layer kernels take
+/// them: a single column in place is that buffer; otherwise the first `n_read` values of each
+/// of `sources` (of each column when there are none) are copied into one, and the results back.
+fn in_one_buffer<K: Kernels>(
+    kernels: &K,
+    columns: &mut [&mut K::Column],
+    sources: &[&K::Column],
+    n_read: usize,
+    n: usize,
+    f: impl FnOnce(&mut K::Column) -> Result<()>,
+) -> Result<()> {
+    if let ([column], []) = (&mut *columns, sources) {
+        return f(column);
     }
-    Ok(())
+    let mut batch = kernels.alloc(columns.len() * n)?;
+    let parts: Vec<(&K::Column, usize)> = if sources.is_empty() {
+        columns.iter().map(|c| (&**c, 0)).collect()
+    } else {
+        sources.iter().map(|&c| (c, 0)).collect()
+    };
+    kernels.concat(&parts, n_read, n, &mut batch)?;
+    f(&mut batch)?;
+    kernels.split_into(&batch, 0, n, n, columns)
 }
 
 /// The shared-memory passes of an FFT over `domain`, lowest layers first; none where the

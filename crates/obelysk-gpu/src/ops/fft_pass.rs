@@ -105,6 +105,24 @@ impl FftPass {
         Ok(())
     }
 
+    /// Checks the columns of a pass, given their lengths: `n_columns` of at least `n` values,
+    /// and as many sources, each holding the values the pass reads, or none (in place).
+    pub fn check_columns(&self, columns: &[usize], sources: &[usize]) -> Result<()> {
+        let read = self.zeros_from.min(self.n) as usize;
+        let fits = columns.len() == self.n_columns as usize
+            && columns.iter().all(|&len| len >= self.n as usize)
+            && (sources.is_empty() || sources.len() == columns.len())
+            && sources.iter().all(|&len| len >= read);
+        if !fits {
+            return Err(GpuError::Unsupported(format!(
+                "an FFT pass over {} columns of {} values, with columns of {columns:?} values and \
+                 sources of {sources:?}",
+                self.n_columns, self.n
+            )));
+        }
+        Ok(())
+    }
+
     /// Blocks worth launching: one per tile.
     pub fn tiles(&self) -> u64 {
         (u64::from(self.n) >> (self.n_layers + self.c_log)) * u64::from(self.n_columns)
@@ -184,5 +202,23 @@ mod tests {
         }
         // Too few twiddles for the pass's layers.
         assert!(good.check(4).is_err());
+    }
+
+    #[test]
+    fn columns_and_sources_must_hold_what_the_pass_reads_and_writes() {
+        let pass = FftPass {
+            zeros_from: 300,
+            ..FftPass::plan(10, 2, 12, |_| 0)[0]
+        };
+        pass.check_columns(&[1024, 2048], &[]).unwrap();
+        pass.check_columns(&[1024, 1024], &[300, 512]).unwrap();
+        for (columns, sources) in [
+            (&[1024][..], &[][..]),
+            (&[1024, 1023], &[]),
+            (&[1024, 1024], &[300]),
+            (&[1024, 1024], &[300, 299]),
+        ] {
+            assert!(pass.check_columns(columns, sources).is_err());
+        }
     }
 }

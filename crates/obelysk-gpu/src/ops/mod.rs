@@ -178,17 +178,22 @@ pub trait Kernels {
     /// Largest tile of the shared-memory FFT ([`Kernels::fft_pass`]) as a power of two, or 0
     /// for the three-layer kernels ([`Kernels::fft_layers`]).
     fn fft_tile_log(&self) -> u32;
-    /// One pass of the shared-memory FFT over the columns the pass names, evaluation direction.
+    /// One pass of the shared-memory FFT, evaluation direction, over `pass.n_columns` columns
+    /// of `pass.n` values: column k is read from `sources[k]` (or from `columns[k]` when
+    /// `sources` is empty) and written to `columns[k]` ([`FftPass::check_columns`]).
     fn fft_pass(
         &self,
-        columns: &mut Self::Column,
+        columns: &mut [&mut Self::Column],
+        sources: &[&Self::Column],
         twiddles: &Self::Column,
         pass: &FftPass,
     ) -> Result<()>;
-    /// One pass of the shared-memory FFT, interpolation direction.
+    /// One pass of the shared-memory FFT, interpolation direction, laid out as
+    /// [`Kernels::fft_pass`].
     fn ifft_pass(
         &self,
-        columns: &mut Self::Column,
+        columns: &mut [&mut Self::Column],
+        sources: &[&Self::Column],
         itwiddles: &Self::Column,
         pass: &FftPass,
     ) -> Result<()>;

@@ -671,8 +671,9 @@ pub fn check_decompose<K: Kernels>(kernels: &K, log_n: u32) {
     );
 }
 
-/// Several columns interpolated and then extended at blowup 2 in one launch per layer, against
-/// stwo column by column.
+/// Several columns, each in its own buffer, interpolated in place and then extended at blowup 2
+/// into buffers pre-filled with junk, each pass for all of them, against stwo column by column.
+/// Then the same extension in place, the coefficients at the start of each buffer.
 pub fn check_columns<K: Kernels>(kernels: &K, log_size: u32, n_columns: usize) {
     let n = 1usize << log_size;
     let columns: Vec<Vec<u32>> = (0..n_columns)
@@ -684,31 +685,54 @@ pub fn check_columns<K: Kernels>(kernels: &K, log_size: u32, n_columns: usize) {
         .iter()
         .map(|c| CpuBackend::interpolate(CircleEvaluation::new(small, field(c)), &cpu_twiddles))
         .collect();
+    let expected: Vec<Vec<u32>> = polys
+        .iter()
+        .map(|poly| raw(&CpuBackend::evaluate(poly, big, &cpu_twiddles).values))
+        .collect();
     let twiddles = DeviceTwiddles::new(kernels, big.half_coset).unwrap();
-    let mut device = kernels.upload(&columns.concat()).unwrap();
-    ops::interpolate_columns(kernels, &mut device, n_columns, small, &twiddles).unwrap();
-    let coeffs = kernels.download(&device).unwrap();
+    let mut device: Vec<K::Column> = columns.iter().map(|c| kernels.upload(c).unwrap()).collect();
+    let mut refs: Vec<&mut K::Column> = device.iter_mut().collect();
+    ops::interpolate_columns(kernels, &mut refs, small, &twiddles).unwrap();
+    let coeffs: Vec<Vec<u32>> = device
+        .iter()
+        .map(|c| kernels.download(c).unwrap())
+        .collect();
     for (k, poly) in polys.iter().enumerate() {
+        assert_eq!(coeffs[k], raw(&poly.coeffs), "column {k} of 2^{log_size}");
+    }
+    let mut outs: Vec<K::Column> = (0..n_columns)
+        .map(|_| kernels.upload(&junk(2 * n)).unwrap())
+        .collect();
+    let sources: Vec<&K::Column> = device.iter().collect();
+    let mut refs: Vec<&mut K::Column> = outs.iter_mut().collect();
+    ops::evaluate_columns(kernels, &sources, n, &mut refs, big, &twiddles).unwrap();
+    for k in 0..n_columns {
         assert_eq!(
-            coeffs[k * n..][..n],
-            raw(&poly.coeffs)[..],
-            "column {k} of 2^{log_size}"
+            kernels.download(&outs[k]).unwrap(),
+            expected[k],
+            "extension of column {k} of 2^{log_size}"
+        );
+        assert_eq!(
+            kernels.download(&device[k]).unwrap(),
+            coeffs[k],
+            "the coefficients of column {k} of 2^{log_size}, read"
         );
     }
-    // Coefficients at the start of each extended buffer, junk after them.
-    let mut buffers = junk(2 * n * n_columns);
+    let mut in_place: Vec<K::Column> = coeffs
+        .iter()
+        .map(|c| {
+            let mut buffer = junk(2 * n);
+            buffer[..n].copy_from_slice(c);
+            kernels.upload(&buffer).unwrap()
+        })
+        .collect();
+    let mut refs: Vec<&mut K::Column> = in_place.iter_mut().collect();
+    ops::evaluate_columns(kernels, &[], n, &mut refs, big, &twiddles).unwrap();
     for k in 0..n_columns {
-        buffers[2 * n * k..][..n].copy_from_slice(&coeffs[k * n..][..n]);
-    }
-    let mut device = kernels.upload(&buffers).unwrap();
-    ops::evaluate_columns(kernels, &mut device, n_columns, n, big, &twiddles).unwrap();
-    let extended = kernels.download(&device).unwrap();
-    for (k, poly) in polys.iter().enumerate() {
-        let expected = CpuBackend::evaluate(poly, big, &cpu_twiddles);
         assert_eq!(
-            extended[2 * n * k..][..2 * n],
-            raw(&expected.values)[..],
-            "extension of column {k} of 2^{log_size}"
+            kernels.download(&in_place[k]).unwrap(),
+            expected[k],
+            "extension of column {k} of 2^{log_size} in place"
         );
     }
 }
