@@ -93,9 +93,9 @@ extern "C" __global__ void ifft_layers(u32* values, const u32* itwiddles, u32 of
 }
 
 // Up to SHARED_FFT_MAX_LOG layers in one pass through memory: a block loads a tile of values
-// into shared memory, runs the pass's layers on it, one barrier per layer, and writes it back.
-// The three-layer kernels above read and write every value once per three layers; at 2^21 that
-// is seven passes, where two of these do.
+// into shared memory, runs the pass's layers on it in phases of up to three layers (a barrier
+// after each), and writes it back. The three-layer kernels above read and write every value
+// once per three layers; at 2^21 that is seven passes, where two of these do.
 //
 // A pass reads each column from its own buffer and writes it to its own buffer (tables of
 // addresses, the same table for a pass in place), so that a batch of columns needs no copy into
@@ -126,15 +126,76 @@ struct FftPass {
     u32 factor;
 };
 
+// Layers a thread runs on its values between two barriers: 2^3 values in registers, so that a
+// tile of twelve layers takes four barriers and each value goes through shared memory four
+// times, not twelve.
+#define PHASE_LAYERS 3
+
+// Where tile position i is kept: one word of padding after every 32, so that a thread group
+// whose positions are 2^k apart (k < 5, the lowest layers) spreads over the banks.
+__device__ __forceinline__ u32 tile_at(u32 i) { return i + (i >> 5); }
+
+// Twiddle table d of the pass. d is the same for every thread, and an unrolled select keeps
+// the pass in parameter space, where indexing it by d would copy it to local memory.
+__device__ __forceinline__ u32 pass_offset(const FftPass& pass, u32 d) {
+    u32 offset = 0;
+#pragma unroll
+    for (u32 k = 0; k < SHARED_FFT_MAX_LAYERS; k++) {
+        if (k == d) offset = pass.offsets[k];
+    }
+    return offset;
+}
+
+// Group g of a phase over the tile's local layers d_lo .. d_lo + R − 1: the 2^R positions
+// base + (j << s), s = d_lo + c_log, base = g with R zero bits inserted at bit s. Local layer
+// d_lo + e pairs j with j + 2^e, so the group's values pair only among themselves; they go
+// through the R layers in registers (evaluation: highest first; interpolation: lowest first).
+template <u32 R, bool INVERSE>
+__device__ __forceinline__ void tile_group_layers(u32* tile, u32 g, u32 d_lo, u32 x_base,
+                                                  const u32* twiddles, const FftPass& pass) {
+    const u32 c_log = pass.c_log;
+    const u32 s = d_lo + c_log;
+    const u32 base = ((g >> s) << (s + R)) + (g & ((1u << s) - 1));
+    u32 v[1 << R];
+#pragma unroll
+    for (u32 j = 0; j < (1u << R); j++) v[j] = tile[tile_at(base + (j << s))];
+#pragma unroll
+    for (u32 step = 0; step < R; step++) {
+        const u32 e = INVERSE ? step : R - 1 - step;
+        const u32 layer = pass.low + d_lo + e;
+        const u32* line = twiddles + pass_offset(pass, d_lo + e);
+#pragma unroll
+        for (u32 j = 0; j < (1u << R); j++) {
+            if (j & (1u << e)) continue;
+            u32 i = base + (j << s);
+            u32 x = x_base + (i & ((1u << c_log) - 1)) + ((i >> c_log) << pass.low);
+            u32 t = layer_twiddle(line, layer, x >> (layer + 1));
+            u32 v0 = v[j];
+            u32 v1 = v[j | (1u << e)];
+            if (INVERSE) {
+                v[j] = m31_add(v0, v1);
+                v[j | (1u << e)] = m31_mul(m31_sub(v0, v1), t);
+            } else {
+                v1 = m31_mul(v1, t);
+                v[j] = m31_add(v0, v1);
+                v[j | (1u << e)] = m31_sub(v0, v1);
+            }
+        }
+    }
+#pragma unroll
+    for (u32 j = 0; j < (1u << R); j++) tile[tile_at(base + (j << s))] = v[j];
+}
+
 template <bool INVERSE>
 __device__ __forceinline__ void fft_pass_launch(u32* const* columns, const u32* const* sources,
                                                 const u32* twiddles, const FftPass& pass) {
-    __shared__ u32 tile[1 << SHARED_FFT_MAX_LOG];
+    __shared__ u32 tile[(1 << SHARED_FFT_MAX_LOG) + (1 << (SHARED_FFT_MAX_LOG - 5))];
     const u32 low = pass.low;
     const u32 c_log = pass.c_log;
     const u32 c_mask = (1u << c_log) - 1;
-    const u32 size = 1u << (pass.n_layers + c_log);
-    const u32 tiles_per_column = pass.n >> (pass.n_layers + c_log);
+    const u32 tile_log = pass.n_layers + c_log;
+    const u32 size = 1u << tile_log;
+    const u32 tiles_per_column = pass.n >> tile_log;
     const u64 n_tiles = (u64)tiles_per_column * pass.n_columns;
     for (u64 t = blockIdx.x; t < n_tiles; t += gridDim.x) {
         u32* column = columns[t / tiles_per_column];
@@ -147,40 +208,37 @@ __device__ __forceinline__ void fft_pass_launch(u32* const* columns, const u32* 
         EACH_THREAD {
             for (u32 i = threadIdx.x; i < size; i += blockDim.x) {
                 u32 x = x_base + (i & c_mask) + ((i >> c_log) << low);
-                tile[i] = x < pass.zeros_from ? source[x] : 0;
+                tile[tile_at(i)] = x < pass.zeros_from ? source[x] : 0;
             }
         }
         __syncthreads();
-        for (u32 step = 0; step < pass.n_layers; step++) {
-            const u32 d = INVERSE ? step : pass.n_layers - 1 - step;
-            const u32 layer = low + d;
-            const u32* line = twiddles + pass.offsets[d];
-            // Butterfly b pairs tile positions i0 and i0 + 2^s: b with a zero inserted at bit s.
-            const u32 s = d + c_log;
+        for (u32 done = 0; done < pass.n_layers;) {
+            const u32 r = pass.n_layers - done < PHASE_LAYERS ? pass.n_layers - done
+                                                               : PHASE_LAYERS;
+            const u32 d_lo = INVERSE ? done : pass.n_layers - done - r;
             EACH_THREAD {
-                for (u32 b = threadIdx.x; b < size / 2; b += blockDim.x) {
-                    u32 i0 = ((b >> s) << (s + 1)) + (b & ((1u << s) - 1));
-                    u32 i1 = i0 + (1u << s);
-                    u32 x = x_base + (i0 & c_mask) + ((i0 >> c_log) << low);
-                    u32 tw = layer_twiddle(line, layer, x >> (layer + 1));
-                    u32 v0 = tile[i0];
-                    u32 v1 = tile[i1];
-                    if (INVERSE) {
-                        tile[i0] = m31_add(v0, v1);
-                        tile[i1] = m31_mul(m31_sub(v0, v1), tw);
-                    } else {
-                        v1 = m31_mul(v1, tw);
-                        tile[i0] = m31_add(v0, v1);
-                        tile[i1] = m31_sub(v0, v1);
+                for (u32 g = threadIdx.x; g < (size >> r); g += blockDim.x) {
+                    switch (r) {
+                        case 1:
+                            tile_group_layers<1, INVERSE>(tile, g, d_lo, x_base, twiddles, pass);
+                            break;
+                        case 2:
+                            tile_group_layers<2, INVERSE>(tile, g, d_lo, x_base, twiddles, pass);
+                            break;
+                        default:
+                            tile_group_layers<3, INVERSE>(tile, g, d_lo, x_base, twiddles, pass);
+                            break;
                     }
                 }
             }
             __syncthreads();
+            done += r;
         }
         EACH_THREAD {
             for (u32 i = threadIdx.x; i < size; i += blockDim.x) {
                 u32 x = x_base + (i & c_mask) + ((i >> c_log) << low);
-                column[x] = pass.factor == 1 ? tile[i] : m31_mul(tile[i], pass.factor);
+                u32 v = tile[tile_at(i)];
+                column[x] = pass.factor == 1 ? v : m31_mul(v, pass.factor);
             }
         }
         // The next tile's loads overwrite what this one's stores read.
