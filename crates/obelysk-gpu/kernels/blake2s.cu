@@ -106,19 +106,46 @@ extern "C" __global__ void merkle_leaves(const u32* columns, u32 n_columns, u32 
     }
 }
 
-// One layer up: parent i hashes children 2i and 2i + 1 (8 words each).
+// Parent i of a layer: the hash of children 2i and 2i + 1 (8 words each).
+__device__ __forceinline__ void merkle_parent(const u32* children, u32 i, u32* out) {
+    u32 h[8];
+    blake2s_init(h);
+    u32 m[16];
+    for (int j = 0; j < 16; j++) {
+        m[j] = children[(u64)16 * i + j];
+    }
+    blake2s_compress(h, m, 64, true);
+    for (int j = 0; j < 8; j++) {
+        out[(u64)8 * i + j] = h[j];
+    }
+}
+
+// One layer up.
 extern "C" __global__ void merkle_parents(const u32* children, u32 n_parents, u32* out) {
     for (u32 i = grid_start(); i < n_parents; i += grid_stride()) {
-        u32 h[8];
-        blake2s_init(h);
-        u32 m[16];
-        for (int j = 0; j < 16; j++) {
-            m[j] = children[(u64)16 * i + j];
+        merkle_parent(children, i, out);
+    }
+}
+
+// Every layer from n_parents (a power of two) up to the root, in one block: layer l, of
+// n_parents >> l hashes, into layers[l]. stwo asks for one layer at a time, and the top of a
+// tree is a dozen launches of a few hashes each; here it is one. A barrier between layers makes
+// each layer's stores (global memory) visible to the whole block. Launched as one block: any
+// other returns.
+extern "C" __global__ void merkle_top(const u32* children, u32 n_parents, u32* const* layers) {
+    if (blockIdx.x != 0) return;
+    const u32* below = children;
+    u32 l = 0;
+    for (u32 n = n_parents; n > 0; n >>= 1) {
+        u32* out = layers[l];
+        EACH_THREAD {
+            for (u32 i = threadIdx.x; i < n; i += blockDim.x) {
+                merkle_parent(below, i, out);
+            }
         }
-        blake2s_compress(h, m, 64, true);
-        for (int j = 0; j < 8; j++) {
-            out[(u64)8 * i + j] = h[j];
-        }
+        __syncthreads();
+        below = out;
+        l++;
     }
 }
 

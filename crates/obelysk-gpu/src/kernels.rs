@@ -21,7 +21,7 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "blake2s.cu",
         source: include_str!("../kernels/blake2s.cu"),
-        functions: &["merkle_leaves", "merkle_parents", "pow_grind"],
+        functions: &["merkle_leaves", "merkle_parents", "merkle_top", "pow_grind"],
     },
     KernelSource {
         file: "circle_fft.cu",

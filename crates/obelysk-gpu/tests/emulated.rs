@@ -129,6 +129,8 @@ mod emulated {
             check_merkle(&kernels, &[4; 17], 6);
             check_merkle(&kernels, &[1, 3, 3, 5, 6, 6, 6], 7);
             check_merkle(&kernels, &[], 3);
+            // The largest tree whose layers above the leaves are one launch.
+            check_merkle(&kernels, &[10; 3], 10);
         }
         // The CPU component's width at 2^12 rows.
         check_merkle(&Emulator::default(), &[12; 98], 13);

@@ -60,6 +60,11 @@ void emu_merkle_leaves(u32 grid, u32 block, const u32* columns, u32 n_columns, u
     emu_launch(grid, block, [&] { merkle_leaves(columns, n_columns, lifting_log, out); });
 }
 
+void emu_merkle_top(u32 grid, u32 block, const u32* children, u32 n_parents,
+                    u32* const* layers) {
+    emu_launch_blocks(grid, block, [&] { merkle_top(children, n_parents, layers); });
+}
+
 void emu_merkle_parents(u32 grid, u32 block, const u32* children, u32 n_parents, u32* out) {
     emu_launch(grid, block, [&] { merkle_parents(children, n_parents, out); });
 }

@@ -83,6 +83,9 @@ pub struct DeviceColumn<D: Device, T> {
     len: usize,
     reads: Mutex<Reads>,
     group: Mutex<Option<(Arc<ReadGroup<D>>, usize)>>,
+    /// The layer above this one of a Merkle tree, built with it (`MerkleOpsLifted` builds the
+    /// top of a tree in one launch and hands the layers out one at a time).
+    above: Mutex<Option<Box<Self>>>,
     value: PhantomData<T>,
 }
 
@@ -406,6 +409,7 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
             len,
             reads: Mutex::new(Reads::default()),
             group: Mutex::new(None),
+            above: Mutex::new(None),
             value: PhantomData,
         }
     }
@@ -471,6 +475,7 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
         *self.group.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.above.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         if Arc::get_mut(&mut self.buffer).is_none() {
             let kernels = kernels::<D>();
             let n = kernels.len(&self.buffer);
@@ -479,6 +484,21 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
             self.buffer = Arc::new(copy);
         }
         Arc::get_mut(&mut self.buffer).expect("a buffer no group shares")
+    }
+
+    /// Keeps `above` as the layer built on this one (see [`Self::take_above`]).
+    pub fn set_above(&self, above: Self) {
+        *self.above.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(above));
+    }
+
+    /// The layer built on this one, if it was built with it and this column has not been
+    /// written since.
+    pub fn take_above(&self) -> Option<Self> {
+        self.above
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(|above| *above)
     }
 
     /// Values read so far. A panic elsewhere while the lock was held leaves them correct, so a

@@ -48,8 +48,31 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
         leaves
     }
 
+    /// The top of a tree (from [`ops::MERKLE_TOP_MAX_PARENTS`] parents up) is built in one
+    /// launch when stwo asks for its first layer; each layer keeps the one above for the next
+    /// call.
     fn build_next_layer(prev_layer: &Col<Self, Blake2sHash>) -> Col<Self, Blake2sHash> {
+        if let Some(built) = prev_layer.take_above() {
+            return built;
+        }
         let n_parents = prev_layer.len() / 2;
+        if n_parents.is_power_of_two() && n_parents <= ops::MERKLE_TOP_MAX_PARENTS {
+            let layers = ok(ops::merkle_top(
+                kernels::<D>(),
+                prev_layer.buffer(),
+                n_parents,
+            ));
+            let mut above: Option<Col<Self, Blake2sHash>> = None;
+            for (l, buffer) in layers.into_iter().enumerate().rev() {
+                let layer = DeviceColumn::from_buffer(buffer, n_parents >> l);
+                layer.join_group_of(prev_layer);
+                if let Some(above) = above.take() {
+                    layer.set_above(above);
+                }
+                above = Some(layer);
+            }
+            return above.expect("a layer at least");
+        }
         let parents = ok(ops::merkle_parents(
             kernels::<D>(),
             prev_layer.buffer(),

@@ -1,11 +1,11 @@
 //! [`Kernels`] on a CUDA device: each entry point checks its buffers' lengths, then launches.
 
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
 use super::{CudaKernels, BLOCK, PINNED_UPLOAD_WORDS};
 use crate::ops::{
-    check_eval_many, check_grind, check_rows, concat_plan, gather_plan, leaves_table, lifted_len,
-    split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
+    check_eval_many, check_grind, check_merkle_top, check_rows, concat_plan, gather_plan,
+    leaves_table, lifted_len, split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
 
@@ -522,6 +522,35 @@ impl Kernels for CudaKernels {
         // SAFETY: `merkle_parents(const u32*, u32, u32*)`; 16 words read and 8 written per
         // parent, both checked.
         self.launched(unsafe { launch.launch(Self::config(n_parents)) }.map(|_| ()))
+    }
+
+    fn merkle_top(
+        &self,
+        children: &CudaSlice<u32>,
+        n_parents: u32,
+        layers: &mut [&mut CudaSlice<u32>],
+    ) -> Result<()> {
+        let lens: Vec<usize> = layers.iter().map(|l| l.len()).collect();
+        check_merkle_top(n_parents, children.len(), &lens)?;
+        let addresses: Vec<u32> = layers
+            .iter()
+            .flat_map(|l| {
+                let (address, _sync) = l.device_ptr(&self.stream);
+                [address as u32, (address >> 32) as u32]
+            })
+            .collect();
+        let table = self.upload(&addresses)?;
+        let mut launch = self.stream.launch_builder(self.function("merkle_top"));
+        launch.arg(children).arg(&n_parents).arg(&table);
+        let config = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: `merkle_top(const u32*, u32, u32* const*)`, one block; the table holds the
+        // address of each layer, which the caller keeps alive until the launch is done, and the
+        // children and layers hold what the kernel reads and writes (checked).
+        self.launched(unsafe { launch.launch(config) }.map(|_| ()))
     }
 
     fn pow_grind(

@@ -64,6 +64,13 @@ extern "C" {
         lifting_log: u32,
         out: *mut u32,
     );
+    pub fn emu_merkle_top(
+        grid: u32,
+        block: u32,
+        children: *const u32,
+        n_parents: u32,
+        layers: *const *mut u32,
+    );
     pub fn emu_merkle_parents(
         grid: u32,
         block: u32,

@@ -3,8 +3,8 @@
 
 use super::{check, ffi, Emulator};
 use crate::ops::{
-    check_eval_many, check_grind, check_rows, concat_plan, gather_plan, leaves_table, lifted_len,
-    split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
+    check_eval_many, check_grind, check_merkle_top, check_rows, concat_plan, gather_plan,
+    leaves_table, lifted_len, split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
 
@@ -497,6 +497,28 @@ impl Kernels for Emulator {
                 children.as_ptr(),
                 n_parents,
                 out.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn merkle_top(
+        &self,
+        children: &Vec<u32>,
+        n_parents: u32,
+        layers: &mut [&mut Vec<u32>],
+    ) -> Result<()> {
+        let lens: Vec<usize> = layers.iter().map(|l| l.len()).collect();
+        check_merkle_top(n_parents, children.len(), &lens)?;
+        let table: Vec<*mut u32> = layers.iter_mut().map(|l| l.as_mut_ptr()).collect();
+        // SAFETY: the children and every layer hold what the kernel reads and writes (checked).
+        unsafe {
+            ffi::emu_merkle_top(
+                self.grid,
+                self.block,
+                children.as_ptr(),
+                n_parents,
+                table.as_ptr(),
             )
         };
         Ok(())

@@ -57,6 +57,52 @@ pub fn merkle_parents<K: Kernels>(
     Ok(out)
 }
 
+/// Most parents [`merkle_top`] starts from: one block of 256 threads hashes two each for the
+/// first layer, then fewer.
+pub const MERKLE_TOP_MAX_PARENTS: usize = 1 << 9;
+
+/// Every layer above `layer` up to the root (`MerkleOpsLifted::build_next_layer`, repeated),
+/// in one launch: `n_parents` hashes (a power of two, at most [`MERKLE_TOP_MAX_PARENTS`]),
+/// then half as many, down to one.
+pub fn merkle_top<K: Kernels>(
+    kernels: &K,
+    layer: &K::Column,
+    n_parents: usize,
+) -> Result<Vec<K::Column>> {
+    if !n_parents.is_power_of_two() || n_parents > MERKLE_TOP_MAX_PARENTS {
+        return Err(GpuError::Unsupported(format!(
+            "the top of a Merkle tree from {n_parents} parents"
+        )));
+    }
+    holds(kernels, layer, 16 * n_parents, "Merkle layer")?;
+    let mut layers = (0..=n_parents.ilog2())
+        .map(|l| kernels.alloc(8 * (n_parents >> l)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut refs: Vec<&mut K::Column> = layers.iter_mut().collect();
+    kernels.merkle_top(layer, n_parents as u32, &mut refs)?;
+    Ok(layers)
+}
+
+/// Checks a [`Kernels::merkle_top`] launch, given the lengths of `children` and of each layer:
+/// `n_parents` a power of two, 16 words of children per parent, one layer per halving down to
+/// the root, each of 8 words per hash.
+pub fn check_merkle_top(n_parents: u32, children: usize, layers: &[usize]) -> Result<()> {
+    let fits = n_parents.is_power_of_two()
+        && children >= 16 * n_parents as usize
+        && layers.len() == n_parents.ilog2() as usize + 1
+        && layers
+            .iter()
+            .enumerate()
+            .all(|(l, &len)| len >= 8 * (n_parents >> l) as usize);
+    if !fits {
+        return Err(GpuError::Unsupported(format!(
+            "the top of a Merkle tree from {n_parents} parents of {children} words of children, \
+             into layers of {layers:?} words"
+        )));
+    }
+    Ok(())
+}
+
 /// stwo's `GRIND_LOW_BITS` for Blake2s: a nonce is `(hi << 32) | low` with `low < 2^20`.
 pub const GRIND_LOW_BITS: u32 = 20;
 

@@ -16,7 +16,10 @@ pub use fft::{evaluate, evaluate_columns, interpolate, interpolate_columns, Devi
 pub use fft_pass::{FftPass, SHARED_FFT_MAX_LOG};
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use interaction::interaction_columns;
-pub use merkle::{grind, merkle_leaves, merkle_leaves_on_device, merkle_parents, GRIND_LOW_BITS};
+pub use merkle::{
+    check_merkle_top, grind, merkle_leaves, merkle_leaves_on_device, merkle_parents, merkle_top,
+    GRIND_LOW_BITS, MERKLE_TOP_MAX_PARENTS,
+};
 pub use poly::{eval_at_point, eval_at_point_partials, eval_many_at_point, point_factors};
 pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
@@ -274,6 +277,14 @@ pub trait Kernels {
         children: &Self::Column,
         n_parents: u32,
         out: &mut Self::Column,
+    ) -> Result<()>;
+    /// Every layer from `n_parents` parents of `children` up to the root, in one launch:
+    /// layer l (`n_parents >> l` hashes) into `layers[l]` ([`check_merkle_top`]).
+    fn merkle_top(
+        &self,
+        children: &Self::Column,
+        n_parents: u32,
+        layers: &mut [&mut Self::Column],
     ) -> Result<()>;
     /// Proof of work over chunks `first_hi .. first_hi + n_chunks` of 2^low_bits nonces each:
     /// `found[c]` (which the caller fills with `u32::MAX`) gets the smallest low half of a

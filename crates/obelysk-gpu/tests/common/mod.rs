@@ -225,6 +225,22 @@ pub fn check_merkle<K: Kernels>(kernels: &K, log_sizes: &[u32], lifting_log: u32
         parents.iter().map(|h| h.0).collect::<Vec<_>>(),
         "parents of {what}"
     );
+    // The layers above the leaves up to the root in one launch, where a tree is small enough.
+    let n_parents = leaves.len() / 2;
+    if n_parents > ops::MERKLE_TOP_MAX_PARENTS {
+        return;
+    }
+    let top = ops::merkle_top(kernels, &device_leaves, n_parents).unwrap();
+    let mut layer = leaves;
+    for (l, device) in top.iter().enumerate() {
+        layer = <CpuBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(&layer);
+        assert_eq!(
+            hashes(&kernels.download(device).unwrap()),
+            layer.iter().map(|h| h.0).collect::<Vec<_>>(),
+            "layer {l} of the top of {what}"
+        );
+    }
+    assert_eq!(layer.len(), 1, "the top of {what} ends at the root");
 }
 
 /// The 16 packed columns of a FRI tree's leaves from a secure column of 2^log_n values, against
