@@ -120,7 +120,13 @@ mod tests {
                 .source
                 .split("extern \"C\" __global__ void ")
                 .skip(1)
-                .map(|rest| rest.split('(').next().unwrap_or_default().trim())
+                .map(|rest| {
+                    let rest = match rest.strip_prefix("__launch_bounds__(") {
+                        Some(bounded) => bounded.split_once(')').map_or("", |(_, r)| r),
+                        None => rest,
+                    };
+                    rest.split('(').next().unwrap_or_default().trim()
+                })
                 .collect();
             for name in &defined {
                 assert!(

@@ -28,6 +28,7 @@ static thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define __device__
 #define __forceinline__ inline
 #define __constant__
+#define __launch_bounds__(threads)
 // One array per host thread, reused by every block the thread runs: tests launch from several
 // threads at once.
 #define __shared__ static thread_local

@@ -351,3 +351,17 @@ fn keep_freed_memory(context: &CudaContext) -> Result<()> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The FFT passes are compiled for at most this many threads per block.
+    #[test]
+    fn fft_passes_launch_the_threads_their_kernels_are_bounded_for() {
+        let source = include_str!("../../kernels/circle_fft.cu");
+        let threads = source
+            .lines()
+            .find_map(|line| line.strip_prefix("#define FFT_PASS_THREADS "))
+            .expect("FFT_PASS_THREADS is defined");
+        assert_eq!(threads.trim().parse::<u32>(), Ok(super::FFT_PASS_BLOCK));
+    }
+}
