@@ -108,11 +108,11 @@ extern "C" __global__ void ifft_layers(u32* values, const u32* itwiddles, u32 of
 // themselves. Consecutive threads load consecutive values c: c_log ≥ 3 fills a 32-byte sector
 // (the host plans for it), and the first pass (low = 0, c_log = 0) loads whole runs.
 #define SHARED_FFT_MAX_LOG 12
+#define SHARED_FFT_MAX_LAYERS 12
 // Threads per block of a pass, as the host launches it (`FFT_PASS_BLOCK`, checked by a test):
 // the bound makes the compiler keep a thread within 128 registers, so that a block always fits
 // a multiprocessor.
 #define FFT_PASS_THREADS 512
-#define SHARED_FFT_MAX_LAYERS 12
 
 // One pass, as the host planned it (`ops::FftPass`, the same layout).
 struct FftPass {
@@ -253,15 +253,14 @@ __device__ __forceinline__ void fft_pass_launch(u32* const* columns, const u32* 
 // One pass of the evaluation direction (the host runs them highest layers first): column k read
 // from sources[k], written to columns[k].
 extern "C" __global__ void __launch_bounds__(FFT_PASS_THREADS)
-    fft_pass(u32* const* columns, const u32* const* sources,
-                                    const u32* twiddles, FftPass pass) {
+    fft_pass(u32* const* columns, const u32* const* sources, const u32* twiddles, FftPass pass) {
     fft_pass_launch<false>(columns, sources, twiddles, pass);
 }
 
 // One pass of the interpolation direction (lowest layers first).
 extern "C" __global__ void __launch_bounds__(FFT_PASS_THREADS)
-    ifft_pass(u32* const* columns, const u32* const* sources,
-                                     const u32* itwiddles, FftPass pass) {
+    ifft_pass(u32* const* columns, const u32* const* sources, const u32* itwiddles,
+              FftPass pass) {
     fft_pass_launch<true>(columns, sources, itwiddles, pass);
 }
 

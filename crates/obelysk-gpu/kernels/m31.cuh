@@ -166,7 +166,6 @@ __device__ __forceinline__ u32 prev_row(u32 row, u32 trace_log, u32 eval_log) {
     return __brev(p) >> (32 - eval_log);
 }
 
-// Index of the first element a grid-stride loop visits, and its stride.
 // A phase of a kernel that shares memory within a block: what each thread does between two
 // barriers. On the device every thread runs it as it is; the emulator loops over the block's
 // threads (see emu/cuda_emu.h).
@@ -174,5 +173,6 @@ __device__ __forceinline__ u32 prev_row(u32 row, u32 trace_log, u32 eval_log) {
 #define EACH_THREAD
 #endif
 
+// Index of the first element a grid-stride loop visits, and its stride.
 __device__ __forceinline__ u32 grid_start() { return blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ u32 grid_stride() { return blockDim.x * gridDim.x; }

@@ -32,8 +32,8 @@ const REDUCTION_GRID: u32 = 16;
 /// after another, and an evaluation took tens of microseconds).
 const EVAL_GRID: u32 = 256;
 
-/// Threads per block of a shared-memory FFT pass: 2^12 values in 16 KiB, eight per thread, and
-/// four blocks fill a streaming multiprocessor's 2,048 threads.
+/// Threads per block of a shared-memory FFT pass: a tile of 2^12 values is eight per thread,
+/// and at the kernel's 58 registers two blocks fit a multiprocessor.
 const FFT_PASS_BLOCK: u32 = 512;
 /// Picks the FFT kernels: `shared` (the default, [`crate::ops::FftPass`]) or `registers`
 /// (three layers per launch), to compare the two on a device.

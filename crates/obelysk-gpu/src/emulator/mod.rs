@@ -16,7 +16,8 @@ mod kernels;
 pub struct Emulator {
     pub grid: u32,
     pub block: u32,
-    /// [`crate::ops::Kernels::fft_tile_log`]: small tiles split even small FFTs into several passes.
+    /// [`crate::ops::Kernels::fft_tile_log`]: small tiles split even small FFTs into several
+    /// passes.
     pub fft_tile_log: u32,
 }
 
