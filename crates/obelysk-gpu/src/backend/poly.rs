@@ -316,6 +316,12 @@ impl<D: Device> PolyOps for DeviceBackend<D> {
                 evals[m] = Some(CircleEvaluation::new(domain, values));
             }
         }
+        // Out-of-domain samples evaluate a tree's columns at the same point: a tree whose
+        // polynomials were not interpolated together (the composition's halves, split from
+        // four interpolations) made one round trip per column.
+        if store_polynomials_coefficients {
+            DeviceColumn::group(&polynomials.iter().map(|p| &p.coeffs).collect::<Vec<_>>());
+        }
         polynomials
             .into_iter()
             .zip(evals)
