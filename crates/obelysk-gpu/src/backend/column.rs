@@ -422,6 +422,23 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         }
     }
 
+    /// Whether `columns` are all members of one [`ReadGroup`].
+    pub fn in_one_group(columns: &[&Self]) -> bool {
+        let group_of = |c: &Self| {
+            c.group
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map(|(group, _)| group.clone())
+        };
+        let Some(first) = columns.first().and_then(|c| group_of(c)) else {
+            return false;
+        };
+        columns[1..]
+            .iter()
+            .all(|c| group_of(c).is_some_and(|g| Arc::ptr_eq(&g, &first)))
+    }
+
     /// `PolyOps::eval_at_point` of this column's 2^log_n coefficients, batched with the other
     /// members of its group (see [`ReadGroup`]); `None` for a column with no group.
     pub fn sample(&self, log_n: u32, point: CirclePoint<SecureField>) -> Option<SecureField> {

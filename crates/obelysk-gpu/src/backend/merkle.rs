@@ -41,10 +41,17 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
         } else {
             1 << lifting_log_size
         };
-        // Decommitment reads the tree's columns, then its layers, each at the same rows.
-        DeviceColumn::group(columns);
+        // Decommitment reads the tree's columns, then its layers, at rows the same queries
+        // point at: one group, so one fetch brings both. A FRI layer's packed columns are
+        // already in its coordinates' group, which the decommitment reads instead.
+        if !DeviceColumn::in_one_group(columns) {
+            DeviceColumn::group(columns);
+        }
         let leaves = DeviceColumn::from_buffer(leaves, n_leaves);
-        DeviceColumn::group(&[&leaves]);
+        match columns.first() {
+            Some(column) => leaves.join_group_of(*column),
+            None => DeviceColumn::group(&[&leaves]),
+        }
         leaves
     }
 
@@ -101,7 +108,12 @@ impl<D: Device> PackLeavesOps for DeviceBackend<D> {
         if n_packed > 0 {
             ok(kernels.pack_leaves(values.map(|c| c.buffer()), u32_of(n_packed), &mut buffers));
         }
-        buffers.map(|b| DeviceColumn::from_buffer(b, n_packed))
+        // The tree over these columns joins the coordinates' group (see `build_leaves`).
+        buffers.map(|b| {
+            let packed = DeviceColumn::from_buffer(b, n_packed);
+            packed.join_group_of(values[0]);
+            packed
+        })
     }
 }
 
