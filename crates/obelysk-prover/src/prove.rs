@@ -92,6 +92,11 @@ pub trait ProverBackend:
         )
     }
 
+    /// Called before stwo's `prove` with the number of FRI queries the proof will draw: a
+    /// backend that fetches decommitted values from elsewhere can then predict which rows the
+    /// decommitment reads. Nothing by default.
+    fn expect_queries(_n_queries: usize) {}
+
     /// What the backend keeps of the CPU component's main columns for
     /// [`ProverBackend::cpu_interaction`], after the commitment has taken them.
     type CpuColumns: Send;
@@ -314,6 +319,7 @@ pub fn prove_trace_on<B: ProverBackend>(
     info!(elapsed = ?start.elapsed(), "interaction trace committed");
 
     let components = evals.into_components(&claimed_sums, &pre_ids);
+    B::expect_queries(config.n_queries as usize);
     let stark = prove::<B, Blake2sMerkleChannel>(&B::provers(&components), channel, scheme)
         .map_err(|e| Error::Proving(e.to_string()))?;
     info!(elapsed = ?start.elapsed(), "proof done");

@@ -387,7 +387,7 @@ fn hinted_rows(log: u32) -> Vec<u32> {
     hinted_rows_after(log, 0).0
 }
 
-fn hint(log: u32, row: usize) {
+pub(super) fn hint(log: u32, row: usize) {
     let mut hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
     if hints.queue.len() == MAX_READ_HINTS {
         hints.queue.pop_front();

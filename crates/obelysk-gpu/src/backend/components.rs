@@ -200,6 +200,10 @@ impl<D: Device> ComponentProver<DeviceBackend<D>> for CpuProver {
 }
 
 impl<D: Device> ProverBackend for DeviceBackend<D> {
+    fn expect_queries(n_queries: usize) {
+        super::queries::expect_queries(n_queries);
+    }
+
     fn provers(components: &Components) -> Vec<&dyn ComponentProver<Self>> {
         let mut out: Vec<&dyn ComponentProver<Self>> = vec![&components.cpu, &components.program];
         out.extend(

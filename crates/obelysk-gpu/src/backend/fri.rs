@@ -109,6 +109,8 @@ impl<D: Device> FriOps for DeviceBackend<D> {
         twiddles: &TwiddleTree<Self>,
     ) -> LineEvaluation<Self> {
         let domain = src.domain;
+        // stwo folds only FRI's first layer from the circle: the layer the queries index.
+        super::queries::fri_first_layer(domain.log_size());
         let line = LineDomain::new(domain.half_coset);
         if domain.size() < MIN_CIRCLE_FOLD {
             let cpu =

@@ -121,7 +121,10 @@ impl<D: Device> PackLeavesOps for DeviceBackend<D> {
 /// milliseconds of a 16-core host for 16 bits, the device a launch. The same nonce: the
 /// smallest `(hi << 32) | low` with `low < 2^GRIND_LOW_BITS` whose hash passes.
 impl<D: Device> GrindOps<Blake2sChannel> for DeviceBackend<D> {
+    /// Also predicts the queries stwo draws next (see `queries`).
     fn grind(channel: &Blake2sChannel, pow_bits: u32) -> u64 {
-        ok(ops::grind(kernels::<D>(), channel, pow_bits))
+        let nonce = ok(ops::grind(kernels::<D>(), channel, pow_bits));
+        super::queries::predict(channel, nonce);
+        nonce
     }
 }

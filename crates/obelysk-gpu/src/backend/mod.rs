@@ -19,6 +19,7 @@ mod fri;
 mod gkr;
 mod merkle;
 mod poly;
+mod queries;
 mod quotients;
 mod sample;
 
