@@ -2,7 +2,8 @@
 //! with the same rows and the same number of committed base columns (the CPU component's main
 //! plus interaction columns), proven under the same configuration in the same process. With
 //! `--backend gpu` each size is proven on the GPU and on the CPU, and the two proofs must be
-//! the same bytes.
+//! the same bytes. With `--repeat`, each proof of a size is of another trace of that size
+//! (`bench_loop_variant`), the fastest reported.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use obelysk_prover::air::cpu;
 use obelysk_prover::baseline::run_baseline;
 use obelysk_prover::{ObelyskProver, ProofConfig, ProverConfig};
 use obelysk_vm::ObelyskVM;
-use obelysk_workloads::bench_loop;
+use obelysk_workloads::bench_loop_variant;
 use serde::Serialize;
 
 use crate::cli::ProveBackend;
@@ -76,11 +77,12 @@ pub fn run(
     }
     for &log in log_steps {
         let steps = 1u64 << log;
-        let workload = bench_loop(steps);
         // `auto` proves small traces on the CPU: compare only what ran elsewhere.
         let compare_cpu = selected.gpu_for(steps) || matches!(selected, ProvingBackend::Emulator);
         let mut best: Option<Row> = None;
-        for _ in 0..repeat {
+        for variant in 0..repeat {
+            // Each proof of a size is of another trace, as a worker's next job is.
+            let workload = bench_loop_variant(steps, variant);
             let mut row = measure(
                 &prover,
                 &selected,

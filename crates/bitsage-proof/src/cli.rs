@@ -103,7 +103,8 @@ pub enum Command {
         #[arg(long)]
         no_baseline: bool,
         /// Prove each size this many times (alternating with the baseline) and report the
-        /// fastest run of each, which filters out noise from other processes.
+        /// fastest run of each, which filters out noise from other processes. Each time is
+        /// another trace of the same size, as a worker's next job is.
         #[arg(long, default_value_t = 3)]
         repeat: u32,
         /// Where to prove. With `gpu` (or `emulator`) each size is also proven on the CPU, and

@@ -84,6 +84,14 @@ const BENCH_BODY_STEPS: u64 = 8;
 /// A program that runs exactly `steps` steps (at least 16) through a loop that mixes
 /// arithmetic, memory and comparisons, for benchmarks that need an exact trace height.
 pub fn bench_loop(steps: u64) -> Workload {
+    bench_loop_variant(steps, 0)
+}
+
+/// [`bench_loop`] with other values (an immediate of the loop is `1 + variant`), the same steps:
+/// a benchmark that proves one size several times proves different traces, as a worker's jobs
+/// are, so that nothing one proof leaves behind (a GPU backend's read hints) serves the next.
+/// Variant 0 is [`bench_loop`].
+pub fn bench_loop_variant(steps: u64, variant: u32) -> Workload {
     let steps = steps.max(16);
     let iterations = (steps - BENCH_FIXED_STEPS) / BENCH_BODY_STEPS;
     let padding = (steps - BENCH_FIXED_STEPS) % BENCH_BODY_STEPS;
@@ -91,19 +99,22 @@ pub fn bench_loop(steps: u64) -> Workload {
     for _ in 0..padding {
         source += "loadi r9, 1\n";
     }
-    source += "
+    let step = 1 + u64::from(variant);
+    source += &format!(
+        "
         loop:
             mul r3, r2, r2
             add r2, r2, r3
             store r2, [r1 + 0]
             load r4, [r1 + 0]
             lt r5, r0, r1
-            addi r2, r4, 1
+            addi r2, r4, {step}
             addi r1, r1, -1
             jnz r1, loop
             out r2
             halt
-        ";
+        "
+    );
     let program = assemble(&source, "bench-loop.oasm").expect("generated program is valid");
     Workload {
         name: "bench-loop",
@@ -159,5 +170,18 @@ mod tests {
         for steps in [16, 17, 100, 1 << 10, (1 << 12) + 5] {
             assert_eq!(run(&bench_loop(steps)).steps().len() as u64, steps);
         }
+    }
+
+    #[test]
+    fn bench_loop_variants_run_the_same_steps_through_other_values() {
+        let steps = (1 << 10) + 3;
+        let base = run(&bench_loop_variant(steps, 0));
+        let other = run(&bench_loop_variant(steps, 4));
+        assert_eq!(other.steps().len(), base.steps().len());
+        assert_eq!(
+            bench_loop_variant(steps, 0).program,
+            bench_loop(steps).program
+        );
+        assert_ne!(other.outputs(), base.outputs());
     }
 }
