@@ -130,6 +130,7 @@ fn measure(
     let start = Instant::now();
     let mut vm = ObelyskVM::new();
     vm.load(&workload.program);
+    vm.set_inputs(workload.inputs.clone());
     vm.set_step_limit(steps);
     let trace = vm.execute().context("benchmark program failed")?;
     let execute_ms = ms(start);

@@ -57,6 +57,7 @@ fn tall_executions_verify_for_every_query_set() {
     let workload = obelysk_workloads::bench_loop(1 << 13);
     let mut vm = ObelyskVM::new();
     vm.load(&workload.program);
+    vm.set_inputs(workload.inputs);
     let trace = vm.execute().unwrap();
     let prover = prover();
     let rejected: Vec<u8> = (0..40u8)

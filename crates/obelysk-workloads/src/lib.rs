@@ -76,8 +76,8 @@ pub fn ml_inference(batch_size: u32, seed: u64) -> Workload {
     }
 }
 
-/// Steps of the fixed part of [`bench_loop`]: setup, `out`, `halt`.
-const BENCH_FIXED_STEPS: u64 = 3;
+/// Steps of the fixed part of [`bench_loop`]: setup (`in`, `loadi`), `out`, `halt`.
+const BENCH_FIXED_STEPS: u64 = 4;
 /// Steps of one loop iteration of [`bench_loop`].
 const BENCH_BODY_STEPS: u64 = 8;
 
@@ -87,39 +87,36 @@ pub fn bench_loop(steps: u64) -> Workload {
     bench_loop_variant(steps, 0)
 }
 
-/// [`bench_loop`] with other values (an immediate of the loop is `1 + variant`), the same steps:
-/// a benchmark that proves one size several times proves different traces, as a worker's jobs
-/// are, so that nothing one proof leaves behind (a GPU backend's read hints) serves the next.
-/// Variant 0 is [`bench_loop`].
+/// [`bench_loop`] on another input (the loop's starting value), the same program and steps: a
+/// benchmark that proves one size several times proves different traces of one program, as a
+/// worker's jobs are, so that nothing one proof leaves behind (a GPU backend's read hints) serves
+/// the next. Variant 0 is [`bench_loop`].
 pub fn bench_loop_variant(steps: u64, variant: u32) -> Workload {
     let steps = steps.max(16);
     let iterations = (steps - BENCH_FIXED_STEPS) / BENCH_BODY_STEPS;
     let padding = (steps - BENCH_FIXED_STEPS) % BENCH_BODY_STEPS;
-    let mut source = format!("loadi r1, {iterations}\n");
+    let mut source = format!("in r2\nloadi r1, {iterations}\n");
     for _ in 0..padding {
         source += "loadi r9, 1\n";
     }
-    let step = 1 + u64::from(variant);
-    source += &format!(
-        "
+    source += "
         loop:
             mul r3, r2, r2
             add r2, r2, r3
             store r2, [r1 + 0]
             load r4, [r1 + 0]
             lt r5, r0, r1
-            addi r2, r4, {step}
+            addi r2, r4, 1
             addi r1, r1, -1
             jnz r1, loop
             out r2
             halt
-        "
-    );
+        ";
     let program = assemble(&source, "bench-loop.oasm").expect("generated program is valid");
     Workload {
         name: "bench-loop",
         program,
-        inputs: Vec::new(),
+        inputs: vec![M31::from(variant)],
     }
 }
 
@@ -179,7 +176,7 @@ mod tests {
         let other = run(&bench_loop_variant(steps, 4));
         assert_eq!(other.steps().len(), base.steps().len());
         assert_eq!(
-            bench_loop_variant(steps, 0).program,
+            bench_loop_variant(steps, 4).program,
             bench_loop(steps).program
         );
         assert_ne!(other.outputs(), base.outputs());
