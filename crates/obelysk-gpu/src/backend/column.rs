@@ -1,7 +1,7 @@
 //! Device columns: stwo's `Column` over a device buffer of 32-bit words.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,6 +13,7 @@ use stwo::core::utils::bit_reverse;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::{Column, ColumnOps};
 
+use super::hints::{hint, hinted_rows, hinted_rows_after};
 use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend};
 use crate::ops::{Gather, Kernels};
 
@@ -331,20 +332,6 @@ impl<D: Device> ReadGroup<D> {
     }
 }
 
-/// Recent reads as (log2 of the column's length, row), oldest first, each with its number in
-/// the sequence of all hints.
-static READ_HINTS: Mutex<Hints> = Mutex::new(Hints {
-    queue: VecDeque::new(),
-    next: 1,
-});
-
-struct Hints {
-    queue: VecDeque<(u32, u32, u64)>,
-    next: u64,
-}
-
-/// Hints kept: a few proofs' worth of queries.
-const MAX_READ_HINTS: usize = 2048;
 /// Columns up to this many words are read whole on their first read: one transfer instead of
 /// the gather's four.
 const WHOLE_READ_WORDS: usize = 1 << 14;
@@ -354,48 +341,6 @@ const MAX_BATCHES: usize = 32;
 const MAX_READS: usize = 1 << 16;
 /// Samples a group keeps for members that have not asked yet, before it starts over.
 const MAX_SAMPLES: usize = 1 << 12;
-
-/// The pair of rows a hint at row `i` of a column of 2^l values points at in a column of 2^log
-/// (l ≥ log): the pair containing `i >> (l − log)`, which is where both stwo's lift and a
-/// Merkle path read.
-fn hinted_pair(l: u32, i: u32, log: u32) -> Option<[u32; 2]> {
-    if l < log {
-        return None;
-    }
-    let pair = (i >> (l - log + 1)) << 1;
-    ((pair as usize) < (1usize << log)).then_some([pair, pair | 1])
-}
-
-/// The rows of a column of 2^log values that the hints after number `after` point at, sorted,
-/// and the number of the last hint.
-fn hinted_rows_after(log: u32, after: u64) -> (Vec<u32>, u64) {
-    let hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut rows: Vec<u32> = hints
-        .queue
-        .iter()
-        .filter(|&&(l, _, n)| n > after && l >= log)
-        .filter_map(|&(l, i, _)| hinted_pair(l, i, log))
-        .flatten()
-        .collect();
-    rows.sort_unstable();
-    rows.dedup();
-    (rows, hints.next - 1)
-}
-
-/// The rows of a column of 2^log values that the hints point at.
-fn hinted_rows(log: u32) -> Vec<u32> {
-    hinted_rows_after(log, 0).0
-}
-
-pub(super) fn hint(log: u32, row: usize) {
-    let mut hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if hints.queue.len() == MAX_READ_HINTS {
-        hints.queue.pop_front();
-    }
-    let n = hints.next;
-    hints.next += 1;
-    hints.queue.push_back((log, u32_of(row), n));
-}
 
 impl<D: Device, T: Element> DeviceColumn<D, T> {
     /// A column of `len` values over `buffer`, which holds at least `len · T::WORDS` words.

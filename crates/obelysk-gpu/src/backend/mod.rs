@@ -17,6 +17,7 @@ mod column;
 mod components;
 mod fri;
 mod gkr;
+mod hints;
 mod merkle;
 mod poly;
 mod queries;

@@ -1,6 +1,6 @@
 //! The decommitment's rows, predicted: stwo draws the FRI queries from the channel right after
 //! the proof of work, so the backend can draw the same ones first and hint them (see
-//! [`super::column`]'s read hints). Without the prediction, a proof whose queries differ from
+//! [`super::hints`]). Without the prediction, a proof whose queries differ from
 //! the last one's (every new job) learnt them one read at a time: about 600 round trips for a
 //! proof of 2^16 rows, against 41 when the queries were already hinted.
 //!
@@ -12,7 +12,7 @@ use std::cell::Cell;
 use stwo::core::channel::{Blake2sChannel, Channel};
 use stwo::core::queries::draw_queries;
 
-use super::column::hint;
+use super::hints::hint;
 
 thread_local! {
     /// The proof on this thread: the number of FRI queries it draws

@@ -9,24 +9,6 @@ use crate::ops::{
 };
 use crate::{GpuError, Result};
 
-impl CudaKernels {
-    /// Runs a checked [`crate::ops::copy_plan`] of `n_copies` copies of `n` words.
-    fn copy_many(&self, plan: &[u32], n_copies: usize, n: usize) -> Result<()> {
-        let items = u32::try_from(n_copies as u64 * n as u64)
-            .map_err(|_| GpuError::Unsupported("2^32 words in one batch of copies".into()))?;
-        if items == 0 {
-            return Ok(());
-        }
-        let plan = self.upload(plan)?;
-        let (n_copies, n) = (n_copies as u32, n as u32);
-        let mut launch = self.stream.launch_builder(self.function("copy_many"));
-        launch.arg(&plan).arg(&n_copies).arg(&n);
-        // SAFETY: `copy_many(const u32*, u32, u32)`; every copy's ranges lie in its columns
-        // (`copy_plan`), which the callers keep alive past the launch.
-        self.launched(unsafe { launch.launch(Self::config(items)) }.map(|_| ()))
-    }
-}
-
 impl Kernels for CudaKernels {
     type Column = CudaSlice<u32>;
 
@@ -94,14 +76,7 @@ impl Kernels for CudaKernels {
         let total = columns.len() as u32 * lanes;
         self.check(partials, 4 * total as usize)?;
         // The kernel reads the columns through a table of their addresses.
-        let addresses: Vec<u32> = columns
-            .iter()
-            .flat_map(|c| {
-                let (address, _sync) = c.device_ptr(&self.stream);
-                [address as u32, (address >> 32) as u32]
-            })
-            .collect();
-        let table = self.upload(&addresses)?;
+        let table = self.address_table(columns.iter().map(|c| self.address(c)))?;
         let n_columns = columns.len() as u32;
         let mut launch = self
             .stream
@@ -532,14 +507,7 @@ impl Kernels for CudaKernels {
     ) -> Result<()> {
         let lens: Vec<usize> = layers.iter().map(|l| l.len()).collect();
         check_merkle_top(n_parents, children.len(), &lens)?;
-        let addresses: Vec<u32> = layers
-            .iter()
-            .flat_map(|l| {
-                let (address, _sync) = l.device_ptr(&self.stream);
-                [address as u32, (address >> 32) as u32]
-            })
-            .collect();
-        let table = self.upload(&addresses)?;
+        let table = self.address_table(layers.iter().map(|l| self.address(l)))?;
         let mut launch = self.stream.launch_builder(self.function("merkle_top"));
         launch.arg(children).arg(&n_parents).arg(&table);
         let config = LaunchConfig {

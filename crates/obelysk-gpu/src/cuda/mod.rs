@@ -264,6 +264,37 @@ impl CudaKernels {
         self.launched(unsafe { launch.launch(Self::config(work)) }.map(|_| ()))
     }
 
+    /// Runs a checked [`crate::ops::copy_plan`] of `n_copies` copies of `n` words.
+    fn copy_many(&self, plan: &[u32], n_copies: usize, n: usize) -> Result<()> {
+        let items = u32::try_from(n_copies as u64 * n as u64)
+            .map_err(|_| GpuError::Unsupported("2^32 words in one batch of copies".into()))?;
+        if items == 0 {
+            return Ok(());
+        }
+        let plan = self.upload(plan)?;
+        let (n_copies, n) = (n_copies as u32, n as u32);
+        let mut launch = self.stream.launch_builder(self.function("copy_many"));
+        launch.arg(&plan).arg(&n_copies).arg(&n);
+        // SAFETY: `copy_many(const u32*, u32, u32)`; every copy's ranges lie in its columns
+        // (`copy_plan`), which the callers keep alive past the launch.
+        self.launched(unsafe { launch.launch(Self::config(items)) }.map(|_| ()))
+    }
+
+    /// Where `column` starts on the device, for a table of addresses.
+    fn address(&self, column: &CudaSlice<u32>) -> u64 {
+        column.device_ptr(&self.stream).0
+    }
+
+    /// `addresses` uploaded as a table of 64-bit device pointers, which a kernel reads as
+    /// `u32* const*`. The caller keeps the columns alive until its launch is done (every later
+    /// use of the stream is ordered after it); the table itself is freed in stream order.
+    fn address_table(&self, addresses: impl Iterator<Item = u64>) -> Result<CudaSlice<u32>> {
+        let words: Vec<u32> = addresses
+            .flat_map(|a| [a as u32, (a >> 32) as u32])
+            .collect();
+        self.upload(&words)
+    }
+
     /// One shared-memory FFT pass, `fft_pass` or `ifft_pass`: a block per tile.
     fn pass(
         &self,
@@ -278,21 +309,13 @@ impl CudaKernels {
         let source_lens: Vec<usize> = sources.iter().map(|c| c.len()).collect();
         pass.check_columns(&column_lens, &source_lens)?;
         // One table: the columns' addresses, then the sources' (the columns again in place).
-        let mut addresses: Vec<u64> = columns
-            .iter()
-            .map(|c| c.device_ptr(&self.stream).0)
-            .collect();
-        if sources.is_empty() {
-            addresses.extend_from_within(..);
+        let targets = columns.iter().map(|c| self.address(c));
+        let table = if sources.is_empty() {
+            self.address_table(targets.clone().chain(targets))?
         } else {
-            addresses.extend(sources.iter().map(|c| c.device_ptr(&self.stream).0));
-        }
-        let words: Vec<u32> = addresses
-            .iter()
-            .flat_map(|&a| [a as u32, (a >> 32) as u32])
-            .collect();
-        let table = self.upload(&words)?;
-        let columns_at: u64 = table.device_ptr(&self.stream).0;
+            self.address_table(targets.chain(sources.iter().map(|c| self.address(c))))?
+        };
+        let columns_at = self.address(&table);
         let sources_at = columns_at + 8 * columns.len() as u64;
         let blocks = pass.tiles().clamp(1, u64::from(MAX_GRID)) as u32;
         let mut launch = self.stream.launch_builder(self.function(function));

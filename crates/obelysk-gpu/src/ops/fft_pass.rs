@@ -2,7 +2,7 @@
 //! pass runs on which tiles. A pass reads and writes every value once, so the fewer passes the
 //! less memory traffic: two at 2^21 where the three-layer kernels ([`super::Layers`]) take seven.
 
-use super::twiddles_read;
+use super::{layer_offsets, twiddles_read};
 use crate::{GpuError, Result};
 
 /// Largest tile of a pass, as a power of two: 2^12 words are 16 KiB of a block's shared memory
@@ -47,21 +47,15 @@ impl FftPass {
         if tile_log == 0 {
             return Vec::new();
         }
-        let pass = |low: u32, n_layers: u32| {
-            let mut offsets = [0; SHARED_FFT_MAX_LOG as usize];
-            for (d, o) in offsets.iter_mut().enumerate().take(n_layers as usize) {
-                *o = offset(low + d as u32);
-            }
-            FftPass {
-                offsets,
-                low,
-                n_layers,
-                c_log: tile_log - n_layers,
-                n: 1 << log_n,
-                n_columns,
-                zeros_from: 1 << log_n,
-                factor: 1,
-            }
+        let pass = |low: u32, n_layers: u32| FftPass {
+            offsets: layer_offsets(low, n_layers, &offset),
+            low,
+            n_layers,
+            c_log: tile_log - n_layers,
+            n: 1 << log_n,
+            n_columns,
+            zeros_from: 1 << log_n,
+            factor: 1,
         };
         let mut passes = vec![pass(0, tile_log)];
         let rest = log_n - tile_log;

@@ -375,10 +375,7 @@ impl Layers {
             .step_by(MAX_FUSED_LAYERS as usize)
             .map(|low| {
                 let count = MAX_FUSED_LAYERS.min(n_layers - low);
-                let mut offsets = [0; MAX_FUSED_LAYERS as usize];
-                for (d, o) in offsets.iter_mut().enumerate().take(count as usize) {
-                    *o = offset(low + d as u32);
-                }
+                let offsets = layer_offsets(low, count, &offset);
                 Layers {
                     low,
                     count,
@@ -412,6 +409,22 @@ impl Layers {
         }
         Ok(())
     }
+}
+
+/// Where the twiddles of layers `low .. low + count` start (`offset(layer)`), zeros after them.
+pub(crate) fn layer_offsets<const N: usize>(
+    low: u32,
+    count: u32,
+    offset: impl Fn(u32) -> u32,
+) -> [u32; N] {
+    std::array::from_fn(|d| {
+        let d = d as u32;
+        if d < count {
+            offset(low + d)
+        } else {
+            0
+        }
+    })
 }
 
 /// Twiddles a layer kernel reads past its offset for `n_pairs` pairs: one per butterfly block,
