@@ -257,6 +257,74 @@ async fn serve(config: CoordinatorConfig) -> Stopper {
     std::sync::Mutex::new(Some(tx))
 }
 
+/// Submits jobs until one is leased, and stopping the coordinator while it is proven leaves its
+/// proof to the worker's outbox; returns that job's id, with `coordinator` stopped.
+///
+/// How long a proof takes is the machine's business: a job proven and accepted before the
+/// coordinator stopped is not an error, only a try that did not test anything, so the
+/// coordinator is started again and another job (seed `seed + 1`, …) is submitted.
+async fn a_proof_outlives_its_coordinator(
+    client: &CoordinatorClient,
+    coordinator: &mut Stopper,
+    config: &CoordinatorConfig,
+    metrics: &str,
+    seed: u64,
+) -> String {
+    let count = async |name: &str| metric(metrics, name).await.unwrap_or(0.0);
+    wait_until("the worker's metrics", 60, async || {
+        metric(metrics, "sage_proofs_generated_total")
+            .await
+            .is_some()
+    })
+    .await;
+    for attempt in 0..8 {
+        let accepted = count("sage_proofs_generated_total").await;
+        let retries = count("sage_submit_retries_total").await;
+        // About 2^18 steps, so that proving takes a while (about half a second here).
+        let job = client
+            .submit_job(&ml_job(seed + attempt, 3_600))
+            .await
+            .unwrap()
+            .job_id;
+        let started = Instant::now();
+        let state = loop {
+            let state = client.job(&job).await.map(|j| j.state).ok();
+            if let Some(s @ (JobState::Leased | JobState::Proved)) = state {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out waiting for job {job} to be leased"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if state == JobState::Proved {
+            eprintln!("job {job} was proven before the test saw its lease; another job");
+            continue;
+        }
+        stop_again(coordinator).await;
+        // A failed upload counts a retry, and the proof stays in the outbox; an accepted one
+        // counts a proof.
+        let started = Instant::now();
+        loop {
+            if count("sage_submit_retries_total").await > retries {
+                return job;
+            }
+            if count("sage_proofs_generated_total").await > accepted {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "timed out waiting for job {job}'s proof to be sent"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!("job {job}'s proof was accepted before the coordinator stopped; another job");
+        *coordinator = serve(config.clone()).await;
+    }
+    panic!("every proof was accepted before the coordinator could be stopped");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later() {
     let home = tempfile::tempdir().unwrap();
@@ -269,16 +337,12 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
         maintenance_interval_ms: 100,
         ..CoordinatorConfig::default()
     };
-    let stop = serve(config.clone()).await;
+    let mut coordinator = serve(config.clone()).await;
     let setup = set_up(home.path(), &url, "correct horse");
     assert!(setup.status.success(), "{}", text(&setup));
 
     let client = CoordinatorClient::new(&url, Some(SigningKey::generate()));
     client.faucet().await.unwrap();
-    // About 2^18 steps, so that proving takes long enough (about half a second) for the test to
-    // see the lease and stop the coordinator before the result goes out.
-    let job = client.submit_job(&ml_job(1, 3_600)).await.unwrap();
-
     let metrics = format!("127.0.0.1:{}", free_port().unwrap());
     let mut daemon = Daemon(
         worker(home.path())
@@ -289,32 +353,14 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
             .spawn()
             .unwrap(),
     );
-    wait_until("the job to be leased", 60, async || {
-        client
-            .job(&job.job_id)
-            .await
-            .map(|j| j.state == JobState::Leased)
-            .unwrap_or(false)
-    })
-    .await;
-    // The coordinator goes away while the worker proves.
-    stop_again(&stop).await;
     let outbox = home.path().join("outbox");
-    wait_until(
-        "the finished proof to wait in the outbox",
-        120,
-        async || {
-            std::fs::read_dir(&outbox)
-                .map(|d| d.count() > 0)
-                .unwrap_or(false)
-        },
-    )
-    .await;
+    let job =
+        a_proof_outlives_its_coordinator(&client, &mut coordinator, &config, &metrics, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let coordinator = serve(config.clone()).await;
+    coordinator = serve(config.clone()).await;
     wait_until("the kept proof to be accepted", 120, async || {
         client
-            .job(&job.job_id)
+            .job(&job)
             .await
             .map(|j| j.state == JobState::Proved)
             .unwrap_or(false)
@@ -326,26 +372,11 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
             .unwrap_or(false)
     })
     .await;
-    assert!(metric(&metrics, "sage_submit_retries_total").await.unwrap() >= 1.0);
 
     // Stopped while the coordinator is away: the worker still exits promptly and cleanly, the
     // proof stays on disk, and the next start delivers it.
-    let second = client.submit_job(&ml_job(2, 400)).await.unwrap();
-    wait_until("the second job to be leased", 60, async || {
-        client
-            .job(&second.job_id)
-            .await
-            .map(|j| j.state == JobState::Leased)
-            .unwrap_or(false)
-    })
-    .await;
-    stop_again(&coordinator).await;
-    wait_until("the second proof to wait in the outbox", 120, async || {
-        std::fs::read_dir(&outbox)
-            .map(|d| d.count() > 0)
-            .unwrap_or(false)
-    })
-    .await;
+    let second =
+        a_proof_outlives_its_coordinator(&client, &mut coordinator, &config, &metrics, 100).await;
     let stopping = Instant::now();
     assert!(daemon.sigterm_and_wait().success());
     assert!(
@@ -370,7 +401,7 @@ async fn a_proof_made_while_the_coordinator_is_down_is_kept_and_submitted_later(
     );
     wait_until("the kept proof to be delivered at start", 120, async || {
         client
-            .job(&second.job_id)
+            .job(&second)
             .await
             .map(|j| j.state == JobState::Proved)
             .unwrap_or(false)
