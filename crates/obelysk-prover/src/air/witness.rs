@@ -38,21 +38,27 @@ pub struct Witness {
     pub data: Vec<BaseColumn>,
 }
 
+/// A histogram in [`LANES`] interleaved copies, added up when read. Most of a step's lookups
+/// hit the same few values (a timestamp gap's high limb is nearly always 0), and one counter
+/// bumped several times per step makes each increment wait for the last one's store; a lane
+/// per lookup of a step breaks that chain. Lanes of one value share a cache line.
 struct Counts(Vec<u32>);
+
+const LANES: usize = 8;
 
 impl Counts {
     fn new(log: u32) -> Self {
-        Self(vec![0; 1 << log])
+        Self(vec![0; LANES << log])
     }
-    fn add(&mut self, i: u32) {
-        self.0[i as usize] += 1;
+    fn add(&mut self, lane: usize, i: u32) {
+        self.0[i as usize * LANES + lane % LANES] += 1;
     }
     fn column(&self) -> BaseColumn {
-        self.0.iter().map(|&n| m31(n)).collect()
+        self.0
+            .chunks_exact(LANES)
+            .map(|lanes| m31(lanes.iter().sum()))
+            .collect()
     }
-}
-
-impl Counts {
     fn merge(mut self, other: Self) -> Self {
         self.0.iter_mut().zip(other.0).for_each(|(a, b)| *a += b);
         self
@@ -79,7 +85,7 @@ impl Tables {
     fn count(&mut self, code: &[Instruction], clk: u32, r: &StepRecord) {
         let (r12, r5) = (0, 1);
         let pc = r[record::PC];
-        self.program.add(pc);
+        self.program.add(0, pc);
         let op = code[pc as usize].opcode;
         let touched = [
             (op.reads_b(), SLOT_B),
@@ -89,14 +95,17 @@ impl Tables {
         ];
         for (_, slot) in touched.into_iter().filter(|(t, _)| *t) {
             let (lo, hi) = split_limbs(4 * clk + slot - r[record::T_OLD + slot as usize] - 1);
-            self.range[r12].add(lo);
-            self.range[r12].add(hi);
+            let lane = 2 * slot as usize;
+            self.range[r12].add(lane, lo);
+            self.range[r12].add(lane + 1, hi);
         }
         if op == OpCode::Lt {
+            // `lt` writes `a` and reads `b` and `c`: its gap takes the memory slot's lanes.
+            let lane = 2 * SLOT_MEM as usize;
             let (lo, mid, hi) = split_lt_limbs(lt_gap(r).value());
-            self.range[r12].add(lo);
-            self.range[r12].add(mid);
-            self.range[r5].add(hi);
+            self.range[r12].add(lane, lo);
+            self.range[r12].add(lane + 1, mid);
+            self.range[r5].add(0, hi);
         }
     }
 
@@ -220,10 +229,8 @@ impl Drop for Records {
     }
 }
 
-/// Rows filled per parallel task.
+/// Rows filled, and steps replayed, per parallel task.
 const ROW_CHUNK: usize = 1 << 12;
-/// Steps replayed per parallel task.
-const REPLAY_CHUNK: usize = 1 << 12;
 
 impl Witness {
     pub fn generate(trace: &ExecutionTrace) -> Self {
@@ -244,39 +251,25 @@ impl Witness {
             data_log: log_size_for(trace.data_words() as usize),
         };
 
-        // The step's own values first, in parallel, every word of every record (a reused
-        // buffer holds an earlier proof's).
+        // Each chunk of steps replays in parallel from an unknown state: the step's own values
+        // and what depends on earlier steps (every access's previous timestamp, the value a
+        // write overwrites, the I/O indices); then a short sequential pass joins the chunks and
+        // gives the final memory (see `chunks`).
         let mut records = Records::with_len(steps.len());
-        records
-            .0
-            .par_chunks_mut(ROW_CHUNK)
-            .zip(steps.par_chunks(ROW_CHUNK))
-            .for_each(|(records, steps)| {
-                for (r, step) in records.iter_mut().zip(steps) {
-                    *r = [0; record::WORDS];
-                    r[record::PC] = step.pc;
-                    r[record::B_VALUE] = step.b_value.value();
-                    r[record::C_VALUE] = step.c_value.value();
-                    r[record::RESULT] = step.result.value();
-                    r[record::MEM_ADDR] = step.mem_addr;
-                    r[record::MEM_BEFORE] = step.mem_before.value();
-                }
-            });
-
-        // What depends on earlier steps: every access's previous timestamp, the value a write
-        // overwrites, the I/O indices, and the final memory. Chunks replay in parallel from an
-        // unknown state, then a short sequential pass joins them (see `chunks`).
         let data_len = 1usize << shape.data_log;
-        let state = chunks::replay(code, steps, &mut records.0, data_len, REPLAY_CHUNK);
+        let (state, io_before) = chunks::replay(code, steps, &mut records.0, data_len, ROW_CHUNK);
         let (reg_val, reg_ts, data_val, data_ts) =
             (state.reg_val, state.reg_ts, state.data_val, state.data_ts);
 
-        // Table uses, in parallel: each thread counts its rows, then the counts are added.
+        // The I/O indices completed, and the table uses counted, in one more parallel pass:
+        // each thread counts its rows, then the counts are added.
         let tables = || Tables::new(shape.program_log);
         let counted = records
-            .par_chunks(ROW_CHUNK)
+            .0
+            .par_chunks_mut(ROW_CHUNK)
             .enumerate()
             .fold(tables, |mut t, (chunk, records)| {
+                io_before.apply(chunk, records);
                 for (i, r) in records.iter().enumerate() {
                     t.count(code, (chunk * ROW_CHUNK + i) as u32 + 1, r);
                 }

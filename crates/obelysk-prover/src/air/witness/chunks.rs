@@ -9,6 +9,7 @@
 //! per register and per address a chunk touches, not one per step.
 
 use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 
@@ -39,22 +40,63 @@ struct Chunk {
     /// `(row, register)`: an overwritten value from before the chunk.
     reg_val_fixups: Vec<(u32, u32)>,
     /// The last access per address: timestamp and the value it left.
-    data: HashMap<u32, (u32, M31)>,
+    data: HashMap<u32, (u32, M31), BuildHasherDefault<AddressHasher>>,
     /// `(row, address)`: a previous timestamp from before the chunk.
     data_fixups: Vec<(u32, u32)>,
     inputs: u32,
     outputs: u32,
 }
 
-/// Fills every record's `T_OLD`, `A_OLD`, `IN_IDX` and `OUT_IDX` words, `chunk` steps per
-/// parallel task, and returns the final state. Every chunk size gives the same result.
+/// A hash for memory addresses: one multiplication (Fibonacci hashing). The default SipHash,
+/// built to resist chosen keys, took a tenth of the replay's samples in `perf`; the addresses
+/// come from the trace being proven, and a bad spread costs time, never correctness.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(b.into());
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        // hashbrown takes its bucket from the low bits and a tag from the top seven.
+        self.0.rotate_left(32)
+    }
+}
+
+/// How many inputs and outputs came before each chunk: what [`replay`] leaves to the caller's
+/// next pass over the records, so that the records are walked twice in all, not three times.
+pub(super) struct IoBefore(Vec<(u32, u32)>);
+
+impl IoBefore {
+    /// Completes chunk `index`'s `IN_IDX` and `OUT_IDX` words.
+    pub(super) fn apply(&self, index: usize, records: &mut [StepRecord]) {
+        let (inputs, outputs) = self.0[index];
+        if (inputs, outputs) != (0, 0) {
+            for r in records {
+                r[record::IN_IDX] += inputs;
+                r[record::OUT_IDX] += outputs;
+            }
+        }
+    }
+}
+
+/// Fills every record, `chunk` steps per parallel task, except what [`IoBefore`] still adds
+/// to `IN_IDX` and `OUT_IDX`, and returns the final state. Every chunk size gives the same
+/// result.
 pub(super) fn replay(
     code: &[Instruction],
     steps: &[Step],
     records: &mut [StepRecord],
     data_len: usize,
     chunk: usize,
-) -> Final {
+) -> (Final, IoBefore) {
     let chunk = chunk.max(1);
     let learnt: Vec<Chunk> = records
         .par_chunks_mut(chunk)
@@ -98,22 +140,12 @@ pub(super) fn replay(
         inputs += c.inputs;
         outputs += c.outputs;
     }
-
-    records
-        .par_chunks_mut(chunk)
-        .zip(io_before)
-        .filter(|(_, io)| *io != (0, 0))
-        .for_each(|(records, (inputs, outputs))| {
-            for r in records {
-                r[record::IN_IDX] += inputs;
-                r[record::OUT_IDX] += outputs;
-            }
-        });
-    state
+    (state, IoBefore(io_before))
 }
 
 /// Replays `steps` (the first is step `first`, zero-based) as if nothing came before, noting
-/// what must come from earlier chunks.
+/// what must come from earlier chunks. Every word of every record is written (a reused buffer
+/// holds an earlier proof's), each record once.
 fn replay_chunk(
     code: &[Instruction],
     steps: &[Step],
@@ -121,11 +153,18 @@ fn replay_chunk(
     first: u32,
 ) -> Chunk {
     let mut c = Chunk::default();
-    for (row, (step, r)) in steps.iter().zip(records.iter_mut()).enumerate() {
+    for (row, (step, out)) in steps.iter().zip(records.iter_mut()).enumerate() {
         let clk = first + row as u32 + 1;
         let ins = code[step.pc as usize];
         let op = ins.opcode;
         let row = row as u32;
+        let r = &mut [0; record::WORDS];
+        r[record::PC] = step.pc;
+        r[record::B_VALUE] = step.b_value.value();
+        r[record::C_VALUE] = step.c_value.value();
+        r[record::RESULT] = step.result.value();
+        r[record::MEM_ADDR] = step.mem_addr;
+        r[record::MEM_BEFORE] = step.mem_before.value();
         r[record::IN_IDX] = c.inputs;
         r[record::OUT_IDX] = c.outputs;
         if op.reads_b() {
@@ -163,6 +202,7 @@ fn replay_chunk(
         }
         c.inputs += (op == OpCode::In) as u32;
         c.outputs += (op == OpCode::Out) as u32;
+        *out = *r;
     }
     c
 }
@@ -199,6 +239,12 @@ mod tests {
             let clk = k as u32 + 1;
             let ins = code[step.pc as usize];
             let op = ins.opcode;
+            r[record::PC] = step.pc;
+            r[record::B_VALUE] = step.b_value.value();
+            r[record::C_VALUE] = step.c_value.value();
+            r[record::RESULT] = step.result.value();
+            r[record::MEM_ADDR] = step.mem_addr;
+            r[record::MEM_BEFORE] = step.mem_before.value();
             r[record::IN_IDX] = n_in;
             r[record::OUT_IDX] = n_out;
             let mut touch = |ts: &mut u32, slot: u32| {
@@ -276,32 +322,13 @@ mod tests {
             for chunk in [1, 2, 3, 5, 16, steps.len(), usize::MAX] {
                 // Junk in the words the replay fills: each must be written.
                 let mut records = vec![[u32::MAX - 1; record::WORDS]; steps.len()];
-                let state = replay(code, steps, &mut records, data_len, chunk);
+                let (state, io) = replay(code, steps, &mut records, data_len, chunk);
+                for (i, records) in records.chunks_mut(chunk.max(1)).enumerate() {
+                    io.apply(i, records);
+                }
+                // Every word, the slots a step does not use included (zero).
                 for (k, (got, want)) in records.iter().zip(&want).enumerate() {
-                    let op = code[steps[k].pc as usize].opcode;
-                    let mut mask = [true; 4];
-                    mask[SLOT_B as usize] = op.reads_b();
-                    mask[SLOT_C as usize] = op.reads_c();
-                    mask[SLOT_MEM as usize] = op.accesses_memory();
-                    mask[SLOT_A as usize] = op.writes_a();
-                    for slot in 0..4 {
-                        if mask[slot] {
-                            assert_eq!(
-                                got[record::T_OLD + slot],
-                                want[record::T_OLD + slot],
-                                "chunk {chunk}, step {k}, slot {slot}"
-                            );
-                        }
-                    }
-                    if op.writes_a() {
-                        assert_eq!(
-                            got[record::A_OLD],
-                            want[record::A_OLD],
-                            "chunk {chunk}, step {k}"
-                        );
-                    }
-                    let io = |r: &StepRecord| (r[record::IN_IDX], r[record::OUT_IDX]);
-                    assert_eq!(io(got), io(want), "chunk {chunk}, step {k}");
+                    assert_eq!(got, want, "chunk {chunk}, step {k}");
                 }
                 assert_eq!(state, want_state, "chunk {chunk}");
             }
