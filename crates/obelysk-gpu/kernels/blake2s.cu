@@ -127,25 +127,28 @@ extern "C" __global__ void merkle_parents(const u32* children, u32 n_parents, u3
     }
 }
 
-// Every layer from n_parents (a power of two) up to the root, in one block: layer l, of
-// n_parents >> l hashes, into layers[l]. stwo asks for one layer at a time, and the top of a
-// tree is a dozen launches of a few hashes each; here it is one. A barrier between layers makes
-// each layer's stores (global memory) visible to the whole block. Launched as one block: any
-// other returns.
-extern "C" __global__ void merkle_top(const u32* children, u32 n_parents, u32* const* layers) {
-    if (blockIdx.x != 0) return;
-    const u32* below = children;
-    u32 l = 0;
-    for (u32 n = n_parents; n > 0; n >>= 1) {
-        u32* out = layers[l];
-        EACH_THREAD {
-            for (u32 i = threadIdx.x; i < n; i += blockDim.x) {
-                merkle_parent(below, i, out);
+// n_layers layers above `children` in one launch: layer l, of n_parents >> l hashes, into
+// layers[l]. stwo asks for one layer at a time, a launch each; here each block builds whole
+// subtrees: block b's hashes of layer l are those whose subtree tops out at hash b of the last
+// layer, so that the layer below holds all their children and nothing else, and a barrier
+// between layers (which makes the block's global stores visible to the whole block) is all the
+// synchronisation there is. n_parents >> (n_layers - 1) subtrees, over however many blocks run.
+extern "C" __global__ void merkle_layers(const u32* children, u32 n_parents, u32 n_layers,
+                                         u32* const* layers) {
+    u32 n_subtrees = n_parents >> (n_layers - 1);
+    for (u32 b = blockIdx.x; b < n_subtrees; b += gridDim.x) {
+        const u32* below = children;
+        for (u32 l = 0; l < n_layers; l++) {
+            u32 per_subtree = 1u << (n_layers - 1 - l);
+            u32* out = layers[l];
+            EACH_THREAD {
+                for (u32 i = threadIdx.x; i < per_subtree; i += blockDim.x) {
+                    merkle_parent(below, b * per_subtree + i, out);
+                }
             }
+            __syncthreads();
+            below = out;
         }
-        __syncthreads();
-        below = out;
-        l++;
     }
 }
 

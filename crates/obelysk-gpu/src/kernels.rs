@@ -21,7 +21,12 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "blake2s.cu",
         source: include_str!("../kernels/blake2s.cu"),
-        functions: &["merkle_leaves", "merkle_parents", "merkle_top", "pow_grind"],
+        functions: &[
+            "merkle_leaves",
+            "merkle_parents",
+            "merkle_layers",
+            "pow_grind",
+        ],
     },
     KernelSource {
         file: "circle_fft.cu",

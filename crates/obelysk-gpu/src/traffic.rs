@@ -18,7 +18,8 @@ pub struct Traffic {
     pub uploads: u64,
     pub upload_bytes: u64,
     pub allocations: u64,
-    /// Kernel launches (counted on CUDA devices only: the emulator runs them as calls).
+    /// Kernel launches: on CUDA devices, and the emulator's (one per `Kernels` call that runs
+    /// a kernel, as on a device).
     pub launches: u64,
 }
 
@@ -38,7 +39,8 @@ pub fn traffic() -> Traffic {
         uploads: get(&UPLOADS),
         upload_bytes: get(&UPLOAD_BYTES),
         allocations: get(&ALLOCATIONS),
-        launches: get(&LAUNCHES),
+        // SAFETY: reads an atomic counter.
+        launches: get(&LAUNCHES) + unsafe { crate::emulator::ffi::emu_launches() },
     }
 }
 

@@ -129,8 +129,9 @@ mod emulated {
             check_merkle(&kernels, &[4; 17], 6);
             check_merkle(&kernels, &[1, 3, 3, 5, 6, 6, 6], 7);
             check_merkle(&kernels, &[], 3);
-            // The largest tree whose layers above the leaves are one launch.
+            // The largest tree whose layers above the leaves are one launch, and a larger one.
             check_merkle(&kernels, &[10; 3], 10);
+            check_merkle(&kernels, &[11; 2], 11);
         }
         // The CPU component's width at 2^12 rows.
         check_merkle(&Emulator::default(), &[12; 98], 13);

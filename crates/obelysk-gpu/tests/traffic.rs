@@ -1,6 +1,7 @@
-//! A whole proof's round trips between host and device, counted in the emulator (the same host
-//! code as on a GPU): a per-column or per-query transfer creeping back in shows here first, as
-//! tens of milliseconds on a device. Alone in its binary, since the counts are per process.
+//! A whole proof's round trips and launches between host and device, counted in the emulator
+//! (the same host code as on a GPU): a per-column or per-query transfer or launch creeping back
+//! in shows here first, as milliseconds on a device. Alone in its binary, since the counts are
+//! per process.
 
 use obelysk_gpu::backend::EmulatedBackend;
 use obelysk_gpu::traffic::traffic;
@@ -34,4 +35,8 @@ fn a_proof_makes_few_round_trips() {
     assert!(used.downloads <= 56, "{used}");
     assert!(used.uploads <= 84, "{used}");
     assert!(used.download_bytes <= 4 << 20, "{used}");
+    // 517 launches: a Merkle tree's layers ten to a launch, each component's cells and each
+    // sample's numerators gathered in one, the quotients' four coordinates extended together.
+    // Each of those one launch per column or per layer was 780.
+    assert!(used.launches <= 560, "{used}");
 }

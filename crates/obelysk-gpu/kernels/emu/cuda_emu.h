@@ -14,6 +14,7 @@
 // (a race on the device) then gives different results in different blocks.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -34,6 +35,9 @@ static thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define __shared__ static thread_local
 
 static thread_local bool emu_per_thread_launch, emu_in_phase, emu_unsynced, emu_reverse;
+
+// Launches so far, from every host thread (`emu_launches`).
+static std::atomic<unsigned long long> emu_launch_count{0};
 
 [[noreturn]] static void emu_fail(const char* what) {
     std::fprintf(stderr, "kernel emulation: %s\n", what);
@@ -93,6 +97,7 @@ template <typename Kernel>
 static void emu_launch(unsigned int grid, unsigned int block, Kernel kernel) {
     gridDim = dim3{grid, 1, 1};
     blockDim = dim3{block, 1, 1};
+    emu_launch_count.fetch_add(1, std::memory_order_relaxed);
     emu_per_thread_launch = true;
     for (unsigned int b = 0; b < grid; b++) {
         for (unsigned int t = 0; t < block; t++) {
@@ -109,6 +114,7 @@ template <typename Kernel>
 static void emu_launch_blocks(unsigned int grid, unsigned int block, Kernel kernel) {
     gridDim = dim3{grid, 1, 1};
     blockDim = dim3{block, 1, 1};
+    emu_launch_count.fetch_add(1, std::memory_order_relaxed);
     for (unsigned int b = 0; b < grid; b++) {
         blockIdx = dim3{b, 0, 0};
         emu_reverse = (b & 1) != 0;

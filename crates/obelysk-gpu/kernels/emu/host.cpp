@@ -16,6 +16,10 @@
 
 extern "C" {
 
+unsigned long long emu_launches() {
+    return emu_launch_count.load(std::memory_order_relaxed);
+}
+
 void emu_bit_reverse(u32 grid, u32 block, u32* values, u32 log_n) {
     emu_launch(grid, block, [&] { bit_reverse(values, log_n); });
 }
@@ -60,9 +64,9 @@ void emu_merkle_leaves(u32 grid, u32 block, const u32* columns, u32 n_columns, u
     emu_launch(grid, block, [&] { merkle_leaves(columns, n_columns, lifting_log, out); });
 }
 
-void emu_merkle_top(u32 grid, u32 block, const u32* children, u32 n_parents,
-                    u32* const* layers) {
-    emu_launch_blocks(grid, block, [&] { merkle_top(children, n_parents, layers); });
+void emu_merkle_layers(u32 grid, u32 block, const u32* children, u32 n_parents, u32 n_layers,
+                       u32* const* layers) {
+    emu_launch_blocks(grid, block, [&] { merkle_layers(children, n_parents, n_layers, layers); });
 }
 
 void emu_merkle_parents(u32 grid, u32 block, const u32* children, u32 n_parents, u32* out) {

@@ -138,25 +138,33 @@ impl<D: Device, E: GeneratedKernel> ComponentProver<DeviceBackend<D>> for Framew
             .then(|| DeviceBackend::<D>::precompute_twiddles(eval_domain.half_coset));
         let gather = |columns: &[&&&Poly<DeviceBackend<D>>]| {
             let mut out = ok(kernels.alloc((columns.len() * n).max(1)));
-            for (k, poly) in columns.iter().enumerate() {
-                let extended;
-                let values = match &twiddles {
-                    None => {
-                        assert!(poly.evals.len() >= n, "a committed column below the domain");
-                        &poly.evals
+            match &twiddles {
+                // The committed evaluations' starts, in one launch.
+                None => {
+                    let parts: Vec<_> = columns
+                        .iter()
+                        .map(|poly| {
+                            assert!(poly.evals.len() >= n, "a committed column below the domain");
+                            (poly.evals.values.buffer(), 0)
+                        })
+                        .collect();
+                    if !parts.is_empty() {
+                        ok(kernels.concat(&parts, n, n, &mut out, 0));
                     }
-                    Some(twiddles) => {
-                        extended = poly.get_evaluation_on_domain(eval_domain, twiddles);
-                        &extended
+                }
+                // One evaluation at a time, so that only one is held besides `out`.
+                Some(twiddles) => {
+                    for (k, poly) in columns.iter().enumerate() {
+                        let extended = poly.get_evaluation_on_domain(eval_domain, twiddles);
+                        ok(kernels.copy_range(
+                            extended.values.buffer(),
+                            0,
+                            &mut out,
+                            u32_of(k * n),
+                            u32_of(n),
+                        ));
                     }
-                };
-                ok(kernels.copy_range(
-                    values.values.buffer(),
-                    0,
-                    &mut out,
-                    u32_of(k * n),
-                    u32_of(n),
-                ));
+                }
             }
             out
         };

@@ -24,7 +24,7 @@ pub(super) fn pack<D: Device>(values: &SecureColumnByCoords<DeviceBackend<D>>) -
     let kernels = kernels::<D>();
     let mut packed = ok(kernels.alloc((4 * n).max(1)));
     let parts: Vec<_> = values.columns.iter().map(|c| (c.buffer(), 0)).collect();
-    ok(kernels.concat(&parts, n, n, &mut packed));
+    ok(kernels.concat(&parts, n, n, &mut packed, 0));
     packed
 }
 

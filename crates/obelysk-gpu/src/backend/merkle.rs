@@ -55,19 +55,20 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
         leaves
     }
 
-    /// The top of a tree (from [`ops::MERKLE_TOP_MAX_PARENTS`] parents up) is built in one
-    /// launch when stwo asks for its first layer; each layer keeps the one above for the next
-    /// call.
+    /// Up to [`ops::MERKLE_LAYERS_PER_LAUNCH`] layers are built in one launch when stwo asks
+    /// for the first of them; each layer keeps the one above for the next call.
     fn build_next_layer(prev_layer: &Col<Self, Blake2sHash>) -> Col<Self, Blake2sHash> {
         if let Some(built) = prev_layer.take_above() {
             return built;
         }
         let n_parents = prev_layer.len() / 2;
-        if n_parents.is_power_of_two() && n_parents <= ops::MERKLE_TOP_MAX_PARENTS {
-            let layers = ok(ops::merkle_top(
+        if n_parents.is_power_of_two() {
+            let to_root = n_parents.ilog2() as usize + 1;
+            let layers = ok(ops::merkle_layers(
                 kernels::<D>(),
                 prev_layer.buffer(),
                 n_parents,
+                to_root.min(ops::MERKLE_LAYERS_PER_LAUNCH),
             ));
             let mut above: Option<Col<Self, Blake2sHash>> = None;
             for (l, buffer) in layers.into_iter().enumerate().rev() {

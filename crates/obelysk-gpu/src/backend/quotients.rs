@@ -13,7 +13,6 @@ use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::secure_column::SecureColumnByCoords;
 
 use super::cache;
-use super::fri::unpack;
 use super::poly::device_twiddles;
 use super::{kernels, ok, u32_of, Device, DeviceBackend, DeviceColumn};
 use crate::ops::{self, Kernels, NumeratorGroup, Numerators};
@@ -37,7 +36,7 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
             "columns of one group differ in size"
         );
         let parts: Vec<_> = columns.iter().map(|c| (c.values.buffer(), 0)).collect();
-        ok(kernels.concat(&parts, column_len, column_len, &mut group));
+        ok(kernels.concat(&parts, column_len, column_len, &mut group, 0));
         let numerators = ok(ops::accumulate_numerators(
             kernels,
             &[NumeratorGroup {
@@ -51,16 +50,21 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
             .map(|s| numerators.layout(s))
             .collect();
         let partials = numerators.into_partials();
-        let words = kernels.len(&partials);
-        let partials = DeviceColumn::<D, BaseField>::from_buffer(partials, words);
         for (batch, (start, log_rows, first_linear_term_acc)) in sample_batches.iter().zip(layouts)
         {
+            // The four coordinates lie one after another: one launch splits them.
             let rows = 1usize << log_rows;
+            let mut columns = array::from_fn(|_| DeviceColumn::<D, BaseField>::alloc(rows));
+            ok(kernels.split_into(
+                &partials,
+                start,
+                rows,
+                rows,
+                &mut columns.each_mut().map(|c| c.buffer_mut()),
+            ));
             accumulated_numerators_vec.push(AccumulatedNumerators {
                 sample_point: batch.point,
-                partial_numerators_acc: SecureColumnByCoords {
-                    columns: array::from_fn(|c| partials.slice(start + c * rows, rows)),
-                },
+                partial_numerators_acc: SecureColumnByCoords { columns },
                 first_linear_term_acc,
             });
         }
@@ -84,15 +88,12 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
         for acc in &accs {
             let rows = acc.partial_numerators_acc.len();
             assert!(rows.is_power_of_two(), "numerators over {rows} rows");
-            for (c, column) in acc.partial_numerators_acc.columns.iter().enumerate() {
-                ok(kernels.copy_range(
-                    column.buffer(),
-                    0,
-                    &mut partials,
-                    u32_of(offset + c * rows),
-                    u32_of(rows),
-                ));
-            }
+            let parts = acc
+                .partial_numerators_acc
+                .columns
+                .each_ref()
+                .map(|c| (c.buffer(), 0));
+            ok(kernels.concat(&parts, rows, rows, &mut partials, offset));
             batches.push((
                 u32_of(offset),
                 rows.ilog2(),
@@ -121,6 +122,7 @@ impl<D: Device> QuotientOps for DeviceBackend<D> {
             &subdomain_twiddles,
             device_twiddles(twiddles),
         ));
-        SecureEvaluation::new(domain, unpack(extended, domain.size()))
+        let columns = extended.map(|c| DeviceColumn::from_buffer(c, domain.size()));
+        SecureEvaluation::new(domain, SecureColumnByCoords { columns })
     }
 }

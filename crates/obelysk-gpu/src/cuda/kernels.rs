@@ -4,7 +4,7 @@ use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKerne
 
 use super::{CudaKernels, BLOCK, PINNED_UPLOAD_WORDS};
 use crate::ops::{
-    check_eval_many, check_grind, check_merkle_top, check_rows, concat_plan, gather_plan,
+    check_eval_many, check_grind, check_merkle_layers, check_rows, concat_plan, gather_plan,
     leaves_table, lifted_len, split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
@@ -499,23 +499,29 @@ impl Kernels for CudaKernels {
         self.launched(unsafe { launch.launch(Self::config(n_parents)) }.map(|_| ()))
     }
 
-    fn merkle_top(
+    fn merkle_layers(
         &self,
         children: &CudaSlice<u32>,
         n_parents: u32,
         layers: &mut [&mut CudaSlice<u32>],
     ) -> Result<()> {
         let lens: Vec<usize> = layers.iter().map(|l| l.len()).collect();
-        check_merkle_top(n_parents, children.len(), &lens)?;
+        check_merkle_layers(n_parents, children.len(), &lens)?;
+        let n_layers = lens.len() as u32;
         let table = self.address_table(layers.iter().map(|l| self.address(l)))?;
-        let mut launch = self.stream.launch_builder(self.function("merkle_top"));
-        launch.arg(children).arg(&n_parents).arg(&table);
+        let mut launch = self.stream.launch_builder(self.function("merkle_layers"));
+        launch
+            .arg(children)
+            .arg(&n_parents)
+            .arg(&n_layers)
+            .arg(&table);
+        // One block per subtree: the kernel loops over any more.
         let config = LaunchConfig {
-            grid_dim: (1, 1, 1),
+            grid_dim: ((n_parents >> (n_layers - 1)).min(1 << 16), 1, 1),
             block_dim: (BLOCK, 1, 1),
             shared_mem_bytes: 0,
         };
-        // SAFETY: `merkle_top(const u32*, u32, u32* const*)`, one block; the table holds the
+        // SAFETY: `merkle_layers(const u32*, u32, u32, u32* const*)`; the table holds the
         // address of each layer, which the caller keeps alive until the launch is done, and the
         // children and layers hold what the kernel reads and writes (checked).
         self.launched(unsafe { launch.launch(config) }.map(|_| ()))
@@ -707,6 +713,7 @@ impl Kernels for CudaKernels {
         n: usize,
         stride: usize,
         out: &mut CudaSlice<u32>,
+        out_start: usize,
     ) -> Result<()> {
         let parts: Vec<_> = parts
             .iter()
@@ -714,7 +721,11 @@ impl Kernels for CudaKernels {
             .collect();
         let out_len = out.len();
         let out = (out.device_ptr_mut(&self.stream).0, out_len);
-        self.copy_many(&concat_plan(&parts, out, n, stride)?, parts.len(), n)
+        self.copy_many(
+            &concat_plan(&parts, out, n, stride, out_start)?,
+            parts.len(),
+            n,
+        )
     }
 
     fn split_into(

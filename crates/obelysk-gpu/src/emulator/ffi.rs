@@ -4,6 +4,8 @@
 use crate::ops::FftPass;
 
 extern "C" {
+    /// Kernel launches so far, from every thread.
+    pub fn emu_launches() -> u64;
     pub fn emu_bit_reverse(grid: u32, block: u32, values: *mut u32, log_n: u32);
     pub fn emu_fft_layers(
         grid: u32,
@@ -64,11 +66,12 @@ extern "C" {
         lifting_log: u32,
         out: *mut u32,
     );
-    pub fn emu_merkle_top(
+    pub fn emu_merkle_layers(
         grid: u32,
         block: u32,
         children: *const u32,
         n_parents: u32,
+        n_layers: u32,
         layers: *const *mut u32,
     );
     pub fn emu_merkle_parents(

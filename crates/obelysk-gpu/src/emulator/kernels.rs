@@ -3,7 +3,7 @@
 
 use super::{check, ffi, Emulator};
 use crate::ops::{
-    check_eval_many, check_grind, check_merkle_top, check_rows, concat_plan, gather_plan,
+    check_eval_many, check_grind, check_merkle_layers, check_rows, concat_plan, gather_plan,
     leaves_table, lifted_len, split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
 };
 use crate::{GpuError, Result};
@@ -502,22 +502,23 @@ impl Kernels for Emulator {
         Ok(())
     }
 
-    fn merkle_top(
+    fn merkle_layers(
         &self,
         children: &Vec<u32>,
         n_parents: u32,
         layers: &mut [&mut Vec<u32>],
     ) -> Result<()> {
         let lens: Vec<usize> = layers.iter().map(|l| l.len()).collect();
-        check_merkle_top(n_parents, children.len(), &lens)?;
+        check_merkle_layers(n_parents, children.len(), &lens)?;
         let table: Vec<*mut u32> = layers.iter_mut().map(|l| l.as_mut_ptr()).collect();
         // SAFETY: the children and every layer hold what the kernel reads and writes (checked).
         unsafe {
-            ffi::emu_merkle_top(
+            ffi::emu_merkle_layers(
                 self.grid,
                 self.block,
                 children.as_ptr(),
                 n_parents,
+                lens.len() as u32,
                 table.as_ptr(),
             )
         };
@@ -727,13 +728,18 @@ impl Kernels for Emulator {
         n: usize,
         stride: usize,
         out: &mut Vec<u32>,
+        out_start: usize,
     ) -> Result<()> {
         let parts: Vec<_> = parts
             .iter()
             .map(|(src, start)| ((src.as_ptr() as u64, src.len()), *start))
             .collect();
         let out = (out.as_mut_ptr() as u64, out.len());
-        self.copy_many(&concat_plan(&parts, out, n, stride)?, parts.len(), n);
+        self.copy_many(
+            &concat_plan(&parts, out, n, stride, out_start)?,
+            parts.len(),
+            n,
+        );
         Ok(())
     }
 

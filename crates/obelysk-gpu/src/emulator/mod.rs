@@ -6,7 +6,7 @@
 use crate::ops::{FftPass, Layers, SHARED_FFT_MAX_LOG};
 use crate::Result;
 
-mod ffi;
+pub(crate) mod ffi;
 mod kernels;
 
 /// Runs each launch as `grid` blocks of `block` threads, one thread after another. Small odd

@@ -209,7 +209,7 @@ fn in_one_buffer<K: Kernels>(
     } else {
         sources.iter().map(|&c| (c, 0)).collect()
     };
-    kernels.concat(&parts, n_read, n, &mut batch)?;
+    kernels.concat(&parts, n_read, n, &mut batch, 0)?;
     f(&mut batch)?;
     kernels.split_into(&batch, 0, n, n, columns)
 }

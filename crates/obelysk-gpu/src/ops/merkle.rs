@@ -57,47 +57,49 @@ pub fn merkle_parents<K: Kernels>(
     Ok(out)
 }
 
-/// Most parents [`merkle_top`] starts from: one block of 256 threads hashes two each for the
-/// first layer, then fewer.
-pub const MERKLE_TOP_MAX_PARENTS: usize = 1 << 9;
+/// Most layers one [`merkle_layers`] launch builds: a subtree's first layer is then 512
+/// hashes, two for each of a block's 256 threads.
+pub const MERKLE_LAYERS_PER_LAUNCH: usize = 10;
 
-/// Every layer above `layer` up to the root (`MerkleOpsLifted::build_next_layer`, repeated),
-/// in one launch: `n_parents` hashes (a power of two, at most [`MERKLE_TOP_MAX_PARENTS`]),
-/// then half as many, down to one.
-pub fn merkle_top<K: Kernels>(
+/// The layers above `layer` (`MerkleOpsLifted::build_next_layer`, repeated) in one launch:
+/// `n_parents` hashes (a power of two), then half as many, `n_layers` times (at most
+/// `log2(n_parents) + 1`, which ends at the root).
+pub fn merkle_layers<K: Kernels>(
     kernels: &K,
     layer: &K::Column,
     n_parents: usize,
+    n_layers: usize,
 ) -> Result<Vec<K::Column>> {
-    if !n_parents.is_power_of_two() || n_parents > MERKLE_TOP_MAX_PARENTS {
+    if !n_parents.is_power_of_two() || n_layers == 0 || n_layers > n_parents.ilog2() as usize + 1 {
         return Err(GpuError::Unsupported(format!(
-            "the top of a Merkle tree from {n_parents} parents"
+            "{n_layers} Merkle layers from {n_parents} parents"
         )));
     }
     holds(kernels, layer, 16 * n_parents, "Merkle layer")?;
-    let mut layers = (0..=n_parents.ilog2())
+    let mut layers = (0..n_layers)
         .map(|l| kernels.alloc(8 * (n_parents >> l)))
         .collect::<Result<Vec<_>>>()?;
     let mut refs: Vec<&mut K::Column> = layers.iter_mut().collect();
-    kernels.merkle_top(layer, n_parents as u32, &mut refs)?;
+    kernels.merkle_layers(layer, n_parents as u32, &mut refs)?;
     Ok(layers)
 }
 
-/// Checks a [`Kernels::merkle_top`] launch, given the lengths of `children` and of each layer:
-/// `n_parents` a power of two, 16 words of children per parent, one layer per halving down to
-/// the root, each of 8 words per hash.
-pub fn check_merkle_top(n_parents: u32, children: usize, layers: &[usize]) -> Result<()> {
+/// Checks a [`Kernels::merkle_layers`] launch, given the lengths of `children` and of each
+/// layer: `n_parents` a power of two, 16 words of children per parent, one layer at least and
+/// none above the root, each of 8 words per hash.
+pub fn check_merkle_layers(n_parents: u32, children: usize, layers: &[usize]) -> Result<()> {
     let fits = n_parents.is_power_of_two()
         && children >= 16 * n_parents as usize
-        && layers.len() == n_parents.ilog2() as usize + 1
+        && !layers.is_empty()
+        && layers.len() <= n_parents.ilog2() as usize + 1
         && layers
             .iter()
             .enumerate()
             .all(|(l, &len)| len >= 8 * (n_parents >> l) as usize);
     if !fits {
         return Err(GpuError::Unsupported(format!(
-            "the top of a Merkle tree from {n_parents} parents of {children} words of children, \
-             into layers of {layers:?} words"
+            "Merkle layers from {n_parents} parents of {children} words of children, into \
+             layers of {layers:?} words"
         )));
     }
     Ok(())

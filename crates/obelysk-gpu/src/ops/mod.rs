@@ -17,8 +17,8 @@ pub use fft_pass::{FftPass, SHARED_FFT_MAX_LOG};
 pub use fri::{decompose, fold_circle_into_line, fold_line};
 pub use interaction::interaction_columns;
 pub use merkle::{
-    check_merkle_top, grind, merkle_leaves, merkle_leaves_on_device, merkle_parents, merkle_top,
-    GRIND_LOW_BITS, MERKLE_TOP_MAX_PARENTS,
+    check_merkle_layers, grind, merkle_layers, merkle_leaves, merkle_leaves_on_device,
+    merkle_parents, GRIND_LOW_BITS, MERKLE_LAYERS_PER_LAUNCH,
 };
 pub use poly::{eval_at_point, eval_at_point_partials, eval_many_at_point, point_factors};
 pub use quotients::{
@@ -230,14 +230,15 @@ pub trait Kernels {
         out: &mut Self::Column,
         out_start: u32,
     ) -> Result<()>;
-    /// `n` words from each part `(column, start)` into `out` at `k · stride` for part k, in one
-    /// launch.
+    /// `n` words from each part `(column, start)` into `out` at `out_start + k · stride` for
+    /// part k, in one launch.
     fn concat(
         &self,
         parts: &[(&Self::Column, usize)],
         n: usize,
         stride: usize,
         out: &mut Self::Column,
+        out_start: usize,
     ) -> Result<()>;
     /// `n` words of `src` from `start + k · stride` into the start of `outs[k]`, in one launch.
     fn split_into(
@@ -278,9 +279,9 @@ pub trait Kernels {
         n_parents: u32,
         out: &mut Self::Column,
     ) -> Result<()>;
-    /// Every layer from `n_parents` parents of `children` up to the root, in one launch:
-    /// layer l (`n_parents >> l` hashes) into `layers[l]` ([`check_merkle_top`]).
-    fn merkle_top(
+    /// `layers.len()` layers above `children` in one launch: layer l (`n_parents >> l`
+    /// hashes) into `layers[l]` ([`check_merkle_layers`]).
+    fn merkle_layers(
         &self,
         children: &Self::Column,
         n_parents: u32,
@@ -566,17 +567,20 @@ pub fn copy_plan(copies: &[(u64, usize, usize, u64, usize, usize)], n: usize) ->
 pub type Place = (u64, usize);
 
 /// [`copy_plan`] for [`Kernels::concat`]: `n` words of each part (`(place, start)`) into `out`
-/// at `k · stride` for part k.
+/// at `out_start + k · stride` for part k.
 pub fn concat_plan(
     parts: &[(Place, usize)],
     out: Place,
     n: usize,
     stride: usize,
+    out_start: usize,
 ) -> Result<Vec<u32>> {
     let copies: Vec<_> = parts
         .iter()
         .enumerate()
-        .map(|(k, &((src, src_len), start))| (src, src_len, start, out.0, out.1, k * stride))
+        .map(|(k, &((src, src_len), start))| {
+            (src, src_len, start, out.0, out.1, out_start + k * stride)
+        })
         .collect();
     copy_plan(&copies, n)
 }

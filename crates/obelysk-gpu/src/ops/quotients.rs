@@ -7,7 +7,7 @@ use stwo::core::pcs::quotients::{column_line_coeffs, ColumnSampleBatch};
 use stwo::core::poly::circle::CanonicCoset;
 use stwo::core::utils::bit_reverse;
 
-use super::{as_u32, evaluate, holds, interpolate, point_words, secure, words};
+use super::{as_u32, evaluate_columns, holds, interpolate_columns, point_words, secure, words};
 use super::{DeviceTwiddles, Kernels};
 use crate::{GpuError, Result};
 
@@ -233,8 +233,9 @@ pub fn combine_quotients_at<K: Kernels>(
 
 /// The second half of `QuotientOps::compute_quotients_and_combine`: the quotient's values on the
 /// evaluation subdomain (a secure column from [`combine_quotients`]) interpolated there and
-/// evaluated on the whole domain of 2^lifting_log points, coordinate by coordinate.
-/// `subdomain_twiddles` are for the subdomain's half coset, `twiddles` for the domain's.
+/// evaluated on the whole domain of 2^lifting_log points, the four coordinates in their own
+/// columns, each step one batch over all four. `subdomain_twiddles` are for the subdomain's
+/// half coset, `twiddles` for the domain's.
 pub fn extend_quotients<K: Kernels>(
     kernels: &K,
     on_subdomain: &K::Column,
@@ -242,21 +243,32 @@ pub fn extend_quotients<K: Kernels>(
     log_blowup: u32,
     subdomain_twiddles: &DeviceTwiddles<K::Column>,
     twiddles: &DeviceTwiddles<K::Column>,
-) -> Result<K::Column> {
+) -> Result<[K::Column; 4]> {
     let domain = CanonicCoset::new(lifting_log).circle_domain();
     let (subdomain, _) = domain.split(log_blowup);
-    let (rows, size) = (subdomain.size() as u32, domain.size() as u32);
-    let mut out = kernels.alloc(4 * domain.size())?;
-    let mut coordinate = kernels.alloc(subdomain.size())?;
-    let mut extended = kernels.alloc(domain.size())?;
-    for c in 0..4 {
-        kernels.copy_range(on_subdomain, c * rows, &mut coordinate, 0, rows)?;
-        interpolate(kernels, &mut coordinate, subdomain, subdomain_twiddles)?;
-        kernels.copy_range(&coordinate, 0, &mut extended, 0, rows)?;
-        evaluate(kernels, &mut extended, subdomain.size(), domain, twiddles)?;
-        kernels.copy_range(&extended, 0, &mut out, c * size, size)?;
-    }
+    let rows = subdomain.size();
+    let mut coefficients = four(|| kernels.alloc(rows))?;
+    kernels.split_into(on_subdomain, 0, rows, rows, &mut coefficients.each_mut())?;
+    interpolate_columns(
+        kernels,
+        &mut coefficients.each_mut(),
+        subdomain,
+        subdomain_twiddles,
+    )?;
+    let mut out = four(|| kernels.alloc(domain.size()))?;
+    evaluate_columns(
+        kernels,
+        &coefficients.each_ref(),
+        rows,
+        &mut out.each_mut(),
+        domain,
+        twiddles,
+    )?;
     Ok(out)
+}
+
+fn four<C>(mut alloc: impl FnMut() -> Result<C>) -> Result<[C; 4]> {
+    Ok([alloc()?, alloc()?, alloc()?, alloc()?])
 }
 
 /// `AccumulationOps::accumulate`: `acc += other`, secure columns of `n` values each.

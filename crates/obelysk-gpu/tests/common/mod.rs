@@ -186,22 +186,27 @@ pub fn check_merkle<K: Kernels>(kernels: &K, log_sizes: &[u32], lifting_log: u32
         parents.iter().map(|h| h.0).collect::<Vec<_>>(),
         "parents of {what}"
     );
-    // The layers above the leaves up to the root in one launch, where a tree is small enough.
+    // Several layers in one launch: one, two, as many as a launch builds, and up to the root.
     let n_parents = leaves.len() / 2;
-    if n_parents > ops::MERKLE_TOP_MAX_PARENTS {
-        return;
+    let to_root = n_parents.ilog2() as usize + 1;
+    for n_layers in [1, 2, ops::MERKLE_LAYERS_PER_LAUNCH, to_root] {
+        let n_layers = n_layers.min(to_root);
+        let built = ops::merkle_layers(kernels, &device_leaves, n_parents, n_layers).unwrap();
+        assert_eq!(built.len(), n_layers);
+        let mut layer = leaves.clone();
+        for (l, device) in built.iter().enumerate() {
+            layer = <CpuBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(&layer);
+            assert_eq!(
+                hashes(&kernels.download(device).unwrap()),
+                layer.iter().map(|h| h.0).collect::<Vec<_>>(),
+                "layer {l} of {n_layers} from the leaves of {what}"
+            );
+        }
     }
-    let top = ops::merkle_top(kernels, &device_leaves, n_parents).unwrap();
-    let mut layer = leaves;
-    for (l, device) in top.iter().enumerate() {
-        layer = <CpuBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(&layer);
-        assert_eq!(
-            hashes(&kernels.download(device).unwrap()),
-            layer.iter().map(|h| h.0).collect::<Vec<_>>(),
-            "layer {l} of the top of {what}"
-        );
-    }
-    assert_eq!(layer.len(), 1, "the top of {what} ends at the root");
+    assert!(
+        ops::merkle_layers(kernels, &device_leaves, n_parents, to_root + 1).is_err(),
+        "no layer above the root"
+    );
 }
 
 /// The 16 packed columns of a FRI tree's leaves from a secure column of 2^log_n values, against
@@ -346,8 +351,12 @@ pub fn check_quotients<K: Kernels>(
         &DeviceTwiddles::new(kernels, eval_domain.half_coset).unwrap(),
     )
     .unwrap();
+    let extended: Vec<u32> = extended
+        .iter()
+        .flat_map(|c| kernels.download(c).unwrap())
+        .collect();
     assert_eq!(
-        kernels.download(&extended).unwrap(),
+        extended,
         flat(&expected.values.columns),
         "quotients at 2^{lifting_log}"
     );
@@ -458,11 +467,12 @@ pub fn check_concat_and_split<K: Kernels>(kernels: &K, n: usize, n_parts: usize)
         .collect();
     let device: Vec<K::Column> = sources.iter().map(|s| kernels.upload(s).unwrap()).collect();
     let parts: Vec<(&K::Column, usize)> = device.iter().zip(0..).map(|(d, k)| (d, k % 3)).collect();
-    let mut out = kernels.upload(&junk(n_parts * stride)).unwrap();
-    kernels.concat(&parts, n, stride, &mut out).unwrap();
-    let mut expected = junk(n_parts * stride);
+    // From word 2 of `out`: the words before it keep their junk too.
+    let mut out = kernels.upload(&junk(2 + n_parts * stride)).unwrap();
+    kernels.concat(&parts, n, stride, &mut out, 2).unwrap();
+    let mut expected = junk(2 + n_parts * stride);
     for (k, s) in sources.iter().enumerate() {
-        expected[k * stride..][..n].copy_from_slice(&s[k % 3..][..n]);
+        expected[2 + k * stride..][..n].copy_from_slice(&s[k % 3..][..n]);
     }
     assert_eq!(
         kernels.download(&out).unwrap(),
@@ -475,7 +485,7 @@ pub fn check_concat_and_split<K: Kernels>(kernels: &K, n: usize, n_parts: usize)
     kernels
         .split_into(
             &out,
-            1,
+            3,
             stride,
             n - 1,
             &mut outs.iter_mut().collect::<Vec<_>>(),
@@ -485,15 +495,21 @@ pub fn check_concat_and_split<K: Kernels>(kernels: &K, n: usize, n_parts: usize)
         let got = kernels.download(o).unwrap();
         assert_eq!(
             got[..n - 1],
-            expected[k * stride + 1..][..n - 1],
+            expected[3 + k * stride..][..n - 1],
             "part {k} of {n}"
         );
         assert_eq!(got[n - 1..], junk(2), "past part {k} of {n}");
     }
     let short = [(&device[0], 3)];
     assert!(
-        kernels.concat(&short, n, stride, &mut out).is_err(),
+        kernels.concat(&short, n, stride, &mut out, 0).is_err(),
         "a source range past its column"
+    );
+    assert!(
+        kernels
+            .concat(&parts[..1], n, stride, &mut out, 3 + n_parts * stride - n)
+            .is_err(),
+        "a destination range past its column"
     );
     assert!(
         kernels
