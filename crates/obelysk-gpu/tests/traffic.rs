@@ -37,6 +37,7 @@ fn a_proof_makes_few_round_trips() {
     assert!(used.download_bytes <= 4 << 20, "{used}");
     // 517 launches: a Merkle tree's layers ten to a launch, each component's cells and each
     // sample's numerators gathered in one, the quotients' four coordinates extended together.
-    // Each of those one launch per column or per layer was 780.
+    // Each of those one launch per column or per layer was 780. (The emulator's FFT tiles of 2^4
+    // values take more passes than a device's.)
     assert!(used.launches <= 560, "{used}");
 }
