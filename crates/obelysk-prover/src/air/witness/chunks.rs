@@ -71,7 +71,8 @@ impl Hasher for AddressHasher {
 }
 
 /// How many inputs and outputs came before each chunk: what [`replay`] leaves to the caller's
-/// next pass over the records, so that the records are walked twice in all, not three times.
+/// next pass over the records (which counts the tables' lookups), so that the records are
+/// walked twice in all.
 pub(super) struct IoBefore(Vec<(u32, u32)>);
 
 impl IoBefore {
