@@ -584,16 +584,38 @@ async fn submissions_are_checked_and_escrowed() {
     net.stop().await;
 }
 
+/// Waits until `n` lease requests wait for work (`bitsage_long_polls_parked`).
+async fn parked(url: &str, n: u32) {
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(&format!("bitsage_long_polls_parked {n}\n")) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{n} lease requests never parked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_queued_at_once_reach_every_waiting_tier_without_delay() {
     let net = start(|_| {}).await;
     let client = funded_client(&net.url).await;
     let low = staked_worker(&net.url, 1_000).await;
     let high = staked_worker(&net.url, 10_000).await;
+    // Each lease request is parked before the next step, however slow the machine.
     let low_task = tokio::spawn(async move { low.lease(20).await.unwrap() });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    parked(&net.url, 1).await;
     let high_task = tokio::spawn(async move { high.lease(20).await.unwrap() });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    parked(&net.url, 2).await;
     // Both wake-ups go to the Enterprise worker first; the Consumer must still get the second
     // job now, not when its 20-second wait ends.
     let started = std::time::Instant::now();
