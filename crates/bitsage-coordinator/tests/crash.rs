@@ -50,7 +50,15 @@ async fn a_killed_coordinator_restarts_with_every_acknowledged_job_lease_and_pay
             }
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Killed mid-stream: after a few acknowledgements, while more are in flight.
+    let started = std::time::Instant::now();
+    while acked.lock().unwrap().len() < 5 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no submission was acknowledged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     first.kill9();
     submitter.await.unwrap();
     let acked = acked.lock().unwrap().clone();

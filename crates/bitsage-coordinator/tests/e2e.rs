@@ -491,9 +491,9 @@ async fn stake_decides_who_gets_work_how_much_and_in_what_order() {
         let low = low.clone();
         tokio::spawn(async move { low.lease(10).await.unwrap() })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    parked(&net.url, 1).await;
     let high_task = tokio::spawn(async move { high.lease(10).await.unwrap() });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    parked(&net.url, 2).await;
     let first = client.submit_job(&custom_job(vec![7, 7], 1)).await.unwrap();
     let high_lease = high_task
         .await
