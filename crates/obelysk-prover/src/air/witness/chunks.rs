@@ -159,13 +159,7 @@ fn replay_chunk(
         let ins = code[step.pc as usize];
         let op = ins.opcode;
         let row = row as u32;
-        let r = &mut [0; record::WORDS];
-        r[record::PC] = step.pc;
-        r[record::B_VALUE] = step.b_value.value();
-        r[record::C_VALUE] = step.c_value.value();
-        r[record::RESULT] = step.result.value();
-        r[record::MEM_ADDR] = step.mem_addr;
-        r[record::MEM_BEFORE] = step.mem_before.value();
+        let r = &mut own_values(step);
         r[record::IN_IDX] = c.inputs;
         r[record::OUT_IDX] = c.outputs;
         if op.reads_b() {
@@ -208,6 +202,18 @@ fn replay_chunk(
     c
 }
 
+/// A step's record with its own values filled and every other word zero.
+fn own_values(step: &Step) -> StepRecord {
+    let mut r = [0; record::WORDS];
+    r[record::PC] = step.pc;
+    r[record::B_VALUE] = step.b_value.value();
+    r[record::C_VALUE] = step.c_value.value();
+    r[record::RESULT] = step.result.value();
+    r[record::MEM_ADDR] = step.mem_addr;
+    r[record::MEM_BEFORE] = step.mem_before.value();
+    r
+}
+
 /// Notes an access to `reg` in `slot` at step `clk`: its previous timestamp, or a fix-up.
 fn touch_reg(c: &mut Chunk, r: &mut StepRecord, row: u32, reg: u32, slot: u32, clk: u32) {
     let word = record::T_OLD + slot as usize;
@@ -240,12 +246,7 @@ mod tests {
             let clk = k as u32 + 1;
             let ins = code[step.pc as usize];
             let op = ins.opcode;
-            r[record::PC] = step.pc;
-            r[record::B_VALUE] = step.b_value.value();
-            r[record::C_VALUE] = step.c_value.value();
-            r[record::RESULT] = step.result.value();
-            r[record::MEM_ADDR] = step.mem_addr;
-            r[record::MEM_BEFORE] = step.mem_before.value();
+            *r = own_values(step);
             r[record::IN_IDX] = n_in;
             r[record::OUT_IDX] = n_out;
             let mut touch = |ts: &mut u32, slot: u32| {
