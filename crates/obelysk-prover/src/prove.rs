@@ -296,11 +296,18 @@ pub fn prove_trace_on<B: ProverBackend>(
     info!(elapsed = ?start.elapsed(), "main trace committed");
 
     // Tree 2: LogUp interaction trace: the CPU component's on the backend, the tables' (small)
-    // on the host.
+    // on the host at the same time, on a thread of their own: the backend's call stays on this
+    // thread, which a GPU backend's device is bound to.
     let relations = Relations::draw(channel);
     let evals = Evals::new(&shape, &relations);
-    let (mut interaction, cpu_sum) = B::cpu_interaction(cpu_columns, shape.cpu_log, &relations);
-    let tables = table_interaction_traces(&witness, &prepared.columns, &evals);
+    let ((mut interaction, cpu_sum), tables) = std::thread::scope(|scope| {
+        let tables = scope.spawn(|| table_interaction_traces(&witness, &prepared.columns, &evals));
+        let cpu = B::cpu_interaction(cpu_columns, shape.cpu_log, &relations);
+        let tables = tables
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (cpu, tables)
+    });
     let claimed_sums: [SecureField; N_COMPONENTS] = std::iter::once(cpu_sum)
         .chain(tables.iter().map(|(_, sum)| *sum))
         .collect::<Vec<_>>()

@@ -13,7 +13,7 @@ use stwo::core::utils::bit_reverse;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::{Column, ColumnOps};
 
-use super::hints::{hint, hinted_rows, hinted_rows_after};
+use super::hints::{hint, hinted_rows, hinted_rows_after, newest_hint};
 use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend};
 use crate::ops::{Gather, Kernels};
 
@@ -185,7 +185,13 @@ impl<D: Device> ReadGroup<D> {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             members: Mutex::new(Vec::new()),
-            fetched: Mutex::new(Fetched::default()),
+            // Hints from before the group are an earlier proof's queries: a tree's first read,
+            // its root at the commitment, fetched every row they pointed at for every member
+            // (most of a proof's downloaded bytes) and served no read.
+            fetched: Mutex::new(Fetched {
+                last_hint: newest_hint(),
+                ..Fetched::default()
+            }),
             samples: Mutex::new(HashMap::new()),
         })
     }

@@ -55,6 +55,15 @@ pub(super) fn hinted_rows(log: u32) -> Vec<u32> {
     hinted_rows_after(log, 0).0
 }
 
+/// The number of the newest hint (0 before any).
+pub(super) fn newest_hint() -> u64 {
+    READ_HINTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .next
+        - 1
+}
+
 /// Adds a hint: row `row` of a column of 2^log values was (or will be) read.
 pub(super) fn hint(log: u32, row: usize) {
     let mut hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);

@@ -253,23 +253,24 @@ impl Witness {
 
         // Each chunk of steps replays in parallel from an unknown state: the step's own values
         // and what depends on earlier steps (every access's previous timestamp, the value a
-        // write overwrites, the I/O indices); then a short sequential pass joins the chunks and
-        // gives the final memory (see `chunks`).
+        // write overwrites, the I/O indices); then a join gives the final memory and what the
+        // records still lack (see `chunks`).
         let mut records = Records::with_len(steps.len());
         let data_len = 1usize << shape.data_log;
-        let (state, io_before) = chunks::replay(code, steps, &mut records.0, data_len, ROW_CHUNK);
+        let (state, completion) = chunks::replay(code, steps, &mut records.0, data_len, ROW_CHUNK);
         let (reg_val, reg_ts, data_val, data_ts) =
             (state.reg_val, state.reg_ts, state.data_val, state.data_ts);
 
-        // The I/O indices completed, and the table uses counted, in one more parallel pass:
-        // each thread counts its rows, then the counts are added.
+        // The records completed (I/O indices, memory's previous timestamps), and the table uses
+        // counted, in one more parallel pass: each thread counts its rows, then the counts are
+        // added.
         let tables = || Tables::new(shape.program_log);
         let counted = records
             .0
             .par_chunks_mut(ROW_CHUNK)
             .enumerate()
             .fold(tables, |mut t, (chunk, records)| {
-                io_before.apply(chunk, records);
+                completion.apply(chunk, records);
                 for (i, r) in records.iter().enumerate() {
                     t.count(code, (chunk * ROW_CHUNK + i) as u32 + 1, r);
                 }
