@@ -50,7 +50,8 @@ struct Chunk {
     outputs: u32,
 }
 
-/// Items grouped by address bucket: bucket `b`'s are `items[start[b]..start[b + 1]]`.
+/// Items in groups (by address bucket, or by chunk): group `k`'s are
+/// `items[start[k]..start[k + 1]]`.
 struct Grouped<T> {
     items: Vec<T>,
     start: Vec<u32>,
@@ -67,7 +68,7 @@ impl<T> Default for Grouped<T> {
 
 impl<T: Copy> Grouped<T> {
     /// `items` grouped by `bucket` (below `n`), in one counting pass.
-    fn new(items: &[T], n: usize, bucket: impl Fn(&T) -> usize) -> Self {
+    fn by_bucket(items: &[T], n: usize, bucket: impl Fn(&T) -> usize) -> Self {
         let mut start = vec![0u32; n + 1];
         for item in items {
             start[bucket(item) + 1] += 1;
@@ -88,8 +89,8 @@ impl<T: Copy> Grouped<T> {
         }
     }
 
-    fn bucket(&self, b: usize) -> &[T] {
-        &self.items[self.start[b] as usize..self.start[b + 1] as usize]
+    fn group(&self, k: usize) -> &[T] {
+        &self.items[self.start[k] as usize..self.start[k + 1] as usize]
     }
 }
 
@@ -153,7 +154,7 @@ pub(super) struct Completion {
     io_before: Vec<(u32, u32)>,
     /// Per chunk, its memory fix-ups, grouped by bucket.
     data_fixups: Vec<Grouped<(u32, u32)>>,
-    /// Per bucket, the answers to every chunk's fix-ups in it.
+    /// Per bucket, the answers to its part of each chunk's fix-ups, grouped by chunk.
     answers: Vec<Grouped<u32>>,
 }
 
@@ -162,7 +163,7 @@ impl Completion {
     pub(super) fn apply(&self, index: usize, records: &mut [StepRecord]) {
         let fixups = &self.data_fixups[index];
         for (b, answers) in self.answers.iter().enumerate() {
-            for (&(row, _), &ts) in fixups.bucket(b).iter().zip(answers.bucket(index)) {
+            for (&(row, _), &ts) in fixups.group(b).iter().zip(answers.group(index)) {
                 records[row as usize][record::T_OLD + SLOT_MEM as usize] = ts;
             }
         }
@@ -278,12 +279,12 @@ fn join_bucket(
     for c in learnt {
         answers.items.extend(
             c.data_fixups
-                .bucket(b)
+                .group(b)
                 .iter()
                 .map(|&(_, addr)| ts[(addr - first) as usize]),
         );
         answers.start.push(answers.items.len() as u32);
-        for &(addr, last_ts, last_val) in c.data.bucket(b) {
+        for &(addr, last_ts, last_val) in c.data.group(b) {
             ts[(addr - first) as usize] = last_ts;
             val[(addr - first) as usize] = last_val;
         }
@@ -351,8 +352,8 @@ fn replay_chunk(
         *out = *r;
     }
     let last: Vec<(u32, u32, M31)> = data.iter().map(|(&a, &(t, v))| (a, t, v)).collect();
-    c.data = Grouped::new(&last, buckets.count, |&(a, _, _)| buckets.of(a));
-    c.data_fixups = Grouped::new(&data_fixups, buckets.count, |&(_, a)| buckets.of(a));
+    c.data = Grouped::by_bucket(&last, buckets.count, |&(a, _, _)| buckets.of(a));
+    c.data_fixups = Grouped::by_bucket(&data_fixups, buckets.count, |&(_, a)| buckets.of(a));
     c
 }
 
