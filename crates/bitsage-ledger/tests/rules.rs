@@ -235,6 +235,40 @@ async fn idempotency_keys_replay_the_first_outcome() {
 }
 
 #[tokio::test]
+async fn idempotency_keys_belong_to_their_account() {
+    let (ledger, _) = sqlite_ledger(Network::Local).await;
+    let (a, b) = (addr(41), addr(42));
+    // The same key from two accounts: two grants, each account its own.
+    ledger.faucet(a, Some("k")).await.unwrap();
+    ledger.faucet(b, Some("k")).await.unwrap();
+    assert_eq!(
+        ledger.account(b).await.unwrap().balance,
+        Amount::sage(10_000)
+    );
+    ledger
+        .stake(a, Amount::sage(1_000), Some("s"))
+        .await
+        .unwrap();
+    let b_staked = ledger
+        .stake(b, Amount::sage(2_500), Some("s"))
+        .await
+        .unwrap();
+    assert_eq!(b_staked.address, b);
+    assert_eq!(b_staked.stake, Amount::sage(2_500));
+
+    // A client's key spelt like the ledger's own key for a job's payment does not block it.
+    let (client, worker) = (addr(43), addr(44));
+    ledger.faucet(client, None).await.unwrap();
+    ledger
+        .escrow("job-k", client, Amount::sage(10))
+        .await
+        .unwrap();
+    ledger.claim(addr(45), Some("pay:job-k")).await.unwrap();
+    let split = ledger.pay("job-k", worker, &[7; 32]).await.unwrap();
+    assert_eq!(split.worker, Amount::sage(8));
+}
+
+#[tokio::test]
 async fn slashing_moves_stake_to_the_treasury_with_a_reason() {
     let (ledger, _) = sqlite_ledger(Network::Local).await;
     let w = addr(50);

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use bitsage_sql as sql;
 
 use super::{
-    add, amount, corrupt, parse_state, reset_debt, settle_rewards, take, Movement, SqlLedger,
+    account_key, add, amount, corrupt, parse_state, reset_debt, settle_rewards, take, Movement,
+    SqlLedger,
 };
 use crate::rules::accumulate;
 use crate::{
@@ -28,6 +29,8 @@ impl Settlement for SqlLedger {
                 network: self.config.network,
             });
         }
+        let key = account_key(address, key);
+        let key = key.as_deref();
         let (mut tx, mut g) = match self.begin(key, "faucet").await? {
             Ok(open) => open,
             Err(done) => return Ok(done),
@@ -69,6 +72,8 @@ impl Settlement for SqlLedger {
         if amount.is_zero() {
             return Err(LedgerError::ZeroAmount);
         }
+        let key = account_key(address, key);
+        let key = key.as_deref();
         let (mut tx, mut g) = match self.begin(key, "stake").await? {
             Ok(open) => open,
             Err(done) => return Ok(done),
@@ -103,6 +108,8 @@ impl Settlement for SqlLedger {
         if amount.is_zero() {
             return Err(LedgerError::ZeroAmount);
         }
+        let key = account_key(address, key);
+        let key = key.as_deref();
         let (mut tx, mut g) = match self.begin(key, "unstake").await? {
             Ok(open) => open,
             Err(done) => return Ok(done),
@@ -134,6 +141,8 @@ impl Settlement for SqlLedger {
     }
 
     async fn withdraw(&self, address: Address, key: Option<&str>) -> Result<Amount> {
+        let key = account_key(address, key);
+        let key = key.as_deref();
         let (mut tx, g) = match self.begin(key, "withdraw").await? {
             Ok(open) => open,
             Err(done) => return Ok(done),
@@ -170,6 +179,8 @@ impl Settlement for SqlLedger {
     }
 
     async fn claim(&self, address: Address, key: Option<&str>) -> Result<Amount> {
+        let key = account_key(address, key);
+        let key = key.as_deref();
         let (mut tx, mut g) = match self.begin(key, "claim").await? {
             Ok(open) => open,
             Err(done) => return Ok(done),
