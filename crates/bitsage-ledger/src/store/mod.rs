@@ -72,6 +72,13 @@ pub(crate) struct Movement<'a> {
     pub(crate) reason: Option<&'a str>,
 }
 
+/// An account operation's idempotency key, as stored: the client's key under its account, so
+/// that two accounts choosing the same key do not answer each other, and no client key can take
+/// one the ledger keeps for itself (`pay:{job}`), which would block that job's payment.
+pub(crate) fn account_key(address: Address, key: Option<&str>) -> Option<String> {
+    key.map(|key| format!("account:{address}:{key}"))
+}
+
 pub(crate) fn corrupt(what: &str) -> LedgerError {
     LedgerError::Corrupt(what.to_string())
 }
