@@ -223,6 +223,20 @@ async fn heartbeats_keep_a_lease_alive() {
         .worker;
     assert_eq!(view.capacity.steps_per_sec, Some(123_456.0));
     assert_eq!(view.capacity.max_concurrent_jobs, 2);
+    // Too many lease ids for one heartbeat: refused whole, the real lease untouched.
+    let mut flood = vec![lease.lease_id.clone(); MAX_HEARTBEAT_LEASES];
+    flood.push("x".into());
+    let err = worker
+        .heartbeat(&HeartbeatRequest {
+            lease_ids: flood,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("too_many_leases"))
+    );
     let result = prove_lease(&lease).await;
     worker.submit_result(&job.job_id, &result).await.unwrap();
     net.stop().await;

@@ -269,6 +269,48 @@ async fn idempotency_keys_belong_to_their_account() {
 }
 
 #[tokio::test]
+async fn reading_an_account_creates_nothing() {
+    let (ledger, _) = sqlite_ledger(Network::Local).await;
+    let accounts = async || {
+        let mut tx = ledger.pool().begin().await.unwrap();
+        let rows = bitsage_sql::query("SELECT address FROM ledger_accounts")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        rows.len()
+    };
+    // An address never seen reads as an empty account, and gets no row.
+    let stranger = ledger.account(addr(77)).await.unwrap();
+    assert_eq!(
+        (
+            stranger.address,
+            stranger.balance,
+            stranger.stake,
+            stranger.rewards
+        ),
+        (addr(77), Amount::ZERO, Amount::ZERO, Amount::ZERO)
+    );
+    assert_eq!((stranger.tier, stranger.unstake_ready_at), (None, None));
+    assert_eq!(accounts().await, 0);
+    // A known one reads as it is.
+    ledger.faucet(addr(78), None).await.unwrap();
+    ledger
+        .stake(addr(78), Amount::sage(1_000), None)
+        .await
+        .unwrap();
+    let known = ledger.account(addr(78)).await.unwrap();
+    assert_eq!(
+        (known.balance, known.stake, known.tier),
+        (
+            Amount::sage(9_000),
+            Amount::sage(1_000),
+            Some(StakeTier::Consumer)
+        )
+    );
+    assert_eq!(accounts().await, 1);
+}
+
+#[tokio::test]
 async fn slashing_moves_stake_to_the_treasury_with_a_reason() {
     let (ledger, _) = sqlite_ledger(Network::Local).await;
     let w = addr(50);

@@ -235,9 +235,14 @@ pub struct LeaseResponse {
     pub lease: Option<Lease>,
 }
 
+/// The most lease ids one heartbeat may carry: far above what the largest tier proves at once,
+/// and low enough that a heartbeat stays one short transaction for the coordinator.
+pub const MAX_HEARTBEAT_LEASES: usize = 4096;
+
 /// `POST /workers/:id/heartbeat`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
+    /// At most [`MAX_HEARTBEAT_LEASES`].
     pub lease_ids: Vec<String>,
     #[serde(default)]
     pub gpus: Vec<GpuInfo>,

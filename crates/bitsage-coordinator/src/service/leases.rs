@@ -2,6 +2,7 @@
 
 use super::*;
 use bitsage_ledger::StakeTier;
+use std::collections::HashSet;
 
 impl Coordinator {
     pub async fn register(
@@ -172,6 +173,16 @@ impl Coordinator {
         worker: Address,
         request: HeartbeatRequest,
     ) -> ApiResult<HeartbeatResponse> {
+        // Each id is a statement in the renewal's transaction, which every other write waits on.
+        if request.lease_ids.len() > MAX_HEARTBEAT_LEASES {
+            return Err(ApiError::unprocessable(
+                "too_many_leases",
+                format!(
+                    "a heartbeat carries at most {MAX_HEARTBEAT_LEASES} lease ids, not {}",
+                    request.lease_ids.len()
+                ),
+            ));
+        }
         self.registered(worker).await?;
         let now = now_ms();
         let expires_at = now + self.lease_ttl_ms();
@@ -187,10 +198,12 @@ impl Coordinator {
             .report_worker(worker, &gpus, capacity.as_deref(), now)
             .await?;
         let renewed = store.renew(worker, &request.lease_ids, expires_at).await?;
+        let kept: HashSet<&String> = renewed.iter().collect();
         let lost = request
             .lease_ids
-            .into_iter()
-            .filter(|l| !renewed.contains(l))
+            .iter()
+            .filter(|l| !kept.contains(l))
+            .cloned()
             .collect();
         Ok(HeartbeatResponse {
             renewed,

@@ -72,6 +72,21 @@ pub(crate) struct Movement<'a> {
     pub(crate) reason: Option<&'a str>,
 }
 
+/// The globals' row.
+macro_rules! globals {
+    () => {
+        "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1"
+    };
+}
+
+/// An account's row.
+macro_rules! account_row {
+    () => {
+        "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
+         FROM ledger_accounts WHERE address = $1"
+    };
+}
+
 /// An account operation's idempotency key, as stored: the client's key under its account, so
 /// that two accounts choosing the same key do not answer each other, and no client key can take
 /// one the ledger keeps for itself (`pay:{job}`), which would block that job's payment.
@@ -160,15 +175,19 @@ impl SqlLedger {
 
     pub(crate) async fn lock(&self, tx: &mut Tx) -> Result<Globals> {
         // Whole texts, not formatted per call: this runs in every job's two transactions.
-        macro_rules! globals {
-            () => {
-                "SELECT minted, treasury, reward_pool, total_stake, acc, escrow FROM ledger_globals WHERE id = 1"
-            };
-        }
         let sql = match self.dialect {
             Dialect::Postgres => concat!(globals!(), " FOR UPDATE"),
             Dialect::Sqlite => globals!(),
         };
+        self.globals(tx, sql).await
+    }
+
+    /// The globals as they stand, without the ledger lock: for reads that change nothing.
+    pub(crate) async fn read_globals(&self, tx: &mut Tx) -> Result<Globals> {
+        self.globals(tx, globals!()).await
+    }
+
+    async fn globals(&self, tx: &mut Tx, sql: &'static str) -> Result<Globals> {
         let row = sql::query(sql).fetch_one(&mut **tx).await?;
         Ok(Globals {
             minted: amount(&row, "minted")?,
@@ -196,6 +215,29 @@ impl SqlLedger {
         Ok(())
     }
 
+    /// The account at `address` without creating its row (an address never seen reads as an
+    /// empty account) and without locking it: for reads that change nothing, such as an
+    /// anonymous `GET /accounts/{address}`, which must not grow the table.
+    pub(crate) async fn peek(&self, tx: &mut Tx, address: Address) -> Result<Account> {
+        let row = sql::query(account_row!())
+            .bind(address.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row {
+            Some(row) => account_from_row(address, &row),
+            None => Ok(Account {
+                address,
+                balance: Amount::ZERO,
+                stake: Amount::ZERO,
+                pending: Amount::ZERO,
+                ready_at: 0,
+                reward_debt: U256::zero(),
+                rewards: Amount::ZERO,
+                faucet_at: -1,
+            }),
+        }
+    }
+
     pub(crate) async fn load(&self, tx: &mut Tx, address: Address) -> Result<Account> {
         sql::query(
             "INSERT INTO ledger_accounts (address, balance, stake, pending, ready_at, reward_debt, rewards, faucet_at)
@@ -204,15 +246,9 @@ impl SqlLedger {
         .bind(address.to_string())
         .execute(&mut **tx)
         .await?;
-        macro_rules! account {
-            () => {
-                "SELECT balance, stake, pending, ready_at, reward_debt, rewards, faucet_at
-                 FROM ledger_accounts WHERE address = $1"
-            };
-        }
         let sql = match self.dialect {
-            Dialect::Postgres => concat!(account!(), " FOR UPDATE"),
-            Dialect::Sqlite => account!(),
+            Dialect::Postgres => concat!(account_row!(), " FOR UPDATE"),
+            Dialect::Sqlite => account_row!(),
         };
         let row = sql::query(sql)
             .bind(address.to_string())

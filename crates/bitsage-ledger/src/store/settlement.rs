@@ -18,9 +18,10 @@ use crate::{
 impl Settlement for SqlLedger {
     async fn account(&self, address: Address) -> Result<AccountInfo> {
         let mut tx = self.pool.begin().await?;
-        let info = self.account_in(&mut tx, address).await?;
+        let g = self.read_globals(&mut tx).await?;
+        let a = self.peek(&mut tx, address).await?;
         tx.commit().await?;
-        Ok(info)
+        Ok(self.info(&a, &g))
     }
 
     async fn faucet(&self, address: Address, key: Option<&str>) -> Result<Amount> {
