@@ -183,6 +183,36 @@ async fn an_expired_lease_requeues_the_job_and_the_last_attempt_refunds_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_worker_takes_before_its_deadline_fails_and_is_refunded() {
+    let net = start(|_| {}).await;
+    let client = funded_client(&net.url).await;
+    let me = client.address().unwrap();
+    let before = client.account(me).await.unwrap().balance;
+    let mut request = custom_job(vec![1, 2], 100);
+    request.deadline_secs = Some(1);
+    let job = client.submit_job(&request).await.unwrap();
+    assert_eq!(
+        client.account(me).await.unwrap().balance.0,
+        before.0 - Amount::sage(100).0,
+        "the fee is escrowed"
+    );
+    wait_for(
+        async || client.job(&job.job_id).await.unwrap().state == JobState::Failed,
+        "the job to fail at its deadline",
+    )
+    .await;
+    wait_for(
+        async || client.account(me).await.unwrap().balance == before,
+        "the fee to be refunded",
+    )
+    .await;
+    // A worker that comes later finds nothing to do.
+    let worker = staked_worker(&net.url, 1_000).await;
+    assert!(worker.lease(0).await.unwrap().is_none());
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_lease_alive() {
     let net = start(|c| c.lease_ttl_secs = 1).await;
     let client = funded_client(&net.url).await;

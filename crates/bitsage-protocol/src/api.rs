@@ -65,7 +65,8 @@ pub struct SubmitJobRequest {
     pub inputs: Vec<u32>,
     /// Fee in SAGE, escrowed from the client's balance when the job is accepted.
     pub fee: Amount,
-    /// Seconds from now until the job should be done; scheduling prefers early deadlines.
+    /// Seconds from now until the job should be done; scheduling prefers early deadlines. A job
+    /// no worker holds at its deadline fails, and its fee is refunded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_secs: Option<u64>,
     /// Security the proof must reach; the coordinator raises it to its own minimum.

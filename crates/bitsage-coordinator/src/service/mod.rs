@@ -194,6 +194,14 @@ impl Coordinator {
         if requeued > 0 {
             self.inner.dispatcher.wake(requeued);
         }
+        // After the expiries: a job requeued past its deadline fails here too.
+        for job_id in self.inner.store.fail_past_deadline(now).await? {
+            Metrics::inc(&self.inner.metrics.jobs_failed);
+            tracing::info!(
+                job_id,
+                "job failed: its deadline passed before a worker took it"
+            );
+        }
         // A submission still escrowing is a few milliseconds old; older ones were interrupted.
         self.escrow_pending(now - PENDING_GRACE_MS).await?;
         self.settle_all().await?;

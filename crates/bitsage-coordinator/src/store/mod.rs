@@ -137,6 +137,9 @@ const LEASES_HELD: &str =
     "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'leased' AND worker = $1";
 const EXPIRED_LEASES: &str = "SELECT job_id, attempts, max_attempts FROM coord_jobs
     WHERE state = 'leased' AND lease_expires_at < $1";
+const DEADLINE_PASSED: &str = "UPDATE coord_jobs SET state = 'failed', finished_at = $1,
+    last_error = 'its deadline passed before a worker took it'
+    WHERE state = 'queued' AND worker IS NULL AND deadline < $1 RETURNING job_id";
 const PENDING: &str = concat!(
     "SELECT ",
     job_columns!(),
@@ -694,6 +697,19 @@ impl JobStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Fails every queued job whose deadline passed before `now` (its fee, unsettled, is then
+    /// refunded); returns their ids. A lease already granted runs its course: the worker took
+    /// the job in time.
+    pub async fn fail_past_deadline(&self, now: i64) -> Result<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sql::query(DEADLINE_PASSED)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(|row| Ok(row.try_get("job_id")?)).collect()
     }
 
     /// Proved or failed jobs whose fee has not moved yet.

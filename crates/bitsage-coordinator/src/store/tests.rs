@@ -167,6 +167,7 @@ async fn reads_of_a_growing_store_use_their_indexes() {
         QUEUE_HEAD,
         LEASES_HELD,
         EXPIRED_LEASES,
+        DEADLINE_PASSED,
         PENDING,
         UNSETTLED,
         RECENT,
