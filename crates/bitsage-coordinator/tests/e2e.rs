@@ -462,6 +462,23 @@ async fn a_result_can_bring_the_next_job_with_it() {
         (view.state, view.worker),
         (JobState::Leased, Some(worker.address().unwrap()))
     );
+    // The answer lost, the worker sends the result again: the same lease comes back with it,
+    // not another one, and nothing is paid twice.
+    let again = worker
+        .submit_proof_and_lease(
+            &first.job.job_id,
+            &first.lease_id,
+            proof(&prove_lease(&first).await),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.job.state, JobState::Proved);
+    assert_eq!(again.payout, answer.payout);
+    let again = again.next.expect("the lease the first answer brought");
+    assert_eq!(
+        (&again.lease_id, &again.job.job_id),
+        (&second.lease_id, &second.job.job_id)
+    );
 
     let last = worker
         .submit_proof_and_lease(

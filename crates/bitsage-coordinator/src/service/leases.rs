@@ -225,7 +225,10 @@ impl Coordinator {
         want_next: bool,
     ) -> ApiResult<ResultResponse> {
         let job = self.job_row(job_id).await?;
-        if let Some(answer) = self.repeated_result(&job, worker, lease_id).await? {
+        if let Some(answer) = self
+            .repeated_result(&job, worker, lease_id, want_next)
+            .await?
+        {
             return Ok(answer);
         }
         let started = Instant::now();
@@ -283,7 +286,10 @@ impl Coordinator {
             drop(tx);
             // Someone else changed the job meanwhile: the same result twice, or an expiry.
             let job = self.job_row(job_id).await?;
-            return match self.repeated_result(&job, worker, lease_id).await? {
+            return match self
+                .repeated_result(&job, worker, lease_id, want_next)
+                .await?
+            {
                 Some(answer) => Ok(answer),
                 None => Err(lease_not_held(&job, worker)),
             };
@@ -292,7 +298,7 @@ impl Coordinator {
             Some(ledger) => {
                 let paid = self.pay_in(ledger, &mut tx, &proved).await?;
                 let next = match want_next {
-                    true => self.next_in(ledger, &mut tx, worker).await?,
+                    true => self.next_in(ledger, &mut tx, worker, job_id).await?,
                     false => None,
                 };
                 (Some(paid), next)
@@ -309,7 +315,18 @@ impl Coordinator {
                 Some(lease)
             }
             None if want_next && self.inner.embedded.is_none() => {
-                self.next_lease(worker, nonce).await
+                let lease = self.next_lease(worker, nonce).await;
+                if let Some(lease) = &lease {
+                    // Noted after the result's commit: if this fails, a retried result brings
+                    // no next lease, and the lease expires unrenewed (as it would have before).
+                    if let Err(e) = store
+                        .set_next_lease(store.db(), job_id, &lease.lease_id)
+                        .await
+                    {
+                        tracing::warn!(job_id, error = %e, "the next lease was not noted");
+                    }
+                }
+                lease
             }
             None => None,
         };
@@ -336,9 +353,10 @@ impl Coordinator {
         ledger: &SqlLedger,
         tx: &mut Tx,
         worker: Address,
+        job_id: &str,
     ) -> ApiResult<Option<Lease>> {
         tx.savepoint("next").await.map_err(internal)?;
-        match self.try_next_in(ledger, tx, worker).await {
+        match self.try_next_in(ledger, tx, worker, job_id).await {
             Ok(lease) => Ok(lease),
             Err(e) => {
                 tx.rollback_to("next").await.map_err(internal)?;
@@ -348,11 +366,13 @@ impl Coordinator {
         }
     }
 
+    /// The next lease, noted on the proved job `job_id` (see [`Self::repeated_result`]).
     async fn try_next_in(
         &self,
         ledger: &SqlLedger,
         tx: &mut Tx,
         worker: Address,
+        job_id: &str,
     ) -> ApiResult<Option<Lease>> {
         let store = &self.inner.store;
         let row = store
@@ -371,11 +391,14 @@ impl Coordinator {
             .claim_in(tx, worker, limit, &lease_id, expires_at, now)
             .await?
         {
-            ClaimOutcome::Leased(job) => Ok(Some(Lease {
-                lease_id,
-                expires_at,
-                job: spec(&job),
-            })),
+            ClaimOutcome::Leased(job) => {
+                store.set_next_lease(&mut **tx, job_id, &lease_id).await?;
+                Ok(Some(Lease {
+                    lease_id,
+                    expires_at,
+                    job: spec(&job),
+                }))
+            }
             ClaimOutcome::AtCapacity { .. } | ClaimOutcome::Empty => Ok(None),
         }
     }
@@ -416,21 +439,34 @@ impl Coordinator {
     }
 
     /// The answer to a result that was already accepted for this lease; `Err` if the worker
-    /// does not hold the lease at all; `None` if the result is new.
+    /// does not hold the lease at all; `None` if the result is new. A worker sends a result
+    /// again when the first answer was lost: with `want_next`, the answer brings back the lease
+    /// the first one brought, while the worker holds it, which it would otherwise never learn.
     async fn repeated_result(
         &self,
         job: &JobRow,
         worker: Address,
         lease_id: &str,
+        want_next: bool,
     ) -> ApiResult<Option<ResultResponse>> {
         let holds = job.worker == Some(worker) && job.lease_id.as_deref() == Some(lease_id);
         match job.state {
             JobState::Proved if holds => {
                 let payout = self.settle(job).await?;
+                let next = match want_next {
+                    true => self.inner.store.next_lease_of(&job.job_id, worker).await?,
+                    false => None,
+                };
                 Ok(Some(ResultResponse {
                     job: view(job),
                     payout,
-                    next: None,
+                    next: next.and_then(|next| {
+                        Some(Lease {
+                            lease_id: next.lease_id.clone()?,
+                            expires_at: next.lease_expires_at?,
+                            job: spec(&next),
+                        })
+                    }),
                 }))
             }
             JobState::Leased if holds => Ok(None),

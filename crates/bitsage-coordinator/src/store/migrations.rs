@@ -75,6 +75,10 @@ const V5: &[&str] = &[
         WHERE worker IS NOT NULL",
 ];
 
+/// The lease a job's result brought its worker (`?next=true`), so that the result sent again,
+/// its answer lost, brings the same lease back instead of leaving it to expire unknown.
+const V6: &[&str] = &["ALTER TABLE coord_jobs ADD COLUMN next_lease_id TEXT"];
+
 /// In order; see [`sql::migrate`] for how PostgreSQL reads them.
 const MIGRATIONS: &[Migration] = &[
     migration(1, "jobs, workers and nonces", V1),
@@ -82,6 +86,7 @@ const MIGRATIONS: &[Migration] = &[
     migration(3, "proofs in a log beside a SQLite database", V3),
     migration(4, "nonces keyed by signing time", V4),
     migration(5, "indexes of the jobs they serve", V5),
+    migration(6, "the lease a result brought", V6),
 ];
 
 const fn migration(

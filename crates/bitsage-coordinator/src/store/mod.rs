@@ -137,6 +137,12 @@ const LEASES_HELD: &str =
     "SELECT COUNT(*) AS n FROM coord_jobs WHERE state = 'leased' AND worker = $1";
 const EXPIRED_LEASES: &str = "SELECT job_id, attempts, max_attempts FROM coord_jobs
     WHERE state = 'leased' AND lease_expires_at < $1";
+const NEXT_LEASE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM coord_jobs WHERE state = 'leased' AND worker = $2
+    AND lease_id = (SELECT next_lease_id FROM coord_jobs WHERE job_id = $1)"
+);
 const DEADLINE_PASSED: &str = "UPDATE coord_jobs SET state = 'failed', finished_at = $1,
     last_error = 'its deadline passed before a worker took it'
     WHERE state = 'queued' AND worker IS NULL AND deadline < $1 RETURNING job_id";
@@ -697,6 +703,32 @@ impl JobStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Notes that the result of `job_id` brought its worker the lease `lease_id`; `on` is the
+    /// pool or a transaction.
+    pub async fn set_next_lease<'e>(
+        &self,
+        on: impl sql::Executor<'e>,
+        job_id: &str,
+        lease_id: &str,
+    ) -> Result<()> {
+        sql::query("UPDATE coord_jobs SET next_lease_id = $2 WHERE job_id = $1")
+            .bind(job_id)
+            .bind(lease_id)
+            .execute(on)
+            .await?;
+        Ok(())
+    }
+
+    /// The job whose lease the result of `job_id` brought `worker`, while the worker holds it.
+    pub async fn next_lease_of(&self, job_id: &str, worker: Address) -> Result<Option<JobRow>> {
+        let row = sql::query(NEXT_LEASE)
+            .bind(job_id)
+            .bind(worker.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
     }
 
     /// Fails every queued job whose deadline passed before `now` (its fee, unsettled, is then

@@ -168,6 +168,7 @@ async fn reads_of_a_growing_store_use_their_indexes() {
         LEASES_HELD,
         EXPIRED_LEASES,
         DEADLINE_PASSED,
+        NEXT_LEASE,
         PENDING,
         UNSETTLED,
         RECENT,
