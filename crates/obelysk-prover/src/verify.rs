@@ -118,8 +118,10 @@ struct Preprocessed {
 
 /// Everything the preprocessed commitment depends on: the program (by hash, which the caller
 /// has checked against the embedded program), the shape (table sizes, and the tallest size,
-/// which has a `seq` column of its own) and the PCS parameters.
-type PreprocessedKey = ([u8; 32], crate::Shape, crate::ProofConfig);
+/// which has a `seq` column of its own) and the blowup. Not the other parameters (queries,
+/// proof of work): keyed on them, proofs that vary them only to miss the cache would rebuild
+/// the tree each time, and push honest entries out.
+type PreprocessedKey = ([u8; 32], crate::Shape, u32);
 
 /// How many preprocessed commitments a process keeps. A coordinator verifies many proofs of the
 /// same few programs; recomputing the commitment (a column as tall as the CPU table included)
@@ -129,7 +131,11 @@ const PREPROCESSED_CACHE: usize = 64;
 fn preprocessed_commitment(proof: &StarkProof) -> Result<Arc<Preprocessed>, VerifyError> {
     static CACHE: OnceLock<Mutex<HashMap<PreprocessedKey, Arc<Preprocessed>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (proof.claim.program_hash, proof.shape, proof.config);
+    let key = (
+        proof.claim.program_hash,
+        proof.shape,
+        proof.config.log_blowup,
+    );
     if let Some(hit) = cache.lock().expect("cache lock").get(&key) {
         return Ok(hit.clone());
     }
@@ -184,6 +190,25 @@ fn check_shape(proof: &StarkProof) -> Result<(), VerifyError> {
         .all(|s| s.to_m31_array().into_iter().all(canonical))
     {
         return bad("a claimed sum is not a canonical field element".into());
+    }
+    // The same for the STARK's own values: stwo decodes them unchecked, and its field
+    // arithmetic on a value of p or more is not the field's (it wraps in release builds).
+    let stark = &proof.stark.0;
+    let fri = &stark.fri_proof;
+    let secure = stark
+        .sampled_values
+        .iter()
+        .flatten()
+        .flatten()
+        .chain(
+            std::iter::once(&fri.first_layer)
+                .chain(&fri.inner_layers)
+                .flat_map(|l| &l.fri_witness),
+        )
+        .chain(fri.last_layer_poly.iter());
+    let base = stark.queried_values.iter().flatten().flatten();
+    if !(secure.flat_map(|v| v.to_m31_array()).all(canonical) && base.copied().all(canonical)) {
+        return bad("a STARK value is not a canonical field element".into());
     }
     // Every input is read and every output written by a step of its own.
     let io = proof.claim.inputs.len() as u64 + proof.claim.outputs.len() as u64;

@@ -329,6 +329,28 @@ fn hostile_encodings_are_rejected_cleanly() {
         "{verdict:?}"
     );
 
+    // So must the STARK's own values: a queried value or an out-of-domain sample written as
+    // v + p (the same field element, another u32).
+    let alias = |v: stwo::core::fields::m31::M31| stwo::core::fields::m31::M31(v.0 + obelysk_vm::P);
+    let mut forged = proof.clone();
+    let queried = &mut forged.stark.0.queried_values[1][0][0];
+    *queried = alias(*queried);
+    let verdict = prover().check(&forged);
+    assert!(
+        matches!(&verdict, Err(VerifyError::BadShape(why)) if why.contains("canonical")),
+        "{verdict:?}"
+    );
+    let mut forged = proof.clone();
+    let sampled = &mut forged.stark.0.sampled_values[1][0][0];
+    let mut coords = sampled.to_m31_array();
+    coords[2] = alias(coords[2]);
+    *sampled = stwo::core::fields::qm31::QM31::from_m31_array(coords);
+    let verdict = prover().check(&forged);
+    assert!(
+        matches!(&verdict, Err(VerifyError::BadShape(why)) if why.contains("canonical")),
+        "{verdict:?}"
+    );
+
     // More inputs and outputs than steps cannot be honest.
     let mut forged = proof.clone();
     forged.claim.outputs = vec![M31::ONE; 10_000];

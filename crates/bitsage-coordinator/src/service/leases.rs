@@ -231,6 +231,7 @@ impl Coordinator {
         {
             return Ok(answer);
         }
+        let _verifying = self.inner.verifying.acquire().await.map_err(internal)?;
         let started = Instant::now();
         let (kept, cpu_nanos) = tokio::task::spawn_blocking({
             let job = job.clone();

@@ -67,6 +67,10 @@ struct Inner {
     dispatcher: Dispatcher,
     metrics: Metrics,
     signers: KeyCache,
+    /// Proof checks running at once: at most one per core. Each is CPU work, and a proof of a
+    /// large shape (its own claim, checked only by the work itself) can cost a GiB or more of
+    /// memory before it is refused: unbounded, a few workers could exhaust the coordinator.
+    verifying: tokio::sync::Semaphore,
 }
 
 /// Signers whose keys stay prepared for signature checks (about 90 KiB each): enough for every
@@ -122,6 +126,9 @@ impl Coordinator {
                 dispatcher: Dispatcher::new(),
                 metrics: Metrics::default(),
                 signers: KeyCache::new(PREPARED_SIGNERS),
+                verifying: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                ),
             }),
         };
         coordinator
