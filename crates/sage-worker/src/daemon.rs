@@ -307,7 +307,7 @@ impl Daemon {
                     tracing::info!(job_id = pending.job_id, earned = %answer.payout.map(|p| p.worker.to_string()).unwrap_or_default(), "proof accepted and paid");
                     break;
                 }
-                Err(e) if e.is_transient() => {
+                Err(e) if worth_retrying(&e) => {
                     attempt += 1;
                     NodeMetrics::inc(&self.metrics.submit_retries);
                     let pause = backoff(attempt);
@@ -342,7 +342,8 @@ impl Daemon {
         next
     }
 
-    /// Proofs kept from an earlier run (a crash, or a coordinator that was away).
+    /// Proofs kept from an earlier run (a crash, or a coordinator that was away). An entry
+    /// that cannot be read is skipped (and said), not the whole backlog.
     async fn flush_outbox(&self, shutdown: &watch::Receiver<bool>) {
         match Outbox::new(&self.home).pending() {
             Ok(pending) => {
@@ -392,4 +393,13 @@ impl Daemon {
             self.save_state(None);
         }
     }
+}
+
+/// Whether a refused upload is kept for another try: the coordinator away or failing, a
+/// proxy's timeout or rate limit, or a signature refused for its time (a clock stepped, a host
+/// resumed from suspend) or its nonce. Anything else (the lease lost, the proof refused) is final.
+fn worth_retrying(e: &ClientError) -> bool {
+    e.is_transient()
+        || matches!(e.status(), Some(408 | 429))
+        || matches!(e.code(), Some("stale_timestamp" | "replayed_nonce"))
 }

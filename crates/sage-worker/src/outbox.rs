@@ -54,12 +54,42 @@ impl Outbox {
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .collect();
         files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
-        files
+        // One unreadable entry (damaged, foreign, or removed meanwhile) must not hold back the
+        // others.
+        let read = |path: &std::path::Path| -> anyhow::Result<Pending> {
+            let text = std::fs::read(path)?;
+            serde_json::from_slice(&text).with_context(|| format!("{}", path.display()))
+        };
+        Ok(files
             .into_iter()
-            .map(|e| {
-                let text = std::fs::read(e.path())?;
-                serde_json::from_slice(&text).with_context(|| format!("{}", e.path().display()))
+            .filter_map(|e| match read(&e.path()) {
+                Ok(pending) => Some(pending),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "skipping an outbox entry");
+                    None
+                }
             })
-            .collect()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_entry_does_not_hold_back_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox {
+            dir: dir.path().to_path_buf(),
+        };
+        let kept = Pending {
+            job_id: "0xab".into(),
+            lease_id: "l".into(),
+            proof: "cHJvb2Y=".into(),
+        };
+        std::fs::write(dir.path().join("damaged.json"), b"{ not json").unwrap();
+        outbox.save(&kept).unwrap();
+        assert_eq!(outbox.pending().unwrap(), vec![kept]);
     }
 }

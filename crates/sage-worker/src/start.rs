@@ -146,7 +146,12 @@ async fn demo_client(url: String, interval: Duration, mut shutdown: watch::Recei
 pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
     let mut config = match WorkerConfig::load(&home) {
         Ok(config) => config,
-        Err(_) if options.network.unwrap_or(Network::Local) == Network::Local => {
+        // Only where there is no configuration at all: a `worker.toml` that does not load is
+        // the operator's to fix, not to be replaced by a local worker's.
+        Err(_)
+            if !home.config().exists()
+                && options.network.unwrap_or(Network::Local) == Network::Local =>
+        {
             eprintln!(
                 "• No setup yet: creating a local worker in {}",
                 home.root().display()
