@@ -442,12 +442,9 @@ async fn a_result_can_bring_the_next_job_with_it() {
             .unwrap()
     };
     let first = worker.lease(0).await.unwrap().unwrap();
+    let first_proof = proof(&prove_lease(&first).await);
     let answer = worker
-        .submit_proof_and_lease(
-            &first.job.job_id,
-            &first.lease_id,
-            proof(&prove_lease(&first).await),
-        )
+        .submit_proof_and_lease(&first.job.job_id, &first.lease_id, first_proof.clone())
         .await
         .unwrap();
     assert_eq!(answer.job.state, JobState::Proved);
@@ -465,11 +462,7 @@ async fn a_result_can_bring_the_next_job_with_it() {
     // The answer lost, the worker sends the result again: the same lease comes back with it,
     // not another one, and nothing is paid twice.
     let again = worker
-        .submit_proof_and_lease(
-            &first.job.job_id,
-            &first.lease_id,
-            proof(&prove_lease(&first).await),
-        )
+        .submit_proof_and_lease(&first.job.job_id, &first.lease_id, first_proof)
         .await
         .unwrap();
     assert_eq!(again.job.state, JobState::Proved);
