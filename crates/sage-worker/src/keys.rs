@@ -48,15 +48,33 @@ pub fn new_password(home: &Home, network: Network, interactive: bool) -> anyhow:
     if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() && !prompt {
         bail!("no keystore password: set BITSAGE_KEYSTORE_PASSWORD (or run setup on a terminal without --yes)");
     }
-    if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() {
+    let chosen = if std::env::var("BITSAGE_KEYSTORE_PASSWORD").is_err() {
         let first = rpassword::prompt_password("New keystore password: ")?;
         let second = rpassword::prompt_password("Repeat the password: ")?;
         if first != second {
             bail!("the passwords differ");
         }
-        return Ok(first);
+        first
+    } else {
+        password(home, network, "new keys")?
+    };
+    check_new_password(&chosen, network)?;
+    Ok(chosen)
+}
+
+/// The shortest password new keystores take off the local network. The keystore's scrypt
+/// slows each guess; it cannot make a short password safe.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A key that holds real stake must not sit behind an empty or trivially short password;
+/// local keys hold only faucet money, so any password does there.
+fn check_new_password(password: &str, network: Network) -> anyhow::Result<()> {
+    if network != Network::Local && password.chars().count() < MIN_PASSWORD_CHARS {
+        bail!(
+            "the keystore password must have at least {MIN_PASSWORD_CHARS} characters on the {network} network"
+        );
     }
-    password(home, network, "new keys")
+    Ok(())
 }
 
 pub fn save_keystore(
@@ -118,4 +136,19 @@ pub fn elgamal_key(home: &Home, network: Network) -> anyhow::Result<ElGamalKey> 
     let password = password(home, network, "elgamal key")?;
     let secret = read_secret(&home.elgamal_keystore(), &password)?;
     Ok(ElGamalKey::from_secret(secret)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_keys_off_the_local_network_need_a_real_password() {
+        for network in [Network::Sepolia, Network::Mainnet] {
+            assert!(check_new_password("", network).is_err());
+            assert!(check_new_password("seven77", network).is_err());
+            assert!(check_new_password("eight888", network).is_ok());
+        }
+        assert!(check_new_password("", Network::Local).is_ok());
+    }
 }

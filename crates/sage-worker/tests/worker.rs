@@ -207,7 +207,9 @@ async fn a_local_network_in_one_command_proves_pays_reports_and_drains() {
 
     let exit = daemon.sigterm_and_wait();
     assert!(exit.success(), "SIGTERM drains and exits 0, got {exit}");
-    assert!(!home.path().join("worker.pid").exists(), "pid file removed");
+    // The pid file stays; its lock went with the daemon.
+    let status = text(&run(worker(home.path()).arg("status")));
+    assert!(status.contains("worker: not running"), "{status}");
     let outbox = std::fs::read_dir(home.path().join("outbox"))
         .unwrap()
         .count();
@@ -483,6 +485,18 @@ fn detach_runs_in_the_background_and_stop_drains_it() {
     let _reap = Reap(pid);
     let status = text(&run(worker(home.path()).arg("status")));
     assert!(status.contains(&format!("running (pid {pid})")), "{status}");
+    let second = run(worker(home.path())
+        .args(["start", "--network", "local"])
+        .args(["--coordinator-url", &coordinator]));
+    assert!(!second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains(&format!(
+            "a worker already runs from {}",
+            home.path().display()
+        )) && text(&second).contains(&format!("(pid {pid})")),
+        "{}",
+        text(&second)
+    );
     let stopped = run(worker(home.path()).arg("stop"));
     assert!(stopped.status.success(), "{}", text(&stopped));
     assert!(
@@ -493,6 +507,22 @@ fn detach_runs_in_the_background_and_stop_drains_it() {
     assert!(status.contains("worker: not running"), "{status}");
     let logs = text(&run(worker(home.path()).arg("logs")));
     assert!(logs.contains("worker drained and stopped"), "{logs}");
+}
+
+#[test]
+fn a_stale_pid_file_names_no_worker() {
+    // A daemon that died without cleaning up (a crash, a power cut) leaves its pid behind,
+    // and after a reboot that pid may be any process: here, this test's own.
+    let home = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    std::fs::write(home.path().join("worker.pid"), me.to_string()).unwrap();
+    let stopped = run(worker(home.path()).arg("stop"));
+    assert!(stopped.status.success(), "{}", text(&stopped));
+    assert!(
+        text(&stopped).contains("no worker is running"),
+        "{}",
+        text(&stopped)
+    );
 }
 
 /// A coordinator from before `?next=true`, which verified signatures over the path alone:
