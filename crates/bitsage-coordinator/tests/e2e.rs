@@ -635,6 +635,22 @@ async fn submissions_are_checked_and_escrowed() {
     let mut weak = custom_job(vec![1, 2], 1);
     weak.security_bits = Some(40);
     assert_eq!(client.submit_job(&weak).await.unwrap().security_bits, 96);
+    // And what no proof of the job can deliver is refused before any work: at the default
+    // 2^20 steps the QM31 challenges give 97 bits; at the largest, 95.
+    let mut most = custom_job(vec![1, 2], 1);
+    most.security_bits = Some(97);
+    assert_eq!(client.submit_job(&most).await.unwrap().security_bits, 97);
+    for (bits, max_steps) in [(128, None), (98, None), (96, Some(obelysk_vm::MAX_STEPS))] {
+        let mut job = custom_job(vec![1, 2], 1);
+        job.security_bits = Some(bits);
+        job.max_steps = max_steps;
+        let err = client.submit_job(&job).await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(422), Some("invalid_security"))
+        );
+        assert!(err.to_string().contains("or fewer"), "{err}");
+    }
     net.stop().await;
 }
 

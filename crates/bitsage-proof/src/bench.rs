@@ -172,7 +172,7 @@ fn measure(
         proof_bytes: proof.size(),
         steps_per_s: 0.0,
         peak_memory_mib: peak_memory_mib(),
-        security_bits: proof.config.security_bits,
+        security_bits: proof.security_bits(),
         backend: if compare_cpu {
             backend.describe()
         } else {

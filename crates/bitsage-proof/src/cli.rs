@@ -216,7 +216,8 @@ pub struct InputArgs {
 
 #[derive(Debug, Clone, Copy, Args)]
 pub struct SecurityArgs {
-    /// Target security in bits (pow_bits + log_blowup * n_queries).
+    /// Target security in bits: pow_bits + log_blowup * n_queries, and at most what the
+    /// proof's QM31 challenges deliver at its size (97 at 2^20 steps; generate says if not).
     #[arg(long, default_value_t = obelysk_prover::DEFAULT_MIN_SECURITY_BITS)]
     pub security_bits: u32,
     /// Log2 of the FRI blowup factor.

@@ -161,7 +161,7 @@ fn demo(
     println!(
         "✓ Verified in {}ms at {} bits of security",
         verify_time.as_millis(),
-        proof.config.security_bits
+        proof.security_bits()
     );
     println!("✓ Proof hash: {}", to_hex(&proof.commitment()));
     Ok(())
@@ -231,7 +231,7 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         elapsed.as_millis(),
         args.output.display(),
         written.len(),
-        proof.config.security_bits,
+        proof.security_bits(),
         show(&proof.claim.outputs)
     );
     println!("commitment {}", to_hex(&proof.commitment()));
@@ -283,7 +283,7 @@ fn verify(
             "program_hash": to_hex(&proof.claim.program_hash),
             "steps": proof.claim.steps,
             "outputs": proof.claim.outputs.iter().map(|v| v.value()).collect::<Vec<_>>(),
-            "security_bits": proof.config.security_bits,
+            "security_bits": proof.security_bits(),
             "commitment": to_hex(&proof.commitment()),
             "verify_ms": elapsed.as_secs_f64() * 1e3,
         });
@@ -297,7 +297,7 @@ fn verify(
                     to_hex(&proof.claim.program_hash),
                     proof.claim.steps,
                     show(&proof.claim.outputs),
-                    proof.config.security_bits,
+                    proof.security_bits(),
                     elapsed.as_millis()
                 );
             }

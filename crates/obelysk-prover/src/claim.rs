@@ -101,6 +101,16 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The shape of the proof of `trace`.
+    pub fn of(trace: &obelysk_vm::ExecutionTrace) -> Self {
+        use crate::air::witness::log_size_for;
+        Self {
+            cpu_log: log_size_for(trace.steps().len()),
+            program_log: log_size_for(trace.program().instructions().len()),
+            data_log: log_size_for(trace.data_words() as usize),
+        }
+    }
+
     pub fn mix_into(&self, channel: &mut impl Channel) {
         channel.mix_u32s(&[self.cpu_log, self.program_log, self.data_log]);
     }

@@ -19,7 +19,8 @@ pub const MAX_LOG_BLOWUP: u32 = 4;
 /// What the caller asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProverConfig {
-    /// Target conjectured security: `pow_bits + log_blowup * n_queries >= security_bits`.
+    /// Target conjectured security: `pow_bits + log_blowup * n_queries >= security_bits`, and no
+    /// more than the proof's challenges deliver at its size ([`crate::soundness`]).
     pub security_bits: u32,
     /// Log2 of the FRI blowup factor. 1 keeps proving fastest; higher values give smaller proofs.
     pub log_blowup: u32,
@@ -89,8 +90,10 @@ pub struct ProofConfig {
 }
 
 impl ProofConfig {
-    /// Bits actually delivered, recomputed from the parameters (never trusted from the file).
-    pub fn delivered_bits(&self) -> u32 {
+    /// Bits the queries and proof of work deliver, recomputed from the parameters (never
+    /// trusted from the file). The proof as a whole may deliver fewer: see
+    /// [`StarkProof::security_bits`](crate::StarkProof::security_bits).
+    pub fn query_bits(&self) -> u32 {
         self.pow_bits
             .saturating_add(self.log_blowup.saturating_mul(self.n_queries))
     }
@@ -137,14 +140,14 @@ mod tests {
                     pow_bits: 16,
                 };
                 let proof = config.proof_config().unwrap();
-                assert!(proof.delivered_bits() >= bits);
+                assert!(proof.query_bits() >= bits);
                 assert!(
-                    proof.delivered_bits() < bits + log_blowup,
+                    proof.query_bits() < bits + log_blowup,
                     "no more queries than needed"
                 );
                 assert_eq!(
                     proof.pcs_config().unwrap().security_bits(),
-                    proof.delivered_bits()
+                    proof.query_bits()
                 );
             }
         }
@@ -152,18 +155,12 @@ mod tests {
 
     #[test]
     fn default_is_at_least_96_bits() {
-        assert!(
-            ProverConfig::default()
-                .proof_config()
-                .unwrap()
-                .delivered_bits()
-                >= 96
-        );
+        assert!(ProverConfig::default().proof_config().unwrap().query_bits() >= 96);
         assert!(
             ProverConfig::with_security_bits(128)
                 .proof_config()
                 .unwrap()
-                .delivered_bits()
+                .query_bits()
                 >= 128
         );
     }

@@ -5,8 +5,16 @@ use obelysk_vm::VmError;
 /// Why a proof was refused. Each variant names what did not match.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error("proof gives {found} bits of security, the verifier requires at least {required}")]
-    InsufficientSecurity { required: u32, found: u32 },
+    #[error(
+        "proof gives {found} bits of security (its queries and proof of work {queries}, its \
+         QM31 challenges {field} at its size), the verifier requires at least {required}"
+    )]
+    InsufficientSecurity {
+        required: u32,
+        found: u32,
+        queries: u32,
+        field: u32,
+    },
     #[error("proof config says {stated} bits but its parameters give {delivered}")]
     MisstatedSecurity { stated: u32, delivered: u32 },
     #[error("proof's embedded program does not hash to the claimed program hash")]

@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod proof;
 pub mod prove;
+pub mod soundness;
 pub mod testing;
 pub mod verify;
 

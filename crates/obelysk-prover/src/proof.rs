@@ -46,6 +46,15 @@ struct ClaimJson {
     job_id: Option<String>,
 }
 
+impl StarkProof {
+    /// Bits of security the proof delivers: the least of its queries and proof of work, its
+    /// challenges at its size, and its hash ([`crate::soundness`]). Meaningful for a proof
+    /// whose shape the verifier accepted; `config.security_bits` states the queries' share.
+    pub fn security_bits(&self) -> u32 {
+        crate::soundness::delivered_bits(self.config.query_bits(), &self.shape)
+    }
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }

@@ -32,6 +32,7 @@ use crate::components::{Components, Evals, N_COMPONENTS};
 use crate::config::ProofConfig;
 use crate::error::{Error, Result};
 use crate::proof::StarkProof;
+use crate::soundness;
 use obelysk_vm::{ExecutionTrace, Program};
 
 /// Commits the preprocessed trace for `program` and `shape` on its own and returns its root;
@@ -262,6 +263,16 @@ pub fn prove_trace_on<B: ProverBackend>(
 ) -> Result<StarkProof> {
     let start = Instant::now();
     let claim = Claim::from_trace(trace, job_id);
+    // A proof must deliver what it states. Its challenges bound that, and by its size.
+    let most = soundness::field_bits(&Shape::of(trace)).min(soundness::HASH_BITS);
+    if config.security_bits > most {
+        return Err(Error::Config(format!(
+            "a proof of {} steps delivers at most {most} bits, not {}: its challenges come from \
+             QM31 (fewer than 2^124 elements), and the taller the trace the fewer bits they \
+             give; ask for {most} bits or fewer",
+            claim.steps, config.security_bits
+        )));
+    }
     let (witness, records) = Witness::replay(trace);
     let shape = witness.shape;
     info!(elapsed = ?start.elapsed(), ?shape, "trace replayed");

@@ -19,6 +19,7 @@ use crate::components::{Evals, N_COMPONENTS};
 use crate::error::VerifyError;
 use crate::proof::StarkProof;
 use crate::prove::preprocessed_root;
+use crate::soundness;
 use obelysk_vm::{MAX_DATA_WORDS, MAX_STEPS};
 use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 
@@ -26,17 +27,11 @@ use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 /// particular program, inputs or job must also compare the claim: see
 /// [`crate::ObelyskProver::verify_claim`].
 pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), VerifyError> {
-    let delivered = proof.config.delivered_bits();
-    if proof.config.security_bits != delivered {
+    let query_bits = proof.config.query_bits();
+    if proof.config.security_bits != query_bits {
         return Err(VerifyError::MisstatedSecurity {
             stated: proof.config.security_bits,
-            delivered,
-        });
-    }
-    if delivered < min_security_bits {
-        return Err(VerifyError::InsufficientSecurity {
-            required: min_security_bits,
-            found: delivered,
+            delivered: query_bits,
         });
     }
     let pcs = proof
@@ -52,6 +47,16 @@ pub fn verify_proof(proof: &StarkProof, min_security_bits: u32) -> Result<(), Ve
         return Err(VerifyError::ProgramHashMismatch);
     }
     check_shape(proof)?;
+    // After the shape check: the field's share depends on the shape's sizes.
+    let found = proof.security_bits();
+    if found < min_security_bits {
+        return Err(VerifyError::InsufficientSecurity {
+            required: min_security_bits,
+            found,
+            queries: query_bits,
+            field: soundness::field_bits(&proof.shape),
+        });
+    }
 
     let shape = proof.shape;
     let claim = &proof.claim;

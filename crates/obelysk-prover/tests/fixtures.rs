@@ -2,13 +2,16 @@
 //! encodings that breaks them is a breaking change of the proof format: regenerate them with the
 //! commands in `tests/fixtures/README.md` and bump `PROOF_VERSION`.
 
-use obelysk_prover::{ExpectedClaim, ObelyskProver, ProverConfig, StarkProof};
+use obelysk_prover::soundness::field_bits;
+use obelysk_prover::{Error, ExpectedClaim, ObelyskProver, ProverConfig, StarkProof, VerifyError};
 use obelysk_vm::asm::assemble;
 use obelysk_vm::M31;
 
 const QUICKSTART: &str = include_str!("fixtures/quickstart.proof.json");
 const DOT_RELU: &str = include_str!("fixtures/dot_relu_job.proof.json");
+/// Made before the prover capped a proof's stated bits at what its challenges deliver.
 const ML_128: &[u8] = include_bytes!("fixtures/ml_inference_128.proof.bin");
+const ML_100: &[u8] = include_bytes!("fixtures/ml_inference_100.proof.bin");
 
 fn verifier() -> ObelyskProver {
     ObelyskProver::new(ProverConfig::default())
@@ -50,13 +53,26 @@ fn job_bound_fixture_verifies_only_for_its_job() {
 }
 
 #[test]
-fn binary_128_bit_fixture_verifies_at_128() {
+fn a_proof_with_128_bits_of_queries_delivers_what_its_challenges_allow() {
     let proof = StarkProof::from_bytes(ML_128).unwrap();
-    assert!(proof.config.security_bits >= 128);
+    assert_eq!(proof.config.security_bits, 128);
+    let field = field_bits(&proof.shape);
+    assert!((96..128).contains(&field), "{field}");
+    assert_eq!(proof.security_bits(), field);
+    verifier().check(&proof).unwrap();
     verifier()
-        .with_min_security_bits(128)
+        .with_min_security_bits(field)
         .check(&proof)
         .unwrap();
+    assert_eq!(
+        verifier().with_min_security_bits(128).check(&proof),
+        Err(VerifyError::InsufficientSecurity {
+            required: 128,
+            found: field,
+            queries: 128,
+            field,
+        })
+    );
     let workload = obelysk_workloads::ml_inference(8, 42);
     assert_eq!(proof.program, workload.program);
     assert_eq!(proof.claim.inputs, workload.inputs);
@@ -86,11 +102,18 @@ fn proving_a_longer_trace_gives_the_committed_bytes() {
     vm.load(&workload.program);
     vm.set_inputs(workload.inputs);
     let trace = vm.execute().unwrap();
-    let proof = ObelyskProver::new(ProverConfig::with_security_bits(128))
+    let proof = ObelyskProver::new(ProverConfig::with_security_bits(100))
         .prove_execution(&trace)
         .unwrap();
     assert!(
-        proof.to_bytes() == ML_128,
+        proof.to_bytes() == ML_100,
         "prover output changed: the proof format moved, regenerate the fixtures"
+    );
+    // What the committed 128-bit proof states, its challenges cannot deliver: no longer made.
+    let overstated =
+        ObelyskProver::new(ProverConfig::with_security_bits(128)).prove_execution(&trace);
+    assert!(
+        matches!(&overstated, Err(Error::Config(why)) if why.contains("delivers at most")),
+        "{overstated:?}"
     );
 }

@@ -238,11 +238,20 @@ fn security_floor_is_enforced() {
         Err(VerifyError::MisstatedSecurity { .. })
     ));
 
+    // The most this trace's challenges deliver can be asked for and is verified at; one bit
+    // more is refused before any work.
+    let most = obelysk_prover::soundness::field_bits(&obelysk_prover::Shape::of(&trace));
+    assert!((96..128).contains(&most), "{most}");
     let strong =
-        ObelyskProver::new(ProverConfig::with_security_bits(128)).with_min_security_bits(128);
+        ObelyskProver::new(ProverConfig::with_security_bits(most)).with_min_security_bits(most);
     let proof = strong.prove_execution(&trace).unwrap();
-    assert!(proof.config.security_bits >= 128);
+    assert_eq!(proof.security_bits(), most);
     strong.check(&proof).unwrap();
+    let too_strong = ObelyskProver::new(ProverConfig::with_security_bits(most + 1));
+    assert!(matches!(
+        too_strong.prove_execution(&trace),
+        Err(obelysk_prover::Error::Config(why)) if why.contains(&format!("at most {most} bits"))
+    ));
 }
 
 #[test]

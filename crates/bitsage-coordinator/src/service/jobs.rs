@@ -23,12 +23,6 @@ impl Coordinator {
             .security_bits
             .unwrap_or(config.min_security_bits)
             .max(config.min_security_bits);
-        if security_bits > 256 {
-            return Err(ApiError::unprocessable(
-                "invalid_security",
-                format!("security_bits {security_bits} is above 256"),
-            ));
-        }
         let max_steps = request.max_steps.unwrap_or(config.default_max_steps);
         if max_steps == 0 || max_steps > config.max_steps_cap {
             return Err(ApiError::unprocessable(
@@ -36,6 +30,20 @@ impl Coordinator {
                 format!(
                     "max_steps must be in 1..={}, found {max_steps}",
                     config.max_steps_cap
+                ),
+            ));
+        }
+        // A floor no proof of this job can reach would fail every worker's proof, after the
+        // work: refused here instead.
+        let most = obelysk_prover::soundness::max_bits_for(max_steps, program.instructions().len());
+        if security_bits > most {
+            return Err(ApiError::unprocessable(
+                "invalid_security",
+                format!(
+                    "security_bits {security_bits} is more than a proof of up to {max_steps} \
+                     steps delivers: {most} bits (its challenges come from QM31, and the taller \
+                     the trace, the fewer bits they give); ask for {most} or fewer, or lower \
+                     max_steps"
                 ),
             ));
         }

@@ -102,6 +102,16 @@ impl Coordinator {
         config: CoordinatorConfig,
         chain_key: Option<bitsage_starknet::Felt>,
     ) -> anyhow::Result<Self> {
+        let most = obelysk_prover::soundness::max_bits_for(config.default_max_steps, 1);
+        if config.min_security_bits > most {
+            anyhow::bail!(
+                "min_security_bits {} is more than a proof of default_max_steps ({}) steps \
+                 delivers ({most} bits, bounded by its QM31 challenges): no job could be proven; \
+                 lower one of them",
+                config.min_security_bits,
+                config.default_max_steps
+            );
+        }
         let db = bitsage_sql::Db::connect(&config.database, config.durability.sql()).await?;
         let ledger = SqlLedger::open(
             db.clone(),

@@ -245,11 +245,7 @@ impl Witness {
     pub fn replay(trace: &ExecutionTrace) -> (Self, Records) {
         let code = trace.program().instructions();
         let steps = trace.steps();
-        let shape = Shape {
-            cpu_log: log_size_for(steps.len()),
-            program_log: log_size_for(code.len()),
-            data_log: log_size_for(trace.data_words() as usize),
-        };
+        let shape = Shape::of(trace);
 
         // Each chunk of steps replays in parallel from an unknown state: the step's own values
         // and what depends on earlier steps (every access's previous timestamp, the value a
