@@ -636,21 +636,33 @@ async fn submissions_are_checked_and_escrowed() {
     weak.security_bits = Some(40);
     assert_eq!(client.submit_job(&weak).await.unwrap().security_bits, 96);
     // And what no proof of the job can deliver is refused before any work: at the default
-    // 2^20 steps the QM31 challenges give 97 bits; at the largest, 95.
+    // 2^20 steps the QM31 challenges give 97 bits, so a job may ask 97 and not 98.
     let mut most = custom_job(vec![1, 2], 1);
     most.security_bits = Some(97);
     assert_eq!(client.submit_job(&most).await.unwrap().security_bits, 97);
-    for (bits, max_steps) in [(128, None), (98, None), (96, Some(obelysk_vm::MAX_STEPS))] {
+    for bits in [128, 98] {
         let mut job = custom_job(vec![1, 2], 1);
         job.security_bits = Some(bits);
-        job.max_steps = max_steps;
         let err = client.submit_job(&job).await.unwrap_err();
         assert_eq!(
             (err.status(), err.code()),
             (Some(422), Some("invalid_security"))
         );
-        assert!(err.to_string().contains("or fewer"), "{err}");
+        assert!(err.to_string().contains("ask for 97 or fewer"), "{err}");
     }
+    // Past 2^21 steps a proof gives 95 bits, under the 96-bit floor: the coordinator caps
+    // max_steps there.
+    let mut long = custom_job(vec![1, 2], 1);
+    long.max_steps = Some(obelysk_vm::MAX_STEPS);
+    let err = client.submit_job(&long).await.unwrap_err();
+    assert_eq!(err.code(), Some("invalid_max_steps"));
+    assert!(
+        err.to_string().contains(&format!("1..={}", 1 << 21))
+            && err.to_string().contains("96-bit floor"),
+        "{err}"
+    );
+    long.max_steps = Some(1 << 21);
+    assert_eq!(client.submit_job(&long).await.unwrap().security_bits, 96);
     net.stop().await;
 }
 
@@ -704,4 +716,23 @@ async fn jobs_queued_at_once_reach_every_waiting_tier_without_delay() {
     assert_eq!(high_lease.job.job_id, first.job_id);
     assert_eq!(low_lease.job.job_id, second.job_id);
     net.stop().await;
+}
+
+#[tokio::test]
+async fn a_floor_no_default_job_can_reach_stops_the_coordinator_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.min_security_bits = 98;
+    let err = bitsage_coordinator::Coordinator::open(config.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("min_security_bits 98"), "{err}");
+    // With shorter runs it can.
+    config.default_max_steps = 1 << 18;
+    let coordinator = bitsage_coordinator::Coordinator::open(config)
+        .await
+        .unwrap();
+    let cap = coordinator.config().max_steps_cap;
+    assert_eq!(cap, obelysk_prover::soundness::max_steps_for(98, 1));
+    assert!(((1 << 18)..(1 << 21)).contains(&cap), "{cap}");
 }

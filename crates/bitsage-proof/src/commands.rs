@@ -283,7 +283,8 @@ fn verify(
             "program_hash": to_hex(&proof.claim.program_hash),
             "steps": proof.claim.steps,
             "outputs": proof.claim.outputs.iter().map(|v| v.value()).collect::<Vec<_>>(),
-            "security_bits": proof.security_bits(),
+            // Counted only for a proof that passed: a rejected one's shape may be anything.
+            "security_bits": verdict.is_ok().then(|| proof.security_bits()),
             "commitment": to_hex(&proof.commitment()),
             "verify_ms": elapsed.as_secs_f64() * 1e3,
         });

@@ -39,7 +39,7 @@ impl Default for ProverConfig {
 }
 
 impl ProverConfig {
-    /// The default configuration at `security_bits` (e.g. 128).
+    /// The default configuration at `security_bits` (e.g. 100).
     pub fn with_security_bits(security_bits: u32) -> Self {
         Self {
             security_bits,

@@ -263,14 +263,20 @@ pub fn prove_trace_on<B: ProverBackend>(
 ) -> Result<StarkProof> {
     let start = Instant::now();
     let claim = Claim::from_trace(trace, job_id);
-    // A proof must deliver what it states. Its challenges bound that, and by its size.
+    // A proof must deliver what was asked of it, and its challenges bound that by its size.
+    // Queries come in steps of `log_blowup` bits, so the parameters may state up to
+    // `log_blowup − 1` bits more than the least request that gave them: that request is the
+    // one held to the bound (and the proof is counted at the bound, `StarkProof::security_bits`).
     let most = soundness::field_bits(&Shape::of(trace)).min(soundness::HASH_BITS);
-    if config.security_bits > most {
+    let asked = config
+        .security_bits
+        .saturating_sub(config.log_blowup.saturating_sub(1));
+    if asked > most {
         return Err(Error::Config(format!(
-            "a proof of {} steps delivers at most {most} bits, not {}: its challenges come from \
-             QM31 (fewer than 2^124 elements), and the taller the trace the fewer bits they \
+            "a proof of {} steps delivers at most {most} bits, not {asked}: its challenges come \
+             from QM31 (fewer than 2^124 elements), and the taller the trace the fewer bits they \
              give; ask for {most} bits or fewer",
-            claim.steps, config.security_bits
+            claim.steps
         )));
     }
     let (witness, records) = Witness::replay(trace);

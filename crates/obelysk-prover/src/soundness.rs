@@ -70,6 +70,16 @@ pub fn max_bits_for(max_steps: u64, program_len: usize) -> u32 {
     field_bits(&shape).min(HASH_BITS)
 }
 
+/// The most steps a job of a `program_len`-instruction program may run for its proof to
+/// deliver `bits`, whatever memory it uses: 0 where no run can.
+pub fn max_steps_for(bits: u32, program_len: usize) -> u64 {
+    (0..=obelysk_vm::MAX_STEPS.ilog2() + 1)
+        .rev()
+        .map(|log| (1u64 << log).min(obelysk_vm::MAX_STEPS))
+        .find(|&steps| max_bits_for(steps, program_len) >= bits)
+        .unwrap_or(0)
+}
+
 /// `Σ 2·N·max(w−1, 1)` over the relations (see [`field_bits`]).
 fn logup_degree(shape: &Shape) -> u128 {
     // Tuple widths and fraction counts do not depend on the challenges; any will do.
@@ -165,5 +175,9 @@ mod tests {
         assert_eq!(max_bits_for(obelysk_vm::MAX_STEPS, 100), 95);
         assert_eq!(delivered_bits(128, &shape(20, 20)), 97);
         assert_eq!(delivered_bits(96, &shape(20, 20)), 96);
+        assert_eq!(max_steps_for(97, 100), 1 << 20);
+        assert_eq!(max_steps_for(96, 100), 1 << 21);
+        assert_eq!(max_steps_for(95, 100), obelysk_vm::MAX_STEPS);
+        assert_eq!(max_steps_for(128, 100), 0);
     }
 }

@@ -12,72 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::WorkerConfig;
 use crate::daemon::{now_ms, DaemonState};
 use crate::home::{write_atomic, Home};
-
-/// The running daemon's claim on its directory: an exclusive lock on `worker.pid`, held for
-/// the daemon's life and released by the kernel however it ends.
-///
-/// The lock, not the pid in the file, says whether a daemon runs: a file left by one that
-/// crashed or by a reboot names a pid that may now be another process's, and `stop` must never
-/// signal that. The file stays when the daemon ends; removing it would let a second daemon lock
-/// the removed file while a third locks a new one.
-#[derive(Debug)]
-pub struct PidFile {
-    _lock: std::fs::File,
-}
-
-/// The pid of the daemon that holds `worker.pid`'s lock, if one does.
-pub fn running(home: &Home) -> Option<u32> {
-    let mut file = std::fs::File::open(home.pid()).ok()?;
-    match file.try_lock_shared() {
-        // Nobody holds it; the shared lock goes with `file`.
-        Ok(()) => None,
-        Err(std::fs::TryLockError::WouldBlock) => read_pid(&mut file),
-        Err(std::fs::TryLockError::Error(_)) => None,
-    }
-}
-
-fn read_pid(file: &mut std::fs::File) -> Option<u32> {
-    use std::io::Read;
-    let mut text = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
-}
-
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-impl PidFile {
-    pub fn claim(home: &Home) -> anyhow::Result<Self> {
-        let path = home.pid();
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = read_pid(&mut file).map_or("pid unknown".into(), |p| format!("pid {p}"));
-                bail!(
-                    "a worker already runs from {} ({pid}): `sage-worker stop` first",
-                    home.root().display()
-                );
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()))
-            }
-        }
-        file.set_len(0)?;
-        file.rewind()?;
-        file.write_all(std::process::id().to_string().as_bytes())?;
-        file.sync_all()?;
-        Ok(Self { _lock: file })
-    }
-}
+use crate::pidfile::{alive, running};
 
 pub fn stop(home: &Home) -> anyhow::Result<()> {
     let Some(pid) = running(home) else {

@@ -22,6 +22,13 @@ impl Home {
         Ok(Self { root })
     }
 
+    #[cfg(test)]
+    pub fn at(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -62,6 +69,30 @@ impl Home {
     /// The embedded coordinator's database on the local network.
     pub fn local_database(&self) -> PathBuf {
         self.root.join("coordinator.db")
+    }
+
+    /// Removes the temporaries of [`write_atomic`] that a process which has since ended left
+    /// behind (a crash between the write and the rename): one may hold a secret.
+    pub fn sweep_temporaries(&self) {
+        for dir in [self.root.clone(), self.keys(), self.outbox()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let writer = name
+                    .strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".tmp"))
+                    .and_then(|n| n.rsplit_once('.'))
+                    .and_then(|(_, id)| id.split_once('-'))
+                    .and_then(|(pid, _)| pid.parse::<u32>().ok());
+                if let Some(pid) = writer {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
     }
 
     pub fn create_dirs(&self) -> anyhow::Result<()> {
@@ -130,9 +161,15 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
+        // Some filesystems (9p, some FUSE) cannot sync a directory; the rename stands there.
+        match std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+                ) => {}
+            other => other.with_context(|| format!("syncing {}", dir.display()))?,
+        }
     }
     Ok(())
 }
@@ -179,6 +216,25 @@ mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn temporaries_of_ended_writers_are_swept_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        home.create_dirs().unwrap();
+        // No process has pid 2^31 - 2 (Linux pids stop at 2^22); this process writes the other.
+        let dead = home.keys().join(".local.password.2147483646-0.tmp");
+        let live = home
+            .root()
+            .join(format!(".state.json.{}-3.tmp", std::process::id()));
+        let other = home.root().join(".hidden.tmp");
+        for path in [&dead, &live, &other] {
+            std::fs::write(path, "x").unwrap();
+        }
+        home.sweep_temporaries();
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[test]

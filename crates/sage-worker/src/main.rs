@@ -13,6 +13,7 @@ mod home;
 mod keys;
 mod node;
 mod outbox;
+mod pidfile;
 mod prove;
 mod setup;
 mod start;
@@ -289,7 +290,7 @@ fn run() -> anyhow::Result<i32> {
 /// Re-runs `start` without `--detach` in its own process group, then waits for its pid file.
 fn detach(home: &Home) -> anyhow::Result<i32> {
     use std::os::unix::process::CommandExt;
-    if let Some(pid) = commands::running(home) {
+    if let Some(pid) = pidfile::running(home) {
         anyhow::bail!("a worker already runs (pid {pid})");
     }
     let args: Vec<String> = std::env::args()
@@ -319,7 +320,7 @@ fn detach(home: &Home) -> anyhow::Result<i32> {
         .spawn()
         .context("starting the worker in the background")?;
     for _ in 0..600 {
-        if commands::running(home) == Some(child.id()) {
+        if pidfile::running(home) == Some(child.id()) {
             println!(
                 "worker started in the background (pid {}); logs: {}",
                 child.id(),

@@ -80,6 +80,7 @@ pub async fn setup(home: &Home, options: &SetupOptions) -> anyhow::Result<Worker
         } else {
             SigningKey::generate()
         };
+        keys::check_new_password(&password, network)?;
         keys::save_keystore(
             &starknet_path,
             key.secret(),
@@ -97,6 +98,7 @@ pub async fn setup(home: &Home, options: &SetupOptions) -> anyhow::Result<Worker
         keys::elgamal_key(home, network)?
     } else {
         let key = ElGamalKey::generate();
+        keys::check_new_password(&password, network)?;
         keys::save_keystore(
             &elgamal_path,
             key.secret(),

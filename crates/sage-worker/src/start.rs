@@ -181,7 +181,8 @@ pub async fn start(home: Home, options: StartOptions) -> anyhow::Result<()> {
         config.settings.heartbeat_interval_secs = config.settings.heartbeat_interval_secs.min(10);
     }
     let key = crate::keys::signing_key(&home, config.network)?;
-    let _pid = crate::commands::PidFile::claim(&home)?;
+    let _pid = crate::pidfile::PidFile::claim(&home)?;
+    home.sweep_temporaries();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

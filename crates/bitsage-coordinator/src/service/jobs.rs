@@ -1,6 +1,7 @@
 //! The client's side: submitting jobs, reading them and their proofs.
 
 use super::*;
+use obelysk_prover::soundness;
 
 impl Coordinator {
     /// `POST /jobs`: checks the job, stores it, escrows the fee, queues it. With the embedded
@@ -24,26 +25,42 @@ impl Coordinator {
             .unwrap_or(config.min_security_bits)
             .max(config.min_security_bits);
         let max_steps = request.max_steps.unwrap_or(config.default_max_steps);
+        let floor = config.min_security_bits;
+        let program_len = program.instructions().len();
         if max_steps == 0 || max_steps > config.max_steps_cap {
+            let why = if max_steps > config.max_steps_cap
+                && soundness::max_bits_for(max_steps, program_len) < floor
+            {
+                format!(": a longer run's proof delivers fewer than this coordinator's {floor}-bit floor")
+            } else {
+                String::new()
+            };
             return Err(ApiError::unprocessable(
                 "invalid_max_steps",
                 format!(
-                    "max_steps must be in 1..={}, found {max_steps}",
+                    "max_steps must be in 1..={}, found {max_steps}{why}",
                     config.max_steps_cap
                 ),
             ));
         }
         // A floor no proof of this job can reach would fail every worker's proof, after the
         // work: refused here instead.
-        let most = obelysk_prover::soundness::max_bits_for(max_steps, program.instructions().len());
+        let most = soundness::max_bits_for(max_steps, program_len);
         if security_bits > most {
+            let remedy = if most >= floor {
+                format!("ask for {most} or fewer, or lower max_steps")
+            } else {
+                format!(
+                    "this coordinator's floor is {floor}: lower max_steps to {}",
+                    soundness::max_steps_for(floor, program_len)
+                )
+            };
             return Err(ApiError::unprocessable(
                 "invalid_security",
                 format!(
                     "security_bits {security_bits} is more than a proof of up to {max_steps} \
                      steps delivers: {most} bits (its challenges come from QM31, and the taller \
-                     the trace, the fewer bits they give); ask for {most} or fewer, or lower \
-                     max_steps"
+                     the trace, the fewer bits they give); {remedy}"
                 ),
             ));
         }

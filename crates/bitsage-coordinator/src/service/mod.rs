@@ -102,15 +102,26 @@ impl Coordinator {
         config: CoordinatorConfig,
         chain_key: Option<bitsage_starknet::Felt>,
     ) -> anyhow::Result<Self> {
-        let most = obelysk_prover::soundness::max_bits_for(config.default_max_steps, 1);
-        if config.min_security_bits > most {
+        // A proof's QM31 challenges deliver fewer bits the longer the run: the floor bounds
+        // how long a job may run.
+        let mut config = config;
+        let longest = obelysk_prover::soundness::max_steps_for(config.min_security_bits, 1);
+        if config.default_max_steps > longest {
             anyhow::bail!(
                 "min_security_bits {} is more than a proof of default_max_steps ({}) steps \
-                 delivers ({most} bits, bounded by its QM31 challenges): no job could be proven; \
-                 lower one of them",
+                 delivers (its QM31 challenges bound it; {longest} steps at most for that \
+                 floor): lower one of them",
                 config.min_security_bits,
                 config.default_max_steps
             );
+        }
+        if config.max_steps_cap > longest {
+            tracing::info!(
+                max_steps_cap = longest,
+                floor = config.min_security_bits,
+                "max_steps capped where proofs still deliver the security floor"
+            );
+            config.max_steps_cap = longest;
         }
         let db = bitsage_sql::Db::connect(&config.database, config.durability.sql()).await?;
         let ledger = SqlLedger::open(
