@@ -134,6 +134,8 @@ fn measure(
     vm.set_step_limit(steps);
     let trace = vm.execute().context("benchmark program failed")?;
     let execute_ms = ms(start);
+    obelysk_prover::soundness::check_request(prover.config().security_bits, &trace)
+        .map_err(|e| Failure::BadInput(anyhow!(e)))?;
 
     let bar = spinner(&format!("proving 2^{log} steps"), json);
     let start = Instant::now();

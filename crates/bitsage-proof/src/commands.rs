@@ -131,6 +131,8 @@ fn demo(
     let workload = ml_inference(batch_size, 42);
     let trace = execute(&workload.program, workload.inputs, obelysk_vm::MAX_STEPS)?;
     let proof_config = config.proof_config().map_err(|e| bad_input(anyhow!(e)))?;
+    obelysk_prover::soundness::check_request(config.security_bits, &trace)
+        .map_err(|e| bad_input(anyhow!(e)))?;
     let prover = ObelyskProver::new(config);
     let backend = proving_backend(backend)?;
     let bar = spinner(&format!("proving {} steps", trace.steps().len()), false);
@@ -209,6 +211,8 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
     let trace = execute(&program, inputs, args.max_steps)?;
     let config = args.security.prover_config();
     let proof_config = config.proof_config().map_err(|e| bad_input(anyhow!(e)))?;
+    obelysk_prover::soundness::check_request(config.security_bits, &trace)
+        .map_err(|e| bad_input(anyhow!(e)))?;
     let backend = proving_backend(args.backend)?;
     let bar = spinner(&format!("proving {} steps", trace.steps().len()), false);
     let start = Instant::now();

@@ -84,6 +84,12 @@ fn generate_then_verify_round_trip_with_job_id() {
     let value: serde_json::Value = serde_json::from_str(stdout(&json).trim()).unwrap();
     assert_eq!(value["valid"], serde_json::json!(true));
     assert_eq!(value["outputs"], serde_json::json!([25]));
+    assert_eq!(value["security_bits"], serde_json::json!(96));
+    // A rejected proof's security is not counted: its shape may be anything.
+    let json = bin(&["verify", "--proof", p, "--json", "--job-id", &wrong_job]);
+    let value: serde_json::Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(value["valid"], serde_json::json!(false));
+    assert_eq!(value["security_bits"], serde_json::Value::Null);
 }
 
 #[test]

@@ -83,6 +83,7 @@ impl ObelyskProver {
         job_id: Option<JobId>,
     ) -> Result<StarkProof> {
         let config = self.config.proof_config()?;
+        soundness::check_request(self.config.security_bits, trace)?;
         prove::prove_trace(trace, &config, job_id)
     }
 

@@ -264,21 +264,13 @@ pub fn prove_trace_on<B: ProverBackend>(
     let start = Instant::now();
     let claim = Claim::from_trace(trace, job_id);
     // A proof must deliver what was asked of it, and its challenges bound that by its size.
-    // Queries come in steps of `log_blowup` bits, so the parameters may state up to
-    // `log_blowup − 1` bits more than the least request that gave them: that request is the
-    // one held to the bound (and the proof is counted at the bound, `StarkProof::security_bits`).
-    let most = soundness::field_bits(&Shape::of(trace)).min(soundness::HASH_BITS);
-    let asked = config
+    // Callers that know the request check it ([`soundness::check_request`]); here only the
+    // parameters are known, which queries in steps of `log_blowup` bits may round up by up to
+    // `log_blowup − 1` bits: the least request that gives them is held to the bound.
+    let least_request = config
         .security_bits
         .saturating_sub(config.log_blowup.saturating_sub(1));
-    if asked > most {
-        return Err(Error::Config(format!(
-            "a proof of {} steps delivers at most {most} bits, not {asked}: its challenges come \
-             from QM31 (fewer than 2^124 elements), and the taller the trace the fewer bits they \
-             give; ask for {most} bits or fewer",
-            claim.steps
-        )));
-    }
+    soundness::check_request(least_request, trace)?;
     let (witness, records) = Witness::replay(trace);
     let shape = witness.shape;
     info!(elapsed = ?start.elapsed(), ?shape, "trace replayed");

@@ -19,6 +19,7 @@ use crate::air::witness::log_size_for;
 use crate::air::{cpu, Lookup, Rel, Relations};
 use crate::claim::Shape;
 use crate::components::Evals;
+use crate::error::{Error, Result};
 
 /// Collision resistance of Blake2s-256, which binds every commitment.
 pub const HASH_BITS: u32 = 128;
@@ -52,6 +53,20 @@ pub fn field_bits(shape: &Shape) -> u32 {
         // `D·2^b ≤ p⁴` exactly when `D ≤ ⌊p⁴ / 2^b⌋`, which cannot overflow.
         .find(|&b| degree <= QM31_ORDER >> b)
         .unwrap_or(0)
+}
+
+/// Refuses a request for more bits than a proof of `trace` delivers, before any work.
+pub fn check_request(bits: u32, trace: &obelysk_vm::ExecutionTrace) -> Result<()> {
+    let most = field_bits(&Shape::of(trace)).min(HASH_BITS);
+    if bits > most {
+        return Err(Error::Config(format!(
+            "a proof of {} steps delivers at most {most} bits, not {bits}: its challenges come \
+             from QM31 (fewer than 2^124 elements), and the taller the trace the fewer bits they \
+             give; ask for {most} bits or fewer",
+            trace.steps().len()
+        )));
+    }
+    Ok(())
 }
 
 /// What a proof of `shape` made with `query_bits` from its queries and proof of work delivers.

@@ -63,14 +63,30 @@ impl PidFile {
 /// The pid of the daemon that holds `worker.pid`'s lock, if one does.
 ///
 /// The kernel's table of locks names the holder, so the answer never comes from a stale file,
-/// nor from the moment between a new daemon's lock and its write of its pid. Only where that
-/// table cannot be read does this probe the lock and read the file.
+/// nor from the moment between a new daemon's lock and its write of its pid. Where that table
+/// cannot be read, or names the file by another device than `stat` does (btrfs subvolumes,
+/// some overlays), this probes the lock, reads the file, and believes the pid only if that
+/// process has the file open.
 pub fn running(home: &Home) -> Option<u32> {
     let path = home.pid();
-    match std::fs::read_to_string("/proc/locks") {
-        Ok(table) => flock_holder(&path, &table),
-        Err(_) => probe(&path),
-    }
+    std::fs::read_to_string("/proc/locks")
+        .ok()
+        .and_then(|table| flock_holder(&path, &table))
+        .or_else(|| probe(&path).filter(|&pid| has_open(pid, &path)))
+}
+
+/// Whether process `pid` has `path` open.
+fn has_open(pid: u32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == want.dev() && m.ino() == want.ino())
+    })
 }
 
 /// The pid of the exclusive `flock` on `path` in `table` (the format of `/proc/locks`:
@@ -81,8 +97,8 @@ fn flock_holder(path: &Path, table: &str) -> Option<u32> {
     let meta = std::fs::metadata(path).ok()?;
     let dev = meta.dev();
     // glibc's `major` and `minor` of a `dev_t`.
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000);
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
     let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
     table.lines().find_map(
         |line| match line.split_whitespace().collect::<Vec<_>>().as_slice() {
@@ -126,9 +142,14 @@ mod tests {
         let claimed = PidFile::claim(&home).unwrap();
         assert_eq!(running(&home), Some(std::process::id()));
         assert_eq!(probe(&home.pid()), Some(std::process::id()));
+        assert!(has_open(std::process::id(), &home.pid()));
+        assert!(!has_open(1, &home.pid()), "init does not hold it");
         // The table names the holder even when the file says otherwise.
         std::fs::write(home.pid(), "1").unwrap();
         assert_eq!(running(&home), Some(std::process::id()));
+        // Without the table, the file's word is checked against who has the file open.
+        assert_eq!(probe(&home.pid()), Some(1));
+        assert!(!has_open(1, &home.pid()));
         assert!(PidFile::claim(&home).is_err(), "a second claim");
         drop(claimed);
         assert_eq!(running(&home), None);
@@ -145,8 +166,8 @@ mod tests {
         let dev = meta.dev();
         let id = format!(
             "{:02x}:{:02x}:{}",
-            ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
-            (dev & 0xff) | ((dev >> 12) & !0xff),
+            ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000),
+            (dev & 0xff) | ((dev >> 12) & 0xffff_ff00),
             meta.ino()
         );
         let table = format!(

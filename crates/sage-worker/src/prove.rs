@@ -40,6 +40,7 @@ pub fn prove_job(spec: &JobSpec, backend: &ProvingBackend) -> anyhow::Result<Pro
     let prover = ObelyskProver::new(ProverConfig::with_security_bits(spec.security_bits))
         .with_min_security_bits(spec.security_bits);
     let config = prover.config().proof_config()?;
+    obelysk_prover::soundness::check_request(spec.security_bits, &trace)?;
     let proof = backend
         .prove(&trace, &config, Some(job_id))
         .with_context(|| format!("proving on {}", backend.describe()))?;

@@ -47,13 +47,10 @@ impl Coordinator {
         // work: refused here instead.
         let most = soundness::max_bits_for(max_steps, program_len);
         if security_bits > most {
-            let remedy = if most >= floor {
-                format!("ask for {most} or fewer, or lower max_steps")
-            } else {
-                format!(
-                    "this coordinator's floor is {floor}: lower max_steps to {}",
-                    soundness::max_steps_for(floor, program_len)
-                )
+            let remedy = match soundness::max_steps_for(floor, program_len) {
+                _ if most >= floor => format!("ask for {most} or fewer, or lower max_steps"),
+                0 => format!("the program is too long for this coordinator's floor of {floor}"),
+                steps => format!("this coordinator's floor is {floor}: lower max_steps to {steps}"),
             };
             return Err(ApiError::unprocessable(
                 "invalid_security",
