@@ -736,3 +736,35 @@ async fn a_floor_no_default_job_can_reach_stops_the_coordinator_at_start() {
     assert_eq!(cap, obelysk_prover::soundness::max_steps_for(98, 1));
     assert!(((1 << 18)..(1 << 21)).contains(&cap), "{cap}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_no_proof_can_satisfy_fails_at_start_and_is_refunded() {
+    let net = start(|_| {}).await;
+    let client = funded_client(&net.url).await;
+    let job = client
+        .submit_job(&custom_job(vec![1, 2], 10))
+        .await
+        .unwrap();
+    let config = test_config(net.dir.path());
+    let dir = net.stop_keeping_files().await;
+    // As a coordinator from before submissions were checked against the field would have
+    // taken it.
+    let db = bitsage_sql::Db::connect(&config.database, config.durability.sql())
+        .await
+        .unwrap();
+    bitsage_sql::query("UPDATE coord_jobs SET security_bits = 128")
+        .execute(&db)
+        .await
+        .unwrap();
+    drop(db);
+    let coordinator = bitsage_coordinator::Coordinator::open(config)
+        .await
+        .unwrap();
+    let view = coordinator.job(&job.job_id).await.unwrap();
+    assert_eq!(view.state, JobState::Failed);
+    let why = view.last_error.unwrap_or_default();
+    assert!(why.contains("asks for 128 bits"), "{why}");
+    let totals = coordinator.ledger().totals().await.unwrap();
+    assert_eq!(totals.escrow, Amount::ZERO);
+    drop(dir);
+}

@@ -189,7 +189,32 @@ impl Coordinator {
             tracing::info!(leases = extended, "leases extended after a restart");
         }
         self.escrow_pending(i64::MAX).await?;
+        self.fail_undeliverable().await?;
         self.settle_all().await
+    }
+
+    /// Fails the queued jobs that ask for more bits than any proof of them delivers: taken
+    /// before submissions were checked against what a proof's QM31 challenges give, no worker
+    /// could ever prove them. Their fees are refunded by the settlement that follows.
+    async fn fail_undeliverable(&self) -> ApiResult<()> {
+        use obelysk_prover::soundness::max_bits_for;
+        let least = max_bits_for(obelysk_vm::MAX_STEPS, obelysk_vm::MAX_PROGRAM_LEN);
+        let store = &self.inner.store;
+        for job in store.queued_asking_more_than(least).await? {
+            let most = max_bits_for(job.max_steps, job.program.instructions().len());
+            if job.security_bits <= most {
+                continue;
+            }
+            let reason = format!(
+                "it asks for {} bits of security; a proof of up to {} steps delivers at most {most}",
+                job.security_bits, job.max_steps
+            );
+            if store.fail_queued(&job.job_id, &reason, now_ms()).await? {
+                Metrics::inc(&self.inner.metrics.jobs_failed);
+                tracing::warn!(job_id = job.job_id, %reason, "job failed");
+            }
+        }
+        Ok(())
     }
 
     /// Escrows and queues `pending` jobs created before `before`. A job whose client can no

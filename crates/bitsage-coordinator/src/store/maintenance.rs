@@ -5,7 +5,7 @@ use bitsage_sql as sql;
 
 use super::{
     job_from_row, JobRow, JobStore, Released, Result, Settlement, DEADLINE_PASSED, EXPIRED_LEASES,
-    UNSETTLED,
+    FAIL_QUEUED, QUEUED_ASKING_MORE, UNSETTLED,
 };
 
 impl JobStore {
@@ -51,6 +51,27 @@ impl JobStore {
             .await?;
         tx.commit().await?;
         rows.iter().map(|row| Ok(row.try_get("job_id")?)).collect()
+    }
+
+    /// Queued, unleased jobs that ask for more than `bits` bits of security.
+    pub async fn queued_asking_more_than(&self, bits: u32) -> Result<Vec<JobRow>> {
+        let rows = sql::query(QUEUED_ASKING_MORE)
+            .bind(i64::from(bits))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Fails a job still queued and unleased, with `reason` (its fee, unsettled, is then
+    /// refunded); whether it did.
+    pub async fn fail_queued(&self, job_id: &str, reason: &str, now: i64) -> Result<bool> {
+        let done = sql::query(FAIL_QUEUED)
+            .bind(now)
+            .bind(reason)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Proved or failed jobs whose fee has not moved yet.

@@ -147,6 +147,13 @@ const NEXT_LEASE: &str = concat!(
 const DEADLINE_PASSED: &str = "UPDATE coord_jobs SET state = 'failed', finished_at = $1,
     last_error = 'its deadline passed before a worker took it'
     WHERE state = 'queued' AND worker IS NULL AND deadline < $1 RETURNING job_id";
+const QUEUED_ASKING_MORE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM coord_jobs WHERE state = 'queued' AND worker IS NULL AND security_bits > $1"
+);
+const FAIL_QUEUED: &str = "UPDATE coord_jobs SET state = 'failed', finished_at = $1,
+    last_error = $2 WHERE job_id = $3 AND state = 'queued' AND worker IS NULL";
 const PENDING: &str = concat!(
     "SELECT ",
     job_columns!(),

@@ -30,6 +30,23 @@ impl Running {
         }
     }
 
+    /// [`Running::stop`], keeping the database's directory for a restart.
+    pub async fn stop_keeping_files(self) -> tempfile::TempDir {
+        let Running {
+            shutdown,
+            task,
+            dir,
+            ..
+        } = self;
+        if let Some(tx) = shutdown {
+            let _ = tx.send(());
+        }
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        dir
+    }
+
     pub fn client(&self, key: Option<SigningKey>) -> CoordinatorClient {
         CoordinatorClient::new(&self.url, key)
     }
