@@ -87,7 +87,7 @@ impl Home {
                     .and_then(|(_, id)| id.split_once('-'))
                     .and_then(|(pid, _)| pid.parse::<u32>().ok());
                 if let Some(pid) = writer {
-                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                    if !crate::pidfile::alive(pid) {
                         let _ = std::fs::remove_file(entry.path());
                     }
                 }

@@ -93,19 +93,24 @@ fn has_open(pid: u32, path: &Path) -> bool {
 /// `1: FLOCK  ADVISORY  WRITE 2411 fe:00:10010639 0 EOF`, device as hex major:minor, then the
 /// inode; a waiter's line has a `->` field and is skipped).
 fn flock_holder(path: &Path, table: &str) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
-    let dev = meta.dev();
-    // glibc's `major` and `minor` of a `dev_t`.
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000);
-    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
-    let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let file = lock_table_id(path)?;
     table.lines().find_map(
         |line| match line.split_whitespace().collect::<Vec<_>>().as_slice() {
             [_, "FLOCK", _, "WRITE", pid, id, ..] if *id == file => pid.parse().ok(),
             _ => None,
         },
     )
+}
+
+/// How `/proc/locks` names `path`: `major:minor:inode`, the device numbers in hex.
+fn lock_table_id(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let dev = meta.dev();
+    // glibc's `major` and `minor` of a `dev_t`.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000);
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
+    Some(format!("{major:02x}:{minor:02x}:{}", meta.ino()))
 }
 
 fn probe(path: &Path) -> Option<u32> {
@@ -161,15 +166,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("worker.pid");
         std::fs::write(&path, "").unwrap();
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(&path).unwrap();
-        let dev = meta.dev();
-        let id = format!(
-            "{:02x}:{:02x}:{}",
-            ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000),
-            (dev & 0xff) | ((dev >> 12) & 0xffff_ff00),
-            meta.ino()
-        );
+        // The id itself is checked against the kernel's table in the test above.
+        let id = lock_table_id(&path).unwrap();
         let table = format!(
             "1: FLOCK  ADVISORY  READ  7 {id} 0 EOF\n\
              2: FLOCK  ADVISORY  WRITE 8 00:00:1 0 EOF\n\
