@@ -44,6 +44,33 @@ fn whole_proofs_in_the_emulator_equal_the_simd_proofs() {
     }
 }
 
+/// Proofs of different traces at once in the emulator, one device for all: each one's reads
+/// are fetched together with the others' (one fetch serves every read group of a device) and
+/// its samples come back in the others' transfers, and each proof is still the SIMD backend's.
+#[test]
+fn concurrent_proofs_in_the_emulator_equal_the_simd_proofs() {
+    let config = config(96);
+    let traces: Vec<ExecutionTrace> = (0..3).map(|k| trace(8 + 16 * k)).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = traces
+            .iter()
+            .map(|trace| {
+                let config = &config;
+                scope.spawn(move || prove_trace_on::<EmulatedBackend>(trace, config, None))
+            })
+            .collect();
+        for (trace, handle) in traces.iter().zip(handles) {
+            let proof = handle.join().unwrap().unwrap();
+            let expected = prove_trace(trace, &config, None).unwrap();
+            assert!(
+                proof.to_bytes() == expected.to_bytes(),
+                "a proof made beside others differs ({} steps)",
+                trace.steps().len()
+            );
+        }
+    });
+}
+
 #[test]
 fn whole_proofs_on_the_device_equal_the_simd_proofs() {
     if let Err(e) = Cuda::open(0) {

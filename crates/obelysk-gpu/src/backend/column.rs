@@ -1,7 +1,6 @@
 //! Device columns: stwo's `Column` over a device buffer of 32-bit words.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,9 +12,10 @@ use stwo::core::utils::bit_reverse;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::{Column, ColumnOps};
 
-use super::hints::{hint, hinted_rows, hinted_rows_after, newest_hint};
+use super::group::ReadGroup;
+use super::hints::{hint, hinted_rows, hinted_rows_after};
 use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend};
-use crate::ops::{Gather, Kernels};
+use crate::ops::Kernels;
 
 /// A value a device column holds, as `WORDS` 32-bit words.
 pub trait Element: Copy + Debug + Send + Sync + 'static {
@@ -95,11 +95,11 @@ pub struct DeviceColumn<D: Device, T> {
 /// the transfer: inserting every value into a map per column (thousands per tree) cost a
 /// 2^20-step proof more host time than the whole decommitment on the CPU.
 #[derive(Clone, Debug)]
-struct Batch {
-    rows: Arc<[u32]>,
-    words: Arc<[u32]>,
-    start: usize,
-    width: usize,
+pub(super) struct Batch {
+    pub(super) rows: Arc<[u32]>,
+    pub(super) words: Arc<[u32]>,
+    pub(super) start: usize,
+    pub(super) width: usize,
 }
 
 impl Batch {
@@ -110,7 +110,7 @@ impl Batch {
 }
 
 /// A column's fetched values, newest batch last.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Reads {
     batches: Vec<Batch>,
     values: usize,
@@ -124,6 +124,13 @@ impl Reads {
             .rev()
             .find_map(|b| b.find(row))
             .map(T::from_words)
+    }
+
+    /// Every value of a column of `len`, if one batch holds them all.
+    fn whole<T: Element>(&self, len: usize) -> Option<Vec<T>> {
+        let batch = self.batches.iter().rev().find(|b| b.rows.len() == len)?;
+        let words = &batch.words[batch.start..][..len * batch.width];
+        Some(words.chunks_exact(batch.width).map(T::from_words).collect())
     }
 
     fn contains(&self, row: u32) -> bool {
@@ -151,202 +158,13 @@ impl Reads {
     }
 }
 
-/// Columns whose decommitted values are fetched together: stwo reads a tree's columns one after
-/// another, each at the same (folded) query rows, and a transfer per column cost a 2^20-step
-/// proof about 30 ms.
-///
-/// A tree's coefficient columns form one too, for out-of-domain samples: stwo evaluates each at
-/// the same point from its threads, and the first to ask evaluates every member of its size in
-/// one batch, with one transfer.
-pub struct ReadGroup<D: Device> {
-    members: Mutex<Vec<Member<D>>>,
-    fetched: Mutex<Fetched>,
-    /// Samples evaluated and not yet taken, by member and point.
-    samples: Mutex<HashMap<(usize, [u32; 8]), SecureField>>,
-}
-
-#[derive(Default)]
-struct Fetched {
-    /// Values fetched and not yet taken, by member.
-    pending: HashMap<usize, Vec<Batch>>,
-    /// The last hint a fetch took in: the next one maps only those after it.
-    last_hint: u64,
-    /// Small members already fetched whole.
-    whole: HashSet<usize>,
-}
-
-struct Member<D: Device> {
-    buffer: Arc<Buffer<D>>,
-    len: usize,
-    words: usize,
-}
-
-impl<D: Device> ReadGroup<D> {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            members: Mutex::new(Vec::new()),
-            // Hints from before the group are an earlier proof's queries: a tree's first read,
-            // its root at the commitment, fetched every row they pointed at for every member
-            // (most of a proof's downloaded bytes) and served no read.
-            fetched: Mutex::new(Fetched {
-                last_hint: newest_hint(),
-                ..Fetched::default()
-            }),
-            samples: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn join<T: Element>(self: &Arc<Self>, column: &DeviceColumn<D, T>) {
-        assert!(T::WORDS <= 8, "a value of {} words", T::WORDS);
-        let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
-        members.push(Member {
-            buffer: column.buffer.clone(),
-            len: column.len,
-            words: T::WORDS,
-        });
-        *column.group.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((self.clone(), members.len() - 1));
-    }
-
-    /// `member` (2^log_n coefficients) at `point`: evaluated with every member of its size
-    /// unless an earlier batch did.
-    fn sample(
-        &self,
-        member: usize,
-        log_n: u32,
-        point: CirclePoint<SecureField>,
-    ) -> crate::Result<SecureField> {
-        let key = |m: usize| (m, crate::ops::point_words(point));
-        // Held through the batch: the callers it serves wait here, then find their values.
-        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(value) = samples.remove(&key(member)) {
-            return Ok(value);
-        }
-        let kernels = kernels::<D>();
-        let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
-        let len = members[member].len;
-        let same: Vec<usize> = (0..members.len())
-            .filter(|&m| members[m].len == len && members[m].words == 1)
-            .collect();
-        let factors = kernels.upload(&crate::ops::point_factors(log_n, point))?;
-        let buffers: Vec<&Buffer<D>> = same.iter().map(|&m| &*members[m].buffer).collect();
-        let values = crate::ops::eval_many_at_point(kernels, &buffers, log_n, &factors)?;
-        drop(members);
-        // Samples of a group kept between proofs (the preprocessed tree's) at earlier points.
-        if samples.len() > MAX_SAMPLES {
-            samples.clear();
-        }
-        let mut mine = None;
-        for (m, value) in same.into_iter().zip(values) {
-            if m == member {
-                mine = Some(value);
-            } else {
-                samples.insert(key(m), value);
-            }
-        }
-        Ok(mine.expect("a member is of its own size"))
-    }
-
-    /// The values fetched for `member`, taken out of the group.
-    fn take(&self, member: usize) -> Option<Vec<Batch>> {
-        self.fetched
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending
-            .remove(&member)
-    }
-
-    /// Fetches, in one transfer, the rows of every member that the hints since the group's
-    /// last fetch point at (a small member whole, once), and `row` of `member`.
-    fn fetch(&self, member: usize, row: usize) {
-        let kernels = kernels::<D>();
-        let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
-        let since = fetched.last_hint;
-        let mut last = since;
-        let mut hinted: HashMap<u32, Arc<[u32]>> = HashMap::new();
-        let mut plans: Vec<(usize, Arc<[u32]>)> = Vec::new();
-        for (m, c) in members.iter().enumerate() {
-            let mut rows: Arc<[u32]> = if c.len * c.words <= WHOLE_READ_WORDS {
-                if fetched.whole.insert(m) {
-                    (0..u32_of(c.len)).collect()
-                } else {
-                    Arc::new([])
-                }
-            } else if c.len.is_power_of_two() {
-                let log = c.len.ilog2();
-                hinted
-                    .entry(log)
-                    .or_insert_with(|| {
-                        let (rows, newest) = hinted_rows_after(log, since);
-                        last = last.max(newest);
-                        rows.into()
-                    })
-                    .clone()
-            } else {
-                Arc::new([])
-            };
-            if m == member {
-                if let Err(at) = rows.binary_search(&u32_of(row)) {
-                    let mut with_row = rows.to_vec();
-                    with_row.insert(at, u32_of(row));
-                    rows = with_row.into();
-                }
-            }
-            if !rows.is_empty() {
-                plans.push((m, rows));
-            }
-        }
-        fetched.last_hint = last;
-        let total: usize = plans
-            .iter()
-            .map(|(m, rows)| rows.len() * members[*m].words)
-            .sum();
-        let mut out = ok(kernels.alloc(total.max(1)));
-        let mut start = 0;
-        let gathers: Vec<Gather<'_, Buffer<D>>> = plans
-            .iter()
-            .map(|(m, rows)| {
-                let words = members[*m].words;
-                let gather = Gather {
-                    src: &*members[*m].buffer,
-                    rows,
-                    words: words as u32,
-                    out_start: start,
-                };
-                start += rows.len() * words;
-                gather
-            })
-            .collect();
-        // One launch for the whole group: a launch and an upload per member made a 2^20-step
-        // proof's decommitment cost about 15 ms on an H100.
-        ok(kernels.gather_many(&gathers, &mut out));
-        drop(gathers);
-        let words: Arc<[u32]> = ok(kernels.download(&out)).into();
-        let mut start = 0;
-        for (m, rows) in plans {
-            let width = members[m].words;
-            let n = rows.len();
-            fetched.pending.entry(m).or_default().push(Batch {
-                rows,
-                words: words.clone(),
-                start,
-                width,
-            });
-            start += n * width;
-        }
-    }
-}
-
 /// Columns up to this many words are read whole on their first read: one transfer instead of
 /// the gather's four.
-const WHOLE_READ_WORDS: usize = 1 << 14;
+pub(super) const WHOLE_READ_WORDS: usize = 1 << 14;
 /// Batches a column keeps from reads before it starts over (a proof brings a few per column).
 const MAX_BATCHES: usize = 32;
 /// Values a column keeps from reads before it starts over.
 const MAX_READS: usize = 1 << 16;
-/// Samples a group keeps for members that have not asked yet, before it starts over.
-const MAX_SAMPLES: usize = 1 << 12;
 
 impl<D: Device, T: Element> DeviceColumn<D, T> {
     /// A column of `len` values over `buffer`, which holds at least `len · T::WORDS` words.
@@ -365,12 +183,34 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         }
     }
 
-    /// Makes `columns` one [`ReadGroup`], in place of any group they were in.
+    /// Makes `columns` one [`ReadGroup`], in place of any group they were in: their reads and
+    /// out-of-domain samples are brought back together.
     pub fn group(columns: &[&Self]) {
         let group = ReadGroup::new();
         for column in columns {
-            group.join(*column);
+            column.enter(&group);
         }
+    }
+
+    /// [`Self::group`] for columns the decommitment reads (a tree's, a FRI layer's): their
+    /// reads are also fetched with those of every other such group of the device.
+    pub fn group_for_decommitment(columns: &[&Self]) {
+        let group = ReadGroup::decommitted();
+        for column in columns {
+            column.enter(&group);
+        }
+    }
+
+    fn enter(&self, group: &Arc<ReadGroup<D>>) {
+        let member = group.join(self.buffer.clone(), self.len, T::WORDS);
+        *self.group.lock().unwrap_or_else(PoisonError::into_inner) = Some((group.clone(), member));
+    }
+
+    fn in_a_group(&self) -> bool {
+        self.group
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Whether `columns` are all members of one [`ReadGroup`].
@@ -410,11 +250,12 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if let Some((group, _)) = group {
-            group.join(self);
+            self.enter(&group);
         }
     }
 
-    /// `values`, uploaded.
+    /// `values`, uploaded. A small column keeps them as read: the host values FRI's last folds
+    /// make come back from the host copy, not in a transfer each.
     pub fn from_values(values: &[T]) -> Self {
         let words = T::as_words(values);
         let buffer = if words.is_empty() {
@@ -422,7 +263,16 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         } else {
             ok(kernels::<D>().upload(&words))
         };
-        Self::from_buffer(buffer, values.len())
+        let column = Self::from_buffer(buffer, values.len());
+        if !words.is_empty() && words.len() <= WHOLE_READ_WORDS {
+            column.reads().add(Batch {
+                rows: (0..u32_of(values.len())).collect(),
+                words: words.into_owned().into(),
+                start: 0,
+                width: T::WORDS,
+            });
+        }
+        column
     }
 
     /// A column of `len` values whose contents a kernel must write before they are read.
@@ -512,12 +362,7 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         }
         if self.len.is_power_of_two() {
             let log = self.len.ilog2();
-            let since = group
-                .fetched
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .last_hint;
-            let (pending, _) = hinted_rows_after(log, since);
+            let (pending, _) = hinted_rows_after(log, group.last_hint());
             if pending.binary_search(&u32_of(index)).is_err() {
                 hint(log, index);
             }
@@ -543,9 +388,25 @@ impl<D: Device, T> Debug for DeviceColumn<D, T> {
     }
 }
 
+/// Copy on write: the clone shares the buffer (and the values read, and the read group) until
+/// one of the two is written ([`DeviceColumn::buffer_mut`] copies a shared buffer). stwo clones
+/// a column to read it (FRI's last layer, `SecureColumnByCoords::to_cpu`), which was a copy on
+/// the device and a transfer per coordinate.
 impl<D: Device, T: Element> Clone for DeviceColumn<D, T> {
     fn clone(&self) -> Self {
-        self.slice(0, self.len * T::WORDS)
+        Self {
+            buffer: self.buffer.clone(),
+            len: self.len,
+            reads: Mutex::new(self.reads().clone()),
+            group: Mutex::new(
+                self.group
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+            above: Mutex::new(None),
+            value: PhantomData,
+        }
     }
 }
 
@@ -568,6 +429,16 @@ impl<D: Device, T: Element> Column<T> for DeviceColumn<D, T> {
     }
 
     fn to_cpu(&self) -> Vec<T> {
+        if self.len > 0 && self.len * T::WORDS <= WHOLE_READ_WORDS {
+            if let Some(values) = self.reads().whole::<T>(self.len) {
+                return values;
+            }
+            // A small grouped column (a late FRI layer, the top of a tree) comes whole with its
+            // group's other small members, in one transfer.
+            if self.in_a_group() {
+                return (0..self.len).map(|i| self.at(i)).collect();
+            }
+        }
         let words = ok(kernels::<D>().download(&self.buffer));
         words[..self.len * T::WORDS]
             .chunks_exact(T::WORDS)
@@ -735,6 +606,54 @@ mod tests {
         assert_eq!(b.to_cpu()[..4242], vb[..4242]);
         assert_eq!(a.at(4243), va[4243]);
         assert_eq!(a.to_cpu(), va);
+    }
+
+    /// The first read after new hints fetches for every group the decommitment reads, and only
+    /// for those; the values wait in each group until its members read them.
+    #[test]
+    fn one_fetch_serves_every_decommitted_group() {
+        let (va, vb, vc) = (values(6), values(7), values(8));
+        let (a, b, c) = (
+            Col::from_values(&va),
+            Col::from_values(&vb),
+            Col::from_values(&vc),
+        );
+        Col::group_for_decommitment(&[&a]);
+        Col::group_for_decommitment(&[&b]);
+        Col::group(&[&c]);
+        let waiting = |col: &Col| {
+            let (group, member) = col.group.lock().unwrap().clone().unwrap();
+            group.take(member)
+        };
+        hint(LOG, 31337);
+        assert_eq!(a.at(31337), va[31337]);
+        let fetched = waiting(&b).expect("b's rows came with a's fetch");
+        assert!(fetched.iter().any(|batch| batch.find(31336).is_some()));
+        assert!(waiting(&c).is_none(), "a group of samples is fetched alone");
+        assert_eq!(b.at(31337), vb[31337]);
+        assert_eq!(c.at(31337), vc[31337]);
+    }
+
+    /// A clone shares the buffer until one of the two is written; the write is the writer's.
+    #[test]
+    fn clones_share_until_written() {
+        let v = values(5);
+        let mut a = Col::from_values(&v);
+        let b = a.clone();
+        assert!(Arc::ptr_eq(&a.buffer, &b.buffer));
+        a.set(3, BaseField::from(11));
+        assert_eq!(a.at(3), BaseField::from(11));
+        assert_eq!(b.at(3), v[3]);
+        let mut c = b.clone();
+        c.set(4, BaseField::from(12));
+        assert_eq!(b.to_cpu(), v);
+        assert_eq!(c.at(4), BaseField::from(12));
+        // A small column read whole: its clone keeps the values and the group.
+        let small = Col::from_values(&v[..8]);
+        Col::group(&[&small]);
+        let twin = small.clone();
+        assert!(twin.in_a_group());
+        assert_eq!(twin.to_cpu(), v[..8]);
     }
 
     /// A column kept between proofs reads in every proof: its batches start over instead of

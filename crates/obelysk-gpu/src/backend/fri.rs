@@ -35,7 +35,7 @@ fn unpack_read_together<D: Device>(
     n: usize,
 ) -> SecureColumnByCoords<DeviceBackend<D>> {
     let values = unpack(packed, n);
-    DeviceColumn::group(&values.columns.each_ref());
+    DeviceColumn::group_for_decommitment(&values.columns.each_ref());
     values
 }
 

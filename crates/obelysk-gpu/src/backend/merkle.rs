@@ -45,12 +45,12 @@ impl<D: Device> MerkleOpsLifted<Blake2sMerkleHasher> for DeviceBackend<D> {
         // point at: one group, so one fetch brings both. A FRI layer's packed columns are
         // already in its coordinates' group, which the decommitment reads instead.
         if !DeviceColumn::in_one_group(columns) {
-            DeviceColumn::group(columns);
+            DeviceColumn::group_for_decommitment(columns);
         }
         let leaves = DeviceColumn::from_buffer(leaves, n_leaves);
         match columns.first() {
             Some(column) => leaves.join_group_of(*column),
-            None => DeviceColumn::group(&[&leaves]),
+            None => DeviceColumn::group_for_decommitment(&[&leaves]),
         }
         leaves
     }

@@ -17,6 +17,7 @@ mod column;
 mod components;
 mod fri;
 mod gkr;
+mod group;
 mod hints;
 mod merkle;
 mod poly;
@@ -24,11 +25,12 @@ mod queries;
 mod quotients;
 mod sample;
 
+use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use stwo::core::vcs_lifted::blake2_merkle::Blake2sMerkleChannel;
@@ -153,6 +155,24 @@ impl<D: Device> BackendForChannel<Blake2sMerkleChannel> for DeviceBackend<D> {}
 /// The kernels of `D`.
 fn kernels<D: Device>() -> &'static D::Kernels {
     D::kernels()
+}
+
+/// The `T` of the calling thread's device of `D`, made by `make` on first use and kept for the
+/// life of the process (the sampler, the read groups' registry).
+fn per_device<D: Device, T: Send + Sync + 'static>(make: impl FnOnce() -> T) -> Arc<T> {
+    type Entry = (TypeId, u64, Arc<dyn Any + Send + Sync>);
+    static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+    let key = (TypeId::of::<(D, T)>(), D::instance());
+    let mut entries = ENTRIES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, _, entry)) = entries.iter().find(|(t, i, _)| (*t, *i) == key) {
+        return entry
+            .clone()
+            .downcast()
+            .expect("entries are keyed by their type");
+    }
+    let entry = Arc::new(make());
+    entries.push((key.0, key.1, entry.clone()));
+    entry
 }
 
 /// A count or offset of words as a kernel argument; past 2^32 words is an error, not a wrap.

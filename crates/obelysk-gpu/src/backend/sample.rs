@@ -3,12 +3,11 @@
 //! stwo asks for them one polynomial at a time from every thread of its pool (about 150 at 2^20
 //! steps), and each answer needs the evaluation's partial sums back on the host: one transfer
 //! per polynomial cost 31 ms of a 2^20-step proof. Here every caller launches its evaluation at
-//! once and queues its partial sums; one caller at a time (the leader) gathers everything
-//! queued into one buffer, brings it back in a single transfer and hands each caller its value.
-//! Callers that arrive meanwhile queue up for the next transfer, which the first of them to find
-//! no leader makes.
+//! once and queues its partial sums (or a read group's values, see `group`); one caller at a
+//! time (the leader) gathers everything queued into one buffer, brings it back in a single
+//! transfer and hands each caller its values. Callers that arrive meanwhile queue up for the
+//! next transfer, which the first of them to find no leader makes.
 
-use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -25,26 +24,25 @@ pub(super) struct Sampler<D: Device> {
 }
 
 struct State<D: Device> {
-    queued: Vec<(u64, Buffer<D>)>,
+    queued: Vec<(u64, Buffer<D>, Wanted)>,
     next_ticket: u64,
     leading: bool,
     /// Values (or the device error that lost them) not yet taken by their callers.
-    done: HashMap<u64, std::result::Result<SecureField, String>>,
+    done: HashMap<u64, std::result::Result<Vec<SecureField>, String>>,
+}
+
+/// What a queued buffer holds.
+#[derive(Clone, Copy, Debug)]
+enum Wanted {
+    /// Partial sums (four words each) of one value.
+    Sum,
+    /// `n` values, coordinate by coordinate (`ops::eval_many_launch`).
+    Values(usize),
 }
 
 /// The sampler of the calling thread's device.
 pub(super) fn sampler<D: Device>() -> Arc<Sampler<D>> {
-    type Entry = (TypeId, u64, Arc<dyn Any + Send + Sync>);
-    static SAMPLERS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-    let key = (TypeId::of::<D>(), D::instance());
-    let mut samplers = SAMPLERS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, _, s)) = samplers.iter().find(|(t, i, _)| (*t, *i) == key) {
-        return s
-            .clone()
-            .downcast()
-            .expect("samplers are keyed by device type");
-    }
-    let sampler = Arc::new(Sampler::<D> {
+    super::per_device::<D, Sampler<D>>(|| Sampler {
         state: Mutex::new(State {
             queued: Vec::new(),
             next_ticket: 0,
@@ -52,9 +50,7 @@ pub(super) fn sampler<D: Device>() -> Arc<Sampler<D>> {
             done: HashMap::new(),
         }),
         published: Condvar::new(),
-    });
-    samplers.push((key.0, key.1, sampler.clone()));
-    sampler
+    })
 }
 
 impl<D: Device> Sampler<D> {
@@ -65,10 +61,20 @@ impl<D: Device> Sampler<D> {
     /// The sum of `partials` (four words per value), which the caller has launched the kernels
     /// to write.
     pub(super) fn total(&self, partials: Buffer<D>) -> Result<SecureField> {
+        Ok(self.bring(partials, Wanted::Sum)?[0])
+    }
+
+    /// The `n` values of `values`, written coordinate by coordinate by kernels the caller has
+    /// launched (`ops::eval_many_launch`).
+    pub(super) fn values(&self, values: Buffer<D>, n: usize) -> Result<Vec<SecureField>> {
+        self.bring(values, Wanted::Values(n))
+    }
+
+    fn bring(&self, buffer: Buffer<D>, wanted: Wanted) -> Result<Vec<SecureField>> {
         let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state.queued.push((ticket, partials));
+        state.queued.push((ticket, buffer, wanted));
         loop {
             if let Some(done) = state.done.remove(&ticket) {
                 return done.map_err(GpuError::Driver);
@@ -85,7 +91,7 @@ impl<D: Device> Sampler<D> {
         state.leading = true;
         let batch = std::mem::take(&mut state.queued);
         drop(state);
-        let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+        let tickets: Vec<u64> = batch.iter().map(|(t, _, _)| *t).collect();
         let lead = Lead {
             sampler: self,
             tickets: &tickets,
@@ -112,15 +118,20 @@ struct Lead<'a, D: Device> {
 impl<'a, D: Device> Lead<'a, D> {
     fn finish(
         mut self,
-        values: std::result::Result<Vec<SecureField>, String>,
+        values: std::result::Result<Vec<Vec<SecureField>>, String>,
     ) -> MutexGuard<'a, State<D>> {
         let mut state = self.sampler.lock();
-        for (i, t) in self.tickets.iter().enumerate() {
-            let value = match &values {
-                Ok(values) => Ok(values[i]),
-                Err(e) => Err(e.clone()),
-            };
-            state.done.insert(*t, value);
+        match values {
+            Ok(values) => {
+                for (t, v) in self.tickets.iter().zip(values) {
+                    state.done.insert(*t, Ok(v));
+                }
+            }
+            Err(e) => {
+                for t in self.tickets {
+                    state.done.insert(*t, Err(e.clone()));
+                }
+            }
         }
         state.leading = false;
         self.sampler.published.notify_all();
@@ -146,37 +157,36 @@ impl<D: Device> Drop for Lead<'_, D> {
     }
 }
 
-/// Every queued buffer's sum, from one transfer.
-fn totals<D: Device>(batch: &[(u64, Buffer<D>)]) -> Result<Vec<SecureField>> {
-    let partials: Vec<&Buffer<D>> = batch.iter().map(|(_, p)| p).collect();
-    sums::<D>(&partials)
-}
-
-/// The sum of each buffer of partial sums (four words per value), from one transfer.
-fn sums<D: Device>(partials: &[&Buffer<D>]) -> Result<Vec<SecureField>> {
+/// Every queued buffer's values, from one transfer.
+fn totals<D: Device>(batch: &[(u64, Buffer<D>, Wanted)]) -> Result<Vec<Vec<SecureField>>> {
     let kernels = kernels::<D>();
-    if let [only] = partials {
-        return Ok(vec![sum_words(&kernels.download(only)?)]);
+    let read = |words: &[u32], wanted: Wanted| match wanted {
+        Wanted::Sum => vec![sum_words(words)],
+        Wanted::Values(n) => crate::ops::decode_many(words, n),
+    };
+    if let [(_, only, wanted)] = batch {
+        return Ok(vec![read(&kernels.download(only)?, *wanted)]);
     }
-    let lens: Vec<usize> = partials.iter().map(|p| kernels.len(p)).collect();
+    let lens: Vec<usize> = batch.iter().map(|(_, b, _)| kernels.len(b)).collect();
     let mut all = kernels.alloc(lens.iter().sum::<usize>().max(1))?;
     let mut offset = 0;
-    for (p, &len) in partials.iter().zip(&lens) {
+    for ((_, b, _), &len) in batch.iter().zip(&lens) {
         let (start, n) = (
-            crate::ops::as_u32(offset, "batched partial sums")?,
-            crate::ops::as_u32(len, "partial sums")?,
+            crate::ops::as_u32(offset, "batched samples")?,
+            crate::ops::as_u32(len, "samples")?,
         );
-        kernels.copy_range(p, 0, &mut all, start, n)?;
+        kernels.copy_range(b, 0, &mut all, start, n)?;
         offset += len;
     }
     let words = kernels.download(&all)?;
     let mut offset = 0;
-    Ok(lens
+    Ok(batch
         .iter()
-        .map(|&len| {
-            let value = sum_words(&words[offset..][..len]);
+        .zip(&lens)
+        .map(|((_, _, wanted), &len)| {
+            let values = read(&words[offset..][..len], *wanted);
             offset += len;
-            value
+            values
         })
         .collect())
 }

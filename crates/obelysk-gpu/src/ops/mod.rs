@@ -20,7 +20,10 @@ pub use merkle::{
     check_merkle_layers, grind, merkle_layers, merkle_leaves, merkle_leaves_on_device,
     merkle_parents, GRIND_LOW_BITS, MERKLE_LAYERS_PER_LAUNCH,
 };
-pub use poly::{eval_at_point, eval_at_point_partials, eval_many_at_point, point_factors};
+pub use poly::{
+    decode_many, eval_at_point, eval_at_point_partials, eval_many_at_point, eval_many_launch,
+    point_factors,
+};
 pub use quotients::{
     accumulate, accumulate_numerators, combine_quotients, combine_quotients_at, extend_quotients,
     subdomain_points, NumeratorGroup, Numerators,

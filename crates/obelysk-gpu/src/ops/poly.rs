@@ -101,14 +101,27 @@ pub fn eval_many_at_point<K: Kernels>(
     log_n: u32,
     factors: &K::Column,
 ) -> Result<Vec<SecureField>> {
-    let n_columns = columns.len();
-    if n_columns == 0 {
+    if columns.is_empty() {
         return Ok(Vec::new());
     }
-    if log_n == 0 {
-        return Err(crate::GpuError::Unsupported(
-            "partial sums of a constant polynomial".into(),
-        ));
+    let values = eval_many_launch(kernels, columns, log_n, factors)?;
+    Ok(decode_many(&kernels.download(&values)?, columns.len()))
+}
+
+/// [`eval_many_at_point`] up to its values, left on the device: four words for each of the
+/// `columns.len()` values, coordinate by coordinate ([`decode_many`] reads them). Launches
+/// only, so that callers can bring many back in one transfer.
+pub fn eval_many_launch<K: Kernels>(
+    kernels: &K,
+    columns: &[&K::Column],
+    log_n: u32,
+    factors: &K::Column,
+) -> Result<K::Column> {
+    let n_columns = columns.len();
+    if n_columns == 0 || log_n == 0 {
+        return Err(crate::GpuError::Unsupported(format!(
+            "evaluating {n_columns} polynomials of 2^{log_n} coefficients in one launch"
+        )));
     }
     // Lanes per column, a power of two so that every pass of `run_sums` stays within one
     // column's; each lane folds one contiguous chunk where it can, which leaves few products
@@ -138,9 +151,12 @@ pub fn eval_many_at_point<K: Kernels>(
         partials = sums;
         run /= step;
     }
-    let words = kernels.download(&partials)?;
-    let n = n_columns;
-    Ok((0..n)
+    Ok(partials)
+}
+
+/// The `n` values of an [`eval_many_launch`], from its words.
+pub fn decode_many(words: &[u32], n: usize) -> Vec<SecureField> {
+    (0..n)
         .map(|k| super::secure([words[k], words[n + k], words[2 * n + k], words[3 * n + k]]))
-        .collect())
+        .collect()
 }
