@@ -13,7 +13,7 @@ use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::{Column, ColumnOps};
 
 use super::group::ReadGroup;
-use super::hints::{hint, hinted_rows, hinted_rows_after};
+use super::hints::{hint, hinted_rows};
 use super::{kernels, ok, u32_of, Buffer, Device, DeviceBackend};
 use crate::ops::Kernels;
 
@@ -103,7 +103,7 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    fn find(&self, row: u32) -> Option<&[u32]> {
+    pub(super) fn find(&self, row: u32) -> Option<&[u32]> {
         let i = self.rows.binary_search(&row).ok()?;
         Some(&self.words[self.start + i * self.width..][..self.width])
     }
@@ -162,7 +162,7 @@ impl Reads {
 /// the gather's four.
 pub(super) const WHOLE_READ_WORDS: usize = 1 << 14;
 /// Batches a column keeps from reads before it starts over (a proof brings a few per column).
-const MAX_BATCHES: usize = 32;
+pub(super) const MAX_BATCHES: usize = 32;
 /// Values a column keeps from reads before it starts over.
 const MAX_READS: usize = 1 << 16;
 
@@ -359,13 +359,6 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         };
         if let Some(value) = group.take(member).and_then(keep) {
             return Some(value);
-        }
-        if self.len.is_power_of_two() {
-            let log = self.len.ilog2();
-            let (pending, _) = hinted_rows_after(log, group.last_hint());
-            if pending.binary_search(&u32_of(index)).is_err() {
-                hint(log, index);
-            }
         }
         group.fetch(member, index);
         group.take(member).and_then(keep)
@@ -654,6 +647,12 @@ mod tests {
         let twin = small.clone();
         assert!(twin.in_a_group());
         assert_eq!(twin.to_cpu(), v[..8]);
+        // Read through the group: the clone that reads second gets the member whole again.
+        let fetched = Col::from_values(&v).slice(0, 8);
+        Col::group_for_decommitment(&[&fetched]);
+        let second = fetched.clone();
+        assert_eq!(fetched.at(5), v[5]);
+        assert_eq!(second.to_cpu(), v[..8]);
     }
 
     /// A column kept between proofs reads in every proof: its batches start over instead of

@@ -20,8 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use stwo::core::circle::CirclePoint;
 use stwo::core::fields::qm31::SecureField;
 
-use super::column::{Batch, WHOLE_READ_WORDS};
-use super::hints::{hinted_rows_after, newest_hint};
+use super::column::{Batch, MAX_BATCHES, WHOLE_READ_WORDS};
+use super::hints::{hint, hinted_rows_between, newest_hint};
 use super::{kernels, ok, per_device, u32_of, Buffer, Device};
 use crate::ops::{Gather, Kernels};
 
@@ -123,11 +123,6 @@ impl<D: Device> ReadGroup<D> {
         members.len() - 1
     }
 
-    /// The last hint the group's fetches took in.
-    pub(super) fn last_hint(&self) -> u64 {
-        lock(&self.fetched).last_hint
-    }
-
     /// `member` (2^log_n coefficients) at `point`: evaluated with every member of its size
     /// unless an earlier batch did.
     pub(super) fn sample(
@@ -195,10 +190,23 @@ impl<D: Device> ReadGroup<D> {
 
     /// Fetches, in one transfer, `row` of `member` and the rows that the hints since each
     /// group's last fetch point at, for every member of this group and (if the decommitment
-    /// reads it) of every other group the decommitment reads; a small member whole, once.
+    /// reads it) of every other group the decommitment reads; a small member whole, once (and
+    /// whole whenever it asks). A row no hint points at becomes one first, so that the transfer
+    /// brings it for every member.
     pub(super) fn fetch(self: &Arc<Self>, member: usize, row: usize) {
         let registry = registry::<D>();
         let _one_at_a_time = lock(&registry.fetching);
+        // Another thread's fetch, which this one waited for, may have brought the row.
+        let brought = |batches: &Vec<Batch>| batches.iter().any(|b| b.find(u32_of(row)).is_some());
+        if lock(&self.fetched)
+            .pending
+            .get(&member)
+            .is_some_and(brought)
+        {
+            return;
+        }
+        self.hint_unless_predicted(member, row);
+        let upto = newest_hint();
         let mut groups = vec![self.clone()];
         {
             let registered = lock(&registry.groups);
@@ -214,7 +222,7 @@ impl<D: Device> ReadGroup<D> {
         let plans: Vec<Vec<Planned<D>>> = groups
             .iter()
             .enumerate()
-            .map(|(k, g)| g.plan((k == 0).then_some((member, row))))
+            .map(|(k, g)| g.plan((k == 0).then_some((member, row)), upto))
             .collect();
         let total: usize = plans.iter().flatten().map(|p| p.rows.len() * p.words).sum();
         let kernels = kernels::<D>();
@@ -250,7 +258,13 @@ impl<D: Device> ReadGroup<D> {
             let mut fetched = lock(&group.fetched);
             for p in plans {
                 let n = p.rows.len();
-                fetched.pending.entry(p.member).or_default().push(Batch {
+                let pending = fetched.pending.entry(p.member).or_default();
+                // A group no proof reads any more (a cached tree of another program) would
+                // otherwise collect a batch per fetch.
+                if pending.len() >= MAX_BATCHES {
+                    pending.clear();
+                }
+                pending.push(Batch {
                     rows: p.rows,
                     words: words.clone(),
                     start,
@@ -261,18 +275,40 @@ impl<D: Device> ReadGroup<D> {
         }
     }
 
-    /// What a fetch brings for this group: each member's rows that the hints since the last
-    /// fetch point at (and `row` of `member` where given); the hints are then taken in.
-    fn plan(&self, asked: Option<(usize, usize)>) -> Vec<Planned<D>> {
+    /// Makes `row` of `member` a hint unless the hints the group has not taken in yet point
+    /// at it.
+    fn hint_unless_predicted(&self, member: usize, row: usize) {
+        let (len, words) = {
+            let members = lock(&self.members);
+            (members[member].len, members[member].words)
+        };
+        if len * words <= WHOLE_READ_WORDS || !len.is_power_of_two() {
+            return;
+        }
+        let log = len.ilog2();
+        let since = lock(&self.fetched).last_hint;
+        if hinted_rows_between(log, since, u64::MAX)
+            .binary_search(&u32_of(row))
+            .is_err()
+        {
+            hint(log, row);
+        }
+    }
+
+    /// What a fetch brings for this group: each member's rows that the hints numbered after the
+    /// last fetch's and up to `upto` point at (and `row` of `member` where given); those hints
+    /// are then taken in.
+    fn plan(&self, asked: Option<(usize, usize)>, upto: u64) -> Vec<Planned<D>> {
         let members = lock(&self.members);
         let mut fetched = lock(&self.fetched);
         let since = fetched.last_hint;
-        let mut last = since;
         let mut hinted: HashMap<u32, Arc<[u32]>> = HashMap::new();
         let mut plans = Vec::new();
         for (m, c) in members.iter().enumerate() {
+            let asks = asked.is_some_and(|(member, _)| member == m);
             let mut rows: Arc<[u32]> = if c.len * c.words <= WHOLE_READ_WORDS {
-                if fetched.whole.insert(m) {
+                // Whole once, and whole whenever it asks again (a clone of it read first).
+                if fetched.whole.insert(m) || asks {
                     (0..u32_of(c.len)).collect()
                 } else {
                     Arc::new([])
@@ -281,11 +317,7 @@ impl<D: Device> ReadGroup<D> {
                 let log = c.len.ilog2();
                 hinted
                     .entry(log)
-                    .or_insert_with(|| {
-                        let (rows, newest) = hinted_rows_after(log, since);
-                        last = last.max(newest);
-                        rows.into()
-                    })
+                    .or_insert_with(|| hinted_rows_between(log, since, upto).into())
                     .clone()
             } else {
                 Arc::new([])
@@ -306,7 +338,7 @@ impl<D: Device> ReadGroup<D> {
                 });
             }
         }
-        fetched.last_hint = last;
+        fetched.last_hint = since.max(upto);
         plans
     }
 }

@@ -34,25 +34,25 @@ pub(super) fn hinted_pair(l: u32, i: u32, log: u32) -> Option<[u32; 2]> {
     ((pair as usize) < (1usize << log)).then_some([pair, pair | 1])
 }
 
-/// The rows of a column of 2^log values that the hints after number `after` point at, sorted,
-/// and the number of the last hint.
-pub(super) fn hinted_rows_after(log: u32, after: u64) -> (Vec<u32>, u64) {
+/// The rows of a column of 2^log values that the hints numbered `after + 1 ..= upto` point at,
+/// sorted.
+pub(super) fn hinted_rows_between(log: u32, after: u64, upto: u64) -> Vec<u32> {
     let hints = READ_HINTS.lock().unwrap_or_else(PoisonError::into_inner);
     let mut rows: Vec<u32> = hints
         .queue
         .iter()
-        .filter(|&&(l, _, n)| n > after && l >= log)
+        .filter(|&&(l, _, n)| n > after && n <= upto && l >= log)
         .filter_map(|&(l, i, _)| hinted_pair(l, i, log))
         .flatten()
         .collect();
     rows.sort_unstable();
     rows.dedup();
-    (rows, hints.next - 1)
+    rows
 }
 
 /// The rows of a column of 2^log values that the hints point at.
 pub(super) fn hinted_rows(log: u32) -> Vec<u32> {
-    hinted_rows_after(log, 0).0
+    hinted_rows_between(log, 0, u64::MAX)
 }
 
 /// The number of the newest hint (0 before any).
