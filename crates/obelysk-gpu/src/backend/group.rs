@@ -369,3 +369,54 @@ impl<D: Device> Drop for Landing<'_, D> {
         self.group.sampled.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use stwo::core::circle::SECURE_FIELD_CIRCLE_GEN;
+    use stwo::core::fields::m31::BaseField;
+
+    use crate::backend::{DeviceColumn, Emulated};
+
+    type Col = DeviceColumn<Emulated, BaseField>;
+
+    /// Members of one group sampled from several threads at once, at two points: whoever asks
+    /// while its batch is in flight waits for it, and every value is the member's own.
+    #[test]
+    fn samples_asked_at_once_are_each_members_own() {
+        const LOG: u32 = 12;
+        let columns: Vec<Col> = (0..6u32)
+            .map(|k| {
+                let values: Vec<BaseField> = (0..1u32 << LOG)
+                    .map(|i| BaseField::from(i.wrapping_mul(2654435761) ^ k))
+                    .collect();
+                Col::from_values(&values)
+            })
+            .collect();
+        Col::group(&columns.iter().collect::<Vec<_>>());
+        let points = [
+            SECURE_FIELD_CIRCLE_GEN.mul(777),
+            SECURE_FIELD_CIRCLE_GEN.mul(31337),
+        ];
+        let single = |c: &Col, k: usize| {
+            crate::ops::eval_at_point(
+                crate::backend::kernels::<Emulated>(),
+                c.buffer(),
+                LOG,
+                points[k],
+            )
+            .unwrap()
+        };
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = (0..2 * columns.len())
+                .map(|i| {
+                    let (c, k) = (&columns[i % columns.len()], i % 2);
+                    scope.spawn(move || (c, k, c.sample(LOG, points[k])))
+                })
+                .collect();
+            for ask in asks {
+                let (c, k, got) = ask.join().unwrap();
+                assert_eq!(got, Some(single(c, k)));
+            }
+        });
+    }
+}

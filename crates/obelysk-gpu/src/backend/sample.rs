@@ -196,6 +196,27 @@ mod tests {
     use super::*;
     use crate::backend::Emulated;
 
+    /// One transfer brings sums of partials and batches of values, each from its own place.
+    #[test]
+    fn one_transfer_brings_sums_and_batches_of_values() {
+        let kernels = kernels::<Emulated>();
+        let partials: Vec<u32> = (1..=12).collect();
+        let values: Vec<u32> = (100..108).collect();
+        let batch = vec![
+            (0, kernels.upload(&partials).unwrap(), Wanted::Sum),
+            (1, kernels.upload(&values).unwrap(), Wanted::Values(2)),
+            (2, kernels.upload(&partials[4..]).unwrap(), Wanted::Sum),
+        ];
+        assert_eq!(
+            totals::<Emulated>(&batch).unwrap(),
+            vec![
+                vec![sum_words(&partials)],
+                crate::ops::decode_many(&values, 2),
+                vec![sum_words(&partials[4..])],
+            ]
+        );
+    }
+
     /// A leader that panics mid-transfer still answers its batch (with an error) and hands the
     /// lead on.
     #[test]
