@@ -360,8 +360,13 @@ impl<D: Device, T: Element> DeviceColumn<D, T> {
         if let Some(value) = group.take(member).and_then(keep) {
             return Some(value);
         }
-        group.fetch(member, index);
-        group.take(member).and_then(keep)
+        // Another reader of this column (a clone, a tree shared by concurrent proofs) may
+        // have taken the row in while this one waited for the fetch.
+        group.fetch(member, index, || self.reads().contains(u32_of(index)));
+        group
+            .take(member)
+            .and_then(keep)
+            .or_else(|| self.reads().get(index))
     }
 
     /// Rows `rows` (each below `len`), fetched in one gather: their values' words.
@@ -653,6 +658,32 @@ mod tests {
         let second = fetched.clone();
         assert_eq!(fetched.at(5), v[5]);
         assert_eq!(second.to_cpu(), v[..8]);
+        assert!(
+            second.reads().whole::<BaseField>(8).is_some(),
+            "one transfer, not a fetch per row"
+        );
+    }
+
+    /// A fetch finds a row another fetch brought and fetches nothing; a member that never reads
+    /// keeps at most `MAX_BATCHES` batches waiting.
+    #[test]
+    fn fetches_bring_a_row_once_and_waiting_batches_are_capped() {
+        let (va, vb) = (values(9), values(10));
+        let (a, b) = (Col::from_values(&va), Col::from_values(&vb));
+        Col::group(&[&a, &b]);
+        let (group, b_member) = b.group.lock().unwrap().clone().unwrap();
+        hint(LOG, 2024);
+        assert_eq!(a.at(2024), va[2024]);
+        group.fetch(b_member, 2024, || false);
+        assert_eq!(group.take(b_member).map(|b| b.len()), Some(1));
+        for k in 0..3 * MAX_BATCHES {
+            let row = (k * 7919 + 1) % (1 << LOG);
+            hint(LOG, row);
+            assert_eq!(a.at(row), va[row]);
+        }
+        let waiting = group.take(b_member).map_or(0, |b| b.len());
+        assert!((1..=MAX_BATCHES).contains(&waiting), "{waiting} batches");
+        assert_eq!(b.at(2024), vb[2024]);
     }
 
     /// A column kept between proofs reads in every proof: its batches start over instead of

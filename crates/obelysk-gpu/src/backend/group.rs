@@ -192,16 +192,19 @@ impl<D: Device> ReadGroup<D> {
     /// group's last fetch point at, for every member of this group and (if the decommitment
     /// reads it) of every other group the decommitment reads; a small member whole, once (and
     /// whole whenever it asks). A row no hint points at becomes one first, so that the transfer
-    /// brings it for every member.
-    pub(super) fn fetch(self: &Arc<Self>, member: usize, row: usize) {
+    /// brings it for every member. Nothing is fetched if, once the fetches before it are done,
+    /// the row waits in the group or `has_row` (the reading column's own values) says it holds
+    /// it.
+    pub(super) fn fetch(self: &Arc<Self>, member: usize, row: usize, has_row: impl Fn() -> bool) {
         let registry = registry::<D>();
         let _one_at_a_time = lock(&registry.fetching);
         // Another thread's fetch, which this one waited for, may have brought the row.
         let brought = |batches: &Vec<Batch>| batches.iter().any(|b| b.find(u32_of(row)).is_some());
-        if lock(&self.fetched)
-            .pending
-            .get(&member)
-            .is_some_and(brought)
+        if has_row()
+            || lock(&self.fetched)
+                .pending
+                .get(&member)
+                .is_some_and(brought)
         {
             return;
         }

@@ -221,7 +221,16 @@ mod tests {
     /// lead on.
     #[test]
     fn a_lead_dropped_unfinished_answers_its_batch_and_steps_down() {
-        let sampler = sampler::<Emulated>();
+        // A sampler of its own: the device's is shared with the tests that sample.
+        let sampler = Sampler::<Emulated> {
+            state: Mutex::new(State {
+                queued: Vec::new(),
+                next_ticket: 0,
+                leading: false,
+                done: HashMap::new(),
+            }),
+            published: Condvar::new(),
+        };
         let tickets = {
             let mut state = sampler.lock();
             state.leading = true;
@@ -230,7 +239,7 @@ mod tests {
             vec![first, first + 1]
         };
         drop(Lead {
-            sampler: &*sampler,
+            sampler: &sampler,
             tickets: &tickets,
             finished: false,
         });
