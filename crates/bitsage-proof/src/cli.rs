@@ -174,17 +174,18 @@ pub enum Workload {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Which workload to prove.
-    #[arg(long, value_enum, default_value_t = Workload::Custom)]
-    pub workload: Workload,
+    /// Which workload to prove [default: custom; ml-inference when --batch-size is given
+    /// without --program]
+    #[arg(long, value_enum)]
+    pub workload: Option<Workload>,
     /// Program in Obelysk assembly (.oasm); required for the custom workload.
-    #[arg(long, required_if_eq("workload", "custom"))]
+    #[arg(long)]
     pub program: Option<PathBuf>,
     #[command(flatten)]
     pub inputs: InputArgs,
-    /// Batch size of the ml-inference workload.
-    #[arg(long, default_value_t = 100)]
-    pub batch_size: u32,
+    /// Batch size of the ml-inference workload [default: 100]
+    #[arg(long)]
+    pub batch_size: Option<u32>,
     /// Bind the proof to this job (64 hex digits).
     #[arg(long)]
     pub job_id: Option<String>,

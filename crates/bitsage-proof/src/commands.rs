@@ -196,15 +196,40 @@ fn generate(args: GenerateArgs) -> Result<(), Failure> {
         .map(parse_hex32)
         .transpose()
         .map_err(|e| bad_input(anyhow!("bad --job-id: {e}")))?;
-    let (program, inputs) = match args.workload {
+    // `generate --batch-size N` (the original README's form) means the ML batch.
+    let workload =
+        args.workload
+            .unwrap_or(if args.program.is_none() && args.batch_size.is_some() {
+                Workload::MlInference
+            } else {
+                Workload::Custom
+            });
+    let (program, inputs) = match workload {
         Workload::Custom => {
+            if args.batch_size.is_some() {
+                return Err(bad_input(anyhow!(
+                    "--batch-size is for the ml-inference workload, not a --program"
+                )));
+            }
             let path = args.program.as_deref().ok_or_else(|| {
-                bad_input(anyhow!("the custom workload needs --program PROGRAM.oasm"))
+                bad_input(anyhow!(
+                    "the custom workload needs --program PROGRAM.oasm \
+                     (or --workload ml-inference [--batch-size N] for the built-in ML batch)"
+                ))
             })?;
             (load_program(path)?, load_inputs(&args.inputs)?)
         }
         Workload::MlInference => {
-            let w = ml_inference(args.batch_size, 42);
+            if args.program.is_some()
+                || args.inputs.input.is_some()
+                || args.inputs.input_file.is_some()
+            {
+                return Err(bad_input(anyhow!(
+                    "--program and --input are for the custom workload; \
+                     ml-inference runs its own program on its own inputs"
+                )));
+            }
+            let w = ml_inference(args.batch_size.unwrap_or(100), 42);
             (w.program, w.inputs)
         }
     };

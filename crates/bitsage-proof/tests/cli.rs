@@ -246,6 +246,55 @@ fn bench_on_the_emulated_gpu_backend_compares_with_the_cpu() {
     }
 }
 
+/// The original README's `generate --batch-size N` proves the ML batch; a workload that cannot
+/// run says what it needs, exit 2.
+#[test]
+fn generate_picks_the_ml_batch_from_batch_size_and_refuses_mixed_workloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let proof = dir.path().join("p.json");
+    let o = bin(&[
+        "generate",
+        "--batch-size",
+        "3",
+        "--output",
+        proof.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ok = bin(&["verify", "--proof", proof.to_str().unwrap()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    for (args, says) in [
+        (&["generate", "--output", "x.json"][..], "needs --program"),
+        (
+            &[
+                "generate",
+                "--workload",
+                "custom",
+                "--batch-size",
+                "3",
+                "--output",
+                "x.json",
+            ],
+            "--batch-size is for the ml-inference workload",
+        ),
+        (
+            &[
+                "generate",
+                "--workload",
+                "ml-inference",
+                "--program",
+                "examples/quickstart.oasm",
+                "--output",
+                "x.json",
+            ],
+            "ml-inference runs its own program",
+        ),
+    ] {
+        let o = bin(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn generate_says_which_backend_proved_and_why_not_the_gpu() {
     let dir = tempfile::tempdir().unwrap();
