@@ -42,18 +42,22 @@ enum Wanted {
 
 /// The sampler of the calling thread's device.
 pub(super) fn sampler<D: Device>() -> Arc<Sampler<D>> {
-    super::per_device::<D, Sampler<D>>(|| Sampler {
-        state: Mutex::new(State {
-            queued: Vec::new(),
-            next_ticket: 0,
-            leading: false,
-            done: HashMap::new(),
-        }),
-        published: Condvar::new(),
-    })
+    super::per_device::<D, Sampler<D>>(Sampler::new)
 }
 
 impl<D: Device> Sampler<D> {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                queued: Vec::new(),
+                next_ticket: 0,
+                leading: false,
+                done: HashMap::new(),
+            }),
+            published: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<D>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -222,15 +226,7 @@ mod tests {
     #[test]
     fn a_lead_dropped_unfinished_answers_its_batch_and_steps_down() {
         // A sampler of its own: the device's is shared with the tests that sample.
-        let sampler = Sampler::<Emulated> {
-            state: Mutex::new(State {
-                queued: Vec::new(),
-                next_ticket: 0,
-                leading: false,
-                done: HashMap::new(),
-            }),
-            published: Condvar::new(),
-        };
+        let sampler = Sampler::<Emulated>::new();
         let tickets = {
             let mut state = sampler.lock();
             state.leading = true;
