@@ -162,3 +162,89 @@ extern "C" __global__ void fill_cpu_columns(const u32* records, u32 n_steps, con
 }
 
 #undef ACCESS
+
+// How often the steps look up each table row: `obelysk_prover::air::witness::count_lookups`,
+// count for count. `counts` (zeroed by the caller) holds the program's 2^program_log counts,
+// then the 12-bit range table's 4096 and the 5-bit one's 32 (`LookupCounts::from_words`).
+//
+// Most lookups hit a few values (a timestamp gap's high limb is nearly always 0): atomics on one
+// word of global memory would serialise those across the whole device. So each block counts its
+// rows in shared memory, in three phases: clear, count, add its non-zero counts to `counts`. A
+// program longer than the range table (2^12 instructions) counts its instructions in global
+// memory.
+#define RANGE5_BITS 5
+#define RANGE12 (1u << LIMB_BITS)
+#define RANGE5 (1u << RANGE5_BITS)
+
+// One access's gap to its previous one, as two 12-bit limbs. The masks keep a gap that no
+// execution makes (the AIR bounds each below 2^24) inside the table.
+#define COUNT_GAP(slot)                                                \
+    {                                                                  \
+        u32 gap = 4 * clk + (slot) - r[REC_T_OLD + (slot)] - 1;        \
+        atomicAdd(&range12[gap & (RANGE12 - 1)], 1u);                  \
+        atomicAdd(&range12[(gap >> LIMB_BITS) & (RANGE12 - 1)], 1u);   \
+    }
+
+extern "C" __global__ void __launch_bounds__(256)
+    count_lookups(const u32* records, u32 n_steps, const u32* code, u32 n_code, u32 program_log,
+                  u32* counts) {
+    __shared__ u32 program[RANGE12];
+    __shared__ u32 range12[RANGE12];
+    __shared__ u32 range5[RANGE5];
+    const u32 n_program = 1u << program_log;
+    const bool program_shared = program_log <= LIMB_BITS;
+    u32* program_out = counts;
+    u32* range12_out = counts + n_program;
+    u32* range5_out = range12_out + RANGE12;
+    EACH_THREAD {
+        for (u32 i = threadIdx.x; i < RANGE12; i += blockDim.x) {
+            program[i] = 0;
+            range12[i] = 0;
+        }
+        for (u32 i = threadIdx.x; i < RANGE5; i += blockDim.x) {
+            range5[i] = 0;
+        }
+    }
+    __syncthreads();
+    EACH_THREAD {
+        for (u32 row = grid_start(); row < n_steps; row += grid_stride()) {
+            const u32* r = records + (u64)row * REC_WORDS;
+            u32 pc = r[REC_PC];
+            // A pc past the program cannot come from an execution (the host's count panics).
+            if (pc >= n_code) {
+                continue;
+            }
+            u32 clk = row + 1;
+            u32 flags = code[4 * (u64)pc] >> 8;
+            atomicAdd(program_shared ? &program[pc] : &program_out[pc], 1u);
+            if (flags & FLAG_READS_B) COUNT_GAP(SLOT_B)
+            if (flags & FLAG_READS_C) COUNT_GAP(SLOT_C)
+            if (flags & FLAG_MEMORY) COUNT_GAP(SLOT_MEM)
+            if (flags & FLAG_WRITES_A) COUNT_GAP(SLOT_A)
+            if (flags & FLAG_LT) {
+                u32 vb = r[REC_B_VALUE];
+                u32 vc = r[REC_C_VALUE];
+                u32 gap = r[REC_RESULT] == 1 ? m31_sub(m31_sub(vc, vb), 1) : m31_sub(vb, vc);
+                atomicAdd(&range12[gap & (RANGE12 - 1)], 1u);
+                atomicAdd(&range12[(gap >> LIMB_BITS) & (RANGE12 - 1)], 1u);
+                atomicAdd(&range5[(gap >> (2 * LIMB_BITS)) & (RANGE5 - 1)], 1u);
+            }
+        }
+    }
+    __syncthreads();
+    EACH_THREAD {
+        if (program_shared) {
+            for (u32 i = threadIdx.x; i < n_program; i += blockDim.x) {
+                if (program[i] != 0) atomicAdd(&program_out[i], program[i]);
+            }
+        }
+        for (u32 i = threadIdx.x; i < RANGE12; i += blockDim.x) {
+            if (range12[i] != 0) atomicAdd(&range12_out[i], range12[i]);
+        }
+        for (u32 i = threadIdx.x; i < RANGE5; i += blockDim.x) {
+            if (range5[i] != 0) atomicAdd(&range5_out[i], range5[i]);
+        }
+    }
+}
+
+#undef COUNT_GAP

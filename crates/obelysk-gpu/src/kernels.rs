@@ -77,7 +77,7 @@ pub const SOURCES: [KernelSource; 11] = [
     KernelSource {
         file: "witness.cu",
         source: include_str!("../kernels/witness.cu"),
-        functions: &["fill_cpu_columns"],
+        functions: &["fill_cpu_columns", "count_lookups"],
     },
     KernelSource {
         file: "fri.cu",

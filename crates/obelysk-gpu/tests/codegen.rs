@@ -265,8 +265,10 @@ fn generated_constraints_of_every_component_match_stwo_on_the_device() {
 fn the_witness_kernel_uses_the_provers_layout() {
     use obelysk_prover::air::cpu::{col, SLOT_A, SLOT_B, SLOT_C, SLOT_MEM};
     use obelysk_prover::air::witness::{flag, record};
-    use obelysk_prover::air::{HALT_PC, LIMB_BITS};
+    use obelysk_prover::air::{HALT_PC, LIMB_BITS, RANGE_BITS};
 
+    // The count of lookups takes the 12-bit table's size from LIMB_BITS.
+    assert_eq!(RANGE_BITS, [LIMB_BITS, 5]);
     let source = include_str!("../kernels/witness.cu");
     let defined: std::collections::HashMap<&str, u64> = source
         .lines()
@@ -340,6 +342,7 @@ fn the_witness_kernel_uses_the_provers_layout() {
         ("SLOT_MEM", SLOT_MEM as usize),
         ("SLOT_A", SLOT_A as usize),
         ("LIMB_BITS", LIMB_BITS as usize),
+        ("RANGE5_BITS", RANGE_BITS[1] as usize),
         ("HALT_PC", HALT_PC as usize),
     ];
     for (name, value) in expected {

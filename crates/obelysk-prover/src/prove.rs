@@ -25,7 +25,7 @@ use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use tracing::info;
 
 use crate::air::preprocessed::Evaluation;
-use crate::air::witness::{self, interaction_trace, StepRecord, Witness};
+use crate::air::witness::{self, interaction_trace, LookupCounts, Replay, StepRecord, Witness};
 use crate::air::{cpu, preprocessed, Relations};
 use crate::claim::{Claim, JobId, Shape};
 use crate::components::{Components, Evals, N_COMPONENTS};
@@ -62,8 +62,9 @@ pub(crate) fn preprocessed_root(
 
 /// A stwo backend the Obelysk prover runs on: stwo's SIMD backend here, the GPU backend in
 /// `obelysk-gpu`. The replay of the execution and the tables' columns stay on the host and move
-/// over with [`ProverBackend::evaluation`]; the backend fills the CPU component's columns and
-/// builds its LogUp columns ([`ProverBackend::cpu_columns`], [`ProverBackend::cpu_interaction`]).
+/// over with [`ProverBackend::evaluation`]; the backend fills the CPU component's columns,
+/// counts the steps' lookups and builds the CPU component's LogUp columns
+/// ([`ProverBackend::cpu_columns`], [`ProverBackend::cpu_interaction`]).
 pub trait ProverBackend:
     BackendForChannel<Blake2sMerkleChannel> + PolyOps<Twiddles: Send + Sync> + Send + Sync + 'static
 {
@@ -102,16 +103,18 @@ pub trait ProverBackend:
     /// [`ProverBackend::cpu_interaction`], after the commitment has taken them.
     type CpuColumns: Send;
 
-    /// The CPU component's main columns (2^log_size rows) filled from the steps' records, as
-    /// this backend holds them, and what it keeps of them. Equal to
-    /// [`crate::air::witness::cpu_columns`], which fills them on the host.
+    /// The CPU component's main columns (2^shape.cpu_log rows) filled from the steps' records,
+    /// as this backend holds them, what it keeps of them, and the tables' lookups counted from
+    /// the records. Equal to [`crate::air::witness::cpu_columns`] and
+    /// [`crate::air::witness::count_lookups`], which do both on the host.
     fn cpu_columns(
         program: &Program,
-        log_size: u32,
+        shape: &Shape,
         records: &[StepRecord],
     ) -> (
         Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
         Self::CpuColumns,
+        LookupCounts,
     );
 
     /// The CPU component's LogUp interaction columns and claimed sum, equal to what
@@ -140,16 +143,17 @@ impl ProverBackend for SimdBackend {
 
     fn cpu_columns(
         program: &Program,
-        log_size: u32,
+        shape: &Shape,
         records: &[StepRecord],
-    ) -> (Vec<Evaluation>, Vec<BaseColumn>) {
-        let columns = witness::cpu_columns(program, log_size, records);
-        let domain = CanonicCoset::new(log_size).circle_domain();
+    ) -> (Vec<Evaluation>, Vec<BaseColumn>, LookupCounts) {
+        let columns = witness::cpu_columns(program, shape.cpu_log, records);
+        let domain = CanonicCoset::new(shape.cpu_log).circle_domain();
         let evaluations = columns
             .iter()
             .map(|c| CircleEvaluation::new(domain, c.clone()))
             .collect();
-        (evaluations, columns)
+        let counts = witness::count_lookups(program, shape.program_log, records);
+        (evaluations, columns, counts)
     }
 
     fn cpu_interaction(
@@ -271,11 +275,12 @@ pub fn prove_trace_on<B: ProverBackend>(
         .security_bits
         .saturating_sub(config.log_blowup.saturating_sub(1));
     soundness::check_request(least_request, trace)?;
-    let (witness, records) = Witness::replay(trace);
-    let shape = witness.shape;
+    let (replay, records) = Replay::of(trace);
+    let shape = replay.shape;
     info!(elapsed = ?start.elapsed(), ?shape, "trace replayed");
-    let (mut main, cpu_columns) = B::cpu_columns(trace.program(), shape.cpu_log, &records);
+    let (mut main, cpu_columns, counts) = B::cpu_columns(trace.program(), &shape, &records);
     drop(records);
+    let witness = replay.counted(counts);
     info!(elapsed = ?start.elapsed(), "trace generated");
 
     let pcs = config.pcs_config()?;

@@ -85,6 +85,12 @@ static inline unsigned int __brev(unsigned int v) {
 static inline int __ffs(int v) { return v == 0 ? 0 : __builtin_ctz((unsigned int)v) + 1; }
 
 // The threads of a launch run one after another, so an atomic is a plain update.
+static inline unsigned int atomicAdd(unsigned int* at, unsigned int v) {
+    unsigned int old = *at;
+    *at = old + v;
+    return old;
+}
+
 static inline unsigned int atomicMin(unsigned int* at, unsigned int v) {
     unsigned int old = *at;
     if (v < old) {

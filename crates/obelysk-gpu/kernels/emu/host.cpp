@@ -188,6 +188,12 @@ void emu_fill_cpu_columns(u32 grid, u32 block, const u32* records, u32 n_steps, 
     emu_launch(grid, block, [&] { fill_cpu_columns(records, n_steps, code, n_code, log_n, out); });
 }
 
+void emu_count_lookups(u32 grid, u32 block, const u32* records, u32 n_steps, const u32* code,
+                       u32 n_code, u32 program_log, u32* counts) {
+    emu_launch_blocks(grid, block,
+                      [&] { count_lookups(records, n_steps, code, n_code, program_log, counts); });
+}
+
 void emu_prefix_sum_partials(u32 grid, u32 block, const u32* columns, u32 first, u32 log_n,
                              u32 chunk_log, const u32* shift, u32* partials) {
     emu_launch(grid, block, [&] {

@@ -21,10 +21,10 @@ use obelysk_prover::air::memory::MemoryBoundaryEval;
 use obelysk_prover::air::preprocessed::Evaluation;
 use obelysk_prover::air::quotients::CpuProver;
 use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
-use obelysk_prover::air::witness::StepRecord;
+use obelysk_prover::air::witness::{LookupCounts, StepRecord};
 use obelysk_prover::air::{Relations, DATA_SPACE, REGISTER_SPACE};
 use obelysk_prover::components::Components;
-use obelysk_prover::ProverBackend;
+use obelysk_prover::{ProverBackend, Shape};
 use obelysk_vm::Program;
 
 use super::fri::{pack, unpack};
@@ -245,20 +245,21 @@ impl<D: Device> ProverBackend for DeviceBackend<D> {
         )
     }
 
-    /// Filled on the device from the records; the buffer of all 50 is kept, as the interaction
-    /// kernel's cells.
+    /// Filled on the device from the records, and the lookups counted there; the buffer of all
+    /// 50 columns is kept, as the interaction kernel's cells.
     type CpuColumns = Buffer<D>;
 
     fn cpu_columns(
         program: &Program,
-        log_size: u32,
+        shape: &Shape,
         records: &[StepRecord],
     ) -> (
         Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
         Buffer<D>,
+        LookupCounts,
     ) {
-        let cells = ok(ops::cpu_columns(kernels::<D>(), program, log_size, records));
-        (split::<D>(&cells, log_size), cells)
+        let (cells, counts) = ok(ops::cpu_columns(kernels::<D>(), program, shape, records));
+        (split::<D>(&cells, shape.cpu_log), cells, counts)
     }
 
     /// Built on the device by the kernel generated from the AIR.

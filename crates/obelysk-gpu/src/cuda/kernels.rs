@@ -2,7 +2,7 @@
 
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
-use super::{CudaKernels, BLOCK, PINNED_UPLOAD_WORDS};
+use super::{CudaKernels, BLOCK, COUNT_GRID, PINNED_UPLOAD_WORDS};
 use crate::ops::{
     check_eval_many, check_grind, check_merkle_layers, check_rows, concat_plan, gather_plan,
     leaves_table, lifted_len, split_plan, twiddles_read, FftPass, Gather, Kernels, Layers,
@@ -204,6 +204,44 @@ impl Kernels for CudaKernels {
         // the code and the 50 output columns were checked, and the kernel reads no pc past
         // `n_code`.
         self.launched(unsafe { launch.launch(Self::config(1 << log_n)) }.map(|_| ()))
+    }
+
+    fn count_lookups(
+        &self,
+        records: &CudaSlice<u32>,
+        n_steps: u32,
+        code: &CudaSlice<u32>,
+        n_code: u32,
+        program_log: u32,
+        counts: &mut CudaSlice<u32>,
+    ) -> Result<()> {
+        crate::ops::check_count_lookups(
+            records.len(),
+            n_steps,
+            code.len(),
+            n_code,
+            program_log,
+            counts.len(),
+        )?;
+        let mut launch = self.stream.launch_builder(self.function("count_lookups"));
+        launch
+            .arg(records)
+            .arg(&n_steps)
+            .arg(code)
+            .arg(&n_code)
+            .arg(&program_log)
+            .arg(counts);
+        // Each block adds its whole shared table to `counts` at the end: a few blocks per
+        // multiprocessor are enough to keep them busy.
+        let config = LaunchConfig {
+            grid_dim: (n_steps.div_ceil(BLOCK).clamp(1, COUNT_GRID), 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: `count_lookups(const u32*, u32, const u32*, u32, u32, u32*)` with 256 threads a
+        // block; the records, the code and the counts were checked, and the kernel reads no pc
+        // past `n_code`, which is at most 2^program_log.
+        self.launched(unsafe { launch.launch(config) }.map(|_| ()))
     }
 
     fn interaction_columns(

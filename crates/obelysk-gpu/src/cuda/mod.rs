@@ -31,6 +31,10 @@ const REDUCTION_GRID: u32 = 16;
 /// partial sums a reduction adds on the device (with 16 blocks, each thread folded 256 one
 /// after another, and an evaluation took tens of microseconds).
 const EVAL_GRID: u32 = 256;
+/// Blocks of a count of lookups (`count_lookups`): each adds its shared table of about 8,000
+/// counts to global memory at the end, so not one per 256 rows; two per multiprocessor of an
+/// H100 (132).
+const COUNT_GRID: u32 = 264;
 
 /// Threads per block of a shared-memory FFT pass: a tile of 2^12 values is eight per thread,
 /// and at the kernel's 58 registers two blocks fit a multiprocessor.

@@ -207,6 +207,16 @@ extern "C" {
         log_n: u32,
         out: *mut u32,
     );
+    pub fn emu_count_lookups(
+        grid: u32,
+        block: u32,
+        records: *const u32,
+        n_steps: u32,
+        code: *const u32,
+        n_code: u32,
+        program_log: u32,
+        counts: *mut u32,
+    );
     pub fn emu_cpu_interaction_columns(
         grid: u32,
         block: u32,

@@ -216,6 +216,40 @@ impl Kernels for Emulator {
         Ok(())
     }
 
+    fn count_lookups(
+        &self,
+        records: &Vec<u32>,
+        n_steps: u32,
+        code: &Vec<u32>,
+        n_code: u32,
+        program_log: u32,
+        counts: &mut Vec<u32>,
+    ) -> Result<()> {
+        crate::ops::check_count_lookups(
+            records.len(),
+            n_steps,
+            code.len(),
+            n_code,
+            program_log,
+            counts.len(),
+        )?;
+        // SAFETY: the records, the code and the counts were checked; the kernel reads no pc past
+        // `n_code`, which is at most 2^program_log.
+        unsafe {
+            ffi::emu_count_lookups(
+                self.grid,
+                self.block,
+                records.as_ptr(),
+                n_steps,
+                code.as_ptr(),
+                n_code,
+                program_log,
+                counts.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
     fn interaction_columns(
         &self,
         trace: &Vec<u32>,

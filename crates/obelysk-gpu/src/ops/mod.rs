@@ -119,6 +119,18 @@ pub trait Kernels {
         log_n: u32,
         out: &mut Self::Column,
     ) -> Result<()>;
+    /// How often `n_steps` step records look up each table row, added into `counts`: a program of
+    /// 2^program_log instructions (`n_code` of them in `code`), then the range tables
+    /// (`LookupCounts::from_words`). `kernels/witness.cu`.
+    fn count_lookups(
+        &self,
+        records: &Self::Column,
+        n_steps: u32,
+        code: &Self::Column,
+        n_code: u32,
+        program_log: u32,
+        counts: &mut Self::Column,
+    ) -> Result<()>;
     /// The CPU component's LogUp interaction columns on its trace domain of 2^log_n rows, through
     /// the generated `cpu_interaction_columns`: `trace` holds its main columns one after another
     /// and `out` gets the columns [`crate::codegen::interaction_shape`] counts (the last four hold
@@ -475,6 +487,31 @@ pub fn check_cpu_fill(
         return Err(GpuError::Unsupported(format!(
             "{n_steps} steps in 2^{log_n} rows from {records} record words, {n_code} \
              instructions in {code} words, into {out} words"
+        )));
+    }
+    Ok(())
+}
+
+/// Fails unless a count of lookups fits: `n_steps` records in `records` words, `n_code`
+/// instructions in `code` words, at most 2^program_log of them, and the counts in `counts` words.
+pub fn check_count_lookups(
+    records: usize,
+    n_steps: u32,
+    code: usize,
+    n_code: u32,
+    program_log: u32,
+    counts: usize,
+) -> Result<()> {
+    use obelysk_prover::air::witness::{record, LookupCounts};
+    let fits = program_log <= 24
+        && (n_code as usize) <= 1 << program_log
+        && records >= n_steps as usize * record::WORDS
+        && code >= 4 * n_code as usize
+        && counts >= LookupCounts::words(program_log);
+    if !fits {
+        return Err(GpuError::Unsupported(format!(
+            "lookups of {n_steps} steps from {records} record words, {n_code} instructions in \
+             {code} words (at most 2^{program_log}), into {counts} words"
         )));
     }
     Ok(())

@@ -700,8 +700,9 @@ pub fn check_interaction<K: Kernels>(kernels: &K, log_n: u32) {
     }
 }
 
-/// Traces the CPU-column fill is checked on: every opcode, and a workload of a few thousand
-/// steps.
+/// Traces the CPU-column fill and the count of lookups are checked on: every opcode, a workload
+/// of a few thousand steps, and a program too long for the count's shared table of
+/// instructions (2^12).
 pub fn fill_traces() -> Vec<obelysk_vm::ExecutionTrace> {
     use obelysk_vm::{asm::assemble, ObelyskVM, M31};
     let run = |program: &obelysk_vm::Program, inputs: Vec<M31>| {
@@ -714,18 +715,42 @@ pub fn fill_traces() -> Vec<obelysk_vm::ExecutionTrace> {
         .expect("the test program assembles");
     let inputs = [3, 4, -5, 6].map(M31::from_i64).to_vec();
     let workload = obelysk_workloads::ml_inference(4, 7);
-    vec![run(&all, inputs), run(&workload.program, workload.inputs)]
+    let long: String = (0..5000)
+        .map(|i| format!("addi r{}, r{}, {}\n", 1 + i % 3, 1 + (i + 1) % 3, i % 7))
+        .chain(["halt\n".to_string()])
+        .collect();
+    let long = assemble(&long, "long.oasm").expect("the long program assembles");
+    vec![
+        run(&all, inputs),
+        run(&workload.program, workload.inputs),
+        run(&long, Vec::new()),
+    ]
 }
 
-/// The CPU component's main columns filled on the device from `trace`'s records, against the
-/// host's fill.
+/// The CPU component's main columns filled on the device from `trace`'s records, and the
+/// lookups counted there, against the host's.
 pub fn check_cpu_columns<K: Kernels>(kernels: &K, trace: &obelysk_vm::ExecutionTrace) {
     use obelysk_prover::air::witness::{cpu_columns, Witness};
+    use stwo::prover::backend::simd::column::BaseColumn;
     let (witness, records) = Witness::replay(trace);
     let log = witness.shape.cpu_log;
     let expected = cpu_columns(trace.program(), log, &records);
-    let got = ops::cpu_columns(kernels, trace.program(), log, &records).unwrap();
+    let (got, counts) =
+        ops::cpu_columns(kernels, trace.program(), &witness.shape, &records).unwrap();
     let got = kernels.download(&got).unwrap();
+    // The lookups' counts: each table's, against the host's.
+    let tables = |program: &BaseColumn, range: &[BaseColumn]| -> Vec<Vec<u32>> {
+        std::iter::once(program)
+            .chain(range)
+            .map(|c| raw(c.as_slice()))
+            .collect()
+    };
+    assert_eq!(
+        tables(&counts.program, &counts.range),
+        tables(&witness.program_multiplicity, &witness.range_multiplicity),
+        "lookups of {} steps",
+        records.len()
+    );
     let n = 1usize << log;
     assert_eq!(got.len(), expected.len() * n);
     for (k, column) in expected.iter().enumerate() {

@@ -232,6 +232,115 @@ impl Drop for Records {
 /// Rows filled, and steps replayed, per parallel task.
 const ROW_CHUNK: usize = 1 << 12;
 
+/// How often each table row is looked up: the program's instructions, and each range table's
+/// values ([`RANGE_BITS`]).
+#[derive(Clone, Debug)]
+pub struct LookupCounts {
+    pub program: BaseColumn,
+    pub range: Vec<BaseColumn>,
+}
+
+impl LookupCounts {
+    /// Words in a histogram of a program of 2^program_log instructions ([`Self::from_words`]).
+    pub fn words(program_log: u32) -> usize {
+        (1 << program_log) + RANGE_BITS.iter().map(|b| 1 << b).sum::<usize>()
+    }
+
+    /// The counts from one histogram: the program's 2^program_log, then each range table's.
+    pub fn from_words(program_log: u32, words: &[u32]) -> Self {
+        assert_eq!(words.len(), Self::words(program_log), "histogram words");
+        let (program, mut rest) = words.split_at(1 << program_log);
+        let column = |counts: &[u32]| counts.iter().map(|&n| m31(n)).collect();
+        let range = RANGE_BITS
+            .iter()
+            .map(|&bits| {
+                let (table, after) = rest.split_at(1 << bits);
+                rest = after;
+                column(table)
+            })
+            .collect();
+        Self {
+            program: column(program),
+            range,
+        }
+    }
+}
+
+/// Everything the replay of a trace gives but the lookups' counts, which a backend makes from
+/// the records ([`count_lookups`] on the host): the tables' memory columns.
+#[derive(Debug)]
+pub struct Replay {
+    pub shape: Shape,
+    pub registers: Vec<BaseColumn>,
+    pub data: Vec<BaseColumn>,
+}
+
+impl Replay {
+    /// The replay of the trace: the registers' and memory's final columns, and one
+    /// [`StepRecord`] per step for the CPU component's rows.
+    pub fn of(trace: &ExecutionTrace) -> (Self, Records) {
+        let code = trace.program().instructions();
+        let steps = trace.steps();
+        let shape = Shape::of(trace);
+
+        // Each chunk of steps replays in parallel from an unknown state: the step's own values
+        // and what depends on earlier steps (every access's previous timestamp, the value a
+        // write overwrites); then a join gives the final memory and what the records still
+        // lack (see `chunks`).
+        let mut records = Records::with_len(steps.len());
+        let data_len = 1usize << shape.data_log;
+        let state = chunks::replay(code, steps, &mut records.0, data_len, ROW_CHUNK);
+        let registers = vec![
+            state.reg_val.iter().map(|v| m31(v.value())).collect(),
+            state.reg_ts.iter().map(|&t| m31(t)).collect(),
+        ];
+        let data = vec![
+            state.data_val.iter().map(|v| m31(v.value())).collect(),
+            state.data_ts.iter().map(|&t| m31(t)).collect(),
+        ];
+        debug_assert_eq!(REGISTER_LOG, 4);
+        let replay = Self {
+            shape,
+            registers,
+            data,
+        };
+        (replay, records)
+    }
+
+    /// The witness, with the lookups' counts; its `cpu` is empty.
+    pub fn counted(self, counts: LookupCounts) -> Witness {
+        Witness {
+            shape: self.shape,
+            cpu: Vec::new(),
+            program_multiplicity: counts.program,
+            range_multiplicity: counts.range,
+            registers: self.registers,
+            data: self.data,
+        }
+    }
+}
+
+/// How often the steps of `records` look up each table row, counted on the host in parallel
+/// row chunks: each thread counts its rows, then the counts are added.
+pub fn count_lookups(program: &Program, program_log: u32, records: &[StepRecord]) -> LookupCounts {
+    let code = program.instructions();
+    let tables = || Tables::new(program_log);
+    let counted = records
+        .par_chunks(ROW_CHUNK)
+        .enumerate()
+        .fold(tables, |mut t, (chunk, records)| {
+            for (i, r) in records.iter().enumerate() {
+                t.count(code, (chunk * ROW_CHUNK + i) as u32 + 1, r);
+            }
+            t
+        })
+        .reduce(tables, Tables::merge);
+    LookupCounts {
+        program: counted.program.column(),
+        range: counted.range.iter().map(Counts::column).collect(),
+    }
+}
+
 impl Witness {
     pub fn generate(trace: &ExecutionTrace) -> Self {
         let (mut witness, records) = Self::replay(trace);
@@ -239,59 +348,13 @@ impl Witness {
         witness
     }
 
-    /// The replay of the trace: every table's columns, and one [`StepRecord`] per step for the
-    /// CPU component's rows. The returned witness's `cpu` is empty: a backend fills
-    /// it from the records ([`cpu_columns`] on the host).
+    /// The replay of the trace ([`Replay::of`]) with the lookups counted on the host. The
+    /// returned witness's `cpu` is empty: a backend fills it from the records ([`cpu_columns`]
+    /// on the host).
     pub fn replay(trace: &ExecutionTrace) -> (Self, Records) {
-        let code = trace.program().instructions();
-        let steps = trace.steps();
-        let shape = Shape::of(trace);
-
-        // Each chunk of steps replays in parallel from an unknown state: the step's own values
-        // and what depends on earlier steps (every access's previous timestamp, the value a
-        // write overwrites, the I/O indices); then a join gives the final memory and what the
-        // records still lack (see `chunks`).
-        let mut records = Records::with_len(steps.len());
-        let data_len = 1usize << shape.data_log;
-        let (state, completion) = chunks::replay(code, steps, &mut records.0, data_len, ROW_CHUNK);
-        let (reg_val, reg_ts, data_val, data_ts) =
-            (state.reg_val, state.reg_ts, state.data_val, state.data_ts);
-
-        // The records completed (I/O indices, memory's previous timestamps), and the table uses
-        // counted, in one more parallel pass: each thread counts its rows, then the counts are
-        // added.
-        let tables = || Tables::new(shape.program_log);
-        let counted = records
-            .0
-            .par_chunks_mut(ROW_CHUNK)
-            .enumerate()
-            .fold(tables, |mut t, (chunk, records)| {
-                completion.apply(chunk, records);
-                for (i, r) in records.iter().enumerate() {
-                    t.count(code, (chunk * ROW_CHUNK + i) as u32 + 1, r);
-                }
-                t
-            })
-            .reduce(tables, Tables::merge);
-
-        let registers = vec![
-            reg_val.iter().map(|v| m31(v.value())).collect(),
-            reg_ts.iter().map(|&t| m31(t)).collect(),
-        ];
-        let data = vec![
-            data_val.iter().map(|v| m31(v.value())).collect(),
-            data_ts.iter().map(|&t| m31(t)).collect(),
-        ];
-        debug_assert_eq!(REGISTER_LOG, 4);
-        let witness = Self {
-            shape,
-            cpu: Vec::new(),
-            program_multiplicity: counted.program.column(),
-            range_multiplicity: counted.range.iter().map(Counts::column).collect(),
-            registers,
-            data,
-        };
-        (witness, records)
+        let (replay, records) = Replay::of(trace);
+        let counts = count_lookups(trace.program(), replay.shape.program_log, &records);
+        (replay.counted(counts), records)
     }
 
     /// The tables' main columns with their domains, in component order: program, ranges,

@@ -1,14 +1,20 @@
-//! The replay's order-dependent part, in parallel chunks.
+//! The replay, in parallel chunks.
 //!
 //! Each access needs the timestamp of the previous access to its register or address, a write
 //! needs the value it overwrites, and `in`/`out` need how many came before. Each chunk of steps
 //! replays on its own from an unknown state: an access whose predecessor lies in the chunk gets
 //! its answer at once; the chunk's first access to each register or address is noted as a
-//! fix-up. A join then walks the chunks in order, answers their fix-ups from the state the
-//! chunks before left, and folds in what each chunk leaves: one entry per register and per
-//! address a chunk touches, not one per step. The registers join in one sequential pass; the
-//! addresses, most of the entries, in parallel ranges of the address space (at 2^20 steps the
-//! sequential join of every address had taken about 2 ms, a tenth of the replay on two cores).
+//! fix-up. A join then walks the chunks
+//! in order, answers their fix-ups from the state the chunks before left, and folds in what
+//! each chunk leaves: one entry per register and per address a chunk touches, not one per
+//! step. The registers join in one sequential pass; the addresses, most of the entries, in
+//! parallel ranges of the address space (at 2^20 steps the sequential join of every address had
+//! taken about 2 ms, a tenth of the replay on two cores). The I/O counts before each chunk come
+//! first, from a cheaper pass over the steps alone.
+//!
+//! So each record is written once, and a last pass visits only the rows of fix-ups. The
+//! tables' lookups are counted elsewhere (`count_lookups`), where the records are: a device
+//! counts them from its copy.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -46,8 +52,6 @@ struct Chunk {
     data: Grouped<(u32, u32, M31)>,
     /// `(row, address)`: a previous timestamp from before the chunk, grouped the same way.
     data_fixups: Grouped<(u32, u32)>,
-    inputs: u32,
-    outputs: u32,
 }
 
 /// Items in groups (by address bucket, or by chunk): group `k`'s are
@@ -147,11 +151,9 @@ impl Hasher for AddressHasher {
     }
 }
 
-/// What [`replay`] leaves to the caller's next pass over the records (which counts the tables'
-/// lookups), so that the records are walked twice in all: how many inputs and outputs came
-/// before each chunk, and the previous timestamps of each chunk's first access to an address.
-pub(super) struct Completion {
-    io_before: Vec<(u32, u32)>,
+/// What the join leaves to the last pass, which visits only the rows it names: the previous
+/// timestamps of each chunk's first access to an address.
+struct Completion {
     /// Per chunk, its memory fix-ups, grouped by bucket.
     data_fixups: Vec<Grouped<(u32, u32)>>,
     /// Per bucket, the answers to its part of each chunk's fix-ups, grouped by chunk.
@@ -159,33 +161,26 @@ pub(super) struct Completion {
 }
 
 impl Completion {
-    /// Completes chunk `index`'s `IN_IDX`, `OUT_IDX` and memory `T_OLD` words.
-    pub(super) fn apply(&self, index: usize, records: &mut [StepRecord]) {
+    /// Completes chunk `index`'s memory `T_OLD` words.
+    fn apply(&self, index: usize, records: &mut [StepRecord]) {
         let fixups = &self.data_fixups[index];
         for (b, answers) in self.answers.iter().enumerate() {
             for (&(row, _), &ts) in fixups.group(b).iter().zip(answers.group(index)) {
                 records[row as usize][record::T_OLD + SLOT_MEM as usize] = ts;
             }
         }
-        let (inputs, outputs) = self.io_before[index];
-        if (inputs, outputs) != (0, 0) {
-            for r in records {
-                r[record::IN_IDX] += inputs;
-                r[record::OUT_IDX] += outputs;
-            }
-        }
     }
 }
 
-/// Fills every record, `chunk` steps per parallel task, except what [`Completion`] still
-/// writes, and returns the final state. Every chunk size gives the same result.
+/// Fills every record, `chunk` steps per parallel task, and returns the final state. Every chunk
+/// size gives the same result.
 pub(super) fn replay(
     code: &[Instruction],
     steps: &[Step],
     records: &mut [StepRecord],
     data_len: usize,
     chunk: usize,
-) -> (Final, Completion) {
+) -> Final {
     // A few buckets per thread, so that one busy range does not hold up the rest.
     let buckets = 4 * rayon::current_num_threads();
     replay_in_buckets(code, steps, records, data_len, chunk, buckets)
@@ -200,23 +195,23 @@ fn replay_in_buckets(
     data_len: usize,
     chunk: usize,
     buckets: usize,
-) -> (Final, Completion) {
+) -> Final {
     let chunk = chunk.max(1);
     let buckets = AddressBuckets::new(data_len, buckets);
+    let io_before = io_before(code, steps, chunk);
     let learnt: Vec<Chunk> = records
         .par_chunks_mut(chunk)
         .zip(steps.par_chunks(chunk))
         .enumerate()
         .map(|(i, (records, steps))| {
-            replay_chunk(code, steps, records, (i * chunk) as u32, buckets)
+            let first = (i * chunk) as u32;
+            replay_chunk(code, steps, records, first, io_before[i], buckets)
         })
         .collect();
 
-    // Registers and I/O: a few entries per chunk, in order.
+    // Registers: a few entries per chunk, in order.
     let mut reg_val = [M31::ZERO; REGISTERS];
     let mut reg_ts = [0; REGISTERS];
-    let mut io_before = Vec::with_capacity(learnt.len());
-    let (mut inputs, mut outputs) = (0u32, 0u32);
     for (i, c) in learnt.iter().enumerate() {
         let records = &mut records[i * chunk..];
         for &(row, word, reg) in &c.reg_ts_fixups {
@@ -233,12 +228,10 @@ fn replay_in_buckets(
                 reg_val[r] = v;
             }
         }
-        io_before.push((inputs, outputs));
-        inputs += c.inputs;
-        outputs += c.outputs;
     }
 
-    // Memory: each bucket of addresses walks the chunks in order, in parallel with the others.
+    // Memory: each bucket of addresses walks the chunks in order, in parallel with the others;
+    // then each chunk's first accesses to an address get their answers.
     let mut data_val = vec![M31::ZERO; data_len];
     let mut data_ts = vec![0; data_len];
     let answers = data_ts
@@ -248,17 +241,47 @@ fn replay_in_buckets(
         .map(|(b, (ts, val))| join_bucket(&learnt, b, (b * buckets.len()) as u32, ts, val))
         .collect();
     let completion = Completion {
-        io_before,
         data_fixups: learnt.into_iter().map(|c| c.data_fixups).collect(),
         answers,
     };
-    let state = Final {
+    records
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(i, records)| completion.apply(i, records));
+    Final {
         reg_val,
         reg_ts,
         data_val,
         data_ts,
-    };
-    (state, completion)
+    }
+}
+
+/// How many inputs were read and outputs written before each chunk of `chunk` steps.
+fn io_before(code: &[Instruction], steps: &[Step], chunk: usize) -> Vec<(u32, u32)> {
+    let opcodes = || code.iter().map(|ins| ins.opcode);
+    if !opcodes().any(|op| matches!(op, OpCode::In | OpCode::Out)) {
+        return vec![(0, 0); steps.len().div_ceil(chunk)];
+    }
+    let per_chunk: Vec<(u32, u32)> = steps
+        .par_chunks(chunk)
+        .map(|steps| {
+            steps.iter().fold((0, 0), |(i, o), step| {
+                let op = code[step.pc as usize].opcode;
+                (
+                    i + (op == OpCode::In) as u32,
+                    o + (op == OpCode::Out) as u32,
+                )
+            })
+        })
+        .collect();
+    per_chunk
+        .iter()
+        .scan((0, 0), |(i, o), &(di, d_o)| {
+            let before = (*i, *o);
+            (*i, *o) = (*i + di, *o + d_o);
+            Some(before)
+        })
+        .collect()
 }
 
 /// Walks the chunks in order over bucket `b`, whose addresses start at `first` (`ts` and `val`
@@ -292,17 +315,19 @@ fn join_bucket(
     answers
 }
 
-/// Replays `steps` (the first is step `first`, zero-based) as if nothing came before, noting
-/// what must come from earlier chunks. Every word of every record is written (a reused buffer
-/// holds an earlier proof's), each record once.
+/// Replays `steps` (the first is step `first`, zero-based, after `io.0` inputs and `io.1`
+/// outputs) as if nothing came before, noting what must come from earlier chunks. Every word of
+/// every record is written (a reused buffer holds an earlier proof's), each record once.
 fn replay_chunk(
     code: &[Instruction],
     steps: &[Step],
     records: &mut [StepRecord],
     first: u32,
+    io: (u32, u32),
     buckets: AddressBuckets,
 ) -> Chunk {
     let mut c = Chunk::default();
+    let (mut inputs, mut outputs) = io;
     // The last access per address while the chunk replays, and its first accesses.
     let mut data: HashMap<u32, (u32, M31), BuildHasherDefault<AddressHasher>> = HashMap::default();
     let mut data_fixups = Vec::new();
@@ -312,8 +337,8 @@ fn replay_chunk(
         let op = ins.opcode;
         let row = row as u32;
         let r = &mut own_values(step);
-        r[record::IN_IDX] = c.inputs;
-        r[record::OUT_IDX] = c.outputs;
+        r[record::IN_IDX] = inputs;
+        r[record::OUT_IDX] = outputs;
         if op.reads_b() {
             touch_reg(&mut c, r, row, ins.b, SLOT_B, clk);
         }
@@ -347,8 +372,14 @@ fn replay_chunk(
             }
             c.reg_val[a] = Some(step.result);
         }
-        c.inputs += (op == OpCode::In) as u32;
-        c.outputs += (op == OpCode::Out) as u32;
+        // A branch, not two adds of a comparison: the compiler packs those two counters into
+        // one vector register, and on the AMD development machine the lane insert
+        // (SSE4a's `insertq`) made the whole chunk pass eight times slower.
+        match op {
+            OpCode::In => inputs += 1,
+            OpCode::Out => outputs += 1,
+            _ => {}
+        }
         *out = *r;
     }
     let last: Vec<(u32, u32, M31)> = data.iter().map(|(&a, &(t, v))| (a, t, v)).collect();
@@ -484,11 +515,7 @@ mod tests {
             {
                 // Junk in the words the replay fills: each must be written.
                 let mut records = vec![[u32::MAX - 1; record::WORDS]; steps.len()];
-                let (state, completion) =
-                    replay_in_buckets(code, steps, &mut records, data_len, chunk, buckets);
-                for (i, records) in records.chunks_mut(chunk.max(1)).enumerate() {
-                    completion.apply(i, records);
-                }
+                let state = replay_in_buckets(code, steps, &mut records, data_len, chunk, buckets);
                 // Every word, the slots a step does not use included (zero).
                 for (k, (got, want)) in records.iter().zip(&want).enumerate() {
                     assert_eq!(got, want, "chunk {chunk}, {buckets} buckets, step {k}");
