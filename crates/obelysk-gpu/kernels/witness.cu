@@ -169,9 +169,9 @@ extern "C" __global__ void fill_cpu_columns(const u32* records, u32 n_steps, con
 //
 // Most lookups hit a few values (a timestamp gap's high limb is nearly always 0): atomics on one
 // word of global memory would serialise those across the whole device. So each block counts its
-// rows in shared memory, in three phases: clear, count, add its non-zero counts to `counts`. A
-// program longer than the range table (2^12 instructions) counts its instructions in global
-// memory.
+// rows in shared memory, in three phases: clear, count, add its non-zero counts to `counts`. The
+// shared table of instructions is as long as the 12-bit range table: a longer program counts
+// its instructions past the first 4,096 in global memory.
 #define RANGE5_BITS 5
 #define RANGE12 (1u << LIMB_BITS)
 #define RANGE5 (1u << RANGE5_BITS)
@@ -192,7 +192,7 @@ extern "C" __global__ void __launch_bounds__(256)
     __shared__ u32 range12[RANGE12];
     __shared__ u32 range5[RANGE5];
     const u32 n_program = 1u << program_log;
-    const bool program_shared = program_log <= LIMB_BITS;
+    const u32 n_shared_program = n_program < RANGE12 ? n_program : RANGE12;
     u32* program_out = counts;
     u32* range12_out = counts + n_program;
     u32* range5_out = range12_out + RANGE12;
@@ -216,7 +216,7 @@ extern "C" __global__ void __launch_bounds__(256)
             }
             u32 clk = row + 1;
             u32 flags = code[4 * (u64)pc] >> 8;
-            atomicAdd(program_shared ? &program[pc] : &program_out[pc], 1u);
+            atomicAdd(pc < RANGE12 ? &program[pc] : &program_out[pc], 1u);
             if (flags & FLAG_READS_B) COUNT_GAP(SLOT_B)
             if (flags & FLAG_READS_C) COUNT_GAP(SLOT_C)
             if (flags & FLAG_MEMORY) COUNT_GAP(SLOT_MEM)
@@ -233,10 +233,8 @@ extern "C" __global__ void __launch_bounds__(256)
     }
     __syncthreads();
     EACH_THREAD {
-        if (program_shared) {
-            for (u32 i = threadIdx.x; i < n_program; i += blockDim.x) {
-                if (program[i] != 0) atomicAdd(&program_out[i], program[i]);
-            }
+        for (u32 i = threadIdx.x; i < n_shared_program; i += blockDim.x) {
+            if (program[i] != 0) atomicAdd(&program_out[i], program[i]);
         }
         for (u32 i = threadIdx.x; i < RANGE12; i += blockDim.x) {
             if (range12[i] != 0) atomicAdd(&range12_out[i], range12[i]);

@@ -29,9 +29,9 @@ fn a_proof_makes_few_round_trips() {
     prove_trace_on::<EmulatedBackend>(&next, &config, None).unwrap();
     let used = traffic() - before;
     println!("{} steps: {used}", next.steps().len());
-    // 39 downloads and 80 uploads at 2^16 rows: 19 roots (the trees' and FRI's layers'), 16
-    // batches of out-of-domain samples (fewer where more threads ask at once), the running
-    // sum's chunk sums, FRI's last layer, the proof of work's nonce and one fetch for the
+    // 40 downloads and 80 uploads at 2^16 rows: 19 roots (the trees' and FRI's layers'), 16
+    // batches of out-of-domain samples (fewer where more threads ask at once), the tables'
+    // lookup counts, the running sum's chunk sums, FRI's last layer, the proof of work's nonce and one fetch for the
     // whole decommitment. That fetch was one per tree and per FRI layer (51 downloads);
     // before the queries were predicted (at the proof of work), about 600, one per query for
     // the first tree read. One per column of a tree would be about a hundred more of either.
@@ -40,7 +40,7 @@ fn a_proof_makes_few_round_trips() {
     // 2.6 MiB, most of it the small top layers of each tree read whole with its root: 2.8 MiB
     // when a tree's root read also fetched the rows an earlier proof's queries pointed at.
     assert!(used.download_bytes <= 3 << 20, "{used}");
-    // 517 launches: a Merkle tree's layers ten to a launch, each component's cells and each
+    // 507 launches: a Merkle tree's layers ten to a launch, each component's cells and each
     // sample's numerators gathered in one, the quotients' four coordinates extended together.
     // Each of those one launch per column or per layer was 780. (The emulator's FFT tiles of 2^4
     // values take more passes than a device's.)

@@ -35,7 +35,9 @@ pub fn cpu_columns<K: Kernels>(
         shape.cpu_log,
         &mut out,
     )?;
-    let mut counts = kernels.upload(&vec![0; LookupCounts::words(shape.program_log)])?;
+    let words = LookupCounts::words(shape.program_log);
+    let mut counts = kernels.alloc(words)?;
+    kernels.zero_from(&mut counts, 0, as_u32(words, "counts")?, 1)?;
     kernels.count_lookups(
         &records_on_device,
         n_steps,

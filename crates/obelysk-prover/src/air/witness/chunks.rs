@@ -4,17 +4,17 @@
 //! needs the value it overwrites, and `in`/`out` need how many came before. Each chunk of steps
 //! replays on its own from an unknown state: an access whose predecessor lies in the chunk gets
 //! its answer at once; the chunk's first access to each register or address is noted as a
-//! fix-up. A join then walks the chunks
-//! in order, answers their fix-ups from the state the chunks before left, and folds in what
-//! each chunk leaves: one entry per register and per address a chunk touches, not one per
-//! step. The registers join in one sequential pass; the addresses, most of the entries, in
-//! parallel ranges of the address space (at 2^20 steps the sequential join of every address had
-//! taken about 2 ms, a tenth of the replay on two cores). The I/O counts before each chunk come
-//! first, from a cheaper pass over the steps alone.
+//! fix-up. A join then walks the chunks in order, answers their fix-ups from the state the
+//! chunks before left, and folds in what each chunk leaves: one entry per register and per
+//! address a chunk touches, not one per step. The registers join in one sequential pass; the
+//! addresses, most of the entries, in parallel ranges of the address space (at 2^20 steps the
+//! sequential join of every address had taken about 2 ms, a tenth of the replay on two cores).
+//! The I/O counts before each chunk come first, from a cheaper pass over the steps alone.
 //!
-//! So each record is written once, and a last pass visits only the rows of fix-ups. The
-//! tables' lookups are counted elsewhere (`count_lookups`), where the records are: a device
-//! counts them from its copy.
+//! So each record is written whole once, and only the words of fix-ups again: the registers'
+//! in the join, the memory's in a last pass that visits those rows alone. The tables' lookups
+//! are counted elsewhere (`count_lookups`), where the records are: a device counts them from
+//! its copy.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
