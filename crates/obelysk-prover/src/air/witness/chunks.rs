@@ -497,12 +497,23 @@ mod tests {
             jnz r6, loop
             halt
         ";
-        let cases: [(&str, Vec<u32>); 2] = [
+        // No `in` or `out`: the I/O indices stay zero without a pass over the steps.
+        let quiet = "
+            loadi r1, 9
+        loop:
+            store r1, [r1 + 0]
+            load r2, [r1 + 1]
+            addi r1, r1, -1
+            jnz r1, loop
+            halt
+        ";
+        let cases: [(&str, Vec<u32>); 3] = [
             (crate::testing::ALL_OPCODES, vec![3, 4, 2_147_483_642, 6]),
             (
                 churn,
                 (0..41).map(|i| [40, 3][i.min(1)] + i as u32 % 3).collect(),
             ),
+            (quiet, Vec::new()),
         ];
         for (source, inputs) in cases {
             let program = assemble(source, "replay.oasm").unwrap();
