@@ -7,7 +7,7 @@ use obelysk_gpu::codegen::{
     constraint_kernel, cpu_constraints_kernel, interaction_kernel, table_constraints_kernel,
 };
 use obelysk_gpu::emulator::Emulator;
-use obelysk_gpu::ops::{self, Kernels};
+use obelysk_gpu::ops::{self, AirKernels};
 use obelysk_prover::air::cpu::CpuEval;
 use obelysk_prover::air::memory::MemoryBoundaryEval;
 use obelysk_prover::air::tables::{ProgramTableEval, RangeTableEval};
@@ -66,7 +66,7 @@ fn random_secure(rng: &mut ChaCha8Rng) -> SecureField {
 /// stwo's `CpuDomainEvaluator` running the component's `evaluate` row by row, times the same
 /// denominators. `n_preprocessed` of the kernel's cells come from the preprocessed tree.
 #[allow(clippy::too_many_arguments)]
-fn check_component<K: Kernels, E: FrameworkEval>(
+fn check_component<K: AirKernels, E: FrameworkEval>(
     kernels: &K,
     function: &'static str,
     n_preprocessed: usize,
@@ -169,7 +169,7 @@ fn check_component<K: Kernels, E: FrameworkEval>(
 /// Every generated kernel against its component, the CPU component at `cpu_log` rows and the
 /// tables at their own sizes (a range table has 2^bits rows), on an evaluation domain `blowup`
 /// doublings larger.
-fn check_every_component<K: Kernels>(kernels: &K, cpu_log: u32, table_log: u32, blowup: u32) {
+fn check_every_component<K: AirKernels>(kernels: &K, cpu_log: u32, table_log: u32, blowup: u32) {
     check_component(
         kernels,
         "cpu_constraint_quotients",

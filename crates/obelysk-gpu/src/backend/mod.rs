@@ -41,13 +41,13 @@ pub use components::GeneratedKernel;
 pub use poly::Twiddles;
 
 use crate::emulator::Emulator;
-use crate::ops::Kernels;
+use crate::ops::{AirKernels, Kernels};
 use crate::{CudaKernels, GpuError, Result};
 
 /// Where a [`DeviceBackend`]'s columns live. stwo creates columns without a context
 /// (`Column::zeros(len)`), so the kernels are found from the calling thread.
 pub trait Device: 'static + Copy + Debug + Default + Send + Sync {
-    type Kernels: Kernels<Column: Send + Sync> + Send + Sync + 'static;
+    type Kernels: AirKernels<Column: Send + Sync> + Send + Sync + 'static;
     /// The kernels this thread's work runs on. Panics if no device was opened.
     fn kernels() -> &'static Self::Kernels;
     /// Which device [`Device::kernels`] is: buffers kept between proofs are kept per device.

@@ -2,6 +2,7 @@
 //! [`Kernels`] entry points (`kernels.rs`), uploads through page-locked memory (`staging.rs`),
 //! and counting and timing device calls (`profile.rs`).
 
+mod air;
 mod kernels;
 mod profile;
 mod staging;

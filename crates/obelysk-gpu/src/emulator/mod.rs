@@ -6,6 +6,7 @@
 use crate::ops::{FftPass, Layers, SHARED_FFT_MAX_LOG};
 use crate::Result;
 
+mod air;
 pub(crate) mod ffi;
 mod kernels;
 

@@ -7,7 +7,7 @@ use stwo::core::utils::bit_reverse;
 
 use obelysk_prover::air::{Rel, Relations};
 
-use super::{holds, words, Kernels};
+use super::{holds, words, AirKernels};
 use crate::{GpuError, Result};
 
 /// `ComponentProver::evaluate_constraint_quotients_on_domain` of one component on the device,
@@ -20,7 +20,7 @@ use crate::{GpuError, Result};
 /// one, or the start of a larger one (stwo's `EvaluationMode::SubDomain`); the denominators
 /// depend on it.
 #[allow(clippy::too_many_arguments)]
-pub fn constraint_quotients<K: Kernels>(
+pub fn constraint_quotients<K: AirKernels>(
     kernels: &K,
     function: &'static str,
     trace: &K::Column,

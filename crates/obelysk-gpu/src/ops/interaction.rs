@@ -6,7 +6,7 @@ use stwo::core::fields::m31::BaseField;
 use stwo::core::fields::qm31::SecureField;
 
 use super::constraints::challenges;
-use super::{holds, secure, words, Kernels};
+use super::{holds, secure, words, AirKernels};
 use crate::{GpuError, Result};
 
 /// At most this many chunks (log2) in the running sum: their partial sums travel to the host
@@ -18,7 +18,7 @@ const MAX_CHUNKS_LOG: u32 = 14;
 /// interaction columns, one after another, and the claimed sum. The columns are those the host
 /// builds, value for value: every paired fraction but the last, then the running sum (in coset
 /// order) of each row's fractions minus the LogUp shift.
-pub fn interaction_columns<K: Kernels>(
+pub fn interaction_columns<K: AirKernels>(
     kernels: &K,
     trace: &K::Column,
     log_n: u32,

@@ -7,13 +7,13 @@ use obelysk_prover::air::witness::{instruction_words, LookupCounts, StepRecord};
 use obelysk_prover::Shape;
 use obelysk_vm::Program;
 
-use super::{as_u32, Kernels};
+use super::{as_u32, AirKernels};
 use crate::Result;
 
 /// `obelysk_prover::air::witness::cpu_columns` on the device: the 50 columns of
 /// 2^shape.cpu_log rows, one after another in one buffer; and
 /// `obelysk_prover::air::witness::count_lookups` from the same records, brought back.
-pub fn cpu_columns<K: Kernels>(
+pub fn cpu_columns<K: AirKernels>(
     kernels: &K,
     program: &Program,
     shape: &Shape,

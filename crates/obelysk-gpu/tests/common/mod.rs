@@ -8,7 +8,7 @@ mod fft;
 #[allow(unused_imports)]
 pub use fft::{check_columns, check_evaluate, check_interpolate};
 
-use obelysk_gpu::ops::{self, DeviceTwiddles, Kernels};
+use obelysk_gpu::ops::{self, AirKernels, DeviceTwiddles, Kernels};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stwo::core::circle::CirclePoint;
@@ -666,7 +666,7 @@ pub fn check_decompose<K: Kernels>(kernels: &K, log_n: u32) {
 
 /// The CPU component's interaction columns built on the device from 2^log_n random rows,
 /// against the host's `interaction_trace`: every column and the claimed sum.
-pub fn check_interaction<K: Kernels>(kernels: &K, log_n: u32) {
+pub fn check_interaction<K: AirKernels>(kernels: &K, log_n: u32) {
     use obelysk_prover::air::witness::interaction_trace;
     use obelysk_prover::air::{cpu, Relations};
     use stwo::core::channel::{Blake2sChannel, Channel};
@@ -729,7 +729,7 @@ pub fn fill_traces() -> Vec<obelysk_vm::ExecutionTrace> {
 
 /// The CPU component's main columns filled on the device from `trace`'s records, and the
 /// lookups counted there, against the host's.
-pub fn check_cpu_columns<K: Kernels>(kernels: &K, trace: &obelysk_vm::ExecutionTrace) {
+pub fn check_cpu_columns<K: AirKernels>(kernels: &K, trace: &obelysk_vm::ExecutionTrace) {
     use obelysk_prover::air::witness::{cpu_columns, Witness};
     use stwo::prover::backend::simd::column::BaseColumn;
     let (witness, records) = Witness::replay(trace);
